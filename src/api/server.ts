@@ -1,0 +1,90 @@
+// The JSON-over-HTTP API (SPEC §9) on `apilisten`. Translates requests into calls on the
+// role pipelines and their errors into `false` answers; it never lets a request crash the
+// daemon. Owns no state of its own.
+import http from 'node:http';
+import { errors, isBft2Error, messageOf } from '../errors/catalogue.ts';
+import { respond, parseRequest, requireParam, parseReactive } from './envelope.ts';
+import { formatLocalTime } from '../util/time.ts';
+import type { DaemonContext } from '../daemon/context.ts';
+import type { Receiver } from '../roles/receiver/receiver.ts';
+
+export interface ApiDeps {
+  ctx: DaemonContext;
+  receiver: Receiver;
+  reloadConfig(): Promise<void>;
+}
+
+type Handler = (params: Record<string, unknown>) => Promise<Record<string, unknown>>;
+
+/** Seed methods that later issues provide; asked now they get a clear `false`. */
+const NOT_YET = ['send', 'uploadprogress', 'cprogress', 'gentask', 'taskfilesquery'];
+const MAX_BODY = 1024 * 1024;
+
+export function createApiServer(deps: ApiDeps): http.Server {
+  const { ctx, receiver } = deps;
+  const handlers: Record<string, Handler> = {
+    recv: async (p) => {
+      const taskfile = requireParam(p, 'taskfile');
+      parseReactive(p, false); // validated now; it matters to cachers, which come later
+      return { desc: await receiver.recv(taskfile) };
+    },
+    progress: async (p) => receiver.progress(requireParam(p, 'taskfile')),
+    cancel: async (p) => ({ desc: await receiver.cancel(requireParam(p, 'taskfile')) }),
+  };
+
+  const getRoutes: Record<string, () => Promise<string>> = {
+    '/heartbeat': async () => JSON.stringify(`${formatLocalTime()} is living.`),
+    '/version': async () => ctx.version,
+    '/reloadconf': async () => {
+      try {
+        await deps.reloadConfig();
+        return JSON.stringify('reload config.json ok.');
+      } catch (err) {
+        return JSON.stringify(`reload config.json failed: ${messageOf(err)}`);
+      }
+    },
+  };
+
+  return http.createServer((req, res) => {
+    const url = new URL(req.url ?? '/', 'http://api');
+    const send = (status: number, body: string, type = 'application/json; charset=utf-8') => {
+      res.writeHead(status, { 'content-type': type, 'content-length': Buffer.byteLength(body) });
+      res.end(body);
+    };
+    if (req.method === 'GET') {
+      const route = getRoutes[url.pathname];
+      if (!route) return send(404, JSON.stringify(`not found: ${url.pathname}`));
+      route().then((body) => send(200, body, url.pathname === '/version' ? 'text/plain; charset=utf-8' : undefined), (err) => send(500, JSON.stringify(messageOf(err))));
+      return;
+    }
+    if (req.method !== 'POST') return send(405, JSON.stringify('use POST /<method> or GET /heartbeat, /version, /reloadconf'));
+
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (c: Buffer) => {
+      size += c.length;
+      if (size <= MAX_BODY) chunks.push(c);
+    });
+    req.on('error', () => res.destroy());
+    req.on('end', async () => {
+      const pathMethod = url.pathname.replace(/^\/+/, '');
+      let messageId = '';
+      let method = pathMethod;
+      try {
+        if (size > MAX_BODY) throw errors.REQUEST_BAD_ENVELOPE(`body larger than ${MAX_BODY} bytes`);
+        const request = parseRequest(Buffer.concat(chunks).toString('utf8'), pathMethod);
+        messageId = request.messageId;
+        method = request.method;
+        const handler = handlers[method];
+        if (!handler) throw NOT_YET.includes(method) ? errors.METHOD_NOT_READY(method) : errors.UNKNOWN_METHOD(method);
+        const content = await handler(request.params);
+        send(200, JSON.stringify(respond(messageId, method, true, content)));
+      } catch (err) {
+        if (!isBft2Error(err)) ctx.log.error(`api ${method}: unexpected ${err instanceof Error ? err.stack : String(err)}`);
+        const content: Record<string, unknown> = { desc: messageOf(err) };
+        if (isBft2Error(err) && err.code === 'UNKNOWN_TASK') content.status = 'unknown';
+        send(200, JSON.stringify(respond(messageId, method, false, content)));
+      }
+    });
+  });
+}

@@ -1,0 +1,103 @@
+// Every path bft2 uses, in one module (SPEC §2). The seed's absolute paths (/data/...,
+// /etc/bft2/..., /var/log/bft2/...) and the config's paths are resolved under the root
+// prefix (--root / BFT2_ROOT, default /). Paths named by a caller (an API `taskfile`)
+// are not mapped: they are ordinary paths on this machine.
+import path from 'node:path';
+import type { Config } from './schema.ts';
+
+export const RECEIVER_STATES = ['tmp', 'queues', 'downloading', 'downloaded', 'history'] as const;
+export const SENDER_STATES = ['tmp', 'queues', 'uploading', 'uploaded', 'history'] as const;
+export type ReceiverState = (typeof RECEIVER_STATES)[number];
+export type SenderState = (typeof SENDER_STATES)[number];
+export type Role = 'receiver' | 'sender';
+export type TransferMethod = 'bt' | 'obs' | 'cdn';
+
+export const TASK_SUFFIX = '.task.json';
+/** Sidecar markers of a task file, named `<task><suffix>` beside it. */
+export const MARKER_SUFFIXES = ['.err', '.cancelled'] as const;
+export type MarkerSuffix = (typeof MARKER_SUFFIXES)[number];
+/** Every temp file bft2 writes starts with this, so its own watchers can ignore them. */
+export const TEMP_PREFIX = '.bft2-';
+
+export function resolveRoot(cliRoot?: string): string {
+  return path.resolve(cliRoot || process.env.BFT2_ROOT || '/');
+}
+
+/** `cfec-001-xiaofang.task.json` → `cfec-001-xiaofang`; undefined when not a task file name. */
+export function taskNameOf(fileName: string): string | undefined {
+  const base = path.basename(fileName);
+  if (!base.endsWith(TASK_SUFFIX) || base.startsWith('.')) return undefined;
+  const name = base.slice(0, -TASK_SUFFIX.length);
+  return name === '' ? undefined : name;
+}
+
+export class Paths {
+  readonly root: string;
+  constructor(root: string) {
+    this.root = path.resolve(root);
+  }
+
+  /** Maps a seed path (/data/dcp) under the root. */
+  map(seedPath: string): string {
+    return path.join(this.root, seedPath);
+  }
+
+  get configFile() { return this.map('/etc/bft2/config.json'); }
+  get obsBucketsFile() { return this.map('/etc/bft2/obsbuckets.txt'); }
+  get hashTable() { return this.map('/etc/bft2/hashtable.txt'); }
+  get logDir() { return this.map('/var/log/bft2'); }
+  get daemonLog() { return path.join(this.logDir, 'bftv2.log'); }
+  get hashLog() { return path.join(this.logDir, 'mhashtable.log'); }
+  /** Task locks and the daemon lock live here, outside every watched directory. */
+  get lockDir() { return this.map('/var/lib/bft2/locks'); }
+  get transferDir() { return this.map('/data/transfer'); }
+
+  spoolDir(role: Role, state: string): string {
+    return this.map(`/data/${role}/${state}`);
+  }
+  taskFile(role: Role, state: string, task: string): string {
+    return path.join(this.spoolDir(role, state), task + TASK_SUFFIX);
+  }
+  marker(role: Role, state: string, task: string, suffix: MarkerSuffix): string {
+    return path.join(this.spoolDir(role, state), task + suffix);
+  }
+
+  /** Where one method stages its share of a DCP while downloading. */
+  staging(method: TransferMethod, basesubdir: string, name: string): string {
+    return path.join(this.transferDir, method, basesubdir, name);
+  }
+  /** Where the verified files of all methods are put together before the DCP enters the store. */
+  assembly(basesubdir: string, name: string): string {
+    return path.join(this.transferDir, 'assembly', basesubdir, name);
+  }
+
+  /** The store root (config `basedatapath`) under the root prefix. */
+  basedata(config: Config): string {
+    return this.map(config.basedatapath);
+  }
+
+  /** The directory that holds received DCPs and their `.finished` markers (SPEC §1). */
+  storeParent(config: Config, basesubdir: string): string {
+    const plainStore = config.servertype === 'receiver' && config.receiverstoreplan === 'A';
+    return plainStore ? this.basedata(config) : path.join(this.basedata(config), basesubdir, 'dcps');
+  }
+  storeDir(config: Config, basesubdir: string, name: string): string {
+    return path.join(this.storeParent(config, basesubdir), name);
+  }
+  finishedMarker(config: Config, basesubdir: string, name: string): string {
+    return path.join(this.storeParent(config, basesubdir), name + '.finished');
+  }
+
+  /** Every directory the daemon creates at start (the empty spool tree). */
+  allDirs(config: Config): string[] {
+    return [
+      ...RECEIVER_STATES.map((s) => this.spoolDir('receiver', s)),
+      ...SENDER_STATES.map((s) => this.spoolDir('sender', s)),
+      ...(['bt', 'obs', 'cdn', 'assembly'] as const).map((m) => path.join(this.transferDir, m)),
+      this.basedata(config),
+      this.logDir,
+      this.lockDir,
+      path.dirname(this.configFile),
+    ];
+  }
+}

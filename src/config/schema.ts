@@ -1,0 +1,69 @@
+// The schema of <root>/etc/bft2/config.json: the one place where every config key, its
+// type and its default are declared. Validation, defaults and the `Config` type all come
+// from here. Seed keys keep the seed's meaning (SPEC §3); the bft2 keys are fixed names.
+import { z } from 'zod';
+
+/** Numbers may arrive as strings ("72"): the seed's own examples write them so. */
+const numberish = (schema: z.ZodNumber) =>
+  z.preprocess((v) => (typeof v === 'string' && v.trim() !== '' && !Number.isNaN(Number(v)) ? Number(v) : v), schema);
+
+const boolish = z.preprocess((v) => (v === 'true' ? true : v === 'false' ? false : v), z.boolean());
+
+/** URLs and paths "carry no trailing /" (seed §4.0); a stray one is dropped rather than refused. */
+const noTrailingSlash = (schema: z.ZodString) =>
+  z.preprocess((v) => (typeof v === 'string' && v.length > 1 ? v.replace(/\/+$/, '') : v), schema);
+
+export const WINDOW_RE = /^([01]\d|2[0-4]):[0-5]\d-([01]\d|2[0-4]):[0-5]\d$/;
+const windowSpec = z.string().regex(WINDOW_RE, 'must be HH:MM-HH:MM, e.g. 18:00-05:00');
+
+const hostPort = z.string().regex(/^[^\s:]+:\d{1,5}$/, 'must be host:port, e.g. 127.0.0.1:8191');
+const hostPortOrOff = z.union([z.literal(''), hostPort]);
+
+export const RATIO_RE = /^\d+:\d+:\d+$/;
+
+export const configSchema = z
+  .object({
+    servertype: z.enum(['sender', 'receiver', 'cacher']),
+    machinetype: z.enum(['local', 'hwecs']).default('local'),
+    receiverid: z.string().default(''),
+    vip: z.string().default(''),
+    basedatapath: noTrailingSlash(z.string().startsWith('/', 'must be an absolute path')).default('/data/dcp'),
+    basesubdir: z.string().regex(/^[^/\\\0]*$/, 'must be one plain directory name').refine((s) => s !== '.' && s !== '..', 'must be one plain directory name').default(''),
+    avoidrepeat: boolish.default(true),
+    senderid: z.string().default(''),
+    senderdomain: noTrailingSlash(z.string()).default(''),
+    'bt-obs-cdn': z.string().regex(RATIO_RE, 'must be bt:obs:cdn, e.g. 2:1:1').default('2:1:1'),
+    priorpolicy: z.enum(['fulltime', 'priortime']).optional(),
+    prior: z.enum(['fulltime', 'priortime']).optional(),
+    tracker: z.string().default(''),
+    defaultseedtime: numberish(z.number().nonnegative()).default(72),
+    obsurl: noTrailingSlash(z.string()).default(''),
+    cdnurl: noTrailingSlash(z.string()).default(''),
+    bttime: windowSpec.default('00:00-23:59'),
+    obstime: windowSpec.default('00:00-08:00'),
+    cdntime: windowSpec.default('08:00-18:00'),
+    ctfilesorder: boolish.default(true),
+    obsak: z.string().default(''),
+    obssk: z.string().default(''),
+    obsendpoint: noTrailingSlash(z.string()).default(''),
+    datasource: z.enum(['local', 'obs']).default('local'),
+    receiverstoreplan: z.enum(['A', 'B']).default('A'),
+    uploadingnum: numberish(z.number().int().min(1)).default(5),
+    downloadingnum: numberish(z.number().int().min(1)).default(5),
+    // bft2's own keys (SPEC §3, fixed names)
+    apilisten: hostPort.default('127.0.0.1:8191'),
+    btport: numberish(z.number().int().min(0).max(65535)).default(6881),
+    httporigin: hostPortOrOff.default(''),
+    embeddedtracker: hostPortOrOff.default(''),
+    autosend: boolish.default(true),
+    obssignature: z.enum(['obs', 'v2', 'v4']).default('obs'),
+    obspathstyle: boolish.default(false),
+  })
+  // Keys of older installations (ctcs, hashtable, ...) are kept, not refused.
+  .passthrough()
+  .transform((c) => ({ ...c, priorpolicy: c.priorpolicy ?? c.prior ?? 'fulltime' }));
+
+export type Config = Readonly<z.output<typeof configSchema>>;
+
+/** The secrets that must never reach a log line or an API answer. */
+export const SECRET_KEYS = ['obsak', 'obssk'] as const;

@@ -1,0 +1,101 @@
+// The daemon: loads the config, takes the root's daemon lock, creates the spool tree and
+// starts every part (receiver and sender spools, API, HTTP origin). Its only logic is the
+// wiring and an orderly stop; everything else lives in the parts.
+import { mkdir, readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type http from 'node:http';
+import lockfile from 'proper-lockfile';
+import { Paths } from '../config/paths.ts';
+import { loadConfig } from '../config/load-config.ts';
+import type { Config } from '../config/schema.ts';
+import { createLogger, type Logger } from '../log/logger.ts';
+import { errors, messageOf } from '../errors/catalogue.ts';
+import { Receiver } from '../roles/receiver/receiver.ts';
+import { Sender } from '../roles/sender/sender.ts';
+import { createApiServer } from '../api/server.ts';
+import { startOrigin } from '../origin/http-origin.ts';
+import type { DaemonContext } from './context.ts';
+
+export async function readVersion(): Promise<string> {
+  const pkg = path.join(path.dirname(fileURLToPath(import.meta.url)), '../../package.json');
+  return JSON.parse(await readFile(pkg, 'utf8')).version as string;
+}
+
+function splitHostPort(hp: string): { host: string; port: number } {
+  const i = hp.lastIndexOf(':');
+  return { host: hp.slice(0, i), port: Number(hp.slice(i + 1)) };
+}
+
+export interface RunningDaemon {
+  stop(): Promise<void>;
+}
+
+export async function startDaemon(root: string, opts: { console?: boolean } = {}): Promise<RunningDaemon> {
+  const paths = new Paths(root);
+  let config: Config = await loadConfig(paths.configFile);
+  for (const dir of paths.allDirs(config)) await mkdir(dir, { recursive: true });
+  const log: Logger = createLogger(paths.daemonLog, { console: opts.console });
+
+  let releaseDaemonLock: () => Promise<void>;
+  try {
+    releaseDaemonLock = await lockfile.lock(path.join(paths.lockDir, 'daemon'), {
+      realpath: false,
+      lockfilePath: path.join(paths.lockDir, 'daemon.lock'),
+      stale: 15_000,
+      onCompromised: (err) => log.error(`daemon lock compromised: ${err.message}`),
+    });
+  } catch {
+    throw errors.DAEMON_RUNNING(paths.root);
+  }
+
+  const ctx: DaemonContext = { paths, config: () => config, log, version: await readVersion() };
+  const receiver = new Receiver(ctx);
+  const sender = config.servertype === 'sender' ? new Sender(ctx) : undefined;
+
+  const reloadConfig = async () => {
+    const next = await loadConfig(paths.configFile);
+    const restartNeeded = (['servertype', 'receiverstoreplan', 'basedatapath', 'apilisten', 'httporigin'] as const).filter((k) => next[k] !== config[k]);
+    config = next;
+    log.info(`config reloaded${restartNeeded.length ? `; ${restartNeeded.join(', ')} take effect after a restart` : ''}`);
+  };
+
+  const api = createApiServer({ ctx, receiver, reloadConfig });
+  const { host, port } = splitHostPort(config.apilisten);
+  await new Promise<void>((resolve, reject) => {
+    api.once('error', reject);
+    api.listen(port, host, () => resolve());
+  });
+  api.on('error', (err) => log.error(`api: ${err.message}`));
+
+  let origin: { close(): Promise<void> } | undefined;
+  if (config.httporigin) {
+    const o = splitHostPort(config.httporigin);
+    origin = await startOrigin({ rootDir: paths.map('/data/dcp'), host: o.host, port: o.port });
+    log.info(`http origin serving ${paths.map('/data/dcp')} at http://${config.httporigin}/dcp/`);
+  }
+
+  await receiver.start();
+  await sender?.start();
+  log.info(`bft2 ${ctx.version} started: ${config.servertype} on root ${paths.root}, api ${config.apilisten}`);
+
+  let stopping: Promise<void> | undefined;
+  return {
+    stop: () =>
+      (stopping ??= (async () => {
+        log.info('bft2 stopping');
+        await new Promise<void>((resolve) => (api as http.Server).close(() => resolve()));
+        await origin?.close();
+        await sender?.stop();
+        await receiver.stop();
+        await releaseDaemonLock().catch(() => {});
+        await new Promise<void>((resolve) => {
+          log.on('finish', () => resolve());
+          log.end();
+          setTimeout(resolve, 500);
+        });
+      })().catch((err) => {
+        console.error(`error while stopping: ${messageOf(err)}`);
+      })),
+  };
+}

@@ -1,0 +1,110 @@
+// The one catalogue of bft2's errors. Each error has a stable code (for logs, tests and
+// the README table) and the user-facing text (the API `desc`, the first line of a `.err`).
+// Where the seed interface document gives a text, it is reproduced word for word, typos
+// included ("erro"), because TMS integrations match on it.
+// A shipped code is never reused for another meaning.
+
+export class Bft2Error extends Error {
+  /** A key of `catalogue`. */
+  readonly code: string;
+  /** Unrecoverable errors skip the retry policy (a bad task file will not get better). */
+  readonly unrecoverable: boolean;
+  constructor(code: string, message: string, unrecoverable = true) {
+    super(message);
+    this.name = 'Bft2Error';
+    this.code = code;
+    this.unrecoverable = unrecoverable;
+  }
+}
+
+interface Entry<A extends unknown[]> {
+  summary: string;
+  text: (...args: A) => string;
+  unrecoverable: boolean;
+}
+
+function make<A extends unknown[]>(summary: string, text: (...args: A) => string, unrecoverable = true): Entry<A> {
+  return { summary, text, unrecoverable };
+}
+
+/** Every error bft2 reports. `summary` is what the README's error table says of it. */
+export const catalogue = {
+  CONFIG_INVALID: make('config.json is missing, not JSON, or has a field that fails the schema',
+    (file: string, problems: string[]) => `invalid config ${file}: ${problems.join('; ')}`),
+  TASK_OPEN: make('the task file cannot be opened',
+    (file: string, reason = 'no such file or directory') => `open json file error:open ${file}: ${reason}`),
+  TASK_JSON: make('the task file is not valid JSON (after the grace period, for spool files)',
+    (file: string) => `invalid json format:${file}`),
+  TASK_SCHEMA: make('a task field is missing or has the wrong type',
+    (file: string, problems: string[]) => `invalid task file ${file}: ${problems.join('; ')}`),
+  TASK_UNSAFE_PATH: make('a `file`, `name` or `basesubdir` would point outside the DCP (absolute, `..`, `/`, NUL, `\\`)',
+    (field: string, value: string, why: string) => `unsafe path in ${field}: ${JSON.stringify(value)} (${why})`),
+  TASK_FILENAME: make('a task file name does not end with `.task.json`',
+    (file: string) => `taskfile name must end with .task.json: ${file}`),
+  TASK_TOTAL_ZERO: make('the total size of the task is 0',
+    (file: string) => `total files size equal 0 :${file}`),
+  TASK_SIZE_LISTS: make('`size` differs from the sum of btlist + obslist + cdnlist',
+    (file: string) => `totalsize != all lists sum : ${file}`),
+  TASK_SIZE_LISTS2: make('`size` differs from the sum of the lists2 plus the local-same files',
+    (file: string) => `totalsize != all lists2 sum + localsamesize : ${file}`),
+  TASK_LISTS: make('the method lists do not partition `filelist` (a file missing, unknown or listed twice)',
+    (file: string, detail: string) => `task lists do not match filelist: ${detail} : ${file}`),
+  TASK_NO_URL: make('a method has files to carry but its URL is empty',
+    (method: string, field: string, file: string) => `${method} has files but ${field} is empty : ${file}`),
+  METHOD_UNAVAILABLE: make('the task gives a share to a method this node cannot run yet',
+    (method: string) => `${method} method not available on this node yet`),
+  SAME_IN_STATE: make('a task of the same name is already queued or running',
+    (state: string, file: string) => `same taskfile in ${state}:${file}`),
+  MOVE_TO_TMP: make('the task file could not be copied into the receiver tmp directory',
+    (dir: string) => `move json file to ${dir} erro`),
+  DOWNLOAD_FAILED: make('a file could not be downloaded after all retries',
+    (method: string, file: string, reason: string) => `${method} download error: ${file}: ${reason}`, false),
+  SHA1_MISMATCH: make('a downloaded file does not match its sha1 in the task',
+    (file: string, expected: string, actual: string) => `sha1 mismatch: ${file}: expected ${expected}, got ${actual}`, false),
+  STORE_FAILED: make('the finished DCP could not be moved into the store',
+    (dir: string, reason: string) => `could not store dcp ${dir}: ${reason}`, false),
+  UNKNOWN_TASK: make('no task of that name in any spool directory',
+    () => 'unknown task, not found task.'),
+  CACHER_PROGRESS: make('`progress` asked of a cacher',
+    () => 'do not support cacher type progress, change method_name to cprogress'),
+  REQUEST_NOT_JSON: make('an API request body is not JSON',
+    (reason: string) => `invalid request: body is not JSON (${reason})`),
+  REQUEST_BAD_ENVELOPE: make('an API request body is JSON but not the request envelope',
+    (detail: string) => `invalid request: ${detail}`),
+  UNKNOWN_METHOD: make('an API method name bft2 does not know',
+    (method: string) => `unknown method: ${method}`),
+  METHOD_NOT_READY: make('an API method of the seed that this node does not provide yet',
+    (method: string) => `method ${method} is not available on this node yet`),
+  MISSING_PARAM: make('a required API parameter is missing or empty',
+    (name: string) => `missing parameter: ${name}`),
+  REACTIVE_INPUT: make('`reactive` is neither true nor false',
+    () => 'reactive parameter input error '),
+  DAEMON_RUNNING: make('another daemon already runs on this root',
+    (root: string) => `another bft2 daemon is already running on root ${root}`),
+  API_UNREACHABLE: make('the CLI could not reach the daemon API',
+    (address: string, reason: string) => `cannot reach the bft2 daemon at ${address}: ${reason} (is \`bft2 daemon\` running?)`),
+} as const;
+
+export type ErrorCode = keyof typeof catalogue;
+
+type Builders = {
+  [K in ErrorCode]: (typeof catalogue)[K] extends Entry<infer A> ? (...args: A) => Bft2Error : never;
+};
+
+/** `errors.TASK_JSON(file)` builds the error with its code and text. */
+export const errors = Object.fromEntries(
+  Object.entries(catalogue).map(([code, entry]) => [
+    code,
+    (...args: unknown[]) => new Bft2Error(code, (entry.text as (...a: unknown[]) => string)(...args), entry.unrecoverable),
+  ]),
+) as Builders;
+
+export function isBft2Error(err: unknown): err is Bft2Error {
+  return err instanceof Bft2Error;
+}
+
+/** The user-facing text of any thrown value. */
+export function messageOf(err: unknown): string {
+  if (err instanceof Error) return err.message;
+  return String(err);
+}

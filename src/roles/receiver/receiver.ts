@@ -1,0 +1,535 @@
+// The receiver pipeline (SPEC §5, receiver): tmp → queues → downloading → downloaded →
+// history. Takes complete task files from `queues` (dropped in, or put there by `recv`),
+// admits at most `downloadingnum` into `downloading` in arrival order, drives each
+// method's share into the task's assembly directory, moves the finished DCP into the
+// store with `<name>.finished`, and resumes whatever was under way at start-up.
+// Owns: the receiver spool, the task's staging and assembly directories, its store entry.
+// Must not touch: another task's files, the hash table, the sender spool.
+import { readFile, rm, stat, mkdir } from 'node:fs/promises';
+import path from 'node:path';
+import { TEMP_PREFIX, RECEIVER_STATES, taskNameOf, type ReceiverState } from '../../config/paths.ts';
+import { TaskSpool } from '../../spool/task-spool.ts';
+import { SpoolWatcher } from '../../spool/spool-watcher.ts';
+import { renameDurable, writeFileDurable, writeJsonDurable, exists } from '../../spool/durable-fs.ts';
+import { validateTask, planDownload, checkMethodsAvailable, type DownloadPlan } from '../../task/validate-task.ts';
+import { METHODS, type Method, type Task } from '../../task/schema.ts';
+import { errors, isBft2Error, messageOf, Bft2Error } from '../../errors/catalogue.ts';
+import type { DownloadMethod } from '../../transfer/method.ts';
+import { CdnMethod } from '../../transfer/cdn/cdn-method.ts';
+import { bytesOnDisk } from '../../transfer/cdn/http-download.ts';
+import { formatLocalTime } from '../../util/time.ts';
+import type { DaemonContext } from '../../daemon/context.ts';
+import { RateMeter, formatPercent, formatRate, etaMinutes } from './progress-math.ts';
+
+interface ActiveDownload {
+  task: string;
+  abort: AbortController;
+  /** Bytes on disk per method (and local-same copies), kept current while running. */
+  bytes: Record<Method | 'local', number>;
+  meters: Record<Method | 'all', RateMeter>;
+  done: Promise<void>;
+  storing: boolean;
+}
+
+class Cancelled extends Error {
+  constructor() {
+    super('cancelled');
+  }
+}
+
+const LIST2_KEY = { bt: 'btlist2', obs: 'obslist2', cdn: 'cdnlist2' } as const;
+
+export class Receiver {
+  readonly spool: TaskSpool<ReceiverState>;
+  private watcher?: SpoolWatcher;
+  /** Valid tasks waiting in `queues`, in arrival order. */
+  private readonly waiting: string[] = [];
+  private readonly active = new Map<string, ActiveDownload>();
+  private readonly methods = new Map<Method, DownloadMethod>([['cdn', new CdnMethod()]]);
+  private stopping = false;
+
+  constructor(private readonly ctx: DaemonContext) {
+    this.spool = new TaskSpool(ctx.paths, 'receiver', RECEIVER_STATES, ctx.log);
+  }
+
+  private get config() {
+    return this.ctx.config();
+  }
+  private get log() {
+    return this.ctx.log;
+  }
+
+  async start(): Promise<void> {
+    await this.spool.ensureDirs();
+    await this.spool.reconcileMarkers();
+    const resuming: string[] = [];
+    for (const task of await this.spool.list('downloading')) {
+      if (!(await this.spool.hasMarker('downloading', task, '.err'))) resuming.push(task);
+    }
+    if (resuming.length) this.log.info(`start downloading taskfiles: ${resuming.join(',')}`);
+    for (const task of resuming) this.launch(task);
+
+    this.watcher = new SpoolWatcher(
+      this.spool.dir('queues'),
+      {
+        ready: ({ task, file, raw }) => this.admitToQueue(task, file, raw),
+        unparseable: async ({ task, file, reason }) => {
+          const err = errors.TASK_JSON(file);
+          this.log.error(`${err.code} ${err.message} (${reason})`);
+          await this.spool.writeErr('queues', task, err.message);
+        },
+      },
+      this.log,
+    );
+    await this.watcher.start();
+    // A downloading task whose .err is deleted is re-armed: watch for that too.
+    this.downloadingWatcher = new SpoolWatcher(
+      this.spool.dir('downloading'),
+      { ready: ({ task }) => this.rearmDownloading(task), unparseable: () => {} },
+      this.log,
+    );
+    await this.downloadingWatcher.start();
+  }
+  private downloadingWatcher?: SpoolWatcher;
+
+  async stop(): Promise<void> {
+    this.stopping = true;
+    await this.watcher?.close();
+    await this.downloadingWatcher?.close();
+    for (const a of this.active.values()) a.abort.abort(new Error('daemon stopping'));
+    await Promise.allSettled([...this.active.values()].map((a) => a.done));
+  }
+
+  /** Validates a task as `recv` does; returns the checked task and its download plan. */
+  private check(raw: unknown, where: string): { task: Task; plan: DownloadPlan } {
+    const task = validateTask(raw, where);
+    // Dedup against the hash table comes with the hash table; until then nothing is local.
+    const plan = planDownload(task, new Set(), where);
+    checkMethodsAvailable(plan, new Set(this.methods.keys()));
+    return { task, plan };
+  }
+
+  /** A complete task file in `queues` (dropped in by a person or a TMS, or by `recv`). */
+  private async admitToQueue(task: string, file: string, raw: unknown): Promise<void> {
+    if (this.waiting.includes(task)) return;
+    try {
+      this.check(raw, file);
+      const stillQueued = await this.spool.withLock(task, async () => {
+        // Under the lock: the file may have been taken already (by recv's own admission).
+        if (!(await exists(this.spool.file('queues', task)))) return false;
+        const running = (await this.spool.locate(task)).find((l) => l.state === 'downloading');
+        if (running) throw errors.SAME_IN_STATE('downloading', running.file);
+        // Same name already downloaded: it is downloaded again, the old task file goes to history.
+        if (await exists(this.spool.file('downloaded', task))) await this.spool.move(task, 'downloaded', 'history');
+        return true;
+      });
+      if (!stillQueued) return;
+    } catch (err) {
+      const message = messageOf(err);
+      this.log.error(`${isBft2Error(err) ? err.code : 'ERROR'} ${task}: ${message}`);
+      await this.spool.writeErr('queues', task, message);
+      return;
+    }
+    if (!this.waiting.includes(task) && !this.active.has(task)) {
+      this.waiting.push(task);
+      this.log.info(`task ${task} queued (${this.waiting.length} waiting)`);
+    }
+    this.pump();
+  }
+
+  private async rearmDownloading(task: string): Promise<void> {
+    if (this.active.has(task) || this.stopping) return;
+    if (await this.spool.hasMarker('downloading', task, '.err')) return;
+    this.log.info(`task ${task} re-armed, downloading again`);
+    this.launch(task);
+  }
+
+  /** Admits waiting tasks while there are free download slots. */
+  private pump(): void {
+    if (this.stopping) return;
+    while (this.active.size < this.config.downloadingnum && this.waiting.length > 0) {
+      const task = this.waiting.shift()!;
+      const slot = this.reserve(task);
+      this.spool
+        .withLock(task, async () => {
+          if (!(await exists(this.spool.file('queues', task)))) return false;
+          if (await this.spool.hasMarker('queues', task, '.err')) return false;
+          await this.spool.move(task, 'queues', 'downloading');
+          return true;
+        })
+        .then((moved) => {
+          if (moved) this.runReserved(slot);
+          else this.release(slot);
+        })
+        .catch((err) => {
+          this.log.error(`cannot start ${task}: ${messageOf(err)}`);
+          this.release(slot);
+        });
+    }
+  }
+
+  private reserve(task: string): ActiveDownload {
+    const a: ActiveDownload = {
+      task,
+      abort: new AbortController(),
+      bytes: { bt: 0, obs: 0, cdn: 0, local: 0 },
+      meters: { bt: new RateMeter(), obs: new RateMeter(), cdn: new RateMeter(), all: new RateMeter() },
+      done: Promise.resolve(),
+      storing: false,
+    };
+    this.active.set(task, a);
+    return a;
+  }
+
+  private release(a: ActiveDownload): void {
+    if (this.active.get(a.task) === a) this.active.delete(a.task);
+    this.pump();
+  }
+
+  private launch(task: string): void {
+    if (this.active.has(task)) return;
+    this.runReserved(this.reserve(task));
+  }
+
+  private runReserved(a: ActiveDownload): void {
+    a.done = this.download(a)
+      .catch(async (err) => {
+        if (err instanceof Cancelled || this.stopping) return;
+        const e = isBft2Error(err) ? err : new Bft2Error('DOWNLOAD_FAILED', messageOf(err), false);
+        this.log.error(`${e.code} ${a.task}: ${e.message}`);
+        await this.spool.writeErr('downloading', a.task, e.message, this.history.get(a.task) ?? []).catch(() => {});
+      })
+      .finally(() => {
+        this.history.delete(a.task);
+        this.release(a);
+      });
+  }
+
+  /** Failed tries of running tasks, written under the reason in `.err` if they run out. */
+  private readonly history = new Map<string, string[]>();
+
+  private async download(a: ActiveDownload): Promise<void> {
+    const { task } = a;
+    const file = this.spool.file('downloading', task);
+    const text = await readFile(file, 'utf8');
+    let raw: Record<string, unknown>;
+    try {
+      raw = JSON.parse(text);
+    } catch {
+      throw errors.TASK_JSON(file);
+    }
+    const { task: t, plan } = this.check(raw, file);
+    const paths = this.ctx.paths;
+    const assembly = paths.assembly(t.basesubdir, t.name);
+    const storing = this.storingMarker(t);
+
+    if (!(await exists(storing))) {
+      if (!raw.receivetime) {
+        raw.receivetime = formatLocalTime();
+        this.recordPlan(raw, plan);
+        await writeJsonDurable(file, raw);
+      }
+      await mkdir(assembly, { recursive: true });
+      await this.countBytesOnDisk(a, t, plan);
+      this.log.info(`downloading ${task}: ${t.size} bytes, bt:obs:cdn ${plan.sizes2.bt}:${plan.sizes2.obs}:${plan.sizes2.cdn}`);
+      const byName = new Map(t.filelist.map((f) => [f.file, f]));
+      await Promise.all(
+        METHODS.filter((m) => plan.lists2[m].length > 0).map((m) =>
+          this.methods.get(m)!.download({
+            task,
+            files: plan.lists2[m].map((f) => byName.get(f)!),
+            stagingDir: paths.staging(m, t.basesubdir, t.name),
+            targetDir: assembly,
+            url: m === 'cdn' ? t.cdn.url : m === 'obs' ? t.obs.url : t.bt.tmpurl || t.bt.url,
+            signal: a.abort.signal,
+            onBytes: (n) => {
+              a.bytes[m] += n;
+              a.meters[m].add(n);
+              a.meters.all.add(n);
+            },
+            onTryFailed: (f, reason, delay) => {
+              const line = `${formatLocalTime()} ${m} ${f}: ${reason}${delay === undefined ? '' : `; retry in ${Math.round(delay / 1000)} s`}`;
+              this.log.warn(`${task}: ${line}`);
+              const h = this.history.get(task) ?? [];
+              h.push(line);
+              this.history.set(task, h.slice(-20));
+            },
+            log: this.log,
+          }),
+        ),
+      );
+      if (a.abort.signal.aborted) throw new Cancelled();
+      await this.checkAssembly(t, assembly);
+      a.storing = true;
+      await writeFileDurable(storing, `${task}\n`);
+    }
+    a.storing = true;
+    await this.store(t, task, assembly, raw);
+    raw.finishedtime = formatLocalTime();
+    await writeJsonDurable(file, raw);
+    await this.spool.withLock(task, () => this.spool.move(task, 'downloading', 'downloaded'));
+    await rm(storing, { force: true });
+    for (const m of METHODS) await rm(paths.staging(m, t.basesubdir, t.name), { recursive: true, force: true });
+    this.log.info(`downloaded ${task}: ${paths.storeDir(this.config, t.basesubdir, t.name)}`);
+  }
+
+  private storingMarker(t: Task): string {
+    return path.join(path.dirname(this.ctx.paths.assembly(t.basesubdir, t.name)), `${TEMP_PREFIX}${t.name}.storing`);
+  }
+
+  private recordPlan(raw: Record<string, unknown>, plan: DownloadPlan): void {
+    raw.localsamefiles = plan.localsame.length ? plan.localsame : [''];
+    for (const m of METHODS) {
+      raw[LIST2_KEY[m]] = plan.lists2[m].length ? plan.lists2[m] : [''];
+      raw[`${m}listsize2`] = plan.sizes2[m];
+    }
+  }
+
+  private async countBytesOnDisk(a: ActiveDownload, t: Task, plan: DownloadPlan): Promise<void> {
+    const paths = this.ctx.paths;
+    const assembly = paths.assembly(t.basesubdir, t.name);
+    for (const m of METHODS) {
+      a.bytes[m] = 0;
+      for (const f of plan.lists2[m]) a.bytes[m] += await bytesOnDisk(path.join(assembly, f), path.join(paths.staging(m, t.basesubdir, t.name), f));
+    }
+  }
+
+  /** Every file of the DCP is in the assembly directory with its size (each was verified on arrival). */
+  private async checkAssembly(t: Task, assembly: string): Promise<void> {
+    for (const f of t.filelist) {
+      const st = await stat(path.join(assembly, f.file)).catch(() => undefined);
+      if (st?.size !== f.size) throw errors.STORE_FAILED(assembly, `${f.file} is missing or incomplete`);
+    }
+  }
+
+  /**
+   * Puts the assembled DCP into the store. A DCP of the same name is replaced only now that
+   * the new one is complete; a crash anywhere in here is finished by the next start
+   * (the `.storing` marker says the swap began).
+   */
+  private async store(t: Task, task: string, assembly: string, raw: Record<string, unknown>): Promise<void> {
+    const target = this.ctx.paths.storeDir(this.config, t.basesubdir, t.name);
+    const parent = path.dirname(target);
+    const old = path.join(parent, `${TEMP_PREFIX}old-${t.name}`);
+    try {
+      await mkdir(parent, { recursive: true });
+      if (await exists(assembly)) {
+        if (await exists(target)) {
+          await rm(old, { recursive: true, force: true });
+          await renameDurable(target, old);
+        }
+        await renameDurable(assembly, target);
+      }
+      await writeFileDurable(
+        this.ctx.paths.finishedMarker(this.config, t.basesubdir, t.name),
+        JSON.stringify({ task, name: t.name, receivetime: raw.receivetime, finishedtime: formatLocalTime() }) + '\n',
+      );
+      await rm(old, { recursive: true, force: true });
+    } catch (err) {
+      throw errors.STORE_FAILED(target, messageOf(err));
+    }
+  }
+
+  // ----- API -----
+
+  /** `recv`: validate a task file from any path and queue it (via tmp). Returns the desc. */
+  async recv(taskfile: string): Promise<string> {
+    const task = taskNameOf(path.basename(taskfile));
+    if (!task) throw errors.TASK_FILENAME(taskfile);
+    let text: string;
+    try {
+      text = await readFile(taskfile, 'utf8');
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      throw errors.TASK_OPEN(taskfile, code === 'ENOENT' ? 'no such file or directory' : code === 'EISDIR' ? 'is a directory' : messageOf(err));
+    }
+    let raw: unknown;
+    try {
+      raw = JSON.parse(text);
+    } catch {
+      throw errors.TASK_JSON(taskfile);
+    }
+    this.check(raw, taskfile);
+
+    const tmpFile = this.spool.file('tmp', task);
+    let again = false;
+    await this.spool.withLock(task, async () => {
+      for (const l of await this.spool.locate(task)) {
+        if (l.state === 'queues' || l.state === 'downloading') throw errors.SAME_IN_STATE(l.state, l.file);
+      }
+      if (await exists(this.spool.file('downloaded', task))) {
+        await this.spool.move(task, 'downloaded', 'history');
+        again = true;
+      }
+      if (path.resolve(taskfile) !== tmpFile) {
+        try {
+          await writeFileDurable(tmpFile, text);
+        } catch {
+          throw errors.MOVE_TO_TMP(this.spool.dir('tmp'));
+        }
+      }
+      await this.spool.clearErr('tmp', task);
+      await this.spool.move(task, 'tmp', 'queues');
+    });
+    await this.admitToQueue(task, this.spool.file('queues', task), raw);
+    return again ? 'same name task downloaded, to download again.' : 'succeed!';
+  }
+
+  /** `cancel`: stop the task's transfers, drop its staging data, file it in history. */
+  async cancel(taskfile: string): Promise<string> {
+    const task = taskNameOf(path.basename(taskfile)) ?? path.basename(taskfile);
+    const a = this.active.get(task);
+    if (a) {
+      if (a.storing) await a.done.catch(() => {});
+      else {
+        a.abort.abort(new Cancelled());
+        await a.done.catch(() => {});
+      }
+    }
+    const idx = this.waiting.indexOf(task);
+    if (idx >= 0) this.waiting.splice(idx, 1);
+
+    return this.spool.withLock(task, async () => {
+      const where = (await this.spool.locate(task))[0];
+      if (!where) return `no need to cancel, not found task: ${task}.task.json`;
+      if (where.state === 'downloaded' || where.state === 'history') return `no need to cancel, task already ${where.state === 'history' ? 'in history' : 'downloaded'}: ${where.file}`;
+      if (where.state === 'downloading') await this.removeTransferData(where.file);
+      await this.spool.move(task, where.state, 'history');
+      await this.spool.writeMarker('history', task, '.cancelled', `${formatLocalTime()} cancelled while in ${where.state}`);
+      this.log.info(`cancelled ${task} (was in ${where.state})`);
+      return 'succeeded!';
+    });
+  }
+
+  private async removeTransferData(taskFile: string): Promise<void> {
+    let t: Task;
+    try {
+      t = validateTask(JSON.parse(await readFile(taskFile, 'utf8')), taskFile);
+    } catch {
+      return; // a task that never validated never wrote anything
+    }
+    const paths = this.ctx.paths;
+    for (const m of METHODS) await rm(paths.staging(m, t.basesubdir, t.name), { recursive: true, force: true });
+    await rm(paths.assembly(t.basesubdir, t.name), { recursive: true, force: true });
+    await rm(this.storingMarker(t), { force: true });
+  }
+
+  /** `progress` (SPEC §9): status and figures of one task by file name. */
+  async progress(taskfile: string): Promise<Record<string, unknown>> {
+    if (this.config.servertype === 'cacher') throw errors.CACHER_PROGRESS();
+    const task = taskNameOf(path.basename(taskfile)) ?? path.basename(taskfile).replace(/\.task\.json$/, '');
+    const located = (await this.spool.locate(task)).filter((l) => l.state !== 'tmp');
+    // The most advanced state wins if a person left a copy behind.
+    const where = located[located.length - 1];
+    if (!where) throw errors.UNKNOWN_TASK();
+    let raw: Record<string, unknown>;
+    let t: Task;
+    try {
+      raw = JSON.parse(await readFile(where.file, 'utf8'));
+      t = validateTask(raw, where.file);
+    } catch (err) {
+      const reason = isBft2Error(err) ? err.message : errors.TASK_JSON(where.file).message;
+      return { ...emptyProgress(where.state === 'queues' ? 'queues' : where.state), taskfile: where.file, taskfullpath: where.file, downerror: reason, desc: reason };
+    }
+    const size = t.size;
+    const lists2 = (m: Method): string[] => {
+      const l = raw[LIST2_KEY[m]];
+      return Array.isArray(l) ? l.filter((f) => f !== '') : t[`${m}list`];
+    };
+    const sizeOf = new Map(t.filelist.map((f) => [f.file, f.size]));
+    const sum = (files: string[]) => files.reduce((s, f) => s + (sizeOf.get(f) ?? 0), 0);
+    const localsame = t.localsamefiles;
+    const shares = {
+      bt2downpercent: formatPercent(sum(lists2('bt')), size),
+      obs2downpercent: formatPercent(sum(lists2('obs')), size),
+      cdn2downpercent: formatPercent(sum(lists2('cdn')), size),
+      localsamepercent: formatPercent(sum(localsame), size),
+    };
+    const base = { ...emptyProgress('unknown'), taskfile: where.file, taskfullpath: where.file, totalbytes: String(size), ...shares };
+
+    if (where.state === 'queues') {
+      const err = await this.spool.readErr('queues', task);
+      return { ...base, status: 'queues', downerror: err ?? '', desc: err ?? 'task in queues, no progress now.' };
+    }
+    if (where.state === 'downloaded' || where.state === 'history') {
+      const finished = where.state === 'downloaded' || Boolean(raw.finishedtime);
+      const storeDir = this.ctx.paths.storeDir(this.config, t.basesubdir, t.name);
+      return {
+        ...base,
+        status: where.state,
+        dcppath: finished && (await exists(storeDir)) ? storeDir : '',
+        downloaded: finished ? size : 0,
+        totalpercent: finished ? '100.000%' : '0.000%',
+        totoalpercent: finished ? '100.000%' : '0.000%',
+        ecompletedtime: finished ? 0 : -1,
+        desc: (await this.spool.hasMarker('history', task, '.cancelled')) ? 'cancelled' : '',
+      };
+    }
+    // downloading
+    const a = this.active.get(task);
+    const bytes: Record<Method | 'local', number> = a ? { ...a.bytes } : { bt: 0, obs: 0, cdn: 0, local: 0 };
+    const paths = this.ctx.paths;
+    const assembly = paths.assembly(t.basesubdir, t.name);
+    if (!a) {
+      for (const m of METHODS) {
+        for (const f of lists2(m)) bytes[m] += await bytesOnDisk(path.join(assembly, f), path.join(paths.staging(m, t.basesubdir, t.name), f));
+      }
+    }
+    for (const f of localsame) if ((await stat(path.join(assembly, f)).catch(() => undefined))?.size === sizeOf.get(f)) bytes.local += sizeOf.get(f)!;
+    const downloaded = bytes.bt + bytes.obs + bytes.cdn + bytes.local;
+    const err = await this.spool.readErr('downloading', task);
+    const rate = a ? a.meters.all.rate() : 0;
+    const methodRate = (m: Method) => (a && sum(lists2(m)) > 0 ? formatRate(a.meters[m].rate()) : '');
+    const total = formatPercent(downloaded, size);
+    return {
+      ...base,
+      status: err ? 'downloaderror' : 'downloading',
+      downerror: err ?? '',
+      downloaded,
+      rate: a ? formatRate(rate) : '',
+      totalpercent: total,
+      totoalpercent: total,
+      btrate: methodRate('bt'),
+      btpercent: formatPercent(bytes.bt, size),
+      obsrate: methodRate('obs'),
+      obspercent: formatPercent(bytes.obs, size),
+      cdnrate: methodRate('cdn'),
+      cdnpercent: formatPercent(bytes.cdn, size),
+      ecompletedtime: err ? -1 : etaMinutes(size - downloaded, rate),
+    };
+  }
+
+  /** Every task of the receiver spool, for `bft2 status`. */
+  async listAll(): Promise<{ task: string; state: ReceiverState }[]> {
+    const out: { task: string; state: ReceiverState }[] = [];
+    for (const state of RECEIVER_STATES) for (const task of await this.spool.list(state)) out.push({ task, state });
+    return out;
+  }
+}
+
+function emptyProgress(status: string): Record<string, unknown> {
+  return {
+    status,
+    taskfile: '',
+    taskfullpath: '',
+    dcppath: '',
+    btstatus: 'nobtseeding',
+    downerror: '',
+    downloaded: 0,
+    rate: '',
+    totalpercent: '0.000%',
+    totoalpercent: '0.000%',
+    btrate: '',
+    btpercent: '0.000%',
+    obsrate: '',
+    obspercent: '0.000%',
+    cdnrate: '',
+    cdnpercent: '0.000%',
+    ecompletedtime: -1,
+    bt2downpercent: '0.000%',
+    obs2downpercent: '0.000%',
+    cdn2downpercent: '0.000%',
+    localsamepercent: '0.000%',
+    totalbytes: '0',
+  };
+}

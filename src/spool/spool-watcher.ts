@@ -1,0 +1,147 @@
+// Watches one spool directory and reports each task file once it is complete. A task file
+// is complete when it parses as JSON and its size, mtime and inode have not changed for a
+// short settle time: a JSON object cannot parse before its last byte is written, so a
+// file written in place by scp is never taken early however slow the writer, and a file
+// renamed into place (rsync) is taken once. A file that stays unparseable for the grace
+// period is reported as such (the caller writes `.err`). While `<task>.err` exists the
+// file is parked; deleting the `.err` re-arms it.
+// Owns no file: it only reads and reports.
+import { watch, type FSWatcher } from 'chokidar';
+import { readFile, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { taskNameOf } from '../config/paths.ts';
+import { exists } from './durable-fs.ts';
+import { envNumber } from '../util/time.ts';
+import type { Logger } from '../log/logger.ts';
+
+export interface ReadyTaskFile {
+  task: string;
+  file: string;
+  raw: unknown;
+}
+
+export interface SpoolWatcherEvents {
+  ready: (t: ReadyTaskFile) => void | Promise<void>;
+  unparseable: (t: { task: string; file: string; reason: string }) => void | Promise<void>;
+}
+
+interface Candidate {
+  signature?: string;
+  /** When the signature was first seen unchanged. */
+  since: number;
+  /** Signature already reported, so repeated events for the same content do nothing. */
+  reported?: string;
+  timer?: NodeJS.Timeout;
+}
+
+export class SpoolWatcher {
+  private watcher?: FSWatcher;
+  private readonly candidates = new Map<string, Candidate>();
+  private readonly settleMs = envNumber('BFT2_SETTLE_MS', 200);
+  private readonly pollMs = Math.max(20, Math.min(100, envNumber('BFT2_SETTLE_MS', 200) / 2));
+  private readonly graceMs = envNumber('BFT2_UNPARSEABLE_GRACE_MS', 10_000);
+  private closed = false;
+
+  constructor(
+    readonly dir: string,
+    private readonly on: SpoolWatcherEvents,
+    private readonly log: Logger,
+  ) {}
+
+  async start(): Promise<void> {
+    this.watcher = watch(this.dir, {
+      depth: 0,
+      ignoreInitial: false,
+      // Our own fallback poll below catches what inotify misses; chokidar's polling is off.
+      ignored: (p: string) => path.basename(p).startsWith('.') && p !== this.dir,
+    });
+    this.watcher.on('add', (p) => this.touch(p));
+    this.watcher.on('change', (p) => this.touch(p));
+    this.watcher.on('unlink', (p) => this.forget(p));
+    this.watcher.on('error', (err) => this.log.error(`watcher on ${this.dir}: ${(err as Error).message}`));
+    await new Promise<void>((resolve) => this.watcher!.once('ready', () => resolve()));
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    for (const c of this.candidates.values()) clearTimeout(c.timer);
+    await this.watcher?.close();
+  }
+
+  /** Re-examines a task file even if its content was reported before (after a re-arm). */
+  rearm(task: string): void {
+    const file = path.join(this.dir, `${task}.task.json`);
+    const c = this.candidates.get(file);
+    if (c) c.reported = undefined;
+    this.touch(file);
+  }
+
+  private touch(p: string): void {
+    if (this.closed) return;
+    const base = path.basename(p);
+    if (base.endsWith('.err')) return; // an .err appearing changes nothing
+    if (!taskNameOf(base)) return;
+    let c = this.candidates.get(p);
+    if (!c) this.candidates.set(p, (c = { since: Date.now() }));
+    if (!c.timer) this.schedule(p, c, 0);
+  }
+
+  private forget(p: string): void {
+    const base = path.basename(p);
+    if (base.endsWith('.err')) {
+      const task = base.slice(0, -'.err'.length);
+      if (taskNameOf(task + '.task.json')) this.rearm(task);
+      return;
+    }
+    const c = this.candidates.get(p);
+    if (c) clearTimeout(c.timer);
+    this.candidates.delete(p);
+  }
+
+  private schedule(p: string, c: Candidate, ms: number): void {
+    c.timer = setTimeout(() => {
+      c.timer = undefined;
+      this.check(p, c).catch((err) => this.log.error(`checking ${p}: ${(err as Error).message}`));
+    }, ms);
+  }
+
+  private async check(p: string, c: Candidate): Promise<void> {
+    if (this.closed || this.candidates.get(p) !== c) return;
+    const task = taskNameOf(path.basename(p))!;
+    const st = await stat(p).catch(() => undefined);
+    if (!st || !st.isFile()) {
+      this.candidates.delete(p);
+      return;
+    }
+    if (await exists(path.join(this.dir, `${task}.err`))) {
+      c.reported = undefined; // parked until the .err goes
+      return;
+    }
+    const signature = `${st.ino}:${st.size}:${st.mtimeMs}`;
+    const now = Date.now();
+    if (signature !== c.signature) {
+      c.signature = signature;
+      // A file untouched for longer than the settle time (present at start, or renamed
+      // into place with an old mtime) needs no further wait.
+      c.since = now - st.mtimeMs >= this.settleMs ? now - this.settleMs : now;
+    }
+    if (c.reported === signature) return;
+    const stableFor = now - c.since;
+    if (stableFor < this.settleMs) return this.schedule(p, c, this.pollMs);
+
+    let raw: unknown;
+    try {
+      raw = JSON.parse(await readFile(p, 'utf8'));
+    } catch (err) {
+      if (stableFor < this.graceMs) return this.schedule(p, c, Math.min(500, this.graceMs - stableFor));
+      c.reported = signature;
+      await this.on.unparseable({ task, file: p, reason: (err as Error).message });
+      return;
+    }
+    // Read again: a writer that changed the file while we parsed gets another round.
+    const after = await stat(p).catch(() => undefined);
+    if (!after || `${after.ino}:${after.size}:${after.mtimeMs}` !== signature) return this.schedule(p, c, this.pollMs);
+    c.reported = signature;
+    await this.on.ready({ task, file: p, raw });
+  }
+}

@@ -1,0 +1,153 @@
+// A role's spool: which state directory a task file is in, its sidecar markers, and moving
+// the two together under a per-task lock, so the API and the watcher never move the same
+// task twice. The task file is the source of truth; markers follow it. Knows nothing of
+// what a state means: the role pipelines decide the transitions.
+import { readdir, readFile, rm, stat, mkdir } from 'node:fs/promises';
+import lockfile from 'proper-lockfile';
+import path from 'node:path';
+import { Paths, MARKER_SUFFIXES, taskNameOf, type MarkerSuffix, type Role } from '../config/paths.ts';
+import { renameDurable, writeFileDurable, exists } from './durable-fs.ts';
+import { formatLocalTime } from '../util/time.ts';
+import type { Logger } from '../log/logger.ts';
+
+export interface Located<S extends string> {
+  state: S;
+  file: string;
+}
+
+export class TaskSpool<S extends string> {
+  constructor(
+    readonly paths: Paths,
+    readonly role: Role,
+    /** Every state directory, in the order a task passes through them. */
+    readonly states: readonly S[],
+    private readonly log: Logger,
+  ) {}
+
+  dir(state: S): string {
+    return this.paths.spoolDir(this.role, state);
+  }
+  file(state: S, task: string): string {
+    return this.paths.taskFile(this.role, state, task);
+  }
+  marker(state: S, task: string, suffix: MarkerSuffix): string {
+    return this.paths.marker(this.role, state, task, suffix);
+  }
+
+  async ensureDirs(): Promise<void> {
+    for (const s of this.states) await mkdir(this.dir(s), { recursive: true });
+  }
+
+  /** The states holding a task file of this name (more than one only after a manual copy). */
+  async locate(task: string): Promise<Located<S>[]> {
+    const found: Located<S>[] = [];
+    for (const state of this.states) {
+      const file = this.file(state, task);
+      if (await exists(file)) found.push({ state, file });
+    }
+    return found;
+  }
+
+  /** Task names in a state, oldest first (arrival order: mtime, then name). */
+  async list(state: S): Promise<string[]> {
+    let names: string[];
+    try {
+      names = await readdir(this.dir(state));
+    } catch {
+      return [];
+    }
+    const tasks: { task: string; mtime: number }[] = [];
+    for (const n of names) {
+      const task = taskNameOf(n);
+      if (!task) continue;
+      const st = await stat(path.join(this.dir(state), n)).catch(() => undefined);
+      if (st?.isFile()) tasks.push({ task, mtime: st.mtimeMs });
+    }
+    return tasks.sort((a, b) => a.mtime - b.mtime || a.task.localeCompare(b.task)).map((t) => t.task);
+  }
+
+  /** Runs `fn` holding the task's lock (a directory in the lock dir, outside every spool). */
+  async withLock<T>(task: string, fn: () => Promise<T>): Promise<T> {
+    await mkdir(this.paths.lockDir, { recursive: true });
+    const release = await lockfile.lock(path.join(this.paths.lockDir, `${this.role}-${task}`), {
+      realpath: false,
+      lockfilePath: path.join(this.paths.lockDir, `${this.role}-${task}.lock`),
+      retries: { retries: 50, minTimeout: 20, maxTimeout: 200 },
+      stale: 30_000,
+      // The default handler throws and kills the daemon; a lost lock is worth a log line only.
+      onCompromised: (err) => this.log.warn(`lock of task ${task} compromised: ${err.message}`),
+    });
+    try {
+      return await fn();
+    } finally {
+      await release().catch(() => {});
+    }
+  }
+
+  /** Moves a task file and its markers (call inside withLock). Markers follow the file. */
+  async move(task: string, from: S, to: S): Promise<string> {
+    const target = this.file(to, task);
+    await renameDurable(this.file(from, task), target);
+    for (const suffix of MARKER_SUFFIXES) {
+      const m = this.marker(from, task, suffix);
+      if (await exists(m)) await renameDurable(m, this.marker(to, task, suffix));
+    }
+    return target;
+  }
+
+  async hasMarker(state: S, task: string, suffix: MarkerSuffix): Promise<boolean> {
+    return exists(this.marker(state, task, suffix));
+  }
+
+  /** The first line of `<task>.err`: the reason, the same text the API gives. */
+  async readErr(state: S, task: string): Promise<string | undefined> {
+    try {
+      return (await readFile(this.marker(state, task, '.err'), 'utf8')).split('\n')[0];
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** Writes `<task>.err`: reason first, then the history (older lines kept, with times). */
+  async writeErr(state: S, task: string, reason: string, history: string[] = []): Promise<void> {
+    const file = this.marker(state, task, '.err');
+    const previous = await readFile(file, 'utf8').then((t) => t.split('\n').slice(1).filter(Boolean)).catch(() => [] as string[]);
+    const lines = [reason, ...previous, ...history, `${formatLocalTime()} ${reason}`];
+    await writeFileDurable(file, lines.join('\n') + '\n');
+  }
+
+  async clearErr(state: S, task: string): Promise<void> {
+    await rm(this.marker(state, task, '.err'), { force: true });
+  }
+
+  async writeMarker(state: S, task: string, suffix: MarkerSuffix, text: string): Promise<void> {
+    await writeFileDurable(this.marker(state, task, suffix), text.endsWith('\n') ? text : text + '\n');
+  }
+
+  /**
+   * After a crash between a task's move and its markers' move, markers stand where the
+   * task file is not: put them back beside it. Markers of a task found nowhere are left.
+   */
+  async reconcileMarkers(): Promise<void> {
+    for (const state of this.states) {
+      let names: string[] = [];
+      try {
+        names = await readdir(this.dir(state));
+      } catch {}
+      for (const n of names) {
+        const suffix = MARKER_SUFFIXES.find((s) => n.endsWith(s));
+        if (!suffix || n.startsWith('.')) continue;
+        const task = n.slice(0, -suffix.length);
+        if (await exists(this.file(state, task))) continue;
+        const home = (await this.locate(task))[0];
+        if (!home) continue;
+        await this.withLock(task, async () => {
+          const m = this.marker(state, task, suffix);
+          if (await exists(m)) await renameDurable(m, this.marker(home.state, task, suffix));
+        });
+        this.log.info(`moved stray marker ${n} from ${state} to ${home.state}`);
+      }
+    }
+  }
+}
+
