@@ -42,7 +42,11 @@ export async function startDaemon(root: string, opts: { console?: boolean } = {}
     releaseDaemonLock = await lockfile.lock(path.join(paths.lockDir, 'daemon'), {
       realpath: false,
       lockfilePath: path.join(paths.lockDir, 'daemon.lock'),
-      stale: 15_000,
+      // After a kill -9 the old lock goes stale within 5 s; a restart waits that long rather
+      // than failing, while a second live daemon (which keeps its lock fresh) is refused.
+      stale: 5_000,
+      update: 1_000,
+      retries: { retries: 8, factor: 1, minTimeout: 1_000, maxTimeout: 1_000 },
       onCompromised: (err) => log.error(`daemon lock compromised: ${err.message}`),
     });
   } catch {

@@ -1,0 +1,172 @@
+// End to end: a real receiver daemon (child process) downloads generated DCPs from a real
+// HTTP origin with Range support, fed by every way a TMS enqueues a task.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdir, writeFile, rename, readFile, readdir, open, stat, rm } from 'node:fs/promises';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import path from 'node:path';
+import { makeDcp, makeCdnTask, sha1File, type MadeDcp } from '../helpers/dcp-fixture.ts';
+import { startTestOrigin, type TestOrigin } from '../helpers/test-origin.ts';
+import { startDaemon, makeTempRoot, waitFor, type Daemon } from '../helpers/daemon.ts';
+
+const run = promisify(execFile);
+const MB = 1024 * 1024;
+const FAST_ENV = { BFT2_RETRY_BASE_MS: '200', BFT2_RETRY_MAX_MS: '1000', BFT2_UNPARSEABLE_GRACE_MS: '3000' };
+
+let originRoot: string;
+let origin: TestOrigin;
+let dcp: MadeDcp;
+const cdnUrl = () => `${origin.url}/dcp/cfec-001/dcps/dcp-a`;
+
+before(async () => {
+  originRoot = await makeTempRoot();
+  dcp = await makeDcp(path.join(originRoot, 'cfec-001', 'dcps'), 'dcp-a', [
+    { file: 'video.mxf', size: 72 * MB },
+    { file: 'audio.mxf', size: 3 * MB + 17 },
+    { file: 'sub/ASSETMAP.xml', size: 1466 },
+    { file: 'PKL.xml', size: 957 },
+    { file: 'VOLINDEX', size: 155 },
+  ]);
+  origin = await startTestOrigin(originRoot);
+});
+after(async () => {
+  await origin?.close();
+  await rm(originRoot, { recursive: true, force: true });
+});
+
+function taskJson(name: string, extra: Record<string, unknown> = {}): string {
+  return JSON.stringify(makeCdnTask({ name, basesubdir: 'cfec-001', cdnUrl: cdnUrl(), filelist: dcp.filelist, extra }), null, 2);
+}
+
+async function assertStored(d: Daemon, name: string): Promise<void> {
+  const dir = path.join(d.paths.dcp, name);
+  await stat(path.join(d.paths.dcp, `${name}.finished`));
+  for (const f of dcp.filelist) assert.equal(await sha1File(path.join(dir, f.file)), f.hash, `${name}/${f.file}`);
+  const names = await readdir(dir, { recursive: true });
+  assert.deepEqual(names.filter((n) => !n.endsWith('sub')).sort(), dcp.filelist.map((f) => f.file).sort());
+}
+
+const downloaded = (d: Daemon, task: string) => () => stat(path.join(d.paths.downloaded, `${task}.task.json`)).then(() => true);
+
+test('a task enqueued by cp, by a slow in-place write, by rsync-style rename and by the API ends downloaded with correct files', async () => {
+  const root = await makeTempRoot();
+  const d = await startDaemon({ root, config: { downloadingnum: 2 }, env: FAST_ENV });
+  try {
+    // cp into queues
+    const outside = path.join(root, '..', path.basename(root) + '-tms');
+    await mkdir(outside, { recursive: true });
+    await writeFile(path.join(outside, 'cfec-001-by-cp.task.json'), taskJson('by-cp'));
+    await run('cp', [path.join(outside, 'cfec-001-by-cp.task.json'), d.paths.queues]);
+
+    // rsync-style: a dot temp name renamed into place
+    const temp = path.join(d.paths.queues, '.cfec-001-by-rsync.task.json.Xa81Qz');
+    await writeFile(temp, taskJson('by-rsync'));
+    await new Promise((r) => setTimeout(r, 300));
+    await rename(temp, path.join(d.paths.queues, 'cfec-001-by-rsync.task.json'));
+
+    // the API, from a path outside the root
+    const apiFile = path.join(outside, 'cfec-001-by-api.task.json');
+    await writeFile(apiFile, taskJson('by-api'));
+    const answer = await d.api('recv', { taskfile: apiFile, reactive: 'false' });
+    assert.equal(answer.return_status, 'true', JSON.stringify(answer));
+    assert.equal(answer.return_content.desc, 'succeed!');
+    assert.equal(answer.request_message_id, answer.reqest_message_id);
+
+    // scp-style: written in place, slowly, over about four seconds
+    const slow = path.join(d.paths.queues, 'cfec-001-by-scp.task.json');
+    const text = taskJson('by-scp');
+    const fh = await open(slow, 'w');
+    const step = Math.ceil(text.length / 10);
+    for (let i = 0; i < text.length; i += step) {
+      await fh.write(text.slice(i, i + step));
+      await fh.sync();
+      await new Promise((r) => setTimeout(r, 400));
+      if (i + step < text.length) {
+        // Never taken early, never marked bad while the writer is still at it.
+        assert.ok(await stat(slow).then(() => true), 'slow file still in queues while being written');
+        await assert.rejects(stat(path.join(d.paths.queues, 'cfec-001-by-scp.err')));
+        await assert.rejects(stat(path.join(d.paths.downloading, 'cfec-001-by-scp.task.json')));
+      }
+    }
+    await fh.close();
+
+    for (const t of ['by-cp', 'by-rsync', 'by-api', 'by-scp']) {
+      await waitFor(downloaded(d, `cfec-001-${t}`), { timeoutMs: 90_000, what: `${t} downloaded\n${d.output()}` });
+      await assertStored(d, t);
+      const p = await d.api('progress', { taskfile: `cfec-001-${t}.task.json` });
+      assert.equal(p.return_status, 'true');
+      assert.equal(p.return_content.status, 'downloaded');
+      assert.equal(p.return_content.totalpercent, '100.000%');
+      assert.equal(p.return_content.dcppath, path.join(d.paths.dcp, t));
+      assert.equal(p.return_content.downloaded, dcp.size);
+      const stored = JSON.parse(await readFile(path.join(d.paths.downloaded, `cfec-001-${t}.task.json`), 'utf8'));
+      assert.match(stored.receivetime, /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d$/);
+      assert.match(stored.finishedtime, /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d$/);
+      assert.deepEqual(stored.cdnlist2, dcp.filelist.map((f) => f.file));
+    }
+    // The rsync temp name was never taken nor marked; each task was taken once.
+    const log = await readFile(d.paths.log, 'utf8');
+    assert.equal(log.match(/task cfec-001-by-rsync queued/g)?.length, 1);
+    assert.equal((await readdir(d.paths.queues)).filter((n) => !n.startsWith('.gitkeep')).length, 0);
+    // The staging and assembly areas are empty again.
+    const transfer = path.join(root, 'data', 'transfer');
+    for (const m of ['cdn', 'assembly']) {
+      const left = await readdir(path.join(transfer, m), { recursive: true }).catch(() => []);
+      assert.deepEqual(left.filter((n) => !/^cfec-001$/.test(n)), [], `${m} left: ${left}`);
+    }
+    await rm(outside, { recursive: true, force: true });
+  } finally {
+    await d.stop();
+    await rm(root, { recursive: true, force: true });
+  }
+});
+
+test('kill -9 in the middle of a large file: after restart the download resumes from the bytes on disk', async () => {
+  const root = await makeTempRoot();
+  origin.throttle(12 * MB);
+  let d = await startDaemon({ root, config: {}, env: FAST_ENV });
+  try {
+    const before = origin.requests.length;
+    await writeFile(path.join(d.paths.queues, 'cfec-001-crash.task.json'), taskJson('crash'));
+    const part = path.join(root, 'data/transfer/cdn/cfec-001/crash/.bft2-video.mxf.part');
+    const partial = await waitFor(async () => ((await stat(part)).size > 20 * MB ? (await stat(part)).size : undefined), { timeoutMs: 60_000, what: 'video.mxf 20 MB in' });
+    await d.kill('SIGKILL');
+    const onDisk = (await stat(part)).size;
+    assert.ok(onDisk >= partial && onDisk < dcp.filelist[0].size, `partial ${onDisk}`);
+    origin.throttle(null);
+
+    d = await startDaemon({ root, config: d.config, env: FAST_ENV });
+    await waitFor(downloaded(d, 'cfec-001-crash'), { timeoutMs: 60_000, what: `crash task downloaded\n${d.output()}` });
+    await assertStored(d, 'crash');
+    const videoGets = origin.requests.slice(before).filter((r) => r.method === 'GET' && r.path.endsWith('/video.mxf'));
+    const resumed = videoGets.find((r) => r.range?.startsWith('bytes=') && Number(r.range.slice(6, r.range.indexOf('-'))) > 0);
+    assert.ok(resumed, `a ranged GET after restart: ${JSON.stringify(videoGets)}`);
+    assert.equal(Number(resumed.range!.slice(6, resumed.range!.indexOf('-'))), onDisk, 'resumed exactly at the bytes on disk');
+    assert.match(await readFile(d.paths.log, 'utf8'), /start downloading taskfiles: cfec-001-crash/);
+  } finally {
+    origin.throttle(null);
+    await d.stop();
+    await rm(root, { recursive: true, force: true });
+  }
+});
+
+test('the origin drops the connection mid-file: the download resumes with Range', async () => {
+  const root = await makeTempRoot();
+  const d = await startDaemon({ root, config: {}, env: FAST_ENV });
+  try {
+    const before = origin.requests.length;
+    origin.dropConnectionOnce('/video.mxf', 30 * MB);
+    await writeFile(path.join(d.paths.queues, 'cfec-001-drop.task.json'), taskJson('drop'));
+    await waitFor(downloaded(d, 'cfec-001-drop'), { timeoutMs: 60_000, what: `drop task downloaded\n${d.output()}` });
+    await assertStored(d, 'drop');
+    const videoGets = origin.requests.slice(before).filter((r) => r.method === 'GET' && r.path.endsWith('/video.mxf'));
+    assert.equal(videoGets.length, 2, JSON.stringify(videoGets));
+    assert.equal(videoGets[0].range, undefined);
+    const from = Number(videoGets[1].range?.match(/^bytes=(\d+)-$/)?.[1]);
+    assert.ok(from > 0 && from <= 31 * MB, `second GET resumes: ${videoGets[1].range}`);
+  } finally {
+    await d.stop();
+    await rm(root, { recursive: true, force: true });
+  }
+});
