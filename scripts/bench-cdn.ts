@@ -67,14 +67,24 @@ async function ensureData(): Promise<{ store: string; filelist: FileEntry[] }> {
   return { store, filelist: made.filelist };
 }
 
-async function runCurl(url: string, outFile: string, expectedSize: number): Promise<number> {
-  await rm(outFile, { force: true });
-  const t0 = performance.now();
-  const code = await new Promise<number>((resolve, reject) => {
-    const p = spawn('curl', ['-s', '-o', outFile, url], { stdio: ['ignore', 'ignore', 'inherit'] });
+function runCommand(cmd: string, args: string[]): Promise<number> {
+  return new Promise<number>((resolve, reject) => {
+    const p = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'inherit'] });
     p.once('error', reject);
     p.once('exit', (c) => resolve(c ?? -1));
   });
+}
+
+/**
+ * curl alone leaves the file in dirty pages; bft2 makes every file durable (fsync) before
+ * it says `.finished`. With `durable`, curl is followed by `sync FILE` (coreutils fsyncs
+ * that one file), the like-for-like comparison on a disk slower than the network.
+ */
+async function runCurl(url: string, outFile: string, expectedSize: number, durable = false): Promise<number> {
+  await rm(outFile, { force: true });
+  const t0 = performance.now();
+  const code = await runCommand('curl', ['-s', '-o', outFile, url]);
+  if (durable && code === 0) await runCommand('sync', [outFile]);
   const ms = performance.now() - t0;
   if (code !== 0) throw new Error(`curl exited with ${code}`);
   const got = (await stat(outFile)).size;
@@ -198,6 +208,7 @@ async function main(): Promise<void> {
   const curlOut = path.join(curlDir, 'out.bin');
 
   const curlMs: number[] = [];
+  const curlSyncMs: number[] = [];
   const bftMs: number[] = [];
   let peakKb = 0;
   let hwmKb = 0;
@@ -211,6 +222,13 @@ async function main(): Promise<void> {
       console.log(`run ${i}  curl : FAILED: ${(err as Error).message}`);
     }
     if (dryRun) break;
+    try {
+      const ms = await runCurl(fileUrl, curlOut, size, true);
+      curlSyncMs.push(ms);
+      console.log(`run ${i}  curl+sync : ${sec(ms)}  (${mbps(size, ms)})`);
+    } catch (err) {
+      console.log(`run ${i}  curl+sync : FAILED: ${(err as Error).message}`);
+    }
     try {
       const r = await runBft2(origin.url, filelist, size);
       bftMs.push(r.ms);
@@ -233,12 +251,18 @@ async function main(): Promise<void> {
     console.log('dry run: bft2 side skipped');
     return;
   }
+  const ms = median(curlSyncMs);
+  console.log(`median curl+sync : ${sec(ms)}`);
   console.log(`median bft2 : ${sec(mb)}`);
   const ratio = mc !== undefined && mb !== undefined ? mb / mc : undefined;
+  const durableRatio = ms !== undefined && mb !== undefined ? mb / ms : undefined;
   const peakMb = peakKb / 1024;
   const verdict = (ok: boolean | undefined): string => (ok === undefined ? 'n/a' : ok ? 'ok' : 'MISSED');
   console.log(
     `ratio bft2/curl: ${ratio === undefined ? 'n/a' : ratio.toFixed(3)}  (target <= ${TARGET_RATIO}: ${verdict(ratio === undefined ? undefined : ratio <= TARGET_RATIO)})`,
+  );
+  console.log(
+    `ratio bft2/(curl+sync): ${durableRatio === undefined ? 'n/a' : durableRatio.toFixed(3)}  (like for like: both end with the data on disk)`,
   );
   console.log(
     `peak RSS bft2 : ${bftMs.length ? `${peakMb.toFixed(1)} MB` : 'n/a'}` +

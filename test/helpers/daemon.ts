@@ -131,9 +131,14 @@ export async function startDaemon(opts: StartDaemonOptions): Promise<Daemon> {
   await writeFile(path.join(etc, 'config.json'), JSON.stringify(config, null, 2) + '\n');
   const apiBase = `http://${String(config.apilisten)}`;
 
+  // The real launcher (scripts/bft2 execs node, so the child is the daemon itself and a
+  // SIGKILL reaches it); a fixture entry runs under node directly.
+  const [command, args] = opts.entry
+    ? [process.execPath, ['--import', 'tsx', opts.entry]]
+    : [path.join(REPO_ROOT, 'scripts', 'bft2'), [] as string[]];
   const proc = spawn(
-    process.execPath,
-    ['--import', 'tsx', opts.entry ?? path.join(REPO_ROOT, 'src', 'cli', 'main.ts'), '--root', root, 'daemon'],
+    command,
+    [...args, '--root', root, 'daemon'],
     { cwd: REPO_ROOT, env: { ...process.env, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] },
   );
   live.add(proc);

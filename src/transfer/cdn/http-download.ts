@@ -3,7 +3,7 @@
 // same), hashed while it streams, checked against its sha1, then renamed into place.
 // Owns only the file's `.bft2-*.part` / `.part.json` companions in its staging dir.
 import { createHash, type Hash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
+import { createReadStream, createWriteStream } from 'node:fs';
 import { open, rm, stat, readFile, mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { request } from 'undici';
@@ -62,6 +62,82 @@ export async function sha1OfFile(file: string, hash = createHash('sha1'), end?: 
 export interface DownloadState {
   hash?: Hash;
   hashedTo: number;
+}
+
+/** Bytes written between two background fdatasyncs: the final fsync then has little left. */
+const SYNC_EVERY = 64 * 1024 * 1024;
+
+/**
+ * Appends the body to the part file at `offset`, hashing as it goes. Writes go through a
+ * write stream (awaiting each write would serialise network and disk), and dirty pages
+ * are flushed in the background as they accumulate. If the writes fail, the hash state is
+ * dropped, since it may cover bytes the disk lacks; the next try re-reads the prefix.
+ */
+function drainOrError(ws: NodeJS.WritableStream): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      ws.off('drain', done);
+      ws.off('error', done);
+      resolve();
+    };
+    ws.on('drain', done);
+    ws.on('error', done);
+  });
+}
+
+async function streamToPart(
+  body: AsyncIterable<unknown>,
+  part: string,
+  offset: number,
+  job: FileDownload,
+  state: DownloadState,
+  onData: () => void,
+): Promise<number> {
+  const hash = state.hash!;
+  const fh = await open(part, offset === 0 ? 'w' : 'r+');
+  const ws = createWriteStream(part, { fd: fh, start: offset, highWaterMark: WRITE_BUFFER, autoClose: false });
+  let writeError: Error | undefined;
+  ws.on('error', (err) => (writeError = err));
+  let position = offset;
+  let unsynced = 0;
+  let syncing: Promise<void> = Promise.resolve();
+  let bodyError: unknown;
+  try {
+    for await (const chunk of body) {
+      onData();
+      const buf = chunk as Buffer;
+      if (position + buf.length > job.size) throw new Error(`origin sent more than ${job.size} bytes`);
+      hash.update(buf);
+      position += buf.length;
+      job.onBytes?.(buf.length);
+      if (!ws.write(buf)) await drainOrError(ws);
+      if (writeError) throw writeError;
+      unsynced += buf.length;
+      if (unsynced >= SYNC_EVERY) {
+        unsynced = 0;
+        syncing = syncing.then(() => fh.datasync().catch(() => {}));
+      }
+    }
+  } catch (err) {
+    bodyError = err;
+  }
+  // Keep what arrived: flush the stream even when the body failed.
+  await syncing;
+  try {
+    if (!writeError) await new Promise<void>((resolve) => ws.end(() => resolve()));
+    if (!writeError) await fh.datasync();
+  } finally {
+    ws.destroy();
+    await fh.close();
+  }
+  if (writeError) {
+    state.hash = undefined;
+    state.hashedTo = 0;
+    throw writeError;
+  }
+  state.hashedTo = position;
+  if (bodyError) throw bodyError;
+  return position - offset;
 }
 
 /**
@@ -140,25 +216,7 @@ export async function downloadOnce(job: FileDownload, state: DownloadState): Pro
         state.hash = await sha1OfFile(part, createHash('sha1'), offset);
         state.hashedTo = offset;
       }
-      const hash = state.hash;
-      const fh = await open(part, offset === 0 ? 'w' : 'r+');
-      try {
-        let position = offset;
-        for await (const chunk of res.body) {
-          armWatchdog();
-          const buf = chunk as Buffer;
-          if (position + buf.length > job.size) throw new Error(`origin sent more than ${job.size} bytes`);
-          await fh.write(buf, 0, buf.length, position);
-          hash.update(buf); // after the write, so the hash never covers bytes the disk lacks
-          position += buf.length;
-          state.hashedTo = position;
-          added += buf.length;
-          job.onBytes?.(buf.length);
-        }
-        await fh.sync();
-      } finally {
-        await fh.close();
-      }
+      added = await streamToPart(res.body, part, offset, job, state, armWatchdog);
     } else {
       await res.body.dump();
       throw new Error(`HTTP ${status} from ${job.url}`);
