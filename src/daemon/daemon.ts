@@ -17,9 +17,13 @@ import { createApiServer } from '../api/server.ts';
 import { startOrigin } from '../origin/http-origin.ts';
 import type { DaemonContext } from './context.ts';
 
+/** The version in package.json, found upwards from this file (src/ or the built dist/). */
 export async function readVersion(): Promise<string> {
-  const pkg = path.join(path.dirname(fileURLToPath(import.meta.url)), '../../package.json');
-  return JSON.parse(await readFile(pkg, 'utf8')).version as string;
+  for (let dir = path.dirname(fileURLToPath(import.meta.url)); dir !== path.dirname(dir); dir = path.dirname(dir)) {
+    const text = await readFile(path.join(dir, 'package.json'), 'utf8').catch(() => undefined);
+    if (text) return JSON.parse(text).version as string;
+  }
+  return 'unknown';
 }
 
 function splitHostPort(hp: string): { host: string; port: number } {

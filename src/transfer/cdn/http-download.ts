@@ -32,7 +32,7 @@ interface PartMeta {
   validator: string;
 }
 
-const WRITE_BUFFER = 4 * 1024 * 1024;
+const WRITE_BUFFER = 1024 * 1024;
 
 /** `partBase` is the file's path in staging; the companions sit beside it. */
 export function partPaths(partBase: string) {
