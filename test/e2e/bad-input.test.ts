@@ -159,3 +159,33 @@ test('bad API calls get a false answer naming the problem, never a crash', async
   assert.deepEqual((await readdir(base)).sort(), ['callers', 'origin', 'root']);
   assert.deepEqual(await readdir(outside), ['cfec-001-broken.task.json', 'cfec-001-dotdot.task.json', 'not-a-task.json'].sort());
 });
+
+test('an origin that has not got the files yet: tries run out, then deleting .err re-arms the download', async () => {
+  const late = { ...good(), name: 'late', cdn: { url: `${origin.url}/dcp/cfec-001/dcps/late`, priortime: '00:00-23:59' } };
+  await writeFile(path.join(d.paths.queues, 'cfec-001-late.task.json'), JSON.stringify(late));
+  const errFile = path.join(d.paths.downloading, 'cfec-001-late.err');
+  const text = await waitFor(() => readFile(errFile, 'utf8'), { timeoutMs: 30_000, what: `late.err\n${d.output()}` });
+  assert.match(text.split('\n')[0], /^cdn download error: (a\.mxf|b\.xml): HTTP 404 from http:\/\/127\.0\.0\.1:\d+\/dcp\/cfec-001\/dcps\/late\//);
+  await makeDcp(path.join(base, 'origin', 'cfec-001', 'dcps'), 'late', [
+    { file: 'a.mxf', size: 300_000, seed: 'good/a.mxf' },
+    { file: 'b.xml', size: 900, seed: 'good/b.xml' },
+  ]);
+  await rm(errFile);
+  await waitFor(() => readFile(path.join(d.paths.downloaded, 'cfec-001-late.task.json'), 'utf8'), { timeoutMs: 20_000, what: `late downloaded\n${d.output()}` });
+  await readFile(path.join(d.paths.dcp, 'late.finished'));
+});
+
+test('reloadconf applies a valid config and refuses an invalid one, naming the field; the daemon stays up', async () => {
+  const file = path.join(d.root, 'etc/bft2/config.json');
+  const original = await readFile(file, 'utf8');
+  try {
+    await writeFile(file, JSON.stringify({ ...JSON.parse(original), downloadingnum: '4' }));
+    assert.equal(JSON.parse((await d.get('/reloadconf')).body), 'reload config.json ok.');
+    await writeFile(file, JSON.stringify({ ...JSON.parse(original), servertype: 'seeder', cdntime: '8-18' }));
+    const refused = JSON.parse((await d.get('/reloadconf')).body);
+    assert.match(refused, /^reload config.json failed: invalid config .*config.json: servertype: .*; cdntime: must be HH:MM-HH:MM/);
+    assert.match(JSON.parse((await d.get('/heartbeat')).body), /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d is living\.$/);
+  } finally {
+    await writeFile(file, original);
+  }
+});

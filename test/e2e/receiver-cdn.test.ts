@@ -170,3 +170,53 @@ test('the origin drops the connection mid-file: the download resumes with Range'
     await rm(root, { recursive: true, force: true });
   }
 });
+
+test('progress while downloading, status lists every task, cancel stops it and files it in history', async () => {
+  const root = await makeTempRoot();
+  origin.throttle(8 * MB);
+  const d = await startDaemon({ root, config: {}, env: FAST_ENV });
+  try {
+    await writeFile(path.join(d.paths.queues, 'cfec-001-slowone.task.json'), taskJson('slowone'));
+    const staging = path.join(root, 'data/transfer/cdn/cfec-001/slowone');
+    const p = await waitFor(
+      async () => {
+        const a = await d.api('progress', { taskfile: 'cfec-001-slowone.task.json' });
+        return a.return_content.status === 'downloading' && a.return_content.downloaded > 4 * MB ? a : undefined;
+      },
+      { timeoutMs: 30_000, what: 'progress while downloading' },
+    );
+    const c = p.return_content;
+    assert.equal(p.return_status, 'true');
+    assert.equal(c.taskfullpath, path.join(d.paths.downloading, 'cfec-001-slowone.task.json'));
+    assert.match(c.rate, /^\d+ (B|KB|MB)\/s$/);
+    assert.match(c.cdnrate, /^\d+ (B|KB|MB)\/s$/);
+    assert.equal(c.btrate, '');
+    assert.match(c.totalpercent, /^\d+\.\d{3}%$/);
+    assert.equal(c.totalpercent, c.totoalpercent);
+    assert.equal(c.totalpercent, c.cdnpercent);
+    assert.equal(c.cdn2downpercent, '100.000%');
+    assert.equal(c.localsamepercent, '0.000%');
+    assert.equal(c.totalbytes, String(dcp.size));
+    assert.ok(Number.isInteger(c.ecompletedtime) && c.ecompletedtime >= 0, `eta ${c.ecompletedtime}`);
+    assert.equal(c.dcppath, '');
+
+    const status = await run(path.join(process.cwd(), 'scripts/bft2'), ['--root', root, 'status']);
+    assert.match(status.stdout, /^receiver\/downloading\s+cfec-001-slowone\s+\d+\.\d{3}%\s+\d+ (B|KB|MB)\/s$/m);
+
+    const cancel = await d.api('cancel', { taskfile: 'cfec-001-slowone.task.json' });
+    assert.equal(cancel.return_content.desc, 'succeeded!');
+    await stat(path.join(d.paths.history, 'cfec-001-slowone.task.json'));
+    await stat(path.join(d.paths.history, 'cfec-001-slowone.cancelled'));
+    await assert.rejects(stat(staging), 'staging data removed');
+    await assert.rejects(stat(path.join(root, 'data/transfer/assembly/cfec-001/slowone')));
+    await assert.rejects(stat(path.join(d.paths.dcp, 'slowone')));
+    const after = await d.api('progress', { taskfile: 'cfec-001-slowone.task.json' });
+    assert.equal(after.return_content.status, 'history');
+    const again = await d.api('cancel', { taskfile: 'cfec-001-slowone.task.json' });
+    assert.match(again.return_content.desc, /^no need to cancel, task already in history: /);
+  } finally {
+    origin.throttle(null);
+    await d.stop();
+    await rm(root, { recursive: true, force: true });
+  }
+});

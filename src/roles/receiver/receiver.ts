@@ -16,6 +16,7 @@ import { METHODS, type Method, type Task } from '../../task/schema.ts';
 import { errors, isBft2Error, messageOf, Bft2Error } from '../../errors/catalogue.ts';
 import type { DownloadMethod } from '../../transfer/method.ts';
 import { CdnMethod } from '../../transfer/cdn/cdn-method.ts';
+import { settleAll } from '../../util/settle-all.ts';
 import { bytesOnDisk } from '../../transfer/cdn/http-download.ts';
 import { formatLocalTime } from '../../util/time.ts';
 import type { DaemonContext } from '../../daemon/context.ts';
@@ -233,7 +234,9 @@ export class Receiver {
       await this.countBytesOnDisk(a, t, plan);
       this.log.info(`downloading ${task}: ${t.size} bytes, bt:obs:cdn ${plan.sizes2.bt}:${plan.sizes2.obs}:${plan.sizes2.cdn}`);
       const byName = new Map(t.filelist.map((f) => [f.file, f]));
-      await Promise.all(
+      const stop = new AbortController();
+      const signal = AbortSignal.any([a.abort.signal, stop.signal]);
+      await settleAll(
         METHODS.filter((m) => plan.lists2[m].length > 0).map((m) =>
           this.methods.get(m)!.download({
             task,
@@ -241,7 +244,7 @@ export class Receiver {
             stagingDir: paths.staging(m, t.basesubdir, t.name),
             targetDir: assembly,
             url: m === 'cdn' ? t.cdn.url : m === 'obs' ? t.obs.url : t.bt.tmpurl || t.bt.url,
-            signal: a.abort.signal,
+            signal,
             onBytes: (n) => {
               a.bytes[m] += n;
               a.meters[m].add(n);
@@ -257,6 +260,7 @@ export class Receiver {
             log: this.log,
           }),
         ),
+        stop,
       );
       if (a.abort.signal.aborted) throw new Cancelled();
       await this.checkAssembly(t, assembly);

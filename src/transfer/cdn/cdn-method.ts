@@ -8,6 +8,7 @@ import { downloadOnce, type DownloadState } from './http-download.ts';
 import { defaultRetryPolicy, nextRetryDelay, type RetryPolicy } from '../retry-policy.ts';
 import { errors, isBft2Error, messageOf } from '../../errors/catalogue.ts';
 import { sleep } from '../../util/time.ts';
+import { settleAll } from '../../util/settle-all.ts';
 
 /** `<cdn.url>/<file>` with every path segment percent-encoded. */
 export function fileUrl(base: string, file: string): string {
@@ -16,6 +17,7 @@ export function fileUrl(base: string, file: string): string {
 
 const PARALLEL_FILES = 2;
 
+
 export class CdnMethod implements DownloadMethod {
   readonly name = 'cdn' as const;
   constructor(private readonly policy: RetryPolicy = defaultRetryPolicy()) {}
@@ -23,10 +25,14 @@ export class CdnMethod implements DownloadMethod {
   async download(job: ShareDownload): Promise<void> {
     // Large files first, so a small file never waits behind the last big one alone.
     const queue = [...job.files].sort((a, b) => b.size - a.size);
+    // One failed file fails the share: the other workers are stopped, not left running
+    // behind a task that already reported its error (a re-armed task would race them).
+    const stop = new AbortController();
+    const signal = AbortSignal.any([job.signal, stop.signal]);
     const worker = async () => {
-      for (let f = queue.shift(); f; f = queue.shift()) await this.downloadWithRetries(job, f);
+      for (let f = queue.shift(); f && !signal.aborted; f = queue.shift()) await this.downloadWithRetries({ ...job, signal }, f);
     };
-    await Promise.all(Array.from({ length: Math.min(PARALLEL_FILES, queue.length) }, worker));
+    await settleAll(Array.from({ length: Math.min(PARALLEL_FILES, queue.length) }, worker), stop);
   }
 
   private async downloadWithRetries(job: ShareDownload, entry: FileEntry): Promise<void> {
