@@ -87,6 +87,13 @@ export class TaskSpool<S extends string> {
   /** Moves a task file and its markers (call inside withLock). Markers follow the file. */
   async move(task: string, from: S, to: S): Promise<string> {
     const target = this.file(to, task);
+    // Only history can already hold the name (a task received twice); its older copy is
+    // kept under a name no watcher takes, rather than overwritten.
+    if (await exists(target)) {
+      const kept = `${target}.replaced-${Date.now()}`;
+      await renameDurable(target, kept);
+      this.log.info(`kept the older ${path.basename(target)} in ${to} as ${path.basename(kept)}`);
+    }
     await renameDurable(this.file(from, task), target);
     for (const suffix of MARKER_SUFFIXES) {
       const m = this.marker(from, task, suffix);

@@ -1,0 +1,71 @@
+// The spool's scheduling and the sender's front half, with real daemons: downloadingnum
+// bounds the active tasks and the rest start in arrival order; the CLI drives the API;
+// a sender moves complete task files from tmp to queues (autosend) and marks broken ones.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { writeFile, readFile, readdir, rm, stat } from 'node:fs/promises';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import path from 'node:path';
+import { makeDcp, makeCdnTask } from '../helpers/dcp-fixture.ts';
+import { startTestOrigin } from '../helpers/test-origin.ts';
+import { startDaemon, makeTempRoot, waitFor, REPO_ROOT } from '../helpers/daemon.ts';
+
+const run = promisify(execFile);
+const bft2 = path.join(REPO_ROOT, 'scripts/bft2');
+const ENV = { BFT2_RETRY_BASE_MS: '100', BFT2_UNPARSEABLE_GRACE_MS: '2000' };
+
+test('downloadingnum 1: one task at a time, the others wait in queues and start in arrival order; the CLI speaks to the API', async () => {
+  const base = await makeTempRoot();
+  const dcp = await makeDcp(path.join(base, 'origin', 'cfec-001', 'dcps'), 'd', [{ file: 'f.mxf', size: 8 * 1024 * 1024 }]);
+  const origin = await startTestOrigin(path.join(base, 'origin'));
+  origin.throttle(1.5 * 1024 * 1024);
+  const root = path.join(base, 'root');
+  const d = await startDaemon({ root, config: { downloadingnum: 1 }, env: ENV });
+  try {
+    const names = ['first', 'second', 'third'];
+    for (const n of names) {
+      const task = makeCdnTask({ name: n, basesubdir: 'cfec-001', cdnUrl: `${origin.url}/dcp/cfec-001/dcps/d`, filelist: dcp.filelist });
+      const file = path.join(base, `cfec-001-${n}.task.json`);
+      await writeFile(file, JSON.stringify(task));
+      const { stdout } = await run(bft2, ['--root', root, 'recv', file]);
+      assert.equal(stdout.trim(), 'succeed!');
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    const { stdout: queued } = await run(bft2, ['--root', root, 'progress', 'cfec-001-third']);
+    assert.equal(JSON.parse(queued).status, 'queues');
+    assert.equal(JSON.parse(queued).desc, 'task in queues, no progress now.');
+    const active = (await readdir(d.paths.downloading)).filter((n) => n.endsWith('.task.json'));
+    assert.deepEqual(active, ['cfec-001-first.task.json']);
+    await waitFor(() => stat(path.join(d.paths.downloaded, 'cfec-001-third.task.json')).then(() => true), { timeoutMs: 60_000, what: `third downloaded\n${d.output()}` });
+    const log = await readFile(d.paths.log, 'utf8');
+    const order = [...log.matchAll(/downloading cfec-001-(\w+):/g)].map((m) => m[1]);
+    assert.deepEqual(order, names);
+    const { stdout: status } = await run(bft2, ['--root', root, 'status']);
+    for (const n of names) assert.match(status, new RegExp(`^receiver/downloaded\\s+cfec-001-${n}\\s+100\\.000%`, 'm'));
+    const cancel = await run(bft2, ['--root', root, 'cancel', 'cfec-001-first']).catch((e) => e);
+    assert.match(cancel.stdout, /^no need to cancel, task already downloaded: /);
+  } finally {
+    await d.stop();
+    await origin.close();
+    await rm(base, { recursive: true, force: true });
+  }
+});
+
+test('sender: autosend moves a complete task from tmp to queues; a broken one gets .err in tmp', async () => {
+  const root = await makeTempRoot();
+  const d = await startDaemon({ root, config: { servertype: 'sender', autosend: true }, env: ENV });
+  const sender = (s: string) => path.join(root, 'data/sender', s);
+  try {
+    const task = makeCdnTask({ name: 'out', basesubdir: 'cfec-001', cdnUrl: 'http://127.0.0.1:9/dcp/cfec-001/dcps/out', filelist: [{ file: 'a.mxf', hash: 'a'.repeat(40), size: 10 }] });
+    await writeFile(path.join(sender('tmp'), 'cfec-001-out.task.json'), JSON.stringify(task));
+    await writeFile(path.join(sender('tmp'), 'cfec-001-broken.task.json'), '{"name": "out", ');
+    await waitFor(() => stat(path.join(sender('queues'), 'cfec-001-out.task.json')).then(() => true), { timeoutMs: 10_000, what: 'autosend to queues' });
+    const err = await waitFor(() => readFile(path.join(sender('tmp'), 'cfec-001-broken.err'), 'utf8'), { timeoutMs: 10_000, what: 'broken.err' });
+    assert.equal(err.split('\n')[0], `invalid json format:${path.join(sender('tmp'), 'cfec-001-broken.task.json')}`);
+    await stat(path.join(sender('tmp'), 'cfec-001-broken.task.json'));
+  } finally {
+    await d.stop();
+    await rm(root, { recursive: true, force: true });
+  }
+});
