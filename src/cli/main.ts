@@ -8,6 +8,7 @@ import { loadConfig } from '../config/load-config.ts';
 import { messageOf } from '../errors/catalogue.ts';
 import { startDaemon, readVersion } from '../daemon/daemon.ts';
 import { callApi } from './api-client.ts';
+import { runHashCommand } from './hashtable-commands.ts';
 import { TaskSpool } from '../spool/task-spool.ts';
 import { silentLogger } from '../log/logger.ts';
 
@@ -62,6 +63,17 @@ program
   .command('cancel <task>')
   .description('stop a task, remove its partial data, file it in history')
   .action(async (task: string) => printAnswer(await api('cancel', { taskfile: taskFileName(task) })));
+
+program
+  .command('inithashtable [dir]')
+  .description('rebuild the hash table of the store (or of DIR); unchanged files are not re-read unless --force')
+  .option('--force', 'hash every file again')
+  .action(async (dir: string | undefined, opts: { force?: boolean }) => void (await runHashCommand(paths(), 'inithashtable', dir, opts)));
+
+program
+  .command('addhashtable <dir>')
+  .description('add one DCP directory to the hash table (the way to feed it on hwecs)')
+  .action(async (dir: string) => void (await runHashCommand(paths(), 'addhashtable', dir, {})));
 
 program
   .command('status')

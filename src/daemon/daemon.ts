@@ -15,6 +15,9 @@ import { Receiver } from '../roles/receiver/receiver.ts';
 import { Sender } from '../roles/sender/sender.ts';
 import { createApiServer } from '../api/server.ts';
 import { startOrigin } from '../origin/http-origin.ts';
+import { HashTableStore } from '../hashtable/hash-table.ts';
+import { HashPool } from '../hashtable/hash-pool.ts';
+import { HashWatcher } from '../hashtable/hash-watcher.ts';
 import type { DaemonContext } from './context.ts';
 
 /** The version in package.json, found upwards from this file (src/ or the built dist/). */
@@ -58,12 +61,16 @@ export async function startDaemon(root: string, opts: { console?: boolean } = {}
   }
 
   const ctx: DaemonContext = { paths, config: () => config, log, version: await readVersion() };
-  const receiver = new Receiver(ctx);
+  const hashLog = createLogger(paths.hashLog, { console: opts.console });
+  const hashStore = new HashTableStore(paths, hashLog);
+  const hashPool = new HashPool();
+  const hashWatcher = new HashWatcher(paths.basedata(config), () => config, hashStore, hashPool, hashLog);
+  const receiver = new Receiver(ctx, hashStore);
   const sender = config.servertype === 'sender' ? new Sender(ctx) : undefined;
 
   const reloadConfig = async () => {
     const next = await loadConfig(paths.configFile);
-    const restartNeeded = (['servertype', 'receiverstoreplan', 'basedatapath', 'apilisten', 'httporigin'] as const).filter((k) => next[k] !== config[k]);
+    const restartNeeded = (['servertype', 'receiverstoreplan', 'basedatapath', 'apilisten', 'httporigin', 'machinetype'] as const).filter((k) => next[k] !== config[k]);
     config = next;
     log.info(`config reloaded${restartNeeded.length ? `; ${restartNeeded.join(', ')} take effect after a restart` : ''}`);
   };
@@ -83,6 +90,7 @@ export async function startDaemon(root: string, opts: { console?: boolean } = {}
     log.info(`http origin serving ${paths.map('/data/dcp')} at http://${config.httporigin}/dcp/`);
   }
 
+  await hashWatcher.start();
   await receiver.start();
   await sender?.start();
   log.info(`bft2 ${ctx.version} started: ${config.servertype} on root ${paths.root}, api ${config.apilisten}`);
@@ -96,12 +104,19 @@ export async function startDaemon(root: string, opts: { console?: boolean } = {}
         await origin?.close();
         await sender?.stop();
         await receiver.stop();
+        await hashWatcher.close();
+        await hashPool.close();
         await releaseDaemonLock().catch(() => {});
-        await new Promise<void>((resolve) => {
-          log.on('finish', () => resolve());
-          log.end();
-          setTimeout(resolve, 500);
-        });
+        await Promise.all(
+          [log, hashLog].map(
+            (l) =>
+              new Promise<void>((resolve) => {
+                l.on('finish', () => resolve());
+                l.end();
+                setTimeout(resolve, 500);
+              }),
+          ),
+        );
       })().catch((err) => {
         console.error(`error while stopping: ${messageOf(err)}`);
       })),

@@ -5,7 +5,7 @@
 // store with `<name>.finished`, and resumes whatever was under way at start-up.
 // Owns: the receiver spool, the task's staging and assembly directories, its store entry.
 // Must not touch: another task's files, the hash table, the sender spool.
-import { readFile, rm, stat, mkdir } from 'node:fs/promises';
+import { readFile, rm, stat, mkdir, copyFile, constants as fsConstants } from 'node:fs/promises';
 import path from 'node:path';
 import { TEMP_PREFIX, RECEIVER_STATES, taskNameOf, type ReceiverState } from '../../config/paths.ts';
 import { TaskSpool } from '../../spool/task-spool.ts';
@@ -20,6 +20,8 @@ import { settleAll } from '../../util/settle-all.ts';
 import { bytesOnDisk } from '../../transfer/cdn/http-download.ts';
 import { formatLocalTime } from '../../util/time.ts';
 import type { DaemonContext } from '../../daemon/context.ts';
+import type { HashTableStore } from '../../hashtable/hash-table.ts';
+import type { IndexEntry } from '../../hashtable/reconcile.ts';
 import { RateMeter, formatPercent, formatRate, etaMinutes } from './progress-math.ts';
 
 interface ActiveDownload {
@@ -49,7 +51,10 @@ export class Receiver {
   private readonly methods = new Map<Method, DownloadMethod>([['cdn', new CdnMethod()]]);
   private stopping = false;
 
-  constructor(private readonly ctx: DaemonContext) {
+  constructor(
+    private readonly ctx: DaemonContext,
+    private readonly hashes: HashTableStore,
+  ) {
     this.spool = new TaskSpool(ctx.paths, 'receiver', RECEIVER_STATES, ctx.log);
   }
 
@@ -101,20 +106,54 @@ export class Receiver {
     await Promise.allSettled([...this.active.values()].map((a) => a.done));
   }
 
-  /** Validates a task as `recv` does; returns the checked task and its download plan. */
-  private check(raw: unknown, where: string): { task: Task; plan: DownloadPlan } {
+  /**
+   * Validates a task as `recv` does; returns the checked task, the files the store already
+   * holds (`avoidrepeat`) with where to copy them from, and the download plan.
+   */
+  private async check(raw: unknown, where: string): Promise<{ task: Task; plan: DownloadPlan; sources: Map<string, IndexEntry> }> {
     const task = validateTask(raw, where);
-    // Dedup against the hash table comes with the hash table; until then nothing is local.
-    const plan = planDownload(task, new Set(), where);
+    const sources = this.config.avoidrepeat ? await this.localSources(task) : new Map<string, IndexEntry>();
+    const plan = planDownload(task, new Set(sources.keys()), where);
     checkMethodsAvailable(plan, new Set(this.methods.keys()));
-    return { task, plan };
+    return { task, plan, sources };
+  }
+
+  /** For each file of the task, a trusted copy in the store with the same sha1, if any. */
+  private async localSources(task: Task): Promise<Map<string, IndexEntry>> {
+    const found = new Map<string, IndexEntry>();
+    for (const f of task.filelist) {
+      const copy = (await this.hashes.trustedCopies(f.hash, f.size))[0];
+      if (copy) found.set(f.file, copy);
+    }
+    return found;
+  }
+
+  /**
+   * Copies a local-same file into the assembly directory: a reflink where the filesystem
+   * allows, else a copy. The copy is exact if the source kept the size, mtime and inode
+   * it had when it was hashed, which is checked after copying (no re-read needed).
+   */
+  private async copyLocal(source: IndexEntry, dest: string): Promise<boolean> {
+    const temp = path.join(path.dirname(dest), `${TEMP_PREFIX}${path.basename(dest)}.copy`);
+    try {
+      await mkdir(path.dirname(dest), { recursive: true });
+      await copyFile(source.path, temp, fsConstants.COPYFILE_FICLONE);
+      const st = await stat(source.path);
+      if (st.size !== source.size || st.mtimeMs !== source.mtimeMs || st.ino !== source.ino) throw new Error('source changed while copied');
+      await renameDurable(temp, dest);
+      return true;
+    } catch (err) {
+      this.log.warn(`local copy of ${source.path} failed (${messageOf(err)}): downloading that file instead`);
+      await rm(temp, { force: true });
+      return false;
+    }
   }
 
   /** A complete task file in `queues` (dropped in by a person or a TMS, or by `recv`). */
   private async admitToQueue(task: string, file: string, raw: unknown): Promise<void> {
     if (this.waiting.includes(task)) return;
     try {
-      this.check(raw, file);
+      await this.check(raw, file);
       const stillQueued = await this.spool.withLock(task, async () => {
         // Under the lock: the file may have been taken already (by recv's own admission).
         if (!(await exists(this.spool.file('queues', task)))) return false;
@@ -219,18 +258,29 @@ export class Receiver {
     } catch {
       throw errors.TASK_JSON(file);
     }
-    const { task: t, plan } = this.check(raw, file);
+    let { task: t, plan, sources } = await this.check(raw, file);
     const paths = this.ctx.paths;
     const assembly = paths.assembly(t.basesubdir, t.name);
     const storing = this.storingMarker(t);
 
     if (!(await exists(storing))) {
-      if (!raw.receivetime) {
-        raw.receivetime = formatLocalTime();
-        this.recordPlan(raw, plan);
-        await writeJsonDurable(file, raw);
-      }
       await mkdir(assembly, { recursive: true });
+      const sizeOf = new Map(t.filelist.map((f) => [f.file, f.size]));
+      // Local-same files first; one that cannot be copied is downloaded by its method.
+      const copied = new Set<string>();
+      for (const [f, source] of sources) {
+        const dest = path.join(assembly, f);
+        const there = (await stat(dest).catch(() => undefined))?.size === sizeOf.get(f);
+        if (there || (await this.copyLocal(source, dest))) {
+          copied.add(f);
+          a.bytes.local += sizeOf.get(f)!;
+        }
+        if (a.abort.signal.aborted) throw new Cancelled();
+      }
+      if (copied.size !== sources.size) plan = planDownload(t, copied, file);
+      raw.receivetime ||= formatLocalTime();
+      this.recordPlan(raw, plan);
+      await writeJsonDurable(file, raw);
       await this.countBytesOnDisk(a, t, plan);
       this.log.info(`downloading ${task}: ${t.size} bytes, bt:obs:cdn ${plan.sizes2.bt}:${plan.sizes2.obs}:${plan.sizes2.cdn}`);
       const byName = new Map(t.filelist.map((f) => [f.file, f]));
@@ -269,12 +319,30 @@ export class Receiver {
     }
     a.storing = true;
     await this.store(t, task, assembly, raw);
+    await this.recordHashes(t);
     raw.finishedtime = formatLocalTime();
     await writeJsonDurable(file, raw);
     await this.spool.withLock(task, () => this.spool.move(task, 'downloading', 'downloaded'));
     await rm(storing, { force: true });
     for (const m of METHODS) await rm(paths.staging(m, t.basesubdir, t.name), { recursive: true, force: true });
     this.log.info(`downloaded ${task}: ${paths.storeDir(this.config, t.basesubdir, t.name)}`);
+  }
+
+  /** The received DCP's hashes go into the table from the task: nothing is re-read. */
+  private async recordHashes(t: Task): Promise<void> {
+    const dir = this.ctx.paths.storeDir(this.config, t.basesubdir, t.name);
+    const entries: IndexEntry[] = [];
+    for (const f of t.filelist) {
+      const st = await stat(path.join(dir, f.file)).catch(() => undefined);
+      if (st?.size === f.size) entries.push({ path: path.join(dir, f.file), sha1: f.hash, size: st.size, mtimeMs: st.mtimeMs, ino: st.ino });
+    }
+    try {
+      await this.hashes.update((s) => {
+        for (const e of entries) s.entries.set(e.path, e);
+      });
+    } catch (err) {
+      this.log.warn(`could not add ${t.name} to the hash table (${messageOf(err)}); the hash watcher will hash it`);
+    }
   }
 
   private storingMarker(t: Task): string {
@@ -353,7 +421,7 @@ export class Receiver {
     } catch {
       throw errors.TASK_JSON(taskfile);
     }
-    this.check(raw, taskfile);
+    const { plan } = await this.check(raw, taskfile);
 
     const tmpFile = this.spool.file('tmp', task);
     let again = false;
@@ -376,6 +444,8 @@ export class Receiver {
       await this.spool.move(task, 'tmp', 'queues');
     });
     await this.admitToQueue(task, this.spool.file('queues', task), raw);
+    const allLocal = METHODS.every((m) => plan.lists2[m].length === 0);
+    if (allLocal) return again ? 'same name task downloaded, all localsamefiles existed copy and finished, succeed!' : 'all localsamefiles existed copy and finished, succeed!';
     return again ? 'same name task downloaded, to download again.' : 'succeed!';
   }
 
