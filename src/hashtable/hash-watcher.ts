@@ -56,12 +56,14 @@ export class HashWatcher {
       this.log.info('machinetype hwecs: the store is not watched; feed the table with `bft2 addhashtable DIR`');
       return;
     }
-    this.startWatcher(false);
+    await this.startWatcher(false);
+    // Whatever changed while the watcher was setting up is caught by one more pass.
+    this.schedule(0);
     this.rescanTimer = setInterval(() => this.schedule(0), this.rescanMs);
     this.rescanTimer.unref();
   }
 
-  private startWatcher(usePolling: boolean): void {
+  private async startWatcher(usePolling: boolean): Promise<void> {
     this.polling = usePolling;
     this.watcher = watch(this.base, {
       ignoreInitial: true,
@@ -72,6 +74,8 @@ export class HashWatcher {
     });
     for (const ev of ['add', 'change', 'unlink', 'addDir', 'unlinkDir'] as const) this.watcher.on(ev, () => this.schedule(this.debounceMs));
     this.watcher.on('error', (err) => this.onWatchError(err as NodeJS.ErrnoException));
+    const w = this.watcher;
+    await new Promise<void>((resolve) => w.once('ready', () => resolve()));
   }
 
   private onWatchError(err: NodeJS.ErrnoException): void {
@@ -82,8 +86,7 @@ export class HashWatcher {
           `sysctl fs.inotify.max_user_watches=1048576 (and persist it in /etc/sysctl.d/). Watching by polling meanwhile.`,
       );
       void this.watcher?.close();
-      this.startWatcher(true);
-      this.schedule(0);
+      void this.startWatcher(true).then(() => this.schedule(0));
       return;
     }
     this.log.error(`hash watcher: ${err.message}`);
