@@ -13,8 +13,8 @@
 // is a prefix and OBS then CDN take the rest from the back; the two cuts are the exact
 // optimum of the order above over all such layouts. Free mode: the best partition is
 // NP-hard, so it is a heuristic (largest file first to the largest deficit, then
-// single-file moves while they improve), and the contiguous optimum is kept whenever the
-// heuristic does not beat it — free mode is never worse than contiguous.
+// single-file moves and swaps among the largest files while they improve), and the
+// contiguous optimum is kept unless the heuristic beats it: free mode is never worse.
 //
 // A method with share 0 gets no file; a method that ends up with 0 bytes gets no file
 // either (its target may simply be smaller than the smallest file). Zero-byte files go
@@ -188,10 +188,11 @@ function lowerBound(a: readonly number[], v: number): number {
   return lo;
 }
 
-/** Bounds the improvement passes of free mode so a pathological input stays fast. */
+/** Bounds on free mode's improvement passes, so that a pathological input stays fast. */
 const MAX_PASSES = 64;
+const SWAP_FILES = 200;
 
-/** Free mode: largest first to the largest deficit (ties to BT, then OBS), then single-file moves. */
+/** Free mode: largest first to the largest deficit (ties to BT, then OBS), then moves and swaps. */
 function freeOwners(files: readonly SizedFile[], sc: Scale): Method[] {
   const active = METHODS.filter((k) => sc.share[k] > 0);
   const order = files
@@ -211,23 +212,38 @@ function freeOwners(files: readonly SizedFile[], sc: Scale): Method[] {
     s[pick] += files[i]!.size;
   }
   let key = closenessKey(s.bt, s.obs, s.cdn, sc);
+  // Moving `out` bytes from method a to b and `back` bytes the other way, if that is closer.
+  const tryShift = (a: Method, b: Method, out: number, back: number): boolean => {
+    const t = { ...s };
+    t[a] += back - out;
+    t[b] += out - back;
+    const k2 = closenessKey(t.bt, t.obs, t.cdn, sc);
+    if (!less(k2, key)) return false;
+    Object.assign(s, t);
+    key = k2;
+    return true;
+  };
+  // Swaps find what single moves cannot (two big files on the wrong methods); they cost
+  // a square, so only the largest files are tried.
+  const swappable = order.slice(0, SWAP_FILES);
   for (let pass = 0, improved = true; improved && pass < MAX_PASSES; pass++) {
     improved = false;
     for (const i of order) {
-      const from = owner[i]!;
-      const size = files[i]!.size;
       for (const to of active) {
-        if (to === from) continue;
-        const t = { ...s };
-        t[from] -= size;
-        t[to] += size;
-        const k2 = closenessKey(t.bt, t.obs, t.cdn, sc);
-        if (less(k2, key)) {
-          Object.assign(s, t);
+        if (to !== owner[i] && tryShift(owner[i]!, to, files[i]!.size, 0)) {
           owner[i] = to;
-          key = k2;
           improved = true;
-          break;
+        }
+      }
+    }
+    for (let x = 0; x < swappable.length; x++) {
+      for (let y = x + 1; y < swappable.length; y++) {
+        const i = swappable[x]!;
+        const j = swappable[y]!;
+        const [a, b] = [owner[i]!, owner[j]!];
+        if (a !== b && tryShift(a, b, files[i]!.size, files[j]!.size)) {
+          [owner[i], owner[j]] = [b, a];
+          improved = true;
         }
       }
     }
