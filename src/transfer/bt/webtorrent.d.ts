@@ -1,0 +1,150 @@
+// Minimal types for the untyped BitTorrent packages bft2 uses (webtorrent 2.8.5,
+// parse-torrent 11, bittorrent-tracker 11), covering only what src/transfer/bt/ calls.
+// Owns these ambient declarations only; if another part of bft2 needs more of these
+// APIs, extend the declarations here rather than declaring the modules a second time
+// (two `declare module 'webtorrent'` blocks would merge or clash).
+
+declare module 'webtorrent' {
+  import { EventEmitter } from 'node:events';
+
+  export interface WebTorrentOptions {
+    torrentPort?: number;
+    dht?: boolean | object;
+    lsd?: boolean;
+    utp?: boolean;
+    utPex?: boolean;
+    natUpnp?: boolean | 'permanent';
+    natPmp?: boolean;
+    webSeeds?: boolean;
+    tracker?: false | { wrtc?: unknown; announce?: string[]; getAnnounceOpts?: () => object };
+    maxConns?: number;
+    seedOutgoingConnections?: boolean;
+    downloadLimit?: number;
+    uploadLimit?: number;
+  }
+
+  export interface AddOptions {
+    path?: string;
+    skipVerify?: boolean;
+    deselect?: boolean;
+    bitfield?: Uint8Array;
+    storeCacheSlots?: number;
+    strategy?: 'sequential' | 'rarest';
+    announce?: string[];
+    private?: boolean;
+    uploads?: number | false;
+    createdBy?: string;
+  }
+
+  export interface TorrentFile extends EventEmitter {
+    readonly name: string;
+    readonly path: string;
+    readonly length: number;
+    readonly offset: number;
+    readonly done: boolean;
+    readonly downloaded: number;
+    select(priority?: number): void;
+    deselect(): void;
+  }
+
+  export interface BitField {
+    get(index: number): boolean;
+    readonly buffer: Uint8Array;
+  }
+
+  export interface Torrent extends EventEmitter {
+    readonly infoHash: string;
+    readonly name: string;
+    readonly ready: boolean;
+    readonly done: boolean;
+    readonly destroyed: boolean;
+    readonly length: number;
+    readonly pieceLength: number;
+    readonly lastPieceLength: number;
+    readonly files: TorrentFile[];
+    readonly pieces: unknown[];
+    readonly bitfield: BitField | undefined;
+    readonly progress: number;
+    readonly downloaded: number;
+    readonly received: number;
+    readonly uploaded: number;
+    readonly downloadSpeed: number;
+    readonly uploadSpeed: number;
+    readonly numPeers: number;
+    readonly path: string;
+    select(start: number, end: number, priority?: number): void;
+    deselect(start: number, end: number): void;
+    destroy(opts?: { destroyStore?: boolean }, cb?: (err?: Error | null) => void): void;
+  }
+
+  export default class WebTorrent extends EventEmitter {
+    constructor(opts?: WebTorrentOptions);
+    readonly torrents: Torrent[];
+    readonly torrentPort: number;
+    readonly listening: boolean;
+    readonly destroyed: boolean;
+    readonly peerId: string;
+    add(torrentId: Uint8Array | object | string, opts?: AddOptions, ontorrent?: (t: Torrent) => void): Torrent;
+    address(): { address: string; family: string; port: number } | null;
+    destroy(cb?: (err?: Error | null) => void): void;
+  }
+}
+
+declare module 'parse-torrent' {
+  export interface ParsedTorrentFile {
+    path: string;
+    name: string;
+    length: number;
+    offset: number;
+  }
+  export interface ParsedTorrent {
+    infoHash: string;
+    name: string;
+    announce: string[];
+    urlList: string[];
+    private?: boolean;
+    created?: Date;
+    createdBy?: string;
+    comment?: string;
+    info: {
+      name?: Uint8Array;
+      'name.utf-8'?: Uint8Array;
+      'piece length': number;
+      pieces: Uint8Array;
+      private?: number;
+      length?: number;
+      files?: { length: number; path?: Uint8Array[]; 'path.utf-8'?: Uint8Array[] }[];
+    };
+    infoBuffer: Uint8Array;
+    files: ParsedTorrentFile[];
+    length: number;
+    pieceLength: number;
+    lastPieceLength: number;
+    pieces: string[];
+  }
+  export default function parseTorrent(torrentId: Uint8Array | string | object): Promise<ParsedTorrent>;
+  export function toTorrentFile(parsed: ParsedTorrent): Uint8Array;
+}
+
+declare module 'bittorrent-tracker' {
+  import { EventEmitter } from 'node:events';
+  import type { Server as HttpServer } from 'node:http';
+
+  export interface ServerOptions {
+    interval?: number;
+    trustProxy?: boolean;
+    http?: boolean | object;
+    udp?: boolean | object;
+    ws?: boolean | object;
+    stats?: boolean;
+    filter?: (infoHash: string, params: object, cb: (err?: Error | null) => void) => void;
+  }
+
+  export class Server extends EventEmitter {
+    constructor(opts?: ServerOptions);
+    readonly http: HttpServer | null;
+    readonly torrents: Record<string, { peers: { keys: string[] } } | undefined>;
+    listen(port: number, hostname?: string, onlistening?: () => void): void;
+    close(cb?: (err?: Error | null) => void): void;
+  }
+}
