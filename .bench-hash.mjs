@@ -9,7 +9,7 @@ const hashes = []
 const inflight = []
 let next = 0
 const DEPTH = +process.argv[3] || 3
-const start = (i) => { const b = Buffer.allocUnsafe(PL); return fh.read(b, 0, PL, i * PL).then(r => b.subarray(0, r.bytesRead)) }
+const start = (i) => { const b = Buffer.allocUnsafe(PL); return fh.read(b, 0, PL, i * PL + (+process.env.OFF || 0)).then(r => b.subarray(0, r.bytesRead)) }
 for (; next < Math.min(DEPTH, n); next++) inflight.push(start(next))
 for (let i = 0; i < n; i++) {
   const b = await inflight.shift()
