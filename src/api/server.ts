@@ -7,17 +7,20 @@ import { respond, parseRequest, requireParam, parseReactive } from './envelope.t
 import { formatLocalTime } from '../util/time.ts';
 import type { DaemonContext } from '../daemon/context.ts';
 import type { Receiver } from '../roles/receiver/receiver.ts';
+import type { TaskGenerator } from '../roles/sender/gentask.ts';
 
 export interface ApiDeps {
   ctx: DaemonContext;
   receiver: Receiver;
+  generator: TaskGenerator;
   reloadConfig(): Promise<void>;
 }
 
-type Handler = (params: Record<string, unknown>) => Promise<Record<string, unknown>>;
+/** A handler's answer; `ok: false` answers `return_status: "false"` with this content. */
+type Handler = (params: Record<string, unknown>) => Promise<Record<string, unknown> & { ok?: boolean }>;
 
 /** Seed methods that later issues provide; asked now they get a clear `false`. */
-const NOT_YET = ['send', 'uploadprogress', 'cprogress', 'gentask', 'taskfilesquery'];
+const NOT_YET = ['send', 'uploadprogress', 'cprogress'];
 const MAX_BODY = 1024 * 1024;
 
 export function createApiServer(deps: ApiDeps): http.Server {
@@ -30,6 +33,8 @@ export function createApiServer(deps: ApiDeps): http.Server {
     },
     progress: async (p) => receiver.progress(requireParam(p, 'taskfile')),
     cancel: async (p) => ({ desc: await receiver.cancel(requireParam(p, 'taskfile')) }),
+    gentask: async (p) => ({ desc: await deps.generator.start(p) }),
+    taskfilesquery: async (p) => deps.generator.query(p),
   };
 
   const getRoutes: Record<string, () => Promise<string>> = {
@@ -77,8 +82,8 @@ export function createApiServer(deps: ApiDeps): http.Server {
         method = request.method;
         const handler = handlers[method];
         if (!handler) throw NOT_YET.includes(method) ? errors.METHOD_NOT_READY(method) : errors.UNKNOWN_METHOD(method);
-        const content = await handler(request.params);
-        send(200, JSON.stringify(respond(messageId, method, true, content)));
+        const { ok = true, ...content } = await handler(request.params);
+        send(200, JSON.stringify(respond(messageId, method, ok, content)));
       } catch (err) {
         if (!isBft2Error(err)) ctx.log.error(`api ${method}: unexpected ${err instanceof Error ? err.stack : String(err)}`);
         const content: Record<string, unknown> = { desc: messageOf(err) };

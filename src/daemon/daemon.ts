@@ -13,6 +13,7 @@ import { createLogger, type Logger } from '../log/logger.ts';
 import { errors, messageOf } from '../errors/catalogue.ts';
 import { Receiver } from '../roles/receiver/receiver.ts';
 import { Sender } from '../roles/sender/sender.ts';
+import { TaskGenerator } from '../roles/sender/gentask.ts';
 import { createApiServer } from '../api/server.ts';
 import { startOrigin } from '../origin/http-origin.ts';
 import { HashTableStore } from '../hashtable/hash-table.ts';
@@ -75,7 +76,8 @@ export async function startDaemon(root: string, opts: { console?: boolean } = {}
     log.info(`config reloaded${restartNeeded.length ? `; ${restartNeeded.join(', ')} take effect after a restart` : ''}`);
   };
 
-  const api = createApiServer({ ctx, receiver, reloadConfig });
+  const generator = new TaskGenerator(ctx, hashStore);
+  const api = createApiServer({ ctx, receiver, generator, reloadConfig });
   const { host, port } = splitHostPort(config.apilisten);
   await new Promise<void>((resolve, reject) => {
     api.once('error', reject);

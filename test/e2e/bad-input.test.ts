@@ -141,7 +141,9 @@ test('bad API calls get a false answer naming the problem, never a crash', async
     ['/recv', env('recv', { taskfile: path.join(outside, 'cfec-001-dotdot.task.json') }), /^unsafe path in filelist\.file: .*\(has a \.\. segment\)$/],
     ['/recv', env('recv', { taskfile: path.join(outside, 'cfec-001-dotdot.task.json'), reactive: 'maybe' }), 'reactive parameter input error '],
     ['/progress', env('progress', { taskfile: 'cfec-001-nothing.task.json' }), 'unknown task, not found task.'],
-    ['/gentask', env('gentask', {}), 'method gentask is not available on this node yet'],
+    ['/gentask', env('gentask', {}), 'error, please provide taskfile path.'],
+    ['/gentask', env('gentask', { taskfile: path.join(outside, 'cfec-001-x.task.json'), dcppath: path.join(base, 'nothing-here') }), `error, not exist dcp path: ${path.join(base, 'nothing-here')}.`],
+    ['/send', env('send', { taskfile: 'x' }), 'method send is not available on this node yet'],
   ];
   for (const [pathname, body, expected] of cases) {
     const answer = await post(pathname, body);

@@ -1,0 +1,269 @@
+// gentask and taskfilesquery (SPEC §7, seed §4.3.5–4.3.6): turns a DCP of the store into
+// a task file. `start` answers at once; the work runs in the background: list the files,
+// take their sha1 from the hash table (hashing only what is missing, in the same reads
+// that make the torrent), allocate the files to the methods, make the full torrent and,
+// when BT has only a share, the `-tmp` share directory of hard links and its torrent,
+// fill URLs and windows, and write the task file last, atomically.
+// Owns: the DCP's torrents, its `dcps-tmp/<name>-tmp` directory, the task file it is asked
+// to write. Must not touch: the DCP's data (read only), the spools.
+import { stat, rm, mkdir, link, readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { errors, isBft2Error, messageOf } from '../../errors/catalogue.ts';
+import { allocate, parseRatio } from '../../task/allocate.ts';
+import { unsafeSegment } from '../../task/validate-task.ts';
+import { makeTorrent, readTorrentFiles } from '../../transfer/bt/make-torrent.ts';
+import { writeJsonDurable } from '../../spool/durable-fs.ts';
+import { walkStore } from '../../hashtable/store-walk.ts';
+import type { HashTableStore } from '../../hashtable/hash-table.ts';
+import type { IndexEntry } from '../../hashtable/reconcile.ts';
+import type { DaemonContext } from '../../daemon/context.ts';
+import { formatLocalTime } from '../../util/time.ts';
+import { METHODS } from '../../task/schema.ts';
+
+export interface GenTaskParams {
+  dcppath: string;
+  taskfile: string;
+  basesubdir: string;
+  btobscdn: string;
+  policy: string;
+  tracker?: string;
+  seedtime?: string;
+  datasource?: string;
+  obsurl?: string;
+  ak?: string;
+  sk?: string;
+  endpoint?: string;
+  deloldtorrent?: string;
+}
+
+interface Job {
+  dcppath: string;
+  taskfile: string;
+  torrent: string;
+  state: 'generating' | 'finished' | 'error';
+  step: string;
+  error?: string;
+}
+
+/** Where a DCP's torrents live (SPEC §2): beside the DCP dirs of its basesubdir. */
+export function torrentPaths(basedata: string, basesubdir: string, name: string) {
+  const tmpDir = path.join(basedata, basesubdir, 'dcps-tmp');
+  return {
+    full: path.join(basedata, basesubdir, 'dcps', `${name}.torrent`),
+    shareDir: path.join(tmpDir, `${name}-tmp`),
+    shareTorrent: path.join(tmpDir, `${name}-tmp.torrent`),
+  };
+}
+
+const str = (v: unknown) => (typeof v === 'string' ? v.trim() : v === undefined || v === null ? '' : String(v));
+
+export class TaskGenerator {
+  private readonly jobs = new Map<string, Job>();
+
+  constructor(
+    private readonly ctx: DaemonContext,
+    private readonly hashes: HashTableStore,
+  ) {}
+
+  /** Checks the parameters, starts the work, answers the seed's "please wait" text. */
+  async start(raw: Record<string, unknown>): Promise<string> {
+    const taskfile = str(raw.taskfile);
+    if (!taskfile) throw errors.GENTASK_NO_TASKFILE();
+    const dcppath = str(raw.dcppath).replace(/\/+$/, '');
+    if (!dcppath || !(await stat(dcppath).then((s) => s.isDirectory(), () => false))) throw errors.GENTASK_NO_DCPPATH(dcppath);
+    const config = this.ctx.config();
+    const p: GenTaskParams = {
+      dcppath: path.resolve(dcppath),
+      taskfile: path.resolve(taskfile),
+      basesubdir: str(raw.basesubdir) || config.basesubdir,
+      btobscdn: str(raw.btobscdn) || config['bt-obs-cdn'],
+      policy: str(raw.policy) || config.priorpolicy,
+      tracker: str(raw.tracker) || config.tracker,
+      seedtime: str(raw.seedtime) || String(config.defaultseedtime),
+      datasource: str(raw.datasource) || config.datasource,
+      obsurl: str(raw.obsurl),
+      ak: str(raw.ak),
+      sk: str(raw.sk),
+      endpoint: str(raw.endpoint),
+      deloldtorrent: str(raw.deloldtorrent) || 'false',
+    };
+    const bad = (name: string, value: string, why: string) => errors.GENTASK_BAD_PARAM(name, value, why);
+    if (!p.basesubdir || unsafeSegment(p.basesubdir)) throw bad('basesubdir', p.basesubdir, 'must be one plain directory name, e.g. cfec-001');
+    try {
+      parseRatio(p.btobscdn);
+    } catch (err) {
+      throw bad('btobscdn', p.btobscdn, messageOf(err));
+    }
+    if (p.policy !== 'fulltime' && p.policy !== 'priortime') throw bad('policy', p.policy, 'must be fulltime or priortime');
+    if (!/^\d+(\.\d+)?$/.test(p.seedtime!)) throw bad('seedtime', p.seedtime!, 'must be a number of hours');
+    if (p.datasource !== 'local' && p.datasource !== 'obs') throw bad('datasource', p.datasource!, 'must be local or obs');
+    if (!['true', 'false'].includes(p.deloldtorrent!)) throw bad('deloldtorrent', p.deloldtorrent!, 'must be true or false');
+    if (!p.taskfile.endsWith('.task.json')) throw errors.TASK_FILENAME(p.taskfile);
+
+    const name = path.basename(p.dcppath);
+    const t = torrentPaths(this.ctx.paths.basedata(config), p.basesubdir, name);
+    for (const job of this.jobs.values()) {
+      if (job.state === 'generating' && (job.dcppath === p.dcppath || job.taskfile === p.taskfile)) throw errors.GENTASK_BUSY(job.torrent);
+    }
+    const job: Job = { dcppath: p.dcppath, taskfile: p.taskfile, torrent: t.full, state: 'generating', step: 'listing files' };
+    this.jobs.set(p.taskfile, job);
+    void this.generate(p, job).then(
+      () => {
+        job.state = 'finished';
+        this.ctx.log.info(`gentask: ${p.taskfile} written`);
+      },
+      (err) => {
+        job.state = 'error';
+        job.error = isBft2Error(err) ? err.message : errors.GENTASK_FAILED(p.taskfile, messageOf(err)).message;
+        this.ctx.log.error(`gentask ${p.taskfile}: ${job.error}`);
+      },
+    );
+    return `please wait until ${t.full}, ${t.shareTorrent} and ${p.taskfile} all are finished.`;
+  }
+
+  /** taskfilesquery: finished / unfinished (what is being made) / error. */
+  async query(raw: Record<string, unknown>): Promise<{ ok: boolean; status: string; desc: string }> {
+    const dcppath = str(raw.dcppath).replace(/\/+$/, '');
+    const taskfile = str(raw.taskfile);
+    if (!taskfile) throw errors.MISSING_PARAM('taskfile');
+    if (dcppath && !(await stat(dcppath).then((s) => s.isDirectory(), () => false))) return { ok: false, status: 'error', desc: `not exist ${dcppath} ` };
+    const job = this.jobs.get(path.resolve(taskfile));
+    if (job?.state === 'generating') return { ok: true, status: 'unfinished', desc: `process making seed: ${job.step}` };
+    if (job?.state === 'error') return { ok: false, status: 'error', desc: job.error ?? 'gentask failed' };
+    // With autosend the task file may already have moved on from where it was written.
+    if (job?.state === 'finished') return { ok: true, status: 'finished', desc: 'succeed!' };
+    let text: string;
+    try {
+      text = await readFile(taskfile, 'utf8');
+    } catch {
+      return { ok: true, status: 'unfinished', desc: 'no make seed process and not found task.json.' };
+    }
+    try {
+      JSON.parse(text);
+    } catch {
+      return { ok: false, status: 'error', desc: `open json file error: ${taskfile} ` };
+    }
+    return { ok: true, status: 'finished', desc: 'succeed!' };
+  }
+
+  private async generate(p: GenTaskParams, job: Job): Promise<void> {
+    const config = this.ctx.config();
+    const name = path.basename(p.dcppath);
+    const basedata = this.ctx.paths.basedata(config);
+    const t = torrentPaths(basedata, p.basesubdir, name);
+    if (p.deloldtorrent === 'true') {
+      for (const f of [p.taskfile, t.full, t.shareTorrent]) await rm(f, { force: true });
+      await rm(t.shareDir, { recursive: true, force: true });
+    }
+
+    // Hashes the table can vouch for (file unchanged since hashed); the rest come from
+    // the torrent's own reads.
+    job.step = 'looking up hashes';
+    const { entries } = await this.hashes.load();
+    const known = new Map<string, IndexEntry>();
+    for (const f of await walkStore(p.dcppath)) {
+      const e = entries.get(f.path);
+      if (e && e.size === f.size && e.mtimeMs === f.mtimeMs && e.ino === f.ino) known.set(path.relative(p.dcppath, f.path).split(path.sep).join('/'), e);
+    }
+
+    job.step = `making ${t.full}`;
+    await mkdir(path.dirname(t.full), { recursive: true });
+    const full = await makeTorrent({ dir: p.dcppath, tracker: p.tracker!, outFile: t.full, fileSha1: true });
+    const filelist = full.files.map((f) => ({ file: f.path, hash: known.get(f.path)?.sha1 ?? f.sha1!, size: f.length }));
+    const fresh = full.files.filter((f) => !known.has(f.path));
+    if (fresh.length) await this.recordHashes(p.dcppath, fresh.map((f) => ({ rel: f.path, sha1: f.sha1! })));
+
+    job.step = 'allocating files to methods';
+    const ratio = parseRatio(p.btobscdn);
+    const lists = allocate(filelist, ratio, { ctfilesorder: config.ctfilesorder });
+    const btOnly = lists.obs.length === 0 && lists.cdn.length === 0;
+
+    let tmpurl = '';
+    if (lists.bt.length > 0 && !btOnly) {
+      job.step = `making ${t.shareTorrent}`;
+      await rm(t.shareDir, { recursive: true, force: true });
+      // The share is a directory of hard links, so its torrent holds exactly btlist.
+      for (const f of lists.bt) {
+        const target = path.join(t.shareDir, f);
+        await mkdir(path.dirname(target), { recursive: true });
+        await link(path.join(p.dcppath, f), target);
+      }
+      const share = await makeTorrent({ dir: t.shareDir, tracker: p.tracker!, outFile: t.shareTorrent });
+      const inTorrent = share.files.map((f) => f.path).sort();
+      if (JSON.stringify(inTorrent) !== JSON.stringify([...lists.bt].sort())) throw new Error(`the -tmp torrent holds ${inTorrent.length} files, btlist ${lists.bt.length}`);
+      tmpurl = `${config.senderdomain}/dcp/${p.basesubdir}/dcps-tmp/${name}-tmp.torrent`;
+    } else {
+      await rm(t.shareTorrent, { force: true });
+      await rm(t.shareDir, { recursive: true, force: true });
+    }
+    // A torrent written by an earlier run with other files would mislead receivers.
+    const check = await readTorrentFiles(await readFile(t.full));
+    if (check.files.length !== filelist.length) throw new Error(`the torrent ${t.full} does not list the DCP's files`);
+
+    const bucket = (p.obsurl || config.obsurl).replace(/^obs:\/\//, '').split('/')[0] || p.basesubdir;
+    const sizes = lists.sizes;
+    const list = (l: string[]) => (l.length ? l : ['']);
+    const task = {
+      sourcetype: 'sender',
+      senderid: config.senderid,
+      name,
+      type: 'dir',
+      senderlocalpath: path.dirname(p.dcppath),
+      basesubdir: p.basesubdir,
+      datasource: p.datasource,
+      size: filelist.reduce((s, f) => s + f.size, 0),
+      'bt-obs-cdn': p.btobscdn,
+      policy: p.policy,
+      bt: {
+        localtorrent: t.full,
+        url: `${config.senderdomain}/dcp/${p.basesubdir}/dcps/${name}.torrent`,
+        tmpurl,
+        tracker: p.tracker,
+        seedtime: Number(p.seedtime),
+        priortime: config.bttime,
+      },
+      obs: {
+        url: p.obsurl && p.obsurl.split('/').length > 3 ? p.obsurl : `obs://${bucket}/dcps/${name}`,
+        priortime: config.obstime,
+        ak: p.ak || '',
+        sk: p.sk || '',
+        endpoint: p.endpoint || '',
+      },
+      cdn: { url: `${config.cdnurl}/dcp/${p.basesubdir}/dcps/${name}`, priortime: config.cdntime },
+      filelist,
+      localsamefiles: [''],
+      btlist: list(lists.bt),
+      obslist: list(lists.obs),
+      cdnlist: list(lists.cdn),
+      requesters: [{ vip: '', id: '' }],
+      btlistsize: sizes.bt,
+      obslistsize: sizes.obs,
+      cdnlistsize: sizes.cdn,
+      btlistsize2: sizes.bt,
+      obslistsize2: sizes.obs,
+      cdnlistsize2: sizes.cdn,
+      gentime: formatLocalTime(),
+      sendtime: '',
+      receivetime: '',
+      finishedtime: '',
+    };
+    for (const m of METHODS) if (ratio[m] === 0 && lists[m].length) throw new Error(`${m} has share 0 but got files`);
+    job.step = `writing ${p.taskfile}`;
+    await writeJsonDurable(p.taskfile, task);
+  }
+
+  /** Hashes computed while making the torrent go into the table (the files were just read). */
+  private async recordHashes(dir: string, files: { rel: string; sha1: string }[]): Promise<void> {
+    const entries: IndexEntry[] = [];
+    for (const f of files) {
+      const abs = path.join(dir, f.rel);
+      const st = await stat(abs).catch(() => undefined);
+      if (st) entries.push({ path: abs, sha1: f.sha1, size: st.size, mtimeMs: st.mtimeMs, ino: st.ino });
+    }
+    await this.hashes
+      .update((s) => {
+        for (const e of entries) s.entries.set(e.path, e);
+      })
+      .catch((err) => this.ctx.log.warn(`gentask: could not add hashes to the table: ${messageOf(err)}`));
+  }
+}

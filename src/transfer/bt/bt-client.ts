@@ -1,0 +1,83 @@
+// The daemon's one BitTorrent client (webtorrent 2.8.5): every seed and every BT download
+// of the process shares it, so there is one listening TCP port (config `btport`) and one
+// connection budget.
+// Owns: the client's options and lifetime. Must not add, select or remove torrents
+// (bt-seed.ts and bt-method.ts do that).
+//
+// Peers are found only through the tracker named in each torrent: no DHT, no local
+// service discovery, no UPnP/NAT-PMP port mapping (webtorrent turns both on by default
+// and would send SSDP multicast and gateway requests off the machine), no web seeds, no
+// WebRTC. uTP is off: webtorrent 2.x binds a UDP socket per outgoing uTP connect (fixed
+// only in 3.x) and bft2's peers speak TCP. PEX (ut_pex) stays on: it only tells peers
+// about other peers of the same swarm, all found through the tracker in the first place.
+import WebTorrent from 'webtorrent';
+import type { Logger } from '../../log/logger.ts';
+
+export interface BtClient {
+  /** The webtorrent client, for bt-seed.ts and bt-method.ts. */
+  readonly wt: WebTorrent;
+  /** The TCP port peers connect to (the one asked for, or the one the OS chose for 0). */
+  readonly port: number;
+  readonly log: Logger;
+  /** Stops every torrent (their data stays on disk) and the listener. */
+  close(): Promise<void>;
+}
+
+export interface BtClientOptions {
+  /** TCP listen port; 0 lets the OS choose (tests). */
+  port: number;
+  log: Logger;
+  /** Upper bound of peer connections per torrent (webtorrent's maxConns, default 55). */
+  maxConns?: number;
+}
+
+export async function createBtClient(opts: BtClientOptions): Promise<BtClient> {
+  const wt = new WebTorrent({
+    torrentPort: opts.port,
+    dht: false,
+    lsd: false,
+    utp: false,
+    natUpnp: false,
+    natPmp: false,
+    webSeeds: false,
+    // wrtc false: websocket (WebRTC) trackers in a foreign torrent are skipped, not tried.
+    tracker: { wrtc: false },
+    ...(opts.maxConns ? { maxConns: opts.maxConns } : {}),
+  });
+  const log = opts.log;
+  // The listener binds in the constructor; a port in use arrives as 'error' instead.
+  await new Promise<void>((resolve, reject) => {
+    const onError = (err: Error) => {
+      wt.off('listening', onListening);
+      reject(new Error(`BitTorrent client cannot listen on port ${opts.port}: ${err.message}`));
+    };
+    const onListening = () => {
+      wt.off('error', onError);
+      resolve();
+    };
+    wt.once('error', onError);
+    wt.once('listening', onListening);
+  });
+  // A torrent without its own 'error' listener reports here (webtorrent's rule); an
+  // unhandled 'error' would end the daemon.
+  wt.on('error', (err: Error) => log.error(`bt: ${err.message}`));
+  const port = wt.torrentPort;
+  log.info(`bt: listening on TCP port ${port}`);
+
+  let closing: Promise<void> | undefined;
+  return {
+    wt,
+    port,
+    log,
+    close() {
+      closing ??= new Promise<void>((resolve) => {
+        if (wt.destroyed) return resolve();
+        wt.destroy((err) => {
+          if (err) log.warn(`bt: closing the client: ${err.message}`);
+          resolve();
+        });
+      });
+      return closing;
+    },
+  };
+}

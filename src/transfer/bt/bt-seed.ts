@@ -1,0 +1,105 @@
+// Seeding one torrent from data already on disk: the sender's DCP (full torrent) or its
+// `-tmp` share directory, a cacher's downloaded share (SPEC §5, §8).
+// Owns: adding a seed to the shared client and removing it. Must never write the data
+// (a seed is added with nothing selected, so webtorrent never downloads into a store)
+// and never delete it (stop() closes the store, it does not destroy it).
+import { readFile } from 'node:fs/promises';
+import type { Torrent } from 'webtorrent';
+import type { BtClient } from './bt-client.ts';
+import { cacheSlotsFor, readTorrentFiles } from './make-torrent.ts';
+
+export interface SeedOptions {
+  /** The .torrent file. */
+  torrentFile: string;
+  /** The directory holding the torrent's directory (its name is the torrent's name). */
+  parentDir: string;
+  /**
+   * The hash table says the data is unchanged since the torrent was made (or it was just
+   * verified): start at once without reading it (webtorrent's skipVerify). Otherwise every
+   * piece is re-hashed first — minutes for a large DCP — and only verified pieces are served.
+   */
+  trusted: boolean;
+}
+
+export interface SeedHandle {
+  readonly infoHash: string;
+  readonly name: string;
+  /** Connected peers now. */
+  readonly numPeers: number;
+  /** Bytes sent to peers since the seed started. */
+  readonly uploaded: number;
+  /** Share of the data this seed can serve, 0..1; below 1 after verification means data is missing or changed. */
+  readonly progress: number;
+  readonly stopped: boolean;
+  /** Removes the torrent from the client; the data stays. */
+  stop(): Promise<void>;
+}
+
+/** Resolves once the seed is ready to serve (after verification when not trusted). */
+export async function seed(client: BtClient, opts: SeedOptions): Promise<SeedHandle> {
+  const buf = await readFile(opts.torrentFile);
+  const info = await readTorrentFiles(buf);
+  if (client.wt.torrents.some((t) => t.infoHash === info.infoHash)) {
+    // webtorrent would destroy the second add with "Cannot add duplicate torrent"; say
+    // which one, so the caller can tell a restart from a double start.
+    throw new Error(`already seeding or downloading ${info.name} (${info.infoHash}) on this node`);
+  }
+  const log = client.log;
+  const torrent = client.wt.add(buf, {
+    path: opts.parentDir,
+    skipVerify: opts.trusted,
+    // Nothing selected: pieces that fail verification are not fetched from peers into
+    // the store (webtorrent selects everything by default and would "repair" a DCP).
+    deselect: true,
+    storeCacheSlots: cacheSlotsFor(info.pieceLength),
+  });
+  await new Promise<void>((resolve, reject) => {
+    const onReady = () => {
+      torrent.off('error', onError);
+      resolve();
+    };
+    const onError = (err: Error) => {
+      torrent.off('ready', onReady);
+      reject(new Error(`cannot seed ${opts.torrentFile}: ${err.message}`));
+    };
+    torrent.once('ready', onReady);
+    torrent.once('error', onError);
+  });
+  // From here on a torrent error (e.g. a file removed under it) is logged; the seed's
+  // owner sees it as stopped.
+  torrent.on('error', (err: Error) => log.warn(`bt seed ${info.name}: ${err.message}`));
+  torrent.on('warning', (err: Error) => log.debug(`bt seed ${info.name}: ${err.message}`));
+  if (torrent.progress < 1) {
+    log.warn(`bt seed ${info.name}: only ${(torrent.progress * 100).toFixed(1)}% of the data matches the torrent; seeding that part`);
+  }
+  log.info(`bt: seeding ${info.name} (${info.infoHash})${opts.trusted ? ' without re-reading the data' : ''}`);
+  return handle(torrent, info.infoHash, info.name);
+}
+
+function handle(torrent: Torrent, infoHash: string, name: string): SeedHandle {
+  let stopping: Promise<void> | undefined;
+  return {
+    infoHash,
+    name,
+    get numPeers() {
+      return torrent.destroyed ? 0 : torrent.numPeers;
+    },
+    get uploaded() {
+      return torrent.uploaded;
+    },
+    get progress() {
+      return torrent.destroyed ? 0 : torrent.progress;
+    },
+    get stopped() {
+      return torrent.destroyed;
+    },
+    stop() {
+      stopping ??= new Promise<void>((resolve) => {
+        if (torrent.destroyed) return resolve();
+        // destroyStore stays false: it would delete the DCP.
+        torrent.destroy({ destroyStore: false }, () => resolve());
+      });
+      return stopping;
+    },
+  };
+}

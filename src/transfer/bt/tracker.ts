@@ -1,0 +1,52 @@
+// A BitTorrent tracker (bittorrent-tracker's Server) for config `embeddedtracker` and for
+// tests: HTTP announces only — no UDP, no WebSocket (WebRTC) tracker, no /stats page.
+// Owns the tracker's server and nothing else; peers and torrents are the client's.
+import { Server } from 'bittorrent-tracker';
+import type { Logger } from '../../log/logger.ts';
+
+export interface RunningTracker {
+  /** `http://host:port/announce`: what torrents made for this tracker carry. */
+  announceUrl: string;
+  port: number;
+  close(): Promise<void>;
+}
+
+export interface TrackerOptions {
+  host: string;
+  /** 0 lets the OS choose (tests). */
+  port: number;
+  /** The re-announce interval the tracker asks of clients; default 10 min (the package's). */
+  intervalMs?: number;
+  log?: Logger;
+}
+
+export async function startTracker(opts: TrackerOptions): Promise<RunningTracker> {
+  const server = new Server({ http: true, udp: false, ws: false, stats: false, ...(opts.intervalMs ? { interval: opts.intervalMs } : {}) });
+  await new Promise<void>((resolve, reject) => {
+    const onError = (err: Error) => reject(new Error(`tracker cannot listen on ${opts.host}:${opts.port}: ${err.message}`));
+    server.once('error', onError);
+    server.listen(opts.port, opts.host, () => {
+      server.off('error', onError);
+      resolve();
+    });
+  });
+  // After start-up an 'error' (a bad socket) must not end the daemon; 'warning' is a
+  // malformed announce from some client.
+  server.on('error', (err: Error) => opts.log?.error(`tracker: ${err.message}`));
+  server.on('warning', (err: Error) => opts.log?.debug(`tracker: ${err.message}`));
+  const address = server.http!.address();
+  const port = typeof address === 'object' && address ? address.port : opts.port;
+  const host = opts.host.includes(':') ? `[${opts.host}]` : opts.host;
+  opts.log?.info(`tracker: listening on http://${host}:${port}/announce`);
+  return {
+    announceUrl: `http://${host}:${port}/announce`,
+    port,
+    close: () =>
+      new Promise<void>((resolve) => {
+        const http = server.http;
+        server.close(() => resolve());
+        // Clients keep their announce connections alive; without this close() waits for them.
+        http?.closeAllConnections();
+      }),
+  };
+}

@@ -1,0 +1,130 @@
+// gentask and taskfilesquery on a real sender daemon: the task file matches the schema and
+// the allocation rules, the torrents parse, the `-tmp` torrent holds exactly btlist.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFile, rm, stat, readdir } from 'node:fs/promises';
+import path from 'node:path';
+import { makeDcp, sha1File, type MadeDcp } from '../helpers/dcp-fixture.ts';
+import { startDaemon, makeTempRoot, waitFor, type Daemon } from '../helpers/daemon.ts';
+import { validateTask } from '../../src/task/validate-task.ts';
+import { readTorrentFiles } from '../../src/transfer/bt/make-torrent.ts';
+
+const MB = 1024 * 1024;
+const DOMAIN = 'http://127.0.0.1:18080';
+let root: string;
+let d: Daemon;
+let dcp: MadeDcp;
+const dcps = () => path.join(root, 'data/dcp/cfec-001/dcps');
+
+before(async () => {
+  root = await makeTempRoot();
+  d = await startDaemon({
+    root,
+    config: { servertype: 'sender', senderid: 'cfec', senderdomain: DOMAIN, cdnurl: DOMAIN, tracker: 'http://127.0.0.1:16969/announce', obsurl: 'obs://cfec-001', defaultseedtime: '72', autosend: false },
+    env: { BFT2_HASH_STABLE_MS: '300' },
+  });
+  dcp = await makeDcp(dcps(), 'feature', [
+    { file: 'picture.mxf', size: 24 * MB },
+    { file: 'sound.mxf', size: 6 * MB },
+    { file: 'ASSETMAP.xml', size: 1466 },
+    { file: 'PKL.xml', size: 957 },
+    { file: 'sub/CPL.xml', size: 2100 },
+    { file: 'VOLINDEX', size: 155 },
+  ]);
+});
+after(async () => {
+  await d?.stop();
+  await rm(root, { recursive: true, force: true });
+});
+
+async function gentask(ratio: string, extra: Record<string, unknown> = {}) {
+  const taskfile = path.join(root, 'data/sender/tmp', `cfec-001-feature-${ratio.replace(/:/g, '')}.task.json`);
+  const answer = await d.api('gentask', { dcppath: path.join(dcps(), 'feature'), taskfile, basesubdir: 'cfec-001', btobscdn: ratio, policy: 'fulltime', deloldtorrent: 'true', ...extra });
+  assert.equal(answer.return_status, 'true', JSON.stringify(answer));
+  const q = await waitFor(
+    async () => {
+      const r = await d.api('taskfilesquery', { dcppath: path.join(dcps(), 'feature'), taskfile });
+      return r.return_content.status === 'unfinished' ? undefined : r;
+    },
+    { timeoutMs: 30_000, what: `gentask ${ratio}` },
+  );
+  assert.equal(q.return_status, 'true', JSON.stringify(q));
+  assert.deepEqual(q.return_content, { status: 'finished', desc: 'succeed!' });
+  return { answer, taskfile, task: JSON.parse(await readFile(taskfile, 'utf8')) };
+}
+
+for (const ratio of ['1:0:0', '0:0:1', '1:1:1', '2:1:1', '0:1:1']) {
+  test(`gentask ${ratio}: schema, allocation, torrents and URLs`, async () => {
+    const { answer, taskfile, task } = await gentask(ratio);
+    const full = path.join(dcps(), 'feature.torrent');
+    const share = path.join(root, 'data/dcp/cfec-001/dcps-tmp/feature-tmp.torrent');
+    assert.equal(answer.return_content.desc, `please wait until ${full}, ${share} and ${taskfile} all are finished.`);
+    const t = validateTask(task, taskfile); // schema and every §4 check
+    assert.equal(t.size, dcp.size);
+    assert.deepEqual(new Map(t.filelist.map((f) => [f.file, f.hash])), new Map(dcp.filelist.map((f) => [f.file, f.hash])));
+    assert.equal(task['bt-obs-cdn'], ratio);
+    const [bt, obs, cdn] = ratio.split(':').map(Number);
+    if (bt === 0) assert.deepEqual(t.btlist, []);
+    if (obs === 0) assert.deepEqual(t.obslist, []);
+    if (cdn === 0) assert.deepEqual(t.cdnlist, []);
+    assert.equal(task.btlistsize + task.obslistsize + task.cdnlistsize, dcp.size);
+
+    const fullInfo = await readTorrentFiles(await readFile(full));
+    assert.deepEqual(fullInfo.files.map((f) => f.path).sort(), dcp.filelist.map((f) => f.file).sort());
+    assert.deepEqual(fullInfo.announce, ['http://127.0.0.1:16969/announce']);
+    // ctfilesorder: BT takes a run from the front of the torrent order.
+    const order = fullInfo.files.map((f) => f.path);
+    assert.deepEqual(t.btlist, order.slice(0, t.btlist.length));
+
+    assert.equal(task.bt.url, `${DOMAIN}/dcp/cfec-001/dcps/feature.torrent`);
+    assert.equal(task.cdn.url, `${DOMAIN}/dcp/cfec-001/dcps/feature`);
+    assert.equal(task.obs.url, 'obs://cfec-001/dcps/feature');
+    assert.equal(task.bt.seedtime, 72);
+    if (t.btlist.length > 0 && (t.obslist.length > 0 || t.cdnlist.length > 0)) {
+      assert.equal(task.bt.tmpurl, `${DOMAIN}/dcp/cfec-001/dcps-tmp/feature-tmp.torrent`);
+      const shareInfo = await readTorrentFiles(await readFile(share));
+      assert.deepEqual(shareInfo.files.map((f) => f.path).sort(), [...t.btlist].sort());
+      for (const f of t.btlist) {
+        const a = await stat(path.join(dcps(), 'feature', f));
+        const b = await stat(path.join(root, 'data/dcp/cfec-001/dcps-tmp/feature-tmp', f));
+        assert.equal(a.ino, b.ino, `${f} is a hard link`);
+      }
+    } else {
+      assert.equal(task.bt.tmpurl, '');
+      await assert.rejects(stat(share));
+    }
+  });
+}
+
+test('the DCP is hashed once: gentask takes the hash table, and fills it for files it had to hash', async () => {
+  const table = await readFile(path.join(root, 'etc/bft2/hashtable.txt'), 'utf8');
+  for (const f of dcp.filelist) assert.ok(table.includes(`${f.hash}  ${path.join(dcps(), 'feature', f.file)}`), f.file);
+  assert.ok(!table.includes('dcps-tmp'), 'the share of hard links is not in the table');
+  assert.ok(!table.includes('.torrent'));
+  assert.equal(await sha1File(path.join(dcps(), 'feature', 'picture.mxf')), dcp.filelist[0].hash);
+});
+
+test('gentask errors: the seed texts; taskfilesquery reports unknown DCPs and broken task files', async () => {
+  const big = await makeDcp(dcps(), 'big', [{ file: 'reel.mxf', size: 300 * MB }]);
+  const taskfile = path.join(root, 'data/sender/tmp/cfec-001-big.task.json');
+  const first = await d.api('gentask', { dcppath: big.dir, taskfile, basesubdir: 'cfec-001', btobscdn: '1:0:0', policy: 'fulltime' });
+  assert.equal(first.return_status, 'true');
+  const busy = await d.api('gentask', { dcppath: big.dir, taskfile, basesubdir: 'cfec-001', btobscdn: '1:0:0', policy: 'fulltime' });
+  assert.equal(busy.return_status, 'false');
+  assert.equal(busy.return_content.desc, `same torrent process is generating:${path.join(dcps(), 'big.torrent')} `);
+  const during = await d.api('taskfilesquery', { dcppath: big.dir, taskfile });
+  assert.equal(during.return_content.status, 'unfinished');
+  assert.match(during.return_content.desc, /^process making seed/);
+
+  const bad = await d.api('gentask', { dcppath: big.dir, taskfile: path.join(root, 'x.task.json'), basesubdir: 'cfec-001', btobscdn: '1:x:0', policy: 'fulltime' });
+  assert.match(bad.return_content.desc, /^gentask parameter btobscdn "1:x:0": /);
+  const badPolicy = await d.api('gentask', { dcppath: big.dir, taskfile: path.join(root, 'x.task.json'), basesubdir: 'cfec-001', btobscdn: '1:0:0', policy: 'sometimes' });
+  assert.equal(badPolicy.return_content.desc, 'gentask parameter policy "sometimes": must be fulltime or priortime');
+  const nodir = await d.api('taskfilesquery', { dcppath: path.join(dcps(), 'nothing'), taskfile });
+  assert.equal(nodir.return_status, 'false');
+  assert.deepEqual(nodir.return_content, { status: 'error', desc: `not exist ${path.join(dcps(), 'nothing')} ` });
+  const none = await d.api('taskfilesquery', { dcppath: big.dir, taskfile: path.join(root, 'none.task.json') });
+  assert.deepEqual(none.return_content, { status: 'unfinished', desc: 'no make seed process and not found task.json.' });
+  await waitFor(async () => (await d.api('taskfilesquery', { dcppath: big.dir, taskfile })).return_content.status === 'finished' || undefined, { timeoutMs: 60_000, what: 'big task' });
+  assert.deepEqual((await readdir(path.join(root, 'data/sender/tmp'))).filter((n) => n.includes('big')), ['cfec-001-big.task.json']);
+});
