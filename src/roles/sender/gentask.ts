@@ -161,15 +161,21 @@ export class TaskGenerator {
     job.step = 'looking up hashes';
     const { entries } = await this.hashes.load();
     const known = new Map<string, IndexEntry>();
-    for (const f of await walkStore(p.dcppath)) {
+    const files = await walkStore(p.dcppath);
+    for (const f of files) {
       const e = entries.get(f.path);
       if (e && e.size === f.size && e.mtimeMs === f.mtimeMs && e.ino === f.ino) known.set(path.relative(p.dcppath, f.path).split(path.sep).join('/'), e);
     }
 
     job.step = `making ${t.full}`;
     await mkdir(path.dirname(t.full), { recursive: true });
-    const full = await makeTorrent({ dir: p.dcppath, tracker: p.tracker!, outFile: t.full, fileSha1: true });
-    const filelist = full.files.map((f) => ({ file: f.path, hash: known.get(f.path)?.sha1 ?? f.sha1!, size: f.length }));
+    // File hashes ride on the torrent's reads only when the table lacks some (they cost CPU).
+    const full = await makeTorrent({ dir: p.dcppath, tracker: p.tracker!, outFile: t.full, fileSha1: known.size < files.length });
+    const filelist = full.files.map((f) => {
+      const hash = known.get(f.path)?.sha1 ?? f.sha1;
+      if (!hash) throw new Error(`no sha1 for ${f.path}`);
+      return { file: f.path, hash, size: f.length };
+    });
     const fresh = full.files.filter((f) => !known.has(f.path));
     if (fresh.length) await this.recordHashes(p.dcppath, fresh.map((f) => ({ rel: f.path, sha1: f.sha1! })));
 
