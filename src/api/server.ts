@@ -8,10 +8,14 @@ import { formatLocalTime } from '../util/time.ts';
 import type { DaemonContext } from '../daemon/context.ts';
 import type { Receiver } from '../roles/receiver/receiver.ts';
 import type { TaskGenerator } from '../roles/sender/gentask.ts';
+import type { Sender } from '../roles/sender/sender.ts';
+import path from 'node:path';
 
 export interface ApiDeps {
   ctx: DaemonContext;
   receiver: Receiver;
+  /** Only on a sender. */
+  sender?: Sender;
   generator: TaskGenerator;
   reloadConfig(): Promise<void>;
 }
@@ -20,7 +24,7 @@ export interface ApiDeps {
 type Handler = (params: Record<string, unknown>) => Promise<Record<string, unknown> & { ok?: boolean }>;
 
 /** Seed methods that later issues provide; asked now they get a clear `false`. */
-const NOT_YET = ['send', 'uploadprogress', 'cprogress'];
+const NOT_YET = ['cprogress'];
 const MAX_BODY = 1024 * 1024;
 
 export function createApiServer(deps: ApiDeps): http.Server {
@@ -32,7 +36,25 @@ export function createApiServer(deps: ApiDeps): http.Server {
       return { desc: await receiver.recv(taskfile) };
     },
     progress: async (p) => receiver.progress(requireParam(p, 'taskfile')),
-    cancel: async (p) => ({ desc: await receiver.cancel(requireParam(p, 'taskfile')) }),
+    cancel: async (p) => {
+      // The seed: a download is cancelled first, else an upload.
+      const taskfile = requireParam(p, 'taskfile');
+      const task = path.basename(taskfile).replace(/\.task\.json$/, '');
+      const desc = await receiver.cancel(taskfile);
+      if (desc.startsWith('no need to cancel, not found task') && deps.sender) return { desc: (await deps.sender.cancel(task)) ?? desc };
+      return { desc };
+    },
+    send: async (p) => {
+      const taskfile = requireParam(p, 'taskfile');
+      const reactive = parseReactive(p, true);
+      if (!deps.sender) throw errors.METHOD_NOT_FOR_ROLE('send', ctx.config().servertype);
+      return { desc: await deps.sender.send(taskfile, reactive) };
+    },
+    uploadprogress: async (p) => {
+      const taskfile = requireParam(p, 'taskfile');
+      if (!deps.sender) throw errors.METHOD_NOT_FOR_ROLE('uploadprogress', ctx.config().servertype);
+      return deps.sender.uploadprogress(taskfile);
+    },
     gentask: async (p) => ({ desc: await deps.generator.start(p) }),
     taskfilesquery: async (p) => deps.generator.query(p),
   };

@@ -14,6 +14,9 @@ import { errors, messageOf } from '../errors/catalogue.ts';
 import { Receiver } from '../roles/receiver/receiver.ts';
 import { Sender } from '../roles/sender/sender.ts';
 import { TaskGenerator } from '../roles/sender/gentask.ts';
+import { createObsPublisher } from '../roles/sender/obs-publisher.ts';
+import { createBtClient } from '../transfer/bt/bt-client.ts';
+import { startTracker, type RunningTracker } from '../transfer/bt/tracker.ts';
 import { createApiServer } from '../api/server.ts';
 import { startOrigin } from '../origin/http-origin.ts';
 import { HashTableStore } from '../hashtable/hash-table.ts';
@@ -67,7 +70,13 @@ export async function startDaemon(root: string, opts: { console?: boolean } = {}
   const hashPool = new HashPool();
   const hashWatcher = new HashWatcher(paths.basedata(config), () => config, hashStore, hashPool, hashLog);
   const receiver = new Receiver(ctx, hashStore);
-  const sender = config.servertype === 'sender' ? new Sender(ctx) : undefined;
+  let tracker: RunningTracker | undefined;
+  if (config.embeddedtracker) {
+    const t = splitHostPort(config.embeddedtracker);
+    tracker = await startTracker({ host: t.host, port: t.port, log });
+  }
+  const bt = config.servertype === 'sender' ? await createBtClient({ port: config.btport, log }) : undefined;
+  const sender = bt ? new Sender(ctx, hashStore, bt, createObsPublisher(ctx)) : undefined;
 
   const reloadConfig = async () => {
     const next = await loadConfig(paths.configFile);
@@ -77,7 +86,7 @@ export async function startDaemon(root: string, opts: { console?: boolean } = {}
   };
 
   const generator = new TaskGenerator(ctx, hashStore);
-  const api = createApiServer({ ctx, receiver, generator, reloadConfig });
+  const api = createApiServer({ ctx, receiver, sender, generator, reloadConfig });
   const { host, port } = splitHostPort(config.apilisten);
   await new Promise<void>((resolve, reject) => {
     api.once('error', reject);
@@ -105,6 +114,8 @@ export async function startDaemon(root: string, opts: { console?: boolean } = {}
         await new Promise<void>((resolve) => (api as http.Server).close(() => resolve()));
         await origin?.close();
         await sender?.stop();
+        await bt?.close();
+        await tracker?.close();
         await receiver.stop();
         await hashWatcher.close();
         await hashPool.close();

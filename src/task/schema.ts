@@ -61,7 +61,12 @@ export const taskSchema = z
   .passthrough();
 
 export type Task = z.output<typeof taskSchema>;
-export type FileEntry = z.output<typeof fileEntry>;
+/** One file of a task: its path inside the DCP, sha1 and size. */
+export interface FileEntry {
+  file: string;
+  hash: string;
+  size: number;
+}
 
 export const METHODS = ['bt', 'obs', 'cdn'] as const;
 export type Method = (typeof METHODS)[number];

@@ -1,64 +1,443 @@
-// The sender's spool (SPEC §5, sender): tmp → queues → uploading → uploaded → history.
-// For now only its front half runs: complete-file detection in `tmp` and `queues`, `.err`
-// for files that never parse or fail validation, and `autosend` (a complete task in `tmp`
-// moves to `queues` as `send` with reactive false would). Uploading comes with the sender
-// issue: until then queued tasks wait in `queues`, and the log says so.
-// Owns: the sender spool. Must not touch: the receiver spool, the store.
-import { SENDER_STATES, type SenderState } from '../../config/paths.ts';
+// The sender pipeline (SPEC §5, sender): tmp → queues → uploading → uploaded → history.
+// `send` (or autosend) puts a task into `queues`; at most `uploadingnum` tasks are
+// published at once, in arrival order: BitTorrent seeds the full torrent (1:0:0) or the
+// `-tmp` share, OBS receives the OBS share (machinetype local, datasource local), and the
+// CDN origin URL is checked. When every method with a share is ready the task moves to
+// `uploaded`, where it stays while BT seeds; after `seedtime` hours since `sendtime` it
+// moves to `history`. A restarted daemon resumes seeding and uploads from disk.
+// Owns: the sender spool, the seeds and uploads of its tasks. Must not touch: the DCP's
+// data (read only), the receiver spool.
+import { readFile, stat, mkdir } from 'node:fs/promises';
+import path from 'node:path';
+import { request } from 'undici';
+import { SENDER_STATES, taskNameOf, type SenderState } from '../../config/paths.ts';
 import { TaskSpool } from '../../spool/task-spool.ts';
 import { SpoolWatcher } from '../../spool/spool-watcher.ts';
+import { writeFileDurable, writeJsonDurable, exists } from '../../spool/durable-fs.ts';
 import { validateTask } from '../../task/validate-task.ts';
+import type { Task } from '../../task/schema.ts';
 import { errors, isBft2Error, messageOf } from '../../errors/catalogue.ts';
 import type { DaemonContext } from '../../daemon/context.ts';
+import type { HashTableStore } from '../../hashtable/hash-table.ts';
+import type { BtClient } from '../../transfer/bt/bt-client.ts';
+import { seed, type SeedHandle } from '../../transfer/bt/bt-seed.ts';
+import { fileUrl } from '../../transfer/cdn/cdn-method.ts';
+import { defaultRetryPolicy, nextRetryDelay } from '../../transfer/retry-policy.ts';
+import { settleAll } from '../../util/settle-all.ts';
+import { formatLocalTime, sleep, envNumber } from '../../util/time.ts';
+import { torrentPaths } from './gentask.ts';
+import type { ObsPublisher } from './obs-publisher.ts';
+
+interface Upload {
+  task: string;
+  abort: AbortController;
+  obsBytes: number;
+  obsTotal: number;
+  done: Promise<void>;
+}
+
+type MethodState = { bt?: 'seeding' | 'noseeding'; obs?: string; cdn?: 'available' | 'unavailable' };
+
+/** Parses the seed's "2021-04-19 22:14:30" local time. */
+function parseLocalTime(s: string): number | undefined {
+  const m = /^(\d{4})-(\d\d)-(\d\d) (\d\d):(\d\d):(\d\d)$/.exec(s);
+  if (!m) return undefined;
+  return new Date(+m[1], +m[2] - 1, +m[3], +m[4], +m[5], +m[6]).getTime();
+}
 
 export class Sender {
   readonly spool: TaskSpool<SenderState>;
   private watchers: SpoolWatcher[] = [];
+  private readonly waiting: string[] = [];
+  private readonly uploads = new Map<string, Upload>();
+  private readonly seeds = new Map<string, SeedHandle>();
+  private readonly cdnState = new Map<string, 'available' | 'unavailable'>();
+  /** Tasks that autosend took from tmp, so a later `send` of them can say so. */
+  private readonly autosent = new Set<string>();
+  private expiryTimer?: NodeJS.Timeout;
+  private stopping = false;
 
-  constructor(private readonly ctx: DaemonContext) {
+  constructor(
+    private readonly ctx: DaemonContext,
+    private readonly hashes: HashTableStore,
+    private readonly bt: BtClient,
+    private readonly obs: ObsPublisher,
+  ) {
     this.spool = new TaskSpool(ctx.paths, 'sender', SENDER_STATES, ctx.log);
+  }
+
+  private get config() {
+    return this.ctx.config();
+  }
+  private get log() {
+    return this.ctx.log;
   }
 
   async start(): Promise<void> {
     await this.spool.ensureDirs();
     await this.spool.reconcileMarkers();
+    // Seeding that has time left resumes; uploads under way resume from their checkpoints.
+    for (const task of await this.spool.list('uploaded')) await this.resumeSeeding(task);
+    const resuming: string[] = [];
+    for (const task of await this.spool.list('uploading')) if (!(await this.spool.hasMarker('uploading', task, '.err'))) resuming.push(task);
+    if (resuming.length) this.log.info(`start uploading taskfiles: ${resuming.join(',')}`);
+    for (const task of resuming) this.launch(task);
+
     const markUnparseable = (state: SenderState) => async ({ task, file }: { task: string; file: string }) => {
       const err = errors.TASK_JSON(file);
-      this.ctx.log.error(`${err.code} ${err.message}`);
+      this.log.error(`${err.code} ${err.message}`);
       await this.spool.writeErr(state, task, err.message);
     };
     this.watchers = [
-      new SpoolWatcher(this.spool.dir('tmp'), { ready: (t) => this.autosend(t.task, t.file, t.raw), unparseable: markUnparseable('tmp') }, this.ctx.log),
-      new SpoolWatcher(
-        this.spool.dir('queues'),
-        {
-          ready: ({ task }) => void this.ctx.log.warn(`sender task ${task} waits in queues: uploading is not available on this node yet`),
-          unparseable: markUnparseable('queues'),
-        },
-        this.ctx.log,
-      ),
+      new SpoolWatcher(this.spool.dir('tmp'), { ready: (t) => this.autosend(t.task, t.file, t.raw), unparseable: markUnparseable('tmp') }, this.log),
+      new SpoolWatcher(this.spool.dir('queues'), { ready: (t) => this.admit(t.task, t.file, t.raw), unparseable: markUnparseable('queues') }, this.log),
+      new SpoolWatcher(this.spool.dir('uploading'), { ready: (t) => this.rearm(t.task), unparseable: () => {} }, this.log),
     ];
     for (const w of this.watchers) await w.start();
+    this.expiryTimer = setInterval(() => void this.expireSeeds(), envNumber('BFT2_SEED_CHECK_MS', 60_000));
+    this.expiryTimer.unref();
   }
 
   async stop(): Promise<void> {
+    this.stopping = true;
+    clearInterval(this.expiryTimer);
     for (const w of this.watchers) await w.close();
+    for (const u of this.uploads.values()) u.abort.abort(new Error('daemon stopping'));
+    await Promise.allSettled([...this.uploads.values()].map((u) => u.done));
+    for (const s of this.seeds.values()) await s.stop().catch(() => {});
   }
 
+  // ----- entering the spool -----
+
   private async autosend(task: string, file: string, raw: unknown): Promise<void> {
-    if (!this.ctx.config().autosend) return;
+    if (!this.config.autosend) return;
     try {
-      validateTask(raw, file);
+      await this.checkSendable(task, validateTask(raw, file), false);
       await this.spool.withLock(task, async () => {
-        for (const l of await this.spool.locate(task)) {
-          if (l.state === 'queues' || l.state === 'uploading') throw errors.SAME_IN_STATE(l.state, l.file);
-        }
+        for (const l of await this.spool.locate(task)) if (l.state === 'queues' || l.state === 'uploading') throw errors.SAME_IN_STATE(l.state, l.file);
         await this.spool.move(task, 'tmp', 'queues');
       });
-      this.ctx.log.info(`autosend: ${task} moved to queues`);
+      this.autosent.add(task);
+      this.log.info(`autosend: ${task} moved to queues`);
     } catch (err) {
-      this.ctx.log.error(`${isBft2Error(err) ? err.code : 'ERROR'} autosend ${task}: ${messageOf(err)}`);
+      this.log.error(`${isBft2Error(err) ? err.code : 'ERROR'} autosend ${task}: ${messageOf(err)}`);
       await this.spool.writeErr('tmp', task, messageOf(err));
     }
+  }
+
+  /** The torrent a task seeds, and the directory that holds its data directory. */
+  private seedSource(t: Task): { torrentFile: string; parentDir: string; files: string[] } | undefined {
+    if (t.btlist.length === 0) return undefined;
+    const btOnly = t.obslist.length === 0 && t.cdnlist.length === 0;
+    const tp = torrentPaths(this.ctx.paths.basedata(this.config), t.basesubdir, t.name);
+    if (btOnly) return { torrentFile: t.bt.localtorrent || tp.full, parentDir: t.senderlocalpath || path.dirname(tp.full), files: t.filelist.map((f) => f.file) };
+    return { torrentFile: tp.shareTorrent, parentDir: path.dirname(tp.shareDir), files: t.btlist };
+  }
+
+  /** The seed's `send` checks: torrent present, same-name seeding and `reactive`. */
+  private async checkSendable(task: string, t: Task, reactive: boolean, taskfile = ''): Promise<string | undefined> {
+    const src = this.seedSource(t);
+    if (src && !(await exists(src.torrentFile))) throw errors.SEND_NO_TORRENT(src.torrentFile);
+    const running = this.seeds.get(task);
+    if (!running || running.stopped) return undefined;
+    const torrent = src?.torrentFile ?? `${t.name}.torrent`;
+    if (!reactive) throw errors.SEND_SEEDING(path.basename(torrent), path.basename(taskfile || task + '.task.json'));
+    try {
+      await running.stop();
+      this.seeds.delete(task);
+    } catch {
+      throw errors.SEND_RESTART(path.basename(torrent), path.basename(taskfile || task + '.task.json'));
+    }
+    return 'restarted same name bt process, succeed!';
+  }
+
+  /** `send`: a task file (normally in sender/tmp) into `queues`. */
+  async send(taskfile: string, reactive: boolean): Promise<string> {
+    const task = taskNameOf(path.basename(taskfile));
+    if (!task) throw errors.TASK_FILENAME(taskfile);
+    let text: string;
+    try {
+      text = await readFile(taskfile, 'utf8');
+    } catch (err) {
+      if (this.autosent.has(task)) {
+        const where = (await this.spool.locate(task)).find((l) => l.state !== 'tmp');
+        if (where) return `already sent by autosend: ${where.file}`;
+      }
+      const code = (err as NodeJS.ErrnoException).code;
+      throw errors.TASK_OPEN(taskfile, code === 'ENOENT' ? 'no such file or directory' : messageOf(err));
+    }
+    let raw: unknown;
+    try {
+      raw = JSON.parse(text);
+    } catch {
+      throw errors.TASK_JSON(taskfile);
+    }
+    const t = validateTask(raw, taskfile);
+    return this.spool.withLock(task, async () => {
+      for (const l of await this.spool.locate(task)) if (l.state === 'queues' || l.state === 'uploading') throw errors.SAME_IN_STATE(l.state, l.file);
+      const desc = (await this.checkSendable(task, t, reactive, taskfile)) ?? 'succeeded!';
+      // The same name published before and no longer seeding: it starts over.
+      if (await exists(this.spool.file('uploaded', task))) await this.spool.move(task, 'uploaded', 'history');
+      const tmpFile = this.spool.file('tmp', task);
+      if (path.resolve(taskfile) !== tmpFile) {
+        try {
+          await writeFileDurable(tmpFile, text);
+        } catch {
+          throw errors.SEND_COPY(taskfile);
+        }
+      }
+      await this.spool.clearErr('tmp', task);
+      await this.spool.move(task, 'tmp', 'queues');
+      this.waitingAdd(task);
+      return desc;
+    }).finally(() => this.pump());
+  }
+
+  private waitingAdd(task: string): void {
+    if (!this.waiting.includes(task) && !this.uploads.has(task)) this.waiting.push(task);
+  }
+
+  private async admit(task: string, file: string, raw: unknown): Promise<void> {
+    try {
+      validateTask(raw, file);
+    } catch (err) {
+      this.log.error(`${isBft2Error(err) ? err.code : 'ERROR'} ${task}: ${messageOf(err)}`);
+      await this.spool.writeErr('queues', task, messageOf(err));
+      return;
+    }
+    this.waitingAdd(task);
+    this.pump();
+  }
+
+  private async rearm(task: string): Promise<void> {
+    if (this.uploads.has(task) || this.stopping) return;
+    if (await this.spool.hasMarker('uploading', task, '.err')) return;
+    this.log.info(`task ${task} re-armed, publishing again`);
+    this.launch(task);
+  }
+
+  private pump(): void {
+    if (this.stopping) return;
+    while (this.uploads.size < this.config.uploadingnum && this.waiting.length > 0) {
+      const task = this.waiting.shift()!;
+      const u = this.reserve(task);
+      this.spool
+        .withLock(task, async () => {
+          if (!(await exists(this.spool.file('queues', task))) || (await this.spool.hasMarker('queues', task, '.err'))) return false;
+          await this.spool.move(task, 'queues', 'uploading');
+          return true;
+        })
+        .then((moved) => (moved ? this.run(u) : this.release(u)))
+        .catch((err) => {
+          this.log.error(`cannot start ${task}: ${messageOf(err)}`);
+          this.release(u);
+        });
+    }
+  }
+
+  private reserve(task: string): Upload {
+    const u: Upload = { task, abort: new AbortController(), obsBytes: 0, obsTotal: 0, done: Promise.resolve() };
+    this.uploads.set(task, u);
+    return u;
+  }
+  private release(u: Upload): void {
+    if (this.uploads.get(u.task) === u) this.uploads.delete(u.task);
+    this.pump();
+  }
+  private launch(task: string): void {
+    if (!this.uploads.has(task)) this.run(this.reserve(task));
+  }
+
+  private run(u: Upload): void {
+    u.done = this.publish(u)
+      .catch(async (err) => {
+        if (this.stopping || u.abort.signal.aborted) return;
+        this.log.error(`${isBft2Error(err) ? err.code : 'UPLOAD_FAILED'} ${u.task}: ${messageOf(err)}`);
+        await this.stopSeed(u.task);
+        await this.spool.writeErr('uploading', u.task, messageOf(err)).catch(() => {});
+      })
+      .finally(() => this.release(u));
+  }
+
+  // ----- publishing -----
+
+  private async publish(u: Upload): Promise<void> {
+    const file = this.spool.file('uploading', u.task);
+    const raw = JSON.parse(await readFile(file, 'utf8')) as Record<string, unknown>;
+    const t = validateTask(raw, file);
+    if (!raw.sendtime) {
+      raw.sendtime = formatLocalTime();
+      await writeJsonDurable(file, raw);
+    }
+    const stop = new AbortController();
+    const signal = AbortSignal.any([u.abort.signal, stop.signal]);
+    const work: Promise<void>[] = [];
+    // Each method's failure names the method (the `.err` says which one to look at).
+    const named = (method: string, p: Promise<void>) => p.catch((err) => Promise.reject(errors.UPLOAD_FAILED(method, messageOf(err))));
+    if (t.btlist.length) work.push(named('bt', this.startSeed(u.task, t)));
+    if (t.obslist.length) work.push(named('obs', this.uploadObs(u, t, signal)));
+    if (t.cdnlist.length) work.push(named('cdn', this.checkCdn(u.task, t, signal)));
+    await settleAll(work, stop);
+    if (u.abort.signal.aborted) return;
+    await this.spool.withLock(u.task, () => this.spool.move(u.task, 'uploading', 'uploaded'));
+    this.log.info(`uploaded ${u.task}: every method with a share is ready`);
+  }
+
+  /** Whether the hash table vouches that the share's files are unchanged (so no re-read at seed start). */
+  private async trusted(t: Task, files: string[]): Promise<boolean> {
+    const { entries } = await this.hashes.load();
+    const hashOf = new Map(t.filelist.map((f) => [f.file, f.hash]));
+    const dcpDir = path.join(t.senderlocalpath, t.name);
+    for (const f of files) {
+      const abs = path.join(dcpDir, f);
+      const e = entries.get(abs);
+      const st = await stat(abs).catch(() => undefined);
+      if (!e || !st || e.sha1 !== hashOf.get(f) || e.size !== st.size || e.mtimeMs !== st.mtimeMs || e.ino !== st.ino) return false;
+    }
+    return true;
+  }
+
+  private async startSeed(task: string, t: Task): Promise<void> {
+    const src = this.seedSource(t)!;
+    if (!(await exists(src.torrentFile))) throw errors.SEND_NO_TORRENT(src.torrentFile);
+    const existing = this.seeds.get(task);
+    if (existing && !existing.stopped) return;
+    const handle = await seed(this.bt, { torrentFile: src.torrentFile, parentDir: src.parentDir, trusted: await this.trusted(t, src.files) });
+    this.seeds.set(task, handle);
+  }
+
+  private async stopSeed(task: string): Promise<void> {
+    const s = this.seeds.get(task);
+    this.seeds.delete(task);
+    await s?.stop().catch(() => {});
+  }
+
+  private async uploadObs(u: Upload, t: Task, signal: AbortSignal): Promise<void> {
+    if (this.config.machinetype === 'hwecs') return; // the store is the bucket: nothing to upload
+    if ((t.datasource || this.config.datasource) === 'obs') throw new Error('datasource obs (data in a bucket, not on this node) is not supported: use datasource local');
+    const sizes = new Map(t.filelist.map((f) => [f.file, f.size]));
+    u.obsTotal = t.obslist.reduce((s, f) => s + sizes.get(f)!, 0);
+    await mkdir(this.ctx.paths.map('/data/transfer/obs'), { recursive: true });
+    await this.obs.upload({
+      task: u.task,
+      taskObs: t.obs,
+      files: t.obslist.map((f) => ({ file: f, size: sizes.get(f)! })),
+      sourceDir: path.join(t.senderlocalpath, t.name),
+      signal,
+      onBytes: (n) => (u.obsBytes += n),
+      setDone: (n) => (u.obsBytes = n),
+    });
+  }
+
+  /** The CDN serves the DCP when its origin URL answers (seed: `curl -L <url>`). */
+  private async checkCdn(task: string, t: Task, signal: AbortSignal): Promise<void> {
+    const policy = defaultRetryPolicy();
+    const url = fileUrl(t.cdn.url, t.cdnlist[0]);
+    for (let tries = 1; ; tries++) {
+      const ok = await this.cdnAnswers(url, t.filelist.find((f) => f.file === t.cdnlist[0])!.size);
+      this.cdnState.set(task, ok ? 'available' : 'unavailable');
+      if (ok) return;
+      const delay = nextRetryDelay(policy, tries, new Error('unavailable'));
+      if (delay === undefined) throw new Error(`${url} does not answer`);
+      this.log.warn(`${task}: cdn ${url} does not answer yet; retry in ${Math.round(delay / 1000)} s`);
+      await sleep(delay, signal);
+    }
+  }
+
+  private async cdnAnswers(url: string, size: number): Promise<boolean> {
+    try {
+      const res = await request(url, { method: 'HEAD', headersTimeout: 5000, bodyTimeout: 5000, maxRedirections: 3 } as Parameters<typeof request>[1]);
+      await res.body.dump();
+      return res.statusCode === 200 && Number(res.headers['content-length'] ?? size) === size;
+    } catch {
+      return false;
+    }
+  }
+
+  private async resumeSeeding(task: string): Promise<void> {
+    const file = this.spool.file('uploaded', task);
+    try {
+      const t = validateTask(JSON.parse(await readFile(file, 'utf8')), file);
+      if (this.seedExpired(t)) return;
+      if (t.btlist.length) await this.startSeed(task, t);
+    } catch (err) {
+      this.log.error(`cannot resume seeding ${task}: ${messageOf(err)}`);
+    }
+  }
+
+  private seedExpired(t: Task): boolean {
+    const sent = parseLocalTime(t.sendtime);
+    const hours = Number(t.bt.seedtime ?? this.config.defaultseedtime);
+    return sent !== undefined && Date.now() - sent >= hours * 3600_000;
+  }
+
+  /** Tasks whose seed time has passed: seeding stops, the task goes to history (finished). */
+  private async expireSeeds(): Promise<void> {
+    for (const task of await this.spool.list('uploaded')) {
+      const file = this.spool.file('uploaded', task);
+      try {
+        const t = validateTask(JSON.parse(await readFile(file, 'utf8')), file);
+        if (!this.seedExpired(t)) continue;
+        await this.stopSeed(task);
+        await this.spool.withLock(task, () => this.spool.move(task, 'uploaded', 'history'));
+        this.log.info(`${task}: seed time over, moved to history`);
+      } catch (err) {
+        this.log.warn(`seed expiry of ${task}: ${messageOf(err)}`);
+      }
+    }
+  }
+
+  // ----- queries -----
+
+  /** `uploadprogress` (SPEC §9). */
+  async uploadprogress(taskfile: string): Promise<Record<string, unknown> & { ok: boolean }> {
+    const task = taskNameOf(path.basename(taskfile)) ?? path.basename(taskfile);
+    const located = await this.spool.locate(task);
+    const where = located[located.length - 1];
+    if (!where || where.state === 'tmp') {
+      return { ok: false, taskfile: '', status: 'unknown', desc: 'unknown task, not found task.', btstatus: 'unknown', obsstatus: 'unknown', cdnstatus: 'unknown' };
+    }
+    const t = validateTask(JSON.parse(await readFile(where.file, 'utf8')), where.file);
+    const m: MethodState = {};
+    const seeding = this.seeds.get(task);
+    m.bt = seeding && !seeding.stopped ? 'seeding' : 'noseeding';
+    const u = this.uploads.get(task);
+    if (t.obslist.length === 0 || where.state === 'uploaded' || where.state === 'history') m.obs = 'completed';
+    else if (u && u.obsTotal > 0) m.obs = u.obsBytes >= u.obsTotal ? 'completed' : `uncompleted ${Math.floor((u.obsBytes / u.obsTotal) * 100)}%`;
+    else m.obs = 'uncompleted 0%';
+    if (t.cdnlist.length === 0) m.cdn = 'available';
+    else if (where.state === 'uploaded') m.cdn = (await this.cdnAnswers(fileUrl(t.cdn.url, t.cdnlist[0]), t.filelist.find((f) => f.file === t.cdnlist[0])!.size)) ? 'available' : 'unavailable';
+    else m.cdn = this.cdnState.get(task) ?? 'unavailable';
+
+    const err = await this.spool.readErr(where.state, task);
+    let status: string = where.state;
+    if (err) status = 'error';
+    else if (where.state === 'history') status = 'finished';
+    else if (where.state === 'uploaded') {
+      const ready = (t.btlist.length === 0 || m.bt === 'seeding') && m.obs === 'completed' && m.cdn === 'available';
+      status = ready ? 'ready' : 'uploaded';
+    }
+    return { ok: true, taskfile: where.file, status, desc: err ?? '', btstatus: m.bt, obsstatus: m.obs, cdnstatus: m.cdn };
+  }
+
+  /** `cancel` of a sender task; undefined when the sender has no task of that name. */
+  async cancel(task: string): Promise<string | undefined> {
+    const u = this.uploads.get(task);
+    if (u) {
+      u.abort.abort(new Error('cancelled'));
+      await u.done.catch(() => {});
+    }
+    const idx = this.waiting.indexOf(task);
+    if (idx >= 0) this.waiting.splice(idx, 1);
+    return this.spool.withLock(task, async () => {
+      const where = (await this.spool.locate(task))[0];
+      if (!where) return undefined;
+      await this.stopSeed(task);
+      if (where.state === 'history') return `no need to cancel, task already in history: ${where.file}`;
+      await this.spool.move(task, where.state, 'history');
+      await this.spool.writeMarker('history', task, '.cancelled', `${formatLocalTime()} cancelled while in ${where.state}`);
+      this.log.info(`cancelled sender task ${task} (was in ${where.state})`);
+      return 'succeeded!';
+    });
   }
 }

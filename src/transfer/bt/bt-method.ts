@@ -42,7 +42,12 @@ export interface BtMethodOptions {
    * reachable); the retry policy then decides. Default BFT2_BT_STALL_MS or 10 min.
    */
   stallMs?: number;
-  /** Piece picking; 'rarest' (default) spreads pieces so receivers can serve each other. */
+  /**
+   * Piece picking. Default 'sequential': measured 1 GiB from one seeder over loopback at
+   * 91 MiB/s against 61 MiB/s for 'rarest' (webtorrent's rarity bookkeeping costs CPU),
+   * and files complete in order, so their sha1 checks overlap the download. 'rarest' may
+   * pay off in swarms where receivers serve each other.
+   */
   strategy?: 'rarest' | 'sequential';
 }
 
@@ -78,7 +83,7 @@ export class BtMethod implements DownloadMethod {
   ) {
     this.policy = opts.policy ?? defaultRetryPolicy();
     this.stallMs = opts.stallMs ?? envNumber('BFT2_BT_STALL_MS', 10 * 60_000);
-    this.strategy = opts.strategy ?? 'rarest';
+    this.strategy = opts.strategy ?? 'sequential';
   }
 
   async download(job: ShareDownload): Promise<void> {

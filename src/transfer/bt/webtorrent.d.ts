@@ -1,5 +1,5 @@
 // Minimal types for the untyped BitTorrent packages bft2 uses (webtorrent 2.8.5,
-// parse-torrent 11, bittorrent-tracker 11), covering only what src/transfer/bt/ calls.
+// parse-torrent 11, bittorrent-tracker 11, create-torrent 6 — the last only in tests), covering only what src/transfer/bt/ calls.
 // Owns these ambient declarations only; if another part of bft2 needs more of these
 // APIs, extend the declarations here rather than declaring the modules a second time
 // (two `declare module 'webtorrent'` blocks would merge or clash).
@@ -147,4 +147,13 @@ declare module 'bittorrent-tracker' {
     listen(port: number, hostname?: string, onlistening?: () => void): void;
     close(cb?: (err?: Error | null) => void): void;
   }
+}
+
+declare module 'create-torrent' {
+  // Tests compare makeTorrent's output with create-torrent's; production does not call it.
+  export default function createTorrent(
+    input: string | string[],
+    opts: Record<string, unknown>,
+    cb: (err: Error | null, torrent: Uint8Array) => void,
+  ): void;
 }
