@@ -493,8 +493,8 @@ export class Receiver {
     if (this.config.servertype === 'cacher') throw errors.CACHER_PROGRESS();
     const task = taskNameOf(path.basename(taskfile)) ?? path.basename(taskfile).replace(/\.task\.json$/, '');
     const located = (await this.spool.locate(task)).filter((l) => l.state !== 'tmp');
-    // The most advanced state wins if a person left a copy behind.
-    const where = located[located.length - 1];
+    // A name received again has its earlier task in history: the live one wins.
+    const where = located.find((l) => l.state !== 'history') ?? located[0];
     if (!where) throw errors.UNKNOWN_TASK();
     let raw: Record<string, unknown>;
     let t: Task;

@@ -346,7 +346,7 @@ export class Sender {
 
   private async cdnAnswers(url: string, size: number): Promise<boolean> {
     try {
-      const res = await request(url, { method: 'HEAD', headersTimeout: 5000, bodyTimeout: 5000, maxRedirections: 3 } as Parameters<typeof request>[1]);
+      const res = await request(url, { method: 'HEAD', headersTimeout: 5000, bodyTimeout: 5000 });
       await res.body.dump();
       return res.statusCode === 200 && Number(res.headers['content-length'] ?? size) === size;
     } catch {
@@ -392,12 +392,23 @@ export class Sender {
   /** `uploadprogress` (SPEC §9). */
   async uploadprogress(taskfile: string): Promise<Record<string, unknown> & { ok: boolean }> {
     const task = taskNameOf(path.basename(taskfile)) ?? path.basename(taskfile);
-    const located = await this.spool.locate(task);
-    const where = located[located.length - 1];
-    if (!where || where.state === 'tmp') {
-      return { ok: false, taskfile: '', status: 'unknown', desc: 'unknown task, not found task.', btstatus: 'unknown', obsstatus: 'unknown', cdnstatus: 'unknown' };
+    // The task may move between finding and reading it: look again then.
+    for (let attempt = 0; ; attempt++) {
+      // A name published again has its earlier publication in history: the live one wins.
+      const located = (await this.spool.locate(task)).filter((l) => l.state !== 'tmp');
+      const where = located.find((l) => l.state !== 'history') ?? located[0];
+      if (!where) {
+        return { ok: false, taskfile: '', status: 'unknown', desc: 'unknown task, not found task.', btstatus: 'unknown', obsstatus: 'unknown', cdnstatus: 'unknown' };
+      }
+      const text = await readFile(where.file, 'utf8').catch((err: NodeJS.ErrnoException) => {
+        if (err.code === 'ENOENT' && attempt < 3) return undefined;
+        throw err;
+      });
+      if (text !== undefined) return this.describeUpload(task, where, validateTask(JSON.parse(text), where.file));
     }
-    const t = validateTask(JSON.parse(await readFile(where.file, 'utf8')), where.file);
+  }
+
+  private async describeUpload(task: string, where: { state: SenderState; file: string }, t: Task): Promise<Record<string, unknown> & { ok: boolean }> {
     const m: MethodState = {};
     const seeding = this.seeds.get(task);
     m.bt = seeding && !seeding.stopped ? 'seeding' : 'noseeding';

@@ -9,7 +9,6 @@
 import path from 'node:path';
 import { mkdir, open, rm, stat, truncate } from 'node:fs/promises';
 import { request } from 'undici';
-import type { Torrent } from 'webtorrent';
 import type { DownloadMethod, ShareDownload } from '../method.ts';
 import type { FileEntry } from '../../task/schema.ts';
 import type { BtClient } from './bt-client.ts';

@@ -18,10 +18,25 @@ export interface TrackerOptions {
   /** The re-announce interval the tracker asks of clients; default 10 min (the package's). */
   intervalMs?: number;
   log?: Logger;
+  /**
+   * Which info hashes (40 hex) may be announced; default all. An embedded tracker reachable
+   * from outside can be limited to the torrents its sender publishes.
+   */
+  allow?: (infoHash: string) => boolean;
 }
 
 export async function startTracker(opts: TrackerOptions): Promise<RunningTracker> {
-  const server = new Server({ http: true, udp: false, ws: false, stats: false, ...(opts.intervalMs ? { interval: opts.intervalMs } : {}) });
+  const allow = opts.allow;
+  const server = new Server({
+    http: true,
+    udp: false,
+    ws: false,
+    stats: false,
+    ...(opts.intervalMs ? { interval: opts.intervalMs } : {}),
+    ...(allow
+      ? { filter: (infoHash: string, _params: object, cb: (err?: Error | null) => void) => cb(allow(infoHash) ? null : new Error('torrent not tracked here')) }
+      : {}),
+  });
   await new Promise<void>((resolve, reject) => {
     const onError = (err: Error) => reject(new Error(`tracker cannot listen on ${opts.host}:${opts.port}: ${err.message}`));
     server.once('error', onError);

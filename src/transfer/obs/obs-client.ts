@@ -201,6 +201,8 @@ class Client implements ObsClient {
             if (ctx.signal.aborted) return abortRequest(req);
             ctx.requests.add(req);
             req.once('close', () => ctx.requests.delete(req));
+            // The SDK reports a socket timeout but leaves the request open: close it.
+            req.once('timeout', () => abortRequest(req));
           },
           ProgressCallback: (loaded: number, total: number, secs: number) => {
             if (loaded > last) ctx.onBytes?.(loaded - last);
@@ -389,6 +391,9 @@ class Client implements ObsClient {
           ...(p.metadata ? { Metadata: p.metadata } : {}),
           ResumeCallback: (handle: { cancel: () => void }) => {
             cancel = handle.cancel;
+            // Aborted while the SDK was still reading its record or initiating the upload:
+            // stop it before it schedules a single part.
+            if (p.signal.aborted) handle.cancel();
           },
         },
         (err, result) => {
