@@ -51,6 +51,8 @@ export class Paths {
   /** Task locks and the daemon lock live here, outside every watched directory. */
   get lockDir() { return this.map('/var/lib/bft2/locks'); }
   get transferDir() { return this.map('/data/transfer'); }
+  /** A sender task's OBS multipart resume records (never beside the source: the store is watched). */
+  obsUploadState(task: string) { return path.join(this.map('/var/lib/bft2/obs-upload'), task); }
 
   spoolDir(role: Role, state: string): string {
     return this.map(`/data/${role}/${state}`);

@@ -8,6 +8,11 @@ const numberish = z.preprocess(
   z.number().int('must be a whole number').nonnegative('must not be negative'),
 );
 const optText = z.string().optional().default('');
+/** Hours, possibly fractional ("72", 0.5). */
+const hours = z.preprocess(
+  (v) => (typeof v === 'string' && v.trim() !== '' && !Number.isNaN(Number(v)) ? Number(v) : v),
+  z.number().nonnegative('must not be negative'),
+);
 
 /** `[""]` is the seed's empty list; missing lists are empty too. */
 const fileList = z
@@ -37,7 +42,7 @@ export const taskSchema = z
     'bt-obs-cdn': optText,
     policy: z.enum(['fulltime', 'priortime', '']).optional().default(''),
     bt: z
-      .object({ localtorrent: optText, url: optText, tmpurl: optText, tracker: optText, seedtime: numberish.optional(), priortime: optText })
+      .object({ localtorrent: optText, url: optText, tmpurl: optText, tracker: optText, seedtime: hours.optional(), priortime: optText })
       .passthrough()
       .optional()
       .default({}),

@@ -70,14 +70,14 @@ export interface JobRecord {
   abort: AbortController;
 }
 
-export function makeJob(opts: { files: FileEntry[]; stagingDir: string; targetDir: string; url: string; onBytes?: (n: number, total: number) => void }): JobRecord {
+export function makeJob(opts: { files: { file: string; hash: string; size: number }[]; stagingDir: string; targetDir: string; url: string; onBytes?: (n: number, total: number) => void }): JobRecord {
   const abort = new AbortController();
   const byteCalls: number[] = [];
   const tries: JobRecord['tries'] = [];
   let total = 0;
   const job: ShareDownload = {
     task: 'test-task',
-    files: opts.files,
+    files: opts.files.map((f): FileEntry => ({ file: f.file, hash: f.hash, size: f.size })),
     stagingDir: opts.stagingDir,
     targetDir: opts.targetDir,
     url: opts.url,

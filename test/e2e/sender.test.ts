@@ -198,3 +198,69 @@ test('send texts: seeding task with reactive false/true, missing file, bad JSON,
   assert.equal(unknown.return_status, 'false');
   assert.equal(unknown.return_content.status, 'unknown');
 });
+
+test('a restarted sender resumes seeding; a task whose seed time has passed goes to history', async () => {
+  await d.stop();
+  d = await startDaemon({ root, config: d.config, env: { BFT2_HASH_STABLE_MS: '300', BFT2_RETRY_BASE_MS: '200', BFT2_SEED_CHECK_MS: '300' } });
+  const resumed = await waitFor(
+    async () => {
+      const r = await d.api('uploadprogress', { taskfile: 'cfec-001-feature.task.json' });
+      return r.return_content.status === 'ready' ? r : undefined;
+    },
+    { timeoutMs: 30_000, what: 'seeding resumed after restart' },
+  );
+  assert.equal(resumed.return_content.btstatus, 'seeding');
+  assert.match(await readFile(d.paths.log, 'utf8'), /bt: seeding feature-tmp .* without re-reading the data/);
+
+  // A second DCP with a seed time of 3.6 s.
+  const short = await makeDcp(dcps(), 'short', [{ file: 'reel.mxf', size: 2 * MB }, { file: 'CPL.xml', size: 900 }]);
+  const shortTask = path.join(tmp(), 'cfec-001-short.task.json');
+  await d.api('gentask', { dcppath: short.dir, taskfile: shortTask, basesubdir: 'cfec-001', btobscdn: '1:0:0', policy: 'fulltime', seedtime: '0.001' });
+  await waitFor(async () => (await d.api('taskfilesquery', { dcppath: short.dir, taskfile: shortTask })).return_content.status === 'finished' || undefined, { timeoutMs: 30_000, what: 'gentask short' });
+  assert.equal((await d.api('send', { taskfile: shortTask })).return_content.desc, 'succeeded!');
+  const finished = await waitFor(
+    async () => {
+      const r = await d.api('uploadprogress', { taskfile: 'cfec-001-short.task.json' });
+      return r.return_content.status === 'finished' ? r : undefined;
+    },
+    { timeoutMs: 30_000, what: 'short task finished' },
+  );
+  assert.equal(finished.return_content.btstatus, 'noseeding');
+  assert.equal(finished.return_content.taskfile, path.join(root, 'data/sender/history/cfec-001-short.task.json'));
+  // Not seeding any more: the same name can be sent again even with reactive false.
+  await copyFile(finished.return_content.taskfile, shortTask);
+  assert.equal((await d.api('send', { taskfile: shortTask, reactive: 'false' })).return_content.desc, 'succeeded!');
+});
+
+test('kill -9 during the OBS upload of a large file: after restart the upload finishes without starting that file from zero', async () => {
+  const big = await makeDcp(dcps(), 'bigobs', [{ file: 'reel.mxf', size: 400 * MB }, { file: 'CPL.xml', size: 900 }]);
+  const bigTask = path.join(tmp(), 'cfec-001-bigobs.task.json');
+  await d.api('gentask', { dcppath: big.dir, taskfile: bigTask, basesubdir: 'cfec-001', btobscdn: '0:1:0', policy: 'fulltime' });
+  await waitFor(async () => (await d.api('taskfilesquery', { dcppath: big.dir, taskfile: bigTask })).return_content.status === 'finished' || undefined, { timeoutMs: 60_000, what: 'gentask bigobs' });
+  const before = s3.requests.length;
+  assert.equal((await d.api('send', { taskfile: bigTask })).return_content.desc, 'succeeded!');
+  // Let the first group of parallel parts (4) be acknowledged and recorded, then kill the daemon outright.
+  await waitFor(() => (s3.partPuts('dcps/bigobs/reel.mxf').length >= 9 ? true : undefined), { timeoutMs: 60_000, intervalMs: 20, what: 'nine part uploads started' });
+  const p = await d.api('uploadprogress', { taskfile: 'cfec-001-bigobs.task.json' });
+  assert.match(p.return_content.obsstatus, /^uncompleted \d+%$/);
+  await d.kill('SIGKILL');
+  const partsBefore = s3.partPuts('dcps/bigobs/reel.mxf').length;
+
+  d = await startDaemon({ root, config: d.config, env: { BFT2_HASH_STABLE_MS: '300', BFT2_RETRY_BASE_MS: '200' } });
+  await waitFor(async () => (await d.api('uploadprogress', { taskfile: 'cfec-001-bigobs.task.json' })).return_content.status === 'ready' || undefined, { timeoutMs: 120_000, what: 'bigobs ready after restart' });
+  assert.match(await readFile(d.paths.log, 'utf8'), /start uploading taskfiles: cfec-001-bigobs/);
+  const all = s3.requests.slice(before).filter((r) => r.method === 'PUT' && r.path.endsWith('dcps/bigobs/reel.mxf') && r.query.has('partNumber'));
+  const afterRestart = all.length - partsBefore;
+  const partNumbers = new Set(all.map((r) => r.query.get('partNumber')));
+  assert.ok(afterRestart < partNumbers.size, `after the restart ${afterRestart} parts were sent of ${partNumbers.size}: the upload resumed`);
+  // And the object is whole and right.
+  const client = await createObsClient({ ak: s3.ak, sk: s3.sk, endpoint: s3.endpoint, signature: 'v2', pathStyle: true });
+  try {
+    const obj = await client.getObjectFrom('cfec-001', 'dcps/bigobs/reel.mxf', { start: 0, signal: new AbortController().signal });
+    const h = createHash('sha1');
+    for await (const c of obj.body) h.update(c as Buffer);
+    assert.equal(h.digest('hex'), big.filelist.find((f) => f.file === 'reel.mxf')!.hash);
+  } finally {
+    client.close();
+  }
+});

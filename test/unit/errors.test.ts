@@ -22,3 +22,12 @@ test('errors carry their code and the seed texts word for word', () => {
   assert.equal(errors.TASK_TOTAL_ZERO('/f').message, 'total files size equal 0 :/f');
   assert.equal(errors.TASK_SIZE_LISTS2('/f').message, 'totalsize != all lists2 sum + localsamesize : /f');
 });
+
+test('every code raised in src/ is a catalogue code', async () => {
+  const { readdir, readFile: read } = await import('node:fs/promises');
+  const src = new URL('../../src/', import.meta.url).pathname;
+  const files = (await readdir(src, { recursive: true })).filter((f) => f.endsWith('.ts'));
+  const used = new Set<string>();
+  for (const f of files) for (const m of (await read(src + f, 'utf8')).matchAll(/new Bft2Error\('([A-Z0-9_]+)'/g)) used.add(m[1]);
+  for (const code of used) assert.ok(code in catalogue, `${code} is raised but not in the catalogue`);
+});

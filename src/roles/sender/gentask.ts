@@ -171,6 +171,8 @@ export class TaskGenerator {
     await mkdir(path.dirname(t.full), { recursive: true });
     // File hashes ride on the torrent's reads only when the table lacks some (they cost CPU).
     const full = await makeTorrent({ dir: p.dcppath, tracker: p.tracker!, outFile: t.full, fileSha1: known.size < files.length });
+    // A torrent never carries dotfiles or "junk" names (Thumbs.db, ...): they are not part of the DCP's task either.
+    if (full.skipped.length) this.ctx.log.warn(`gentask ${p.taskfile}: left out of the task (never carried by a torrent): ${full.skipped.join(', ')}`);
     const filelist = full.files.map((f) => {
       const hash = known.get(f.path)?.sha1 ?? f.sha1;
       if (!hash) throw new Error(`no sha1 for ${f.path}`);

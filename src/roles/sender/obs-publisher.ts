@@ -2,18 +2,18 @@
 // config — never logged), opens a client for the configured signature style, and uploads
 // a task's OBS share with checkpoints kept under the staging area (never beside the
 // source, which is the watched store). A thin layer over src/transfer/obs.
-import path from 'node:path';
 import { mkdir } from 'node:fs/promises';
 import type { DaemonContext } from '../../daemon/context.ts';
 import { parseObsUrl } from '../../transfer/obs/obs-url.ts';
 import { resolveObsCredentials, type TaskObsFields } from '../../transfer/obs/credentials.ts';
 import { createObsClient } from '../../transfer/obs/obs-client.ts';
-import { uploadShare } from '../../transfer/obs/obs-upload.ts';
+import { uploadShare, uploadedBytes } from '../../transfer/obs/obs-upload.ts';
 
 export interface ObsUploadRequest {
   task: string;
   taskObs: TaskObsFields & { url: string };
-  files: { file: string; size: number }[];
+  /** The share's files; the sha1 goes into each object's metadata, so a same-size replacement is caught. */
+  files: { file: string; size: number; hash: string }[];
   sourceDir: string;
   signal: AbortSignal;
   onBytes: (n: number) => void;
@@ -31,9 +31,12 @@ export function createObsPublisher(ctx: DaemonContext): ObsPublisher {
       const config = ctx.config();
       const keys = await resolveObsCredentials(bucket, { task: req.taskObs, bucketsFile: ctx.paths.obsBucketsFile, config });
       const client = await createObsClient({ ...keys, signature: config.obssignature, pathStyle: config.obspathstyle });
-      const checkpointDir = path.join(ctx.paths.transferDir, 'obs', 'upload', req.task);
+      const checkpointDir = ctx.paths.obsUploadState(req.task);
       await mkdir(checkpointDir, { recursive: true });
       try {
+        // After a restart, progress starts from what the bucket already holds.
+        const held = await uploadedBytes({ client, bucket, prefix, files: req.files, checkpointDir }).catch(() => undefined);
+        if (held) req.setDone(held.bytes);
         await uploadShare({ client, bucket, prefix, files: req.files, sourceDir: req.sourceDir, checkpointDir, signal: req.signal, onBytes: req.onBytes, log: ctx.log });
       } finally {
         client.close();

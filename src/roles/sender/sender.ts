@@ -7,7 +7,7 @@
 // moves to `history`. A restarted daemon resumes seeding and uploads from disk.
 // Owns: the sender spool, the seeds and uploads of its tasks. Must not touch: the DCP's
 // data (read only), the receiver spool.
-import { readFile, stat, mkdir } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { request } from 'undici';
 import { SENDER_STATES, taskNameOf, type SenderState } from '../../config/paths.ts';
@@ -315,13 +315,12 @@ export class Sender {
   private async uploadObs(u: Upload, t: Task, signal: AbortSignal): Promise<void> {
     if (this.config.machinetype === 'hwecs') return; // the store is the bucket: nothing to upload
     if ((t.datasource || this.config.datasource) === 'obs') throw new Error('datasource obs (data in a bucket, not on this node) is not supported: use datasource local');
-    const sizes = new Map(t.filelist.map((f) => [f.file, f.size]));
-    u.obsTotal = t.obslist.reduce((s, f) => s + sizes.get(f)!, 0);
-    await mkdir(this.ctx.paths.map('/data/transfer/obs'), { recursive: true });
+    const byName = new Map(t.filelist.map((f) => [f.file, f]));
+    u.obsTotal = t.obslist.reduce((s, f) => s + byName.get(f)!.size, 0);
     await this.obs.upload({
       task: u.task,
       taskObs: t.obs,
-      files: t.obslist.map((f) => ({ file: f, size: sizes.get(f)! })),
+      files: t.obslist.map((f) => ({ file: f, size: byName.get(f)!.size, hash: byName.get(f)!.hash })),
       sourceDir: path.join(t.senderlocalpath, t.name),
       signal,
       onBytes: (n) => (u.obsBytes += n),

@@ -17,6 +17,7 @@ import { open, readdir, stat, rm, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import parseTorrent from 'parse-torrent';
 import { bencode, type BValue } from './bencode.ts';
+import { hashPiecesParallel } from './piece-hasher.ts';
 import { TEMP_PREFIX } from '../../config/paths.ts';
 import { renameDurable } from '../../spool/durable-fs.ts';
 
@@ -297,7 +298,10 @@ export async function makeTorrent(opts: MakeTorrentOptions): Promise<MadeTorrent
   if (!Number.isInteger(Math.log2(pieceLength)) || pieceLength < 16 * 1024) throw new Error(`piece length must be a power of two ≥ 16 KiB: ${pieceLength}`);
 
   const fileHashes = opts.fileSha1 ? files.map(() => createHash('sha1')) : undefined;
-  const pieces = await hashPieces(files, pieceLength, total, fileHashes, opts.onProgress, opts.signal);
+  // Per-file hashes need one sequential pass; without them the pieces hash on every core.
+  const pieces = fileHashes
+    ? await hashPieces(files, pieceLength, total, fileHashes, opts.onProgress, opts.signal)
+    : await hashPiecesParallel(files, pieceLength, total, opts.onProgress, opts.signal);
 
   // The data must not have changed while it was hashed, or the torrent describes bytes
   // nobody has.

@@ -5,7 +5,7 @@
 // config schema or the task schema (it reads them) nor decide where the file lives (the
 // caller passes the path, normally `Paths.obsBucketsFile`).
 import { readFile } from 'node:fs/promises';
-import { Bft2Error } from '../../errors/catalogue.ts';
+import { Bft2Error, errors } from '../../errors/catalogue.ts';
 
 export interface ObsKeys {
   ak: string;
@@ -81,7 +81,7 @@ export async function readObsBuckets(file: string): Promise<ParsedObsBuckets> {
     text = await readFile(file, 'utf8');
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { buckets: new Map(), problems: [] };
-    throw new Bft2Error('OBS_CREDENTIALS', `cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`, true);
+    throw errors.OBS_CREDENTIALS(`cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
   }
   return parseObsBuckets(text);
 }
@@ -115,12 +115,12 @@ export async function resolveObsCredentials(bucket: string, sources: ObsKeySourc
       sources.bucketsFile ? `${sources.bucketsFile} (no line for bucket ${bucket}${parsed.problems.length ? '; ' + parsed.problems.join('; ') : ''})` : undefined,
       'config obsak/obssk',
     ].filter(Boolean);
-    throw new Bft2Error('OBS_CREDENTIALS', `no OBS credentials for bucket ${bucket}: none in ${where.join(', ')}`, true);
+    throw errors.OBS_CREDENTIALS(`no OBS credentials for bucket ${bucket}: none in ${where.join(', ')}`);
   }
   const [source, keys] = ordered[i];
   const endpoint = first(...ordered.slice(i).map(([, k]) => k.endpoint));
   if (endpoint === '') {
-    throw new Bft2Error('OBS_CREDENTIALS', `no OBS endpoint for bucket ${bucket}: keys from ${source}, but no endpoint there nor in config obsendpoint`, true);
+    throw errors.OBS_CREDENTIALS(`no OBS endpoint for bucket ${bucket}: keys from ${source}, but no endpoint there nor in config obsendpoint`);
   }
   return { ak: keys.ak, sk: keys.sk, endpoint, source };
 }

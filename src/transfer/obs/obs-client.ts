@@ -7,7 +7,7 @@
 // to upload, retries, progress) which lives in obs-upload.ts and obs-download.ts.
 import { createRequire } from 'node:module';
 import type { ClientRequest, IncomingMessage, IncomingHttpHeaders } from 'node:http';
-import { Bft2Error } from '../../errors/catalogue.ts';
+import { Bft2Error, errors } from '../../errors/catalogue.ts';
 import { redactText, type ObsKeys } from './credentials.ts';
 
 export type ObsSignature = 'obs' | 'v2' | 'v4';
@@ -133,15 +133,15 @@ function validateEndpoint(endpoint: string): void {
   const e = endpoint.trim();
   // The SDK throws these inside its async constructor, where nobody can catch them
   // (an unhandled rejection ends the daemon): refuse them here instead.
-  if (e === '') throw new Bft2Error('OBS_CREDENTIALS', 'no OBS endpoint given', true);
+  if (e === '') throw errors.OBS_CREDENTIALS('no OBS endpoint given');
   if (/\s/.test(e) || (/^[a-z]+:\/\//i.test(e) && !/^https?:\/\//i.test(e))) {
-    throw new Bft2Error('OBS_CREDENTIALS', `invalid OBS endpoint ${JSON.stringify(e)}: expected host[:port] or http(s)://host[:port]`, true);
+    throw errors.OBS_CREDENTIALS(`invalid OBS endpoint ${JSON.stringify(e)}: expected host[:port] or http(s)://host[:port]`);
   }
 }
 
 export async function createObsClient(opts: ObsClientOptions): Promise<ObsClient> {
   validateEndpoint(opts.endpoint);
-  if (!opts.ak || !opts.sk) throw new Bft2Error('OBS_CREDENTIALS', `no OBS access key for ${opts.endpoint}`, true);
+  if (!opts.ak || !opts.sk) throw errors.OBS_CREDENTIALS(`no OBS access key for ${opts.endpoint}`);
   const raw = new ObsSdk({
     access_key_id: opts.ak,
     secret_access_key: opts.sk,
@@ -158,7 +158,7 @@ export async function createObsClient(opts: ObsClientOptions): Promise<ObsClient
   // The constructor's init is async and not exposed: wait until it has set the signature
   // context (one turn of the event loop in practice; a few more are allowed).
   for (let i = 0; i < 20 && !raw.util?.signatureContext; i++) await new Promise((r) => setImmediate(r));
-  if (!raw.util?.signatureContext) throw new Bft2Error('OBS_CREDENTIALS', `OBS client for ${opts.endpoint} did not initialise`, true);
+  if (!raw.util?.signatureContext) throw errors.OBS_CREDENTIALS(`OBS client for ${opts.endpoint} did not initialise`);
   return new Client(raw, opts);
 }
 

@@ -8,7 +8,7 @@
 import { readFile, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from '../../log/logger.ts';
-import { Bft2Error, isBft2Error, messageOf } from '../../errors/catalogue.ts';
+import { Bft2Error, isBft2Error, messageOf, errors } from '../../errors/catalogue.ts';
 import { envNumber, sleep } from '../../util/time.ts';
 import { defaultRetryPolicy, nextRetryDelay, type RetryPolicy } from '../retry-policy.ts';
 import { ObsRequestError, type ObsClient } from './obs-client.ts';
@@ -106,7 +106,7 @@ async function dropRecord(job: UploadShareJob, record: string, key: string): Pro
 
 function sourceError(file: string, why: string): Bft2Error {
   // Not in the catalogue yet (see the obs report); the task names a file the store lacks.
-  return new Bft2Error('OBS_UPLOAD_SOURCE', `obs upload error: ${file}: ${why}`, true);
+  return errors.OBS_UPLOAD_SOURCE(file, why);
 }
 
 /** One try for one file: 'skipped' when the bucket already holds it. */
@@ -202,7 +202,7 @@ async function uploadWithRetries(job: UploadShareJob, entry: UploadFileEntry, po
       job.onTryFailed?.(entry.file, messageOf(err), delay);
       if (delay === undefined) {
         // Not in the catalogue yet (see the obs report): the upload twin of DOWNLOAD_FAILED.
-        throw isBft2Error(err) ? err : new Bft2Error('OBS_UPLOAD_FAILED', `obs upload error: ${entry.file}: ${messageOf(err)}`, false);
+        throw isBft2Error(err) ? err : errors.OBS_UPLOAD_FAILED(entry.file, messageOf(err));
       }
       await sleep(delay, job.signal);
     }

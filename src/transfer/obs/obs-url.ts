@@ -3,7 +3,7 @@
 // Owns the obs URL grammar; must not touch task validation (src/task/), which already
 // rejects unsafe `file` paths before they reach here — they are checked again because an
 // object key built from `..` would still be a valid key, just the wrong one.
-import { Bft2Error } from '../../errors/catalogue.ts';
+import { Bft2Error, errors } from '../../errors/catalogue.ts';
 import { unsafeRelativePath } from '../../task/validate-task.ts';
 
 export interface ObsLocation {
@@ -19,7 +19,7 @@ const BUCKET_RE = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
 
 /** Not in the catalogue yet (see the obs report); a bad URL will not get better on retry. */
 function invalidUrl(url: string, why: string): Bft2Error {
-  return new Bft2Error('OBS_URL_INVALID', `invalid obs url ${JSON.stringify(url)}: ${why}`, true);
+  return errors.OBS_URL_INVALID(`invalid obs url ${JSON.stringify(url)}: ${why}`);
 }
 
 /** `obs://bucket/dcps/name` → `{ bucket: 'bucket', prefix: 'dcps/name' }`. */
@@ -45,7 +45,7 @@ export function parseObsUrl(url: string): ObsLocation {
 export function objectKey(prefix: string, file: string): string {
   const why = unsafeRelativePath(file);
   if (why || file === '') {
-    throw new Bft2Error('OBS_URL_INVALID', `invalid file for an obs object key ${JSON.stringify(file)}: ${why ?? 'it is empty'}`, true);
+    throw errors.OBS_URL_INVALID(`invalid file for an obs object key ${JSON.stringify(file)}: ${why ?? 'it is empty'}`);
   }
   return prefix === '' ? file : `${prefix}/${file}`;
 }
