@@ -19,7 +19,7 @@ test('downloadingnum 1: one task at a time, the others wait in queues and start 
   const base = await makeTempRoot();
   const dcp = await makeDcp(path.join(base, 'origin', 'cfec-001', 'dcps'), 'd', [{ file: 'f.mxf', size: 8 * 1024 * 1024 }]);
   const origin = await startTestOrigin(path.join(base, 'origin'));
-  origin.throttle(1.5 * 1024 * 1024);
+  origin.throttle(1024 * 1024);
   const root = path.join(base, 'root');
   const d = await startDaemon({ root, config: { downloadingnum: 1 }, env: ENV });
   try {
@@ -32,12 +32,12 @@ test('downloadingnum 1: one task at a time, the others wait in queues and start 
       assert.equal(stdout.trim(), 'succeed!');
       await new Promise((r) => setTimeout(r, 50));
     }
+    const active = (await readdir(d.paths.downloading)).filter((n) => n.endsWith('.task.json'));
+    assert.deepEqual(active, ['cfec-001-first.task.json']);
     const { stdout: queued } = await run(bft2, ['--root', root, 'progress', 'cfec-001-third']);
     assert.equal(JSON.parse(queued).status, 'queues');
     assert.equal(JSON.parse(queued).desc, 'task in queues, no progress now.');
-    const active = (await readdir(d.paths.downloading)).filter((n) => n.endsWith('.task.json'));
-    assert.deepEqual(active, ['cfec-001-first.task.json']);
-    await waitFor(() => stat(path.join(d.paths.downloaded, 'cfec-001-third.task.json')).then(() => true), { timeoutMs: 60_000, what: `third downloaded\n${d.output()}` });
+    await waitFor(() => stat(path.join(d.paths.downloaded, 'cfec-001-third.task.json')).then(() => true), { timeoutMs: 90_000, what: `third downloaded\n${d.output()}` });
     const log = await readFile(d.paths.log, 'utf8');
     const order = [...log.matchAll(/downloading cfec-001-(\w+):/g)].map((m) => m[1]);
     assert.deepEqual(order, names);
@@ -52,7 +52,7 @@ test('downloadingnum 1: one task at a time, the others wait in queues and start 
   }
 });
 
-test('sender: autosend moves a complete task from tmp to queues; a broken one gets .err in tmp', async () => {
+test('sender: autosend moves a complete task from tmp to queues; a broken one gets .err in tmp; send says it was autosent; cancel', async () => {
   const root = await makeTempRoot();
   const d = await startDaemon({ root, config: { servertype: 'sender', autosend: true }, env: ENV });
   const sender = (s: string) => path.join(root, 'data/sender', s);
@@ -60,10 +60,24 @@ test('sender: autosend moves a complete task from tmp to queues; a broken one ge
     const task = makeCdnTask({ name: 'out', basesubdir: 'cfec-001', cdnUrl: 'http://127.0.0.1:9/dcp/cfec-001/dcps/out', filelist: [{ file: 'a.mxf', hash: 'a'.repeat(40), size: 10 }] });
     await writeFile(path.join(sender('tmp'), 'cfec-001-out.task.json'), JSON.stringify(task));
     await writeFile(path.join(sender('tmp'), 'cfec-001-broken.task.json'), '{"name": "out", ');
-    await waitFor(() => stat(path.join(sender('queues'), 'cfec-001-out.task.json')).then(() => true), { timeoutMs: 10_000, what: 'autosend to queues' });
+    // Sent: in queues, or already uploading (its CDN origin does not answer, so it never gets further).
+    await waitFor(
+      async () => (await stat(path.join(sender('queues'), 'cfec-001-out.task.json')).catch(() => stat(path.join(sender('uploading'), 'cfec-001-out.task.json')))) && true,
+      { timeoutMs: 10_000, what: 'autosend to queues' },
+    );
     const err = await waitFor(() => readFile(path.join(sender('tmp'), 'cfec-001-broken.err'), 'utf8'), { timeoutMs: 10_000, what: 'broken.err' });
     assert.equal(err.split('\n')[0], `invalid json format:${path.join(sender('tmp'), 'cfec-001-broken.task.json')}`);
     await stat(path.join(sender('tmp'), 'cfec-001-broken.task.json'));
+    // send of a task autosend already took: true, and says so.
+    const again = await d.api('send', { taskfile: path.join(sender('tmp'), 'cfec-001-out.task.json') });
+    assert.equal(again.return_status, 'true');
+    assert.match(again.return_content.desc, /^already sent by autosend: .*\/data\/sender\/(queues|uploading)\/cfec-001-out\.task\.json$/);
+    // cancel of a sender task: stops it and files it in history with a .cancelled marker.
+    const cancel = await d.api('cancel', { taskfile: 'cfec-001-out.task.json' });
+    assert.equal(cancel.return_content.desc, 'succeeded!');
+    await stat(path.join(sender('history'), 'cfec-001-out.task.json'));
+    await stat(path.join(sender('history'), 'cfec-001-out.cancelled'));
+    assert.equal((await d.api('uploadprogress', { taskfile: 'cfec-001-out.task.json' })).return_content.status, 'finished');
   } finally {
     await d.stop();
     await rm(root, { recursive: true, force: true });

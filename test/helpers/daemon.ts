@@ -126,6 +126,7 @@ export async function startDaemon(opts: StartDaemonOptions): Promise<Daemon> {
     downloadingnum: 2,
     priorpolicy: 'fulltime',
     apilisten: `127.0.0.1:${await freePort()}`,
+    btport: await freePort(),
     ...opts.config,
   };
   await writeFile(path.join(etc, 'config.json'), JSON.stringify(config, null, 2) + '\n');

@@ -469,6 +469,8 @@ export class Receiver {
       if (where.state === 'downloaded' || where.state === 'history') return `no need to cancel, task already ${where.state === 'history' ? 'in history' : 'downloaded'}: ${where.file}`;
       if (where.state === 'downloading') await this.removeTransferData(where.file);
       await this.spool.move(task, where.state, 'history');
+      // The seed's cancel deletes the error file: a cancelled task is not in error.
+      await this.spool.clearErr('history', task);
       await this.spool.writeMarker('history', task, '.cancelled', `${formatLocalTime()} cancelled while in ${where.state}`);
       this.log.info(`cancelled ${task} (was in ${where.state})`);
       return 'succeeded!';

@@ -445,6 +445,8 @@ export class Sender {
       await this.stopSeed(task);
       if (where.state === 'history') return `no need to cancel, task already in history: ${where.file}`;
       await this.spool.move(task, where.state, 'history');
+      // The seed's cancel deletes the error file: a cancelled task is not in error.
+      await this.spool.clearErr('history', task);
       await this.spool.writeMarker('history', task, '.cancelled', `${formatLocalTime()} cancelled while in ${where.state}`);
       this.log.info(`cancelled sender task ${task} (was in ${where.state})`);
       return 'succeeded!';
