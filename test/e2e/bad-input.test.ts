@@ -143,7 +143,8 @@ test('bad API calls get a false answer naming the problem, never a crash', async
     ['/progress', env('progress', { taskfile: 'cfec-001-nothing.task.json' }), 'unknown task, not found task.'],
     ['/gentask', env('gentask', {}), 'error, please provide taskfile path.'],
     ['/gentask', env('gentask', { taskfile: path.join(outside, 'cfec-001-x.task.json'), dcppath: path.join(base, 'nothing-here') }), `error, not exist dcp path: ${path.join(base, 'nothing-here')}.`],
-    ['/send', env('send', { taskfile: 'x' }), 'method send is not available on this node yet'],
+    ['/send', env('send', { taskfile: 'x' }), 'method send is for senders; this node is a receiver'],
+    ['/cprogress', env('cprogress', { taskfile: 'x' }), 'method cprogress is not available on this node yet'],
   ];
   for (const [pathname, body, expected] of cases) {
     const answer = await post(pathname, body);
