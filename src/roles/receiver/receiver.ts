@@ -17,7 +17,7 @@ import { errors, isBft2Error, messageOf, Bft2Error } from '../../errors/catalogu
 import type { DownloadMethod } from '../../transfer/method.ts';
 import { CdnMethod } from '../../transfer/cdn/cdn-method.ts';
 import { settleAll } from '../../util/settle-all.ts';
-import { bytesOnDisk } from '../../transfer/cdn/http-download.ts';
+import { bytesOnDisk } from '../../transfer/part-file.ts';
 import { formatLocalTime } from '../../util/time.ts';
 import type { DaemonContext } from '../../daemon/context.ts';
 import type { HashTableStore } from '../../hashtable/hash-table.ts';

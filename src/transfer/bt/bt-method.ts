@@ -14,7 +14,7 @@ import type { FileEntry } from '../../task/schema.ts';
 import type { BtClient } from './bt-client.ts';
 import { cacheSlotsFor, readTorrentFiles, type TorrentInfo } from './make-torrent.ts';
 import { btErrors, describe } from './bt-errors.ts';
-import { sha1OfFile } from '../cdn/http-download.ts';
+import { sha1OfFile } from '../part-file.ts';
 import { defaultRetryPolicy, nextRetryDelay, type RetryPolicy } from '../retry-policy.ts';
 import { errors, isBft2Error } from '../../errors/catalogue.ts';
 import { fsyncDir, renameDurable } from '../../spool/durable-fs.ts';
