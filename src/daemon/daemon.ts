@@ -69,14 +69,15 @@ export async function startDaemon(root: string, opts: { console?: boolean } = {}
   const hashStore = new HashTableStore(paths, hashLog);
   const hashPool = new HashPool();
   const hashWatcher = new HashWatcher(paths.basedata(config), () => config, hashStore, hashPool, hashLog);
-  const receiver = new Receiver(ctx, hashStore);
+  // One BitTorrent client for the node: the sender seeds with it, the receiver downloads.
+  const bt = await createBtClient({ port: config.btport, log });
+  const receiver = new Receiver(ctx, hashStore, bt);
   let tracker: RunningTracker | undefined;
   if (config.embeddedtracker) {
     const t = splitHostPort(config.embeddedtracker);
     tracker = await startTracker({ host: t.host, port: t.port, log });
   }
-  const bt = config.servertype === 'sender' ? await createBtClient({ port: config.btport, log }) : undefined;
-  const sender = bt ? new Sender(ctx, hashStore, bt, createObsPublisher(ctx)) : undefined;
+  const sender = config.servertype === 'sender' ? new Sender(ctx, hashStore, bt, createObsPublisher(ctx)) : undefined;
 
   const reloadConfig = async () => {
     const next = await loadConfig(paths.configFile);
@@ -114,9 +115,9 @@ export async function startDaemon(root: string, opts: { console?: boolean } = {}
         await new Promise<void>((resolve) => (api as http.Server).close(() => resolve()));
         await origin?.close();
         await sender?.stop();
-        await bt?.close();
-        await tracker?.close();
         await receiver.stop();
+        await bt.close();
+        await tracker?.close();
         await hashWatcher.close();
         await hashPool.close();
         await releaseDaemonLock().catch(() => {});

@@ -16,6 +16,11 @@ import { METHODS, type Method, type Task } from '../../task/schema.ts';
 import { errors, isBft2Error, messageOf, Bft2Error } from '../../errors/catalogue.ts';
 import type { DownloadMethod } from '../../transfer/method.ts';
 import { CdnMethod } from '../../transfer/cdn/cdn-method.ts';
+import { ObsMethod } from '../../transfer/obs/obs-method.ts';
+import { resolveObsCredentials } from '../../transfer/obs/credentials.ts';
+import { BtMethod, fetchTorrent, checkTorrent } from '../../transfer/bt/bt-method.ts';
+import { readTorrentFiles } from '../../transfer/bt/make-torrent.ts';
+import type { BtClient } from '../../transfer/bt/bt-client.ts';
 import { settleAll } from '../../util/settle-all.ts';
 import { bytesOnDisk } from '../../transfer/part-file.ts';
 import { formatLocalTime } from '../../util/time.ts';
@@ -48,14 +53,49 @@ export class Receiver {
   /** Valid tasks waiting in `queues`, in arrival order. */
   private readonly waiting: string[] = [];
   private readonly active = new Map<string, ActiveDownload>();
-  private readonly methods = new Map<Method, DownloadMethod>([['cdn', new CdnMethod()]]);
+  private readonly cdn = new CdnMethod();
+  private readonly bt?: BtMethod;
   private stopping = false;
 
   constructor(
     private readonly ctx: DaemonContext,
     private readonly hashes: HashTableStore,
+    btClient?: BtClient,
   ) {
     this.spool = new TaskSpool(ctx.paths, 'receiver', RECEIVER_STATES, ctx.log);
+    if (btClient) this.bt = new BtMethod(btClient);
+  }
+
+  /** The methods this node can run. */
+  private get available(): Set<Method> {
+    return new Set<Method>(this.bt ? ['bt', 'obs', 'cdn'] : ['obs', 'cdn']);
+  }
+
+  /** The method object for a task's share (OBS keys are the task's, else obsbuckets.txt, else config). */
+  private methodFor(m: Method, t: Task): DownloadMethod {
+    if (m === 'cdn') return this.cdn;
+    if (m === 'bt') return this.bt!;
+    const config = this.config;
+    return new ObsMethod(async (bucket) => ({
+      ...(await resolveObsCredentials(bucket, { task: t.obs, bucketsFile: this.ctx.paths.obsBucketsFile, config })),
+      signature: config.obssignature,
+      pathStyle: config.obspathstyle,
+    }));
+  }
+
+  /**
+   * The seed's recv checks of a BT share: a split task needs bt.tmpurl, the torrent must
+   * download, and a `-tmp` torrent must hold exactly btlist (a stale CDN copy of an old
+   * torrent is caught here, not after hours of downloading).
+   */
+  private async checkBtShare(t: Task, plan: DownloadPlan): Promise<void> {
+    if (plan.lists2.bt.length === 0) return;
+    const split = t.obslist.length > 0 || t.cdnlist.length > 0;
+    if (split && !t.bt.tmpurl) throw errors.BT_NO_TMPURL();
+    const url = split ? t.bt.tmpurl : t.bt.url;
+    const info = await readTorrentFiles(await fetchTorrent(url, AbortSignal.timeout(30_000)));
+    const byName = new Map(t.filelist.map((f) => [f.file, f]));
+    checkTorrent(url, (split ? t.btlist : t.filelist.map((f) => f.file)).map((f) => byName.get(f)!), info, true);
   }
 
   private get config() {
@@ -114,7 +154,8 @@ export class Receiver {
     const task = validateTask(raw, where);
     const sources = this.config.avoidrepeat ? await this.localSources(task) : new Map<string, IndexEntry>();
     const plan = planDownload(task, new Set(sources.keys()), where);
-    checkMethodsAvailable(plan, new Set(this.methods.keys()));
+    checkMethodsAvailable(plan, this.available);
+    await this.checkBtShare(task, plan);
     return { task, plan, sources };
   }
 
@@ -288,7 +329,7 @@ export class Receiver {
       const signal = AbortSignal.any([a.abort.signal, stop.signal]);
       await settleAll(
         METHODS.filter((m) => plan.lists2[m].length > 0).map((m) =>
-          this.methods.get(m)!.download({
+          this.methodFor(m, t).download({
             task,
             files: plan.lists2[m].map((f) => byName.get(f)!),
             stagingDir: paths.staging(m, t.basesubdir, t.name),

@@ -125,18 +125,30 @@ export class Sender {
     }
   }
 
+  /**
+   * The DCP's directory on this node: where gentask found it (`senderlocalpath`, a path of
+   * this machine), else its place in the store (`<basedatapath>/<basesubdir>/dcps/<name>`).
+   */
+  private async dcpDir(t: Task): Promise<string> {
+    if (t.senderlocalpath) {
+      const dir = path.join(t.senderlocalpath, t.name);
+      if (await stat(dir).then((st) => st.isDirectory(), () => false)) return dir;
+    }
+    return this.ctx.paths.storeDir(this.config, t.basesubdir, t.name);
+  }
+
   /** The torrent a task seeds, and the directory that holds its data directory. */
-  private seedSource(t: Task): { torrentFile: string; parentDir: string; files: string[] } | undefined {
+  private async seedSource(t: Task): Promise<{ torrentFile: string; parentDir: string; files: string[] } | undefined> {
     if (t.btlist.length === 0) return undefined;
     const btOnly = t.obslist.length === 0 && t.cdnlist.length === 0;
     const tp = torrentPaths(this.ctx.paths.basedata(this.config), t.basesubdir, t.name);
-    if (btOnly) return { torrentFile: t.bt.localtorrent || tp.full, parentDir: t.senderlocalpath || path.dirname(tp.full), files: t.filelist.map((f) => f.file) };
+    if (btOnly) return { torrentFile: tp.full, parentDir: path.dirname(await this.dcpDir(t)), files: t.filelist.map((f) => f.file) };
     return { torrentFile: tp.shareTorrent, parentDir: path.dirname(tp.shareDir), files: t.btlist };
   }
 
   /** The seed's `send` checks: torrent present, same-name seeding and `reactive`. */
   private async checkSendable(task: string, t: Task, reactive: boolean, taskfile = ''): Promise<string | undefined> {
-    const src = this.seedSource(t);
+    const src = await this.seedSource(t);
     if (src && !(await exists(src.torrentFile))) throw errors.SEND_NO_TORRENT(src.torrentFile);
     const running = this.seeds.get(task);
     if (!running || running.stopped) return undefined;
@@ -287,7 +299,7 @@ export class Sender {
   private async trusted(t: Task, files: string[]): Promise<boolean> {
     const { entries } = await this.hashes.load();
     const hashOf = new Map(t.filelist.map((f) => [f.file, f.hash]));
-    const dcpDir = path.join(t.senderlocalpath, t.name);
+    const dcpDir = await this.dcpDir(t);
     for (const f of files) {
       const abs = path.join(dcpDir, f);
       const e = entries.get(abs);
@@ -298,7 +310,7 @@ export class Sender {
   }
 
   private async startSeed(task: string, t: Task): Promise<void> {
-    const src = this.seedSource(t)!;
+    const src = (await this.seedSource(t))!;
     if (!(await exists(src.torrentFile))) throw errors.SEND_NO_TORRENT(src.torrentFile);
     const existing = this.seeds.get(task);
     if (existing && !existing.stopped) return;
@@ -321,7 +333,7 @@ export class Sender {
       task: u.task,
       taskObs: t.obs,
       files: t.obslist.map((f) => ({ file: f, size: byName.get(f)!.size, hash: byName.get(f)!.hash })),
-      sourceDir: path.join(t.senderlocalpath, t.name),
+      sourceDir: await this.dcpDir(t),
       signal,
       onBytes: (n) => (u.obsBytes += n),
       setDone: (n) => (u.obsBytes = n),

@@ -147,7 +147,7 @@ export class BtMethod implements DownloadMethod {
     } catch (err) {
       throw btErrors.BT_TORRENT_FETCH(job.url, `not a torrent file (${describe(err)})`);
     }
-    checkTorrent(job, info);
+    checkTorrent(job.url, job.files, info);
     const client = typeof this.client === 'function' ? await this.client() : this.client;
     if (client.wt.torrents.some((t) => t.infoHash === info.infoHash)) {
       // Another download or a seed of this torrent runs in this daemon; webtorrent cannot
@@ -277,18 +277,22 @@ export class BtMethod implements DownloadMethod {
 
 const seconds = (ms: number) => `${ms < 10_000 ? (ms / 1000).toFixed(1) : Math.round(ms / 1000)} s`;
 
-/** Every share file is in the torrent with the task's size; the torrent stays in its directory. */
-function checkTorrent(job: ShareDownload, info: TorrentInfo): void {
-  if (!info.isDirectory) throw btErrors.BT_TORRENT_UNSAFE(job.url, 'a single-file torrent, not a DCP directory');
+/**
+ * Every share file is in the torrent with the task's size; the torrent stays in its
+ * directory. With `exact`, the torrent holds nothing else either (a `-tmp` share torrent
+ * must equal btlist: the seed's recv check).
+ */
+export function checkTorrent(url: string, files: readonly FileEntry[], info: TorrentInfo, exact = false): void {
+  if (!info.isDirectory) throw btErrors.BT_TORRENT_UNSAFE(url, 'a single-file torrent, not a DCP directory');
   if (info.name === '' || info.name === '.' || info.name === '..' || /[/\\\0]/.test(info.name)) {
-    throw btErrors.BT_TORRENT_UNSAFE(job.url, `torrent name ${JSON.stringify(info.name)}`);
+    throw btErrors.BT_TORRENT_UNSAFE(url, `torrent name ${JSON.stringify(info.name)}`);
   }
   const unsafe = info.files.filter((f) => f.unsafe);
-  if (unsafe.length > 0) throw btErrors.BT_TORRENT_UNSAFE(job.url, `file paths ${unsafe.map((f) => JSON.stringify(f.path)).join(', ')}`);
+  if (unsafe.length > 0) throw btErrors.BT_TORRENT_UNSAFE(url, `file paths ${unsafe.map((f) => JSON.stringify(f.path)).join(', ')}`);
   const inTorrent = new Map(info.files.map((f) => [f.path, f.length]));
   const missing: string[] = [];
   const sizes: string[] = [];
-  for (const f of job.files) {
+  for (const f of files) {
     const len = inTorrent.get(f.file);
     if (len === undefined) missing.push(f.file);
     else if (len !== f.size) sizes.push(`${f.file} task ${f.size} torrent ${len}`);
@@ -296,7 +300,12 @@ function checkTorrent(job: ShareDownload, info: TorrentInfo): void {
   const differences: string[] = [];
   if (missing.length) differences.push(`not in the torrent: ${missing.join(', ')}`);
   if (sizes.length) differences.push(`size differs: ${sizes.join(', ')}`);
-  if (differences.length) throw btErrors.BT_TORRENT_FILES(job.url, differences);
+  if (exact) {
+    const wanted = new Set(files.map((f) => f.file));
+    const extra = info.files.filter((f) => !wanted.has(f.path)).map((f) => f.path);
+    if (extra.length) differences.push(`not in btlist: ${extra.join(', ')}`);
+  }
+  if (differences.length) throw btErrors.BT_TORRENT_FILES(url, differences);
 }
 
 /** sha1 of the staged file against the task, then fsync and rename into targetDir. */
@@ -323,7 +332,7 @@ async function finalizeFile(job: ShareDownload, torrentName: string, f: FileEntr
 }
 
 /** GET the torrent with undici; anything but a 200 with a torrent-sized body is a failed try. */
-async function fetchTorrent(url: string, signal: AbortSignal): Promise<Buffer> {
+export async function fetchTorrent(url: string, signal: AbortSignal): Promise<Buffer> {
   let res;
   try {
     res = await request(url, { method: 'GET', signal, headersTimeout: 60_000, bodyTimeout: 60_000 });
