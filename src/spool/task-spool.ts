@@ -102,6 +102,10 @@ export class TaskSpool<S extends string> {
     return target;
   }
 
+  async hasTaskFile(state: S, task: string): Promise<boolean> {
+    return exists(this.file(state, task));
+  }
+
   async hasMarker(state: S, task: string, suffix: MarkerSuffix): Promise<boolean> {
     return exists(this.marker(state, task, suffix));
   }

@@ -9,6 +9,7 @@ import { readFile, rm, stat, mkdir, copyFile, constants as fsConstants } from 'n
 import path from 'node:path';
 import { TEMP_PREFIX, RECEIVER_STATES, taskNameOf, type ReceiverState } from '../../config/paths.ts';
 import { TaskSpool } from '../../spool/task-spool.ts';
+import { Admission } from '../../spool/admission.ts';
 import { SpoolWatcher } from '../../spool/spool-watcher.ts';
 import { renameDurable, writeFileDurable, writeJsonDurable, exists } from '../../spool/durable-fs.ts';
 import { validateTask, planDownload, checkMethodsAvailable, type DownloadPlan } from '../../task/validate-task.ts';
@@ -50,9 +51,8 @@ const LIST2_KEY = { bt: 'btlist2', obs: 'obslist2', cdn: 'cdnlist2' } as const;
 export class Receiver {
   readonly spool: TaskSpool<ReceiverState>;
   private watcher?: SpoolWatcher;
-  /** Valid tasks waiting in `queues`, in arrival order. */
-  private readonly waiting: string[] = [];
-  private readonly active = new Map<string, ActiveDownload>();
+  /** Valid tasks waiting in `queues`, and the ones downloading (at most `downloadingnum`). */
+  private readonly admission: Admission<ReceiverState, ActiveDownload>;
   private readonly cdn = new CdnMethod();
   private readonly bt?: BtMethod;
   private stopping = false;
@@ -64,6 +64,26 @@ export class Receiver {
   ) {
     this.spool = new TaskSpool(ctx.paths, 'receiver', RECEIVER_STATES, ctx.log);
     if (btClient) this.bt = new BtMethod(btClient);
+    this.admission = new Admission<ReceiverState, ActiveDownload>({
+      spool: this.spool,
+      queue: 'queues',
+      active: 'downloading',
+      limit: () => this.config.downloadingnum,
+      log: ctx.log,
+      create: (task) => ({
+        task,
+        abort: new AbortController(),
+        bytes: { bt: 0, obs: 0, cdn: 0, local: 0 },
+        meters: { bt: new RateMeter(), obs: new RateMeter(), cdn: new RateMeter(), all: new RateMeter() },
+        done: Promise.resolve(),
+        storing: false,
+      }),
+      work: (a) => this.downloadAndReport(a),
+    });
+  }
+
+  private get active() {
+    return this.admission.running;
   }
 
   /** The methods this node can run. */
@@ -113,7 +133,7 @@ export class Receiver {
       if (!(await this.spool.hasMarker('downloading', task, '.err'))) resuming.push(task);
     }
     if (resuming.length) this.log.info(`start downloading taskfiles: ${resuming.join(',')}`);
-    for (const task of resuming) this.launch(task);
+    for (const task of resuming) this.admission.launch(task);
 
     this.watcher = new SpoolWatcher(
       this.spool.dir('queues'),
@@ -140,6 +160,7 @@ export class Receiver {
 
   async stop(): Promise<void> {
     this.stopping = true;
+    this.admission.stop();
     await this.watcher?.close();
     await this.downloadingWatcher?.close();
     for (const a of this.active.values()) a.abort.abort(new Error('daemon stopping'));
@@ -192,7 +213,8 @@ export class Receiver {
 
   /** A complete task file in `queues` (dropped in by a person or a TMS, or by `recv`). */
   private async admitToQueue(task: string, file: string, raw: unknown): Promise<void> {
-    if (this.waiting.includes(task)) return;
+    // Already waiting: nothing to do. Running: the checks below give the new file its .err.
+    if (this.admission.isWaiting(task)) return;
     try {
       await this.check(raw, file);
       const stillQueued = await this.spool.withLock(task, async () => {
@@ -211,79 +233,26 @@ export class Receiver {
       await this.spool.writeErr('queues', task, message);
       return;
     }
-    if (!this.waiting.includes(task) && !this.active.has(task)) {
-      this.waiting.push(task);
-      this.log.info(`task ${task} queued (${this.waiting.length} waiting)`);
-    }
-    this.pump();
+    this.admission.enqueue(task);
   }
 
   private async rearmDownloading(task: string): Promise<void> {
     if (this.active.has(task) || this.stopping) return;
     if (await this.spool.hasMarker('downloading', task, '.err')) return;
     this.log.info(`task ${task} re-armed, downloading again`);
-    this.launch(task);
+    this.admission.launch(task);
   }
 
-  /** Admits waiting tasks while there are free download slots. */
-  private pump(): void {
-    if (this.stopping) return;
-    while (this.active.size < this.config.downloadingnum && this.waiting.length > 0) {
-      const task = this.waiting.shift()!;
-      const slot = this.reserve(task);
-      this.spool
-        .withLock(task, async () => {
-          if (!(await exists(this.spool.file('queues', task)))) return false;
-          if (await this.spool.hasMarker('queues', task, '.err')) return false;
-          await this.spool.move(task, 'queues', 'downloading');
-          return true;
-        })
-        .then((moved) => {
-          if (moved) this.runReserved(slot);
-          else this.release(slot);
-        })
-        .catch((err) => {
-          this.log.error(`cannot start ${task}: ${messageOf(err)}`);
-          this.release(slot);
-        });
-    }
-  }
-
-  private reserve(task: string): ActiveDownload {
-    const a: ActiveDownload = {
-      task,
-      abort: new AbortController(),
-      bytes: { bt: 0, obs: 0, cdn: 0, local: 0 },
-      meters: { bt: new RateMeter(), obs: new RateMeter(), cdn: new RateMeter(), all: new RateMeter() },
-      done: Promise.resolve(),
-      storing: false,
-    };
-    this.active.set(task, a);
-    return a;
-  }
-
-  private release(a: ActiveDownload): void {
-    if (this.active.get(a.task) === a) this.active.delete(a.task);
-    this.pump();
-  }
-
-  private launch(task: string): void {
-    if (this.active.has(task)) return;
-    this.runReserved(this.reserve(task));
-  }
-
-  private runReserved(a: ActiveDownload): void {
-    a.done = this.download(a)
+  /** The download, with its failure reported once: an `.err` (reason, then the tries' history). */
+  private downloadAndReport(a: ActiveDownload): Promise<void> {
+    return this.download(a)
       .catch(async (err) => {
         if (err instanceof Cancelled || this.stopping) return;
         const e = isBft2Error(err) ? err : new Bft2Error('DOWNLOAD_FAILED', messageOf(err), false);
         this.log.error(`${e.code} ${a.task}: ${e.message}`);
         await this.spool.writeErr('downloading', a.task, e.message, this.history.get(a.task) ?? []).catch(() => {});
       })
-      .finally(() => {
-        this.history.delete(a.task);
-        this.release(a);
-      });
+      .finally(() => this.history.delete(a.task));
   }
 
   /** Failed tries of running tasks, written under the reason in `.err` if they run out. */
@@ -501,8 +470,7 @@ export class Receiver {
         await a.done.catch(() => {});
       }
     }
-    const idx = this.waiting.indexOf(task);
-    if (idx >= 0) this.waiting.splice(idx, 1);
+    this.admission.drop(task);
 
     return this.spool.withLock(task, async () => {
       const where = (await this.spool.locate(task))[0];

@@ -13,6 +13,7 @@ import { request } from 'undici';
 import { SENDER_STATES, taskNameOf, type SenderState } from '../../config/paths.ts';
 import { TaskSpool } from '../../spool/task-spool.ts';
 import { SpoolWatcher } from '../../spool/spool-watcher.ts';
+import { Admission } from '../../spool/admission.ts';
 import { writeFileDurable, writeJsonDurable, exists } from '../../spool/durable-fs.ts';
 import { validateTask } from '../../task/validate-task.ts';
 import type { Task } from '../../task/schema.ts';
@@ -48,8 +49,8 @@ function parseLocalTime(s: string): number | undefined {
 export class Sender {
   readonly spool: TaskSpool<SenderState>;
   private watchers: SpoolWatcher[] = [];
-  private readonly waiting: string[] = [];
-  private readonly uploads = new Map<string, Upload>();
+  /** Tasks waiting in `queues`, and the ones publishing (at most `uploadingnum`). */
+  private readonly admission: Admission<SenderState, Upload>;
   private readonly seeds = new Map<string, SeedHandle>();
   private readonly cdnState = new Map<string, 'available' | 'unavailable'>();
   /** Tasks that autosend took from tmp, so a later `send` of them can say so. */
@@ -64,6 +65,19 @@ export class Sender {
     private readonly obs: ObsPublisher,
   ) {
     this.spool = new TaskSpool(ctx.paths, 'sender', SENDER_STATES, ctx.log);
+    this.admission = new Admission<SenderState, Upload>({
+      spool: this.spool,
+      queue: 'queues',
+      active: 'uploading',
+      limit: () => this.config.uploadingnum,
+      log: ctx.log,
+      create: (task) => ({ task, abort: new AbortController(), obsBytes: 0, obsTotal: 0, done: Promise.resolve() }),
+      work: (u) => this.publishAndReport(u),
+    });
+  }
+
+  private get uploads() {
+    return this.admission.running;
   }
 
   private get config() {
@@ -81,7 +95,7 @@ export class Sender {
     const resuming: string[] = [];
     for (const task of await this.spool.list('uploading')) if (!(await this.spool.hasMarker('uploading', task, '.err'))) resuming.push(task);
     if (resuming.length) this.log.info(`start uploading taskfiles: ${resuming.join(',')}`);
-    for (const task of resuming) this.launch(task);
+    for (const task of resuming) this.admission.launch(task);
 
     const markUnparseable = (state: SenderState) => async ({ task, file }: { task: string; file: string }) => {
       const err = errors.TASK_JSON(file);
@@ -100,6 +114,7 @@ export class Sender {
 
   async stop(): Promise<void> {
     this.stopping = true;
+    this.admission.stop();
     clearInterval(this.expiryTimer);
     for (const w of this.watchers) await w.close();
     for (const u of this.uploads.values()) u.abort.abort(new Error('daemon stopping'));
@@ -200,13 +215,11 @@ export class Sender {
       }
       await this.spool.clearErr('tmp', task);
       await this.spool.move(task, 'tmp', 'queues');
-      this.waitingAdd(task);
       return desc;
-    }).finally(() => this.pump());
-  }
-
-  private waitingAdd(task: string): void {
-    if (!this.waiting.includes(task) && !this.uploads.has(task)) this.waiting.push(task);
+    }).then((desc) => {
+      this.admission.enqueue(task);
+      return desc;
+    });
   }
 
   private async admit(task: string, file: string, raw: unknown): Promise<void> {
@@ -217,58 +230,24 @@ export class Sender {
       await this.spool.writeErr('queues', task, messageOf(err));
       return;
     }
-    this.waitingAdd(task);
-    this.pump();
+    this.admission.enqueue(task);
   }
 
   private async rearm(task: string): Promise<void> {
     if (this.uploads.has(task) || this.stopping) return;
     if (await this.spool.hasMarker('uploading', task, '.err')) return;
     this.log.info(`task ${task} re-armed, publishing again`);
-    this.launch(task);
+    this.admission.launch(task);
   }
 
-  private pump(): void {
-    if (this.stopping) return;
-    while (this.uploads.size < this.config.uploadingnum && this.waiting.length > 0) {
-      const task = this.waiting.shift()!;
-      const u = this.reserve(task);
-      this.spool
-        .withLock(task, async () => {
-          if (!(await exists(this.spool.file('queues', task))) || (await this.spool.hasMarker('queues', task, '.err'))) return false;
-          await this.spool.move(task, 'queues', 'uploading');
-          return true;
-        })
-        .then((moved) => (moved ? this.run(u) : this.release(u)))
-        .catch((err) => {
-          this.log.error(`cannot start ${task}: ${messageOf(err)}`);
-          this.release(u);
-        });
-    }
-  }
-
-  private reserve(task: string): Upload {
-    const u: Upload = { task, abort: new AbortController(), obsBytes: 0, obsTotal: 0, done: Promise.resolve() };
-    this.uploads.set(task, u);
-    return u;
-  }
-  private release(u: Upload): void {
-    if (this.uploads.get(u.task) === u) this.uploads.delete(u.task);
-    this.pump();
-  }
-  private launch(task: string): void {
-    if (!this.uploads.has(task)) this.run(this.reserve(task));
-  }
-
-  private run(u: Upload): void {
-    u.done = this.publish(u)
-      .catch(async (err) => {
-        if (this.stopping || u.abort.signal.aborted) return;
-        this.log.error(`${isBft2Error(err) ? err.code : 'UPLOAD_FAILED'} ${u.task}: ${messageOf(err)}`);
-        await this.stopSeed(u.task);
-        await this.spool.writeErr('uploading', u.task, messageOf(err)).catch(() => {});
-      })
-      .finally(() => this.release(u));
+  /** The publication, with its failure reported once: seeding stopped, an `.err` naming the method. */
+  private publishAndReport(u: Upload): Promise<void> {
+    return this.publish(u).catch(async (err) => {
+      if (this.stopping || u.abort.signal.aborted) return;
+      this.log.error(`${isBft2Error(err) ? err.code : 'UPLOAD_FAILED'} ${u.task}: ${messageOf(err)}`);
+      await this.stopSeed(u.task);
+      await this.spool.writeErr('uploading', u.task, messageOf(err)).catch(() => {});
+    });
   }
 
   // ----- publishing -----
@@ -449,8 +428,7 @@ export class Sender {
       u.abort.abort(new Error('cancelled'));
       await u.done.catch(() => {});
     }
-    const idx = this.waiting.indexOf(task);
-    if (idx >= 0) this.waiting.splice(idx, 1);
+    this.admission.drop(task);
     return this.spool.withLock(task, async () => {
       const where = (await this.spool.locate(task))[0];
       if (!where) return undefined;
