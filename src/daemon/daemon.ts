@@ -15,7 +15,7 @@ import { Receiver } from '../roles/receiver/receiver.ts';
 import { Sender } from '../roles/sender/sender.ts';
 import { TaskGenerator } from '../roles/sender/gentask.ts';
 import { createObsPublisher } from '../roles/sender/obs-publisher.ts';
-import { createBtClient } from '../transfer/bt/bt-client.ts';
+import { createBtClient, type BtClient } from '../transfer/bt/bt-client.ts';
 import { startTracker, type RunningTracker } from '../transfer/bt/tracker.ts';
 import { createApiServer } from '../api/server.ts';
 import { startOrigin } from '../origin/http-origin.ts';
@@ -69,15 +69,17 @@ export async function startDaemon(root: string, opts: { console?: boolean } = {}
   const hashStore = new HashTableStore(paths, hashLog);
   const hashPool = new HashPool();
   const hashWatcher = new HashWatcher(paths.basedata(config), () => config, hashStore, hashPool, hashLog);
-  // One BitTorrent client for the node: the sender seeds with it, the receiver downloads.
-  const bt = await createBtClient({ port: config.btport, log });
+  // One BitTorrent client for the node, made on first use: the sender seeds with it, the
+  // receiver downloads; a receiver that only ever gets CDN/OBS shares never starts it.
+  let btClient: Promise<BtClient> | undefined;
+  const bt = () => (btClient ??= createBtClient({ port: config.btport, log }));
   const receiver = new Receiver(ctx, hashStore, bt);
   let tracker: RunningTracker | undefined;
   if (config.embeddedtracker) {
     const t = splitHostPort(config.embeddedtracker);
     tracker = await startTracker({ host: t.host, port: t.port, log });
   }
-  const sender = config.servertype === 'sender' ? new Sender(ctx, hashStore, bt, createObsPublisher(ctx)) : undefined;
+  const sender = config.servertype === 'sender' ? new Sender(ctx, hashStore, await bt(), createObsPublisher(ctx)) : undefined;
 
   const reloadConfig = async () => {
     const next = await loadConfig(paths.configFile);
@@ -116,7 +118,7 @@ export async function startDaemon(root: string, opts: { console?: boolean } = {}
         await origin?.close();
         await sender?.stop();
         await receiver.stop();
-        await bt.close();
+        if (btClient) await (await btClient).close();
         await tracker?.close();
         await hashWatcher.close();
         await hashPool.close();

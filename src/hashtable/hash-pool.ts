@@ -57,24 +57,29 @@ parentPort.on('message', ({ id, path }) => {
 });
 `;
 
+type Slot = { worker: Worker; busy: boolean };
+
 export class HashPool {
-  private readonly workers: { worker: Worker; busy: boolean }[] = [];
+  private workers: Slot[] = [];
   private readonly waiting: { path: string; resolve: (r: HashResult) => void }[] = [];
-  private readonly pending = new Map<number, { path: string; resolve: (r: HashResult) => void; slot: { worker: Worker; busy: boolean } }>();
+  private readonly pending = new Map<number, { path: string; resolve: (r: HashResult) => void; slot: Slot }>();
   private nextId = 1;
+  private idleTimer?: NodeJS.Timeout;
   /** Counters for logs, tests and benchmarks. */
   readonly stats = { files: 0, bytes: 0 };
 
-  constructor(size = Math.max(1, os.availableParallelism())) {
-    for (let i = 0; i < size; i++) {
-      const worker = new Worker(WORKER_SOURCE, { eval: true });
-      const slot = { worker, busy: false };
-      worker.on('message', (reply: HashReply) => this.onReply(slot, reply));
-      this.workers.push(slot);
-    }
-  }
+  /**
+   * Workers start with the first file to hash and end after `idleMs` without work: a
+   * daemon whose store is quiet does not keep one V8 isolate per core (about 10 MB each).
+   */
+  constructor(
+    private readonly size = Math.max(1, os.availableParallelism()),
+    private readonly idleMs = 30_000,
+  ) {}
 
   hash(path: string): Promise<HashResult> {
+    clearTimeout(this.idleTimer);
+    if (this.workers.length === 0) this.spawn();
     return new Promise((resolve) => {
       this.waiting.push({ path, resolve });
       this.dispatch();
@@ -82,7 +87,19 @@ export class HashPool {
   }
 
   async close(): Promise<void> {
-    await Promise.all(this.workers.map((w) => w.worker.terminate()));
+    clearTimeout(this.idleTimer);
+    const workers = this.workers;
+    this.workers = [];
+    await Promise.all(workers.map((w) => w.worker.terminate()));
+  }
+
+  private spawn(): void {
+    for (let i = 0; i < this.size; i++) {
+      const worker = new Worker(WORKER_SOURCE, { eval: true });
+      const slot: Slot = { worker, busy: false };
+      worker.on('message', (reply: HashReply) => this.onReply(slot, reply));
+      this.workers.push(slot);
+    }
   }
 
   private dispatch(): void {
@@ -96,11 +113,16 @@ export class HashPool {
     }
   }
 
-  private onReply(slot: { busy: boolean }, reply: HashReply): void {
+  private onReply(slot: Slot, reply: HashReply): void {
     const job = this.pending.get(reply.id);
     this.pending.delete(reply.id);
     slot.busy = false;
     this.dispatch();
+    if (this.pending.size === 0 && this.waiting.length === 0) {
+      clearTimeout(this.idleTimer);
+      this.idleTimer = setTimeout(() => void this.close(), this.idleMs);
+      this.idleTimer.unref();
+    }
     if (!job) return;
     this.stats.bytes += reply.bytes;
     if (reply.error || !reply.sha1 || !reply.before || !reply.after) {

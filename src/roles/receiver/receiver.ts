@@ -60,7 +60,7 @@ export class Receiver {
   constructor(
     private readonly ctx: DaemonContext,
     private readonly hashes: HashTableStore,
-    btClient?: BtClient,
+    btClient?: () => Promise<BtClient>,
   ) {
     this.spool = new TaskSpool(ctx.paths, 'receiver', RECEIVER_STATES, ctx.log);
     if (btClient) this.bt = new BtMethod(btClient);

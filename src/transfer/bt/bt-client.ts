@@ -10,7 +10,7 @@
 // WebRTC. uTP is off: webtorrent 2.x binds a UDP socket per outgoing uTP connect (fixed
 // only in 3.x) and bft2's peers speak TCP. PEX (ut_pex) stays on: it only tells peers
 // about other peers of the same swarm, all found through the tracker in the first place.
-import WebTorrent from 'webtorrent';
+import type WebTorrent from 'webtorrent';
 import type { Logger } from '../../log/logger.ts';
 
 export interface BtClient {
@@ -32,7 +32,10 @@ export interface BtClientOptions {
 }
 
 export async function createBtClient(opts: BtClientOptions): Promise<BtClient> {
-  const wt = new WebTorrent({
+  // Loaded on first use: a node that never touches BitTorrent does not carry webtorrent's
+  // modules (tens of MB of RSS).
+  const { default: WebTorrentClient } = await import('webtorrent');
+  const wt = new WebTorrentClient({
     torrentPort: opts.port,
     dht: false,
     lsd: false,
