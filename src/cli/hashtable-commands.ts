@@ -5,7 +5,7 @@ import path from 'node:path';
 import cliProgress from 'cli-progress';
 import { Paths } from '../config/paths.ts';
 import { loadConfig } from '../config/load-config.ts';
-import { createLogger } from '../log/logger.ts';
+import { createLogger, closeLogger } from '../log/logger.ts';
 import { HashPool } from '../hashtable/hash-pool.ts';
 import { HashTableStore } from '../hashtable/hash-table.ts';
 import { indexPass, under, type PassResult } from '../hashtable/indexer.ts';
@@ -52,10 +52,6 @@ export async function runHashCommand(paths: Paths, command: 'inithashtable' | 'a
     return result;
   } finally {
     await pool.close();
-    await new Promise<void>((resolve) => {
-      log.on('finish', () => resolve());
-      log.end();
-      setTimeout(resolve, 500);
-    });
+    await closeLogger(log);
   }
 }

@@ -6,7 +6,7 @@ import path from 'node:path';
 import { resolveRoot, Paths, RECEIVER_STATES, SENDER_STATES } from '../config/paths.ts';
 import { loadConfig } from '../config/load-config.ts';
 import { messageOf } from '../errors/catalogue.ts';
-import { startDaemon, readVersion } from '../daemon/daemon.ts';
+import { readVersion } from '../util/version.ts';
 import { callApi } from './api-client.ts';
 import { runHashCommand } from './hashtable-commands.ts';
 import { TaskSpool } from '../spool/task-spool.ts';
@@ -42,6 +42,8 @@ program
   .description('run the daemon: spool watchers, API, HTTP origin')
   .option('--console', 'log to the console too')
   .action(async (opts: { console?: boolean }) => {
+    // Loaded here: the other commands start faster without the daemon's modules.
+    const { startDaemon } = await import('../daemon/daemon.ts');
     const daemon = await startDaemon(resolveRoot(program.opts().root), { console: opts.console });
     const stop = () => void daemon.stop().then(() => process.exit(0));
     process.on('SIGTERM', stop);

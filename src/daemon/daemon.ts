@@ -1,15 +1,15 @@
 // The daemon: loads the config, takes the root's daemon lock, creates the spool tree and
 // starts every part (receiver and sender spools, API, HTTP origin). Its only logic is the
 // wiring and an orderly stop; everything else lives in the parts.
-import { mkdir, readFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type http from 'node:http';
 import lockfile from 'proper-lockfile';
 import { Paths } from '../config/paths.ts';
 import { loadConfig } from '../config/load-config.ts';
 import type { Config } from '../config/schema.ts';
-import { createLogger, type Logger } from '../log/logger.ts';
+import { createLogger, closeLogger, type Logger } from '../log/logger.ts';
+import { readVersion } from '../util/version.ts';
 import { errors, messageOf } from '../errors/catalogue.ts';
 import { Receiver } from '../roles/receiver/receiver.ts';
 import { Sender } from '../roles/sender/sender.ts';
@@ -24,14 +24,6 @@ import { HashPool } from '../hashtable/hash-pool.ts';
 import { HashWatcher } from '../hashtable/hash-watcher.ts';
 import type { DaemonContext } from './context.ts';
 
-/** The version in package.json, found upwards from this file (src/ or the built dist/). */
-export async function readVersion(): Promise<string> {
-  for (let dir = path.dirname(fileURLToPath(import.meta.url)); dir !== path.dirname(dir); dir = path.dirname(dir)) {
-    const text = await readFile(path.join(dir, 'package.json'), 'utf8').catch(() => undefined);
-    if (text) return JSON.parse(text).version as string;
-  }
-  return 'unknown';
-}
 
 function splitHostPort(hp: string): { host: string; port: number } {
   const i = hp.lastIndexOf(':');
@@ -123,16 +115,7 @@ export async function startDaemon(root: string, opts: { console?: boolean } = {}
         await hashWatcher.close();
         await hashPool.close();
         await releaseDaemonLock().catch(() => {});
-        await Promise.all(
-          [log, hashLog].map(
-            (l) =>
-              new Promise<void>((resolve) => {
-                l.on('finish', () => resolve());
-                l.end();
-                setTimeout(resolve, 500);
-              }),
-          ),
-        );
+        await Promise.all([log, hashLog].map((l) => closeLogger(l)));
       })().catch((err) => {
         console.error(`error while stopping: ${messageOf(err)}`);
       })),

@@ -20,3 +20,16 @@ export function createLogger(file: string, opts: { console?: boolean; level?: st
 export function silentLogger(): Logger {
   return winston.createLogger({ silent: true, transports: [new winston.transports.Console({ silent: true })] });
 }
+
+/** Ends a logger once its file is flushed (at most `waitMs`), without holding the process open longer. */
+export function closeLogger(log: Logger, waitMs = 500): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const timer = setTimeout(resolve, waitMs);
+    timer.unref();
+    log.on('finish', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+    log.end();
+  });
+}

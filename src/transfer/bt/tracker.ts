@@ -1,7 +1,6 @@
 // A BitTorrent tracker (bittorrent-tracker's Server) for config `embeddedtracker` and for
 // tests: HTTP announces only — no UDP, no WebSocket (WebRTC) tracker, no /stats page.
 // Owns the tracker's server and nothing else; peers and torrents are the client's.
-import { Server } from 'bittorrent-tracker';
 import type { Logger } from '../../log/logger.ts';
 
 export interface RunningTracker {
@@ -27,6 +26,8 @@ export interface TrackerOptions {
 
 export async function startTracker(opts: TrackerOptions): Promise<RunningTracker> {
   const allow = opts.allow;
+  // Loaded only where a tracker runs (config `embeddedtracker`).
+  const { Server } = await import('bittorrent-tracker');
   const server = new Server({
     http: true,
     udp: false,

@@ -127,7 +127,9 @@ type SdkCtor = new (params: SdkParams) => SdkClient;
 
 // The SDK is CommonJS without types; createRequire keeps the import typed locally instead
 // of through a global `declare module`.
-const ObsSdk = createRequire(import.meta.url)('esdk-obs-nodejs') as SdkCtor;
+// Required on first use: a node without OBS work does not load the SDK.
+let ObsSdkCtor: SdkCtor | undefined;
+const obsSdk = () => (ObsSdkCtor ??= createRequire(import.meta.url)('esdk-obs-nodejs') as SdkCtor);
 
 function validateEndpoint(endpoint: string): void {
   const e = endpoint.trim();
@@ -142,7 +144,7 @@ function validateEndpoint(endpoint: string): void {
 export async function createObsClient(opts: ObsClientOptions): Promise<ObsClient> {
   validateEndpoint(opts.endpoint);
   if (!opts.ak || !opts.sk) throw errors.OBS_CREDENTIALS(`no OBS access key for ${opts.endpoint}`);
-  const raw = new ObsSdk({
+  const raw = new (obsSdk())({
     access_key_id: opts.ak,
     secret_access_key: opts.sk,
     server: opts.endpoint.trim(),
