@@ -23,6 +23,7 @@ export async function runHashCommand(paths: Paths, command: 'inithashtable' | 'a
   const whole = command === 'inithashtable' && !dirArg;
   const bar = process.stdout.isTTY ? new cliProgress.SingleBar({ format: `${command} [{bar}] {percentage}% | {value}/{total} MB | {files}/{totalFiles} files`, hideCursor: true }, cliProgress.Presets.shades_classic) : undefined;
   let lastLine = 0;
+  let barStarted = false;
   const started = Date.now();
   log.info(`${command} ${dir}${opts.force ? ' (force)' : ''} started`);
   try {
@@ -34,7 +35,10 @@ export async function runHashCommand(paths: Paths, command: 'inithashtable' | 'a
       meta: whole ? { servertype: config.servertype, receiverstoreplan: config.receiverstoreplan, basedatapath: config.basedatapath } : undefined,
       onProgress: (p) => {
         if (bar) {
-          if (!bar.getTotal()) bar.start(Math.ceil(p.totalBytes / MB), 0, { files: 0, totalFiles: p.totalFiles });
+          if (!barStarted) {
+            bar.start(Math.ceil(p.totalBytes / MB), 0, { files: 0, totalFiles: p.totalFiles });
+            barStarted = true;
+          }
           bar.update(Math.floor(p.bytes / MB), { files: p.files, totalFiles: p.totalFiles });
         } else if (Date.now() - lastLine > 5000 || p.files === p.totalFiles) {
           lastLine = Date.now();

@@ -125,3 +125,14 @@ test('renaming a directory holding 500 MB updates the paths without re-hashing',
   const text = await readFile(store.tableFile, 'utf8');
   assert.ok(text.includes('/big-renamed/video.mxf') && !text.includes('/big/video.mxf'));
 });
+
+test('a change of servertype rebuilds the table by itself, re-reading nothing unchanged', async () => {
+  await watcher.close();
+  const receiverConfig = parseConfig({ servertype: 'receiver', receiverstoreplan: 'B' }, 'test');
+  watcher = new HashWatcher(base, () => receiverConfig, store, pool, silentLogger());
+  await watcher.start();
+  const index = JSON.parse(await readFile(store.indexFile, 'utf8'));
+  assert.deepEqual(index.meta, { servertype: 'receiver', receiverstoreplan: 'B', basedatapath: '/data/dcp' });
+  assert.equal(watcher.totals.hashed, 0, 'the rebuild took every unchanged hash from the index');
+  await settled('the rebuild');
+});
