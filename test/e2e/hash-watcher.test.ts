@@ -9,7 +9,7 @@ import { promisify } from 'node:util';
 import path from 'node:path';
 import { Paths } from '../../src/config/paths.ts';
 import { parseConfig } from '../../src/config/load-config.ts';
-import { silentLogger } from '../../src/log/logger.ts';
+import { silentLogger, createLogger } from '../../src/log/logger.ts';
 import { HashTableStore } from '../../src/hashtable/hash-table.ts';
 import { HashPool } from '../../src/hashtable/hash-pool.ts';
 import { HashWatcher } from '../../src/hashtable/hash-watcher.ts';
@@ -135,4 +135,19 @@ test('a change of servertype rebuilds the table by itself, re-reading nothing un
   assert.deepEqual(index.meta, { servertype: 'receiver', receiverstoreplan: 'B', basedatapath: '/data/dcp' });
   assert.equal(watcher.totals.hashed, 0, 'the rebuild took every unchanged hash from the index');
   await settled('the rebuild');
+});
+
+test('inotify out of watches (ENOSPC): the fix is logged and the watcher keeps the table current by polling', async () => {
+  await watcher.close();
+  const logFile = path.join(root, 'enospc.log');
+  const log = createLogger(logFile);
+  const config = parseConfig({ servertype: 'receiver', receiverstoreplan: 'B' }, 'test');
+  watcher = new HashWatcher(base, () => config, store, pool, log);
+  await watcher.start();
+  // What chokidar reports when inotify_add_watch fails for lack of watches.
+  const chokidarWatcher = (watcher as unknown as { watcher: { emit(e: string, err: Error): void } }).watcher;
+  chokidarWatcher.emit('error', Object.assign(new Error('ENOSPC: System limit for number of file watchers reached'), { code: 'ENOSPC' }));
+  await waitFor(async () => /fs\.inotify\.max_user_watches/.test(await readFile(logFile, 'utf8')) || undefined, { timeoutMs: 5000, what: 'the ENOSPC advice in the log' });
+  await writeFile(path.join(dcps(), 'one', 'after-enospc.xml'), '<polled/>');
+  await settled('a new file while polling');
 });
