@@ -32,7 +32,11 @@ export const configSchema = z
     avoidrepeat: boolish.default(true),
     senderid: z.string().default(''),
     senderdomain: noTrailingSlash(z.string()).default(''),
-    'bt-obs-cdn': z.string().regex(RATIO_RE, 'must be bt:obs:cdn, e.g. 2:1:1').default('2:1:1'),
+    'bt-obs-cdn': z
+      .string()
+      .regex(RATIO_RE, 'must be bt:obs:cdn, e.g. 2:1:1')
+      .refine((r) => r.split(':').some((n) => Number(n) > 0), 'at least one method needs a share above 0')
+      .default('2:1:1'),
     priorpolicy: z.enum(['fulltime', 'priortime']).optional(),
     prior: z.enum(['fulltime', 'priortime']).optional(),
     tracker: z.string().default(''),

@@ -24,10 +24,10 @@ test('defaults fill every bft2 key; numbers and booleans given as strings are ac
 
 test('every problem is reported at once, each naming its field', () => {
   assert.throws(
-    () => parseConfig({ servertype: 'seeder', downloadingnum: 'many', bttime: '25:00', apilisten: 'nowhere' }, '/etc/bft2/config.json'),
+    () => parseConfig({ servertype: 'seeder', downloadingnum: 'many', bttime: '25:00', apilisten: 'nowhere', 'bt-obs-cdn': '0:0:0' }, '/etc/bft2/config.json'),
     (err: Error & { code?: string }) => {
       assert.equal(err.code, 'CONFIG_INVALID');
-      for (const field of ['servertype', 'downloadingnum', 'bttime', 'apilisten']) assert.match(err.message, new RegExp(`${field}:`));
+      for (const field of ['servertype', 'downloadingnum', 'bttime', 'apilisten', 'bt-obs-cdn']) assert.match(err.message, new RegExp(`${field}:`));
       assert.match(err.message, /^invalid config \/etc\/bft2\/config.json: /);
       return true;
     },
