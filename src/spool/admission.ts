@@ -60,6 +60,14 @@ export class Admission<S extends string, R extends Running> {
     this.start(this.register(task));
   }
 
+  /** A task in the active state whose `.err` was deleted starts again (SPEC §5: deleting `.err` re-arms). */
+  async rearm(task: string): Promise<void> {
+    if (this.running.has(task) || this.stopped) return;
+    if (await this.o.spool.hasMarker(this.o.active, task, '.err')) return;
+    this.o.log.info(`task ${task} re-armed in ${this.o.active}`);
+    this.launch(task);
+  }
+
   stop(): void {
     this.stopped = true;
   }

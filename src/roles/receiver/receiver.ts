@@ -151,7 +151,7 @@ export class Receiver {
     // A downloading task whose .err is deleted is re-armed: watch for that too.
     this.downloadingWatcher = new SpoolWatcher(
       this.spool.dir('downloading'),
-      { ready: ({ task }) => this.rearmDownloading(task), unparseable: () => {} },
+      { ready: ({ task }) => this.admission.rearm(task), unparseable: () => {} },
       this.log,
     );
     await this.downloadingWatcher.start();
@@ -212,11 +212,12 @@ export class Receiver {
   }
 
   /** A complete task file in `queues` (dropped in by a person or a TMS, or by `recv`). */
-  private async admitToQueue(task: string, file: string, raw: unknown): Promise<void> {
+  /** `checked`: recv has just run the task's checks (the torrent fetch, the local lookups); not again. */
+  private async admitToQueue(task: string, file: string, raw: unknown, checked = false): Promise<void> {
     // Already waiting: nothing to do. Running: the checks below give the new file its .err.
     if (this.admission.isWaiting(task)) return;
     try {
-      await this.check(raw, file);
+      if (!checked) await this.check(raw, file);
       const stillQueued = await this.spool.withLock(task, async () => {
         // Under the lock: the file may have been taken already (by recv's own admission).
         if (!(await exists(this.spool.file('queues', task)))) return false;
@@ -234,13 +235,6 @@ export class Receiver {
       return;
     }
     this.admission.enqueue(task);
-  }
-
-  private async rearmDownloading(task: string): Promise<void> {
-    if (this.active.has(task) || this.stopping) return;
-    if (await this.spool.hasMarker('downloading', task, '.err')) return;
-    this.log.info(`task ${task} re-armed, downloading again`);
-    this.admission.launch(task);
   }
 
   /** The download, with its failure reported once: an `.err` (reason, then the tries' history). */
@@ -453,7 +447,7 @@ export class Receiver {
       await this.spool.clearErr('tmp', task);
       await this.spool.move(task, 'tmp', 'queues');
     });
-    await this.admitToQueue(task, this.spool.file('queues', task), raw);
+    await this.admitToQueue(task, this.spool.file('queues', task), raw, true);
     const allLocal = METHODS.every((m) => plan.lists2[m].length === 0);
     if (allLocal) return again ? 'same name task downloaded, all localsamefiles existed copy and finished, succeed!' : 'all localsamefiles existed copy and finished, succeed!';
     return again ? 'same name task downloaded, to download again.' : 'succeed!';

@@ -105,7 +105,7 @@ export class Sender {
     this.watchers = [
       new SpoolWatcher(this.spool.dir('tmp'), { ready: (t) => this.autosend(t.task, t.file, t.raw), unparseable: markUnparseable('tmp') }, this.log),
       new SpoolWatcher(this.spool.dir('queues'), { ready: (t) => this.admit(t.task, t.file, t.raw), unparseable: markUnparseable('queues') }, this.log),
-      new SpoolWatcher(this.spool.dir('uploading'), { ready: (t) => this.rearm(t.task), unparseable: () => {} }, this.log),
+      new SpoolWatcher(this.spool.dir('uploading'), { ready: (t) => this.admission.rearm(t.task), unparseable: () => {} }, this.log),
     ];
     for (const w of this.watchers) await w.start();
     this.expiryTimer = setInterval(() => void this.expireSeeds(), envNumber('BFT2_SEED_CHECK_MS', 60_000));
@@ -231,13 +231,6 @@ export class Sender {
       return;
     }
     this.admission.enqueue(task);
-  }
-
-  private async rearm(task: string): Promise<void> {
-    if (this.uploads.has(task) || this.stopping) return;
-    if (await this.spool.hasMarker('uploading', task, '.err')) return;
-    this.log.info(`task ${task} re-armed, publishing again`);
-    this.admission.launch(task);
   }
 
   /** The publication, with its failure reported once: seeding stopped, an `.err` naming the method. */
