@@ -62,6 +62,14 @@ export const configSchema = z
     autosend: boolish.default(true),
     obssignature: z.enum(['obs', 'v2', 'v4']).default('obs'),
     obspathstyle: boolish.default(false),
+    receiverseed: boolish.default(true),
+    btlimit: z.string().default(''),
+    obslimit: z.string().default(''),
+    cdnlimit: z.string().default(''),
+    btuploadlimit: z.string().default(''),
+    diskreserve: z.string().default('5%'),
+    rebalance: z.enum(['off', 'failed', 'idle']).default('idle'),
+    metricslisten: hostPortOrOff.default(''),
   })
   // Keys of older installations (ctcs, hashtable, ...) are kept, not refused.
   .passthrough()
