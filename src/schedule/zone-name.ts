@@ -49,7 +49,7 @@ function fromIntl(d: Date): string | undefined {
   return undefined;
 }
 
-interface TzRule {
+export interface TzRule {
   std: { name: string; east: number };
   dst?: { name: string; east: number };
 }
