@@ -121,6 +121,22 @@ export const catalogue = {
     (root: string) => `another bft2 daemon is already running on root ${root}`),
   API_UNREACHABLE: make('the CLI could not reach the daemon API',
     (address: string, reason: string) => `cannot reach the bft2 daemon at ${address}: ${reason} (is \`bft2 daemon\` running?)`),
+  TASK_NOT_REGULAR: make('a task file is a symlink, FIFO, device, socket or directory (spool entries are read only when regular files)',
+    (file: string, what: string) => `taskfile is not a regular file: ${file} is ${what}`),
+  TASK_TOO_LARGE: make('a task file is larger than 16 MiB',
+    (file: string, size: number, max: number) => `taskfile too large: ${file} has ${size} bytes, at most ${max} are read`),
+  FILE_NOT_REGULAR: make('a file to publish or seed is missing, a symlink or not a regular file',
+    (what: string, file: string, why: string) => `${what} ${file} is ${why}: only regular files are published`),
+  PATH_OUTSIDE: make('a path to publish or seed leads outside the directory it must stay in (the store)',
+    (what: string, file: string, root: string) => `${what} ${file} is outside ${root}: refused`),
+  PUBLISH_MISMATCH: make('a file to publish differs from the task (size or sha1)',
+    (file: string, why: string) => `refusing to publish ${file}: ${why}`),
+  DISK_FULL: make('a filesystem is full (ENOSPC/EDQUOT): the task stops, keeps its bytes, and resumes after its .err is deleted',
+    (fs: string, free: number, needed: number) => `disk full: ${fs} has ${free} bytes free, the task still needs ${needed} bytes; free space, then delete this .err to resume`),
+  WINDOW_INVALID: make('a transfer window in a task or the config is malformed',
+    (field: string, value: string, why: string) => `invalid window in ${field}: ${JSON.stringify(value)}: ${why}`),
+  HTTP_FAILED: make('an HTTP request failed in a way more tries will not cure (status, redirect, URL, certificate)',
+    (url: string, reason: string) => `${url}: ${reason}`, false),
 } as const;
 
 export type ErrorCode = keyof typeof catalogue;

@@ -1,8 +1,10 @@
 // Admission of queued tasks into a role's active state (SPEC §5: `downloadingnum`,
 // `uploadingnum`): valid tasks wait in arrival order; while a slot is free the next one is
 // moved from the queue state to the active state (under its lock) and its work starts.
-// Tasks resumed at start-up or re-armed start directly. Shared by the receiver and the
-// sender; knows nothing of what the work is.
+// Tasks resumed at start-up or re-armed start directly. Two tasks that would work on the
+// same DCP (the role's `keyOf`: its store directory, say) never run at once (SPEC §4): the
+// later one waits, keeping its place, until the first is over. Shared by every role;
+// knows nothing of what the work is.
 import type { TaskSpool } from './task-spool.ts';
 import type { Logger } from '../log/logger.ts';
 import { messageOf } from '../errors/catalogue.ts';
@@ -23,17 +25,27 @@ export interface AdmissionOptions<S extends string, R extends Running> {
   create: (task: string) => R;
   /** The work; it handles its own errors (an `.err`, a log line). */
   work: (r: R) => Promise<void>;
+  /** What the task works on; two tasks with the same key never run at once. undefined: no conflict. */
+  keyOf?: (task: string) => Promise<string | undefined>;
+}
+
+interface Waiting {
+  task: string;
+  key?: string;
+  /** Already in the active state (resumed or re-armed): it starts without a move. */
+  inActive: boolean;
 }
 
 export class Admission<S extends string, R extends Running> {
-  private readonly waiting: string[] = [];
+  private readonly waiting: Waiting[] = [];
   readonly running = new Map<string, R>();
+  private readonly keys = new Map<string, string>();
   private stopped = false;
 
   constructor(private readonly o: AdmissionOptions<S, R>) {}
 
   isWaiting(task: string): boolean {
-    return this.waiting.includes(task);
+    return this.waiting.some((w) => w.task === task);
   }
 
   has(task: string): boolean {
@@ -41,40 +53,59 @@ export class Admission<S extends string, R extends Running> {
   }
 
   /** A valid task in the queue state waits for a slot (once). */
-  enqueue(task: string): void {
+  async enqueue(task: string): Promise<void> {
     if (this.has(task)) return;
-    this.waiting.push(task);
-    this.o.log.info(`task ${task} queued (${this.waiting.length} waiting)`);
+    const key = await this.keyOf(task);
+    if (this.has(task)) return;
+    this.waiting.push({ task, key, inActive: false });
+    this.o.log.info(`task ${task} queued (${this.waiting.filter((w) => !w.inActive).length} waiting)`);
     this.pump();
   }
 
   /** Forgets a waiting task (cancel). */
   drop(task: string): void {
-    const i = this.waiting.indexOf(task);
+    const i = this.waiting.findIndex((w) => w.task === task);
     if (i >= 0) this.waiting.splice(i, 1);
   }
 
   /** Starts a task already in the active state (resumed at start-up, or re-armed). */
-  launch(task: string): void {
-    if (this.running.has(task) || this.stopped) return;
-    this.start(this.register(task));
+  async launch(task: string): Promise<void> {
+    if (this.has(task) || this.stopped) return;
+    const key = await this.keyOf(task);
+    if (this.has(task) || this.stopped) return;
+    if (key !== undefined && this.busy(key)) {
+      this.o.log.info(`task ${task} waits: another task works on the same DCP`);
+      this.waiting.unshift({ task, key, inActive: true });
+      return;
+    }
+    this.start(this.register(task, key));
   }
 
   /** A task in the active state whose `.err` was deleted starts again (SPEC §5: deleting `.err` re-arms). */
   async rearm(task: string): Promise<void> {
-    if (this.running.has(task) || this.stopped) return;
+    if (this.has(task) || this.stopped) return;
     if (await this.o.spool.hasMarker(this.o.active, task, '.err')) return;
     this.o.log.info(`task ${task} re-armed in ${this.o.active}`);
-    this.launch(task);
+    await this.launch(task);
   }
 
   stop(): void {
     this.stopped = true;
   }
 
-  private register(task: string): R {
+  private async keyOf(task: string): Promise<string | undefined> {
+    return this.o.keyOf?.(task).catch(() => undefined);
+  }
+
+  private busy(key: string): boolean {
+    for (const k of this.keys.values()) if (k === key) return true;
+    return false;
+  }
+
+  private register(task: string, key: string | undefined): R {
     const r = this.o.create(task);
     this.running.set(task, r);
+    if (key !== undefined) this.keys.set(task, key);
     return r;
   }
 
@@ -83,27 +114,41 @@ export class Admission<S extends string, R extends Running> {
   }
 
   private release(r: R): void {
-    if (this.running.get(r.task) === r) this.running.delete(r.task);
+    if (this.running.get(r.task) === r) {
+      this.running.delete(r.task);
+      this.keys.delete(r.task);
+    }
     this.pump();
   }
 
   private pump(): void {
     if (this.stopped) return;
     const { spool, queue, active } = this.o;
-    while (this.running.size < this.o.limit() && this.waiting.length > 0) {
-      const task = this.waiting.shift()!;
-      const r = this.register(task);
+    // Arrival order, except that a task whose DCP is busy lets the ones behind it pass.
+    for (let i = 0; i < this.waiting.length; ) {
+      const w = this.waiting[i];
+      const needsSlot = !w.inActive;
+      if ((needsSlot && this.running.size >= this.o.limit()) || (w.key !== undefined && this.busy(w.key))) {
+        i++;
+        continue;
+      }
+      this.waiting.splice(i, 1);
+      const r = this.register(w.task, w.key);
+      if (w.inActive) {
+        this.start(r);
+        continue;
+      }
       spool
-        .withLock(task, async () => {
+        .withLock(w.task, async () => {
           // Gone (cancelled, moved by hand) or parked by an .err meanwhile: not started.
-          if (!(await spool.hasTaskFile(queue, task)) || (await spool.hasMarker(queue, task, '.err'))) return false;
-          await spool.move(task, queue, active);
+          if (!(await spool.hasTaskFile(queue, w.task)) || (await spool.hasMarker(queue, w.task, '.err'))) return false;
+          await spool.move(w.task, queue, active);
           return true;
         })
         .then(
           (moved) => (moved ? this.start(r) : this.release(r)),
           (err) => {
-            this.o.log.error(`cannot start ${task}: ${messageOf(err)}`);
+            this.o.log.error(`cannot start ${w.task}: ${messageOf(err)}`);
             this.release(r);
           },
         );

@@ -2,8 +2,10 @@
 // area or the store: write elsewhere then rename, and fsync the directory so the rename
 // itself survives a power cut (rename is atomic, not durable).
 import { open, rename, mkdir, rm, cp, stat } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { randomBytes } from 'node:crypto';
 import path from 'node:path';
-import writeFileAtomic from 'write-file-atomic';
+import { TEMP_PREFIX } from '../config/paths.ts';
 
 export async function fsyncDir(dir: string): Promise<void> {
   const fh = await open(dir, 'r');
@@ -15,14 +17,31 @@ export async function fsyncDir(dir: string): Promise<void> {
 }
 
 /**
- * Writes a whole small file atomically. write-file-atomic puts its temp file
- * (`<name>.<n>`) beside the target; spool watchers only take `*.task.json`, so they never
- * see it as a task.
+ * Writes a whole small file atomically: a temp file beside the target (`.bft2-` prefix,
+ * which every watcher ignores), fsync, rename over the target, fsync the directory. If any
+ * step fails (ENOSPC), the temp is removed and the old file stays as it was.
+ * Not write-file-atomic: it resolves the target's realpath first, so a task file that is a
+ * symlink would have its *target* rewritten (SPEC §4: bft2 never writes through a
+ * symlink). rename(2) replaces the link itself; O_EXCL|O_NOFOLLOW make the temp our own.
  */
 export async function writeFileDurable(file: string, data: string): Promise<void> {
-  await mkdir(path.dirname(file), { recursive: true });
-  await writeFileAtomic(file, data, { fsync: true });
-  await fsyncDir(path.dirname(file));
+  const dir = path.dirname(file);
+  await mkdir(dir, { recursive: true });
+  const temp = path.join(dir, `${TEMP_PREFIX}${path.basename(file)}.${randomBytes(4).toString('hex')}.tmp`);
+  try {
+    const fh = await open(temp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o644);
+    try {
+      await fh.writeFile(data);
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    await rename(temp, file);
+  } catch (err) {
+    await rm(temp, { force: true });
+    throw err;
+  }
+  await fsyncDir(dir);
 }
 
 export async function writeJsonDurable(file: string, value: unknown): Promise<void> {

@@ -5,13 +5,18 @@
 // renamed into place (rsync) is taken once. A file that stays unparseable for the grace
 // period is reported as such (the caller writes `.err`). While `<task>.err` exists the
 // file is parked; deleting the `.err` re-arms it.
+// A spool entry is data from outside (SPEC §4): it is looked at with lstat and read only
+// when it is a regular file of at most 16 MiB, never through a symlink, never blocking;
+// anything else is reported as unsafe at once (the caller writes `.err`, the entry stays).
 // Owns no file: it only reads and reports.
 import { watch, type FSWatcher } from 'chokidar';
-import { readFile, stat } from 'node:fs/promises';
+import { lstat } from 'node:fs/promises';
 import path from 'node:path';
 import { taskNameOf } from '../config/paths.ts';
 import { exists } from './durable-fs.ts';
 import { envNumber } from '../util/time.ts';
+import { readUntrustedText, describeFileType } from '../trust/confined-file.ts';
+import { errors, messageOf } from '../errors/catalogue.ts';
 import type { Logger } from '../log/logger.ts';
 
 export interface ReadyTaskFile {
@@ -23,6 +28,8 @@ export interface ReadyTaskFile {
 export interface SpoolWatcherEvents {
   ready: (t: ReadyTaskFile) => void | Promise<void>;
   unparseable: (t: { task: string; file: string; reason: string }) => void | Promise<void>;
+  /** Not a regular file, too large, unreadable: `error` is the text for the `.err`. Default: ignored. */
+  unsafe?: (t: { task: string; file: string; error: Error }) => void | Promise<void>;
 }
 
 interface Candidate {
@@ -52,6 +59,9 @@ export class SpoolWatcher {
     this.watcher = watch(this.dir, {
       depth: 0,
       ignoreInitial: false,
+      // A symlinked entry is reported as an entry, never followed (a link to /dev/zero or a
+      // directory elsewhere must not be read or watched).
+      followSymlinks: false,
       // Our own fallback poll below catches what inotify misses; chokidar's polling is off.
       ignored: (p: string) => path.basename(p).startsWith('.') && p !== this.dir,
     });
@@ -108,8 +118,8 @@ export class SpoolWatcher {
   private async check(p: string, c: Candidate): Promise<void> {
     if (this.closed || this.candidates.get(p) !== c) return;
     const task = taskNameOf(path.basename(p))!;
-    const st = await stat(p).catch(() => undefined);
-    if (!st || !st.isFile()) {
+    const st = await lstat(p).catch(() => undefined);
+    if (!st) {
       this.candidates.delete(p);
       return;
     }
@@ -118,6 +128,13 @@ export class SpoolWatcher {
       return;
     }
     const signature = `${st.ino}:${st.size}:${st.mtimeMs}`;
+    if (!st.isFile()) {
+      // A symlink, FIFO, device or directory named like a task: refused at once, left where it is.
+      if (c.reported === signature) return;
+      c.reported = signature;
+      await this.on.unsafe?.({ task, file: p, error: errors.TASK_NOT_REGULAR(p, describeFileType(st)) });
+      return;
+    }
     const now = Date.now();
     if (signature !== c.signature) {
       c.signature = signature;
@@ -129,17 +146,29 @@ export class SpoolWatcher {
     const stableFor = now - c.since;
     if (stableFor < this.settleMs) return this.schedule(p, c, this.pollMs);
 
+    let text: string;
+    try {
+      text = await readUntrustedText(p, { noFollow: true });
+    } catch (err) {
+      if (!(await exists(p))) {
+        this.candidates.delete(p); // moved away meanwhile
+        return;
+      }
+      c.reported = signature;
+      await this.on.unsafe?.({ task, file: p, error: err as Error });
+      return;
+    }
     let raw: unknown;
     try {
-      raw = JSON.parse(await readFile(p, 'utf8'));
+      raw = JSON.parse(text);
     } catch (err) {
       if (stableFor < this.graceMs) return this.schedule(p, c, Math.min(500, this.graceMs - stableFor));
       c.reported = signature;
-      await this.on.unparseable({ task, file: p, reason: (err as Error).message });
+      await this.on.unparseable({ task, file: p, reason: messageOf(err) });
       return;
     }
     // Read again: a writer that changed the file while we parsed gets another round.
-    const after = await stat(p).catch(() => undefined);
+    const after = await lstat(p).catch(() => undefined);
     if (!after || `${after.ino}:${after.size}:${after.mtimeMs}` !== signature) return this.schedule(p, c, this.pollMs);
     c.reported = signature;
     await this.on.ready({ task, file: p, raw });

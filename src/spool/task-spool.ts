@@ -8,6 +8,7 @@ import path from 'node:path';
 import { Paths, MARKER_SUFFIXES, taskNameOf, type MarkerSuffix, type Role } from '../config/paths.ts';
 import { renameDurable, writeFileDurable, exists } from './durable-fs.ts';
 import { formatLocalTime } from '../util/time.ts';
+import { isBft2Error, messageOf } from '../errors/catalogue.ts';
 import type { Logger } from '../log/logger.ts';
 
 export interface Located<S extends string> {
@@ -125,6 +126,13 @@ export class TaskSpool<S extends string> {
     const previous = await readFile(file, 'utf8').then((t) => t.split('\n').slice(1).filter(Boolean)).catch(() => [] as string[]);
     const lines = [reason, ...previous, ...history, `${formatLocalTime()} ${reason}`];
     await writeFileDurable(file, lines.join('\n') + '\n');
+  }
+
+  /** A task refused where it stands: one log line with the error's code, and its `.err` (the file stays). */
+  async refuse(state: S, task: string, err: unknown): Promise<void> {
+    const message = messageOf(err);
+    this.log.error(`${isBft2Error(err) ? err.code : 'ERROR'} ${task}: ${message}`);
+    await this.writeErr(state, task, message);
   }
 
   async clearErr(state: S, task: string): Promise<void> {

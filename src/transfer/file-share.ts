@@ -10,6 +10,7 @@ import type { DownloadState } from './part-file.ts';
 import { nextRetryDelay, type RetryPolicy } from './retry-policy.ts';
 import { errors, isBft2Error, messageOf } from '../errors/catalogue.ts';
 import { sleep } from '../util/time.ts';
+import { isDiskFull, diskFullError } from './disk-full.ts';
 import { settleAll } from '../util/settle-all.ts';
 
 const PARALLEL_FILES = 2;
@@ -47,6 +48,8 @@ async function withRetries(job: ShareDownload, method: 'cdn' | 'obs', policy: Re
       return;
     } catch (err) {
       if (job.signal.aborted) throw job.signal.reason;
+      // No try frees space: the task stops at once with DISK_FULL (its bytes stay on disk).
+      if (isDiskFull(err)) throw isBft2Error(err) ? err : await diskFullError(at.partBase, entry.size);
       if (progressed && !isBft2Error(err)) {
         // A drop after progress resumes at once from where it stopped; only tries that move nothing count.
         failedTries = 0;

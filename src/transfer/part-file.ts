@@ -6,13 +6,14 @@
 // the task's assembly directory. Used by the CDN and OBS methods.
 // Owns: a file's `.bft2-*.part` / `.part.json` companions. Nothing else.
 import { createHash, type Hash } from 'node:crypto';
-import { createReadStream, createWriteStream } from 'node:fs';
+import { createReadStream, createWriteStream, constants } from 'node:fs';
 import { open, rm, stat, readFile, mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { errors } from '../errors/catalogue.ts';
 import { TEMP_PREFIX } from '../config/paths.ts';
 import { renameDurable } from '../spool/durable-fs.ts';
 import { envNumber } from '../util/time.ts';
+import { isDiskFull, diskFullError } from './disk-full.ts';
 
 export interface PartMeta {
   url: string;
@@ -76,12 +77,13 @@ export async function streamToPart(
   body: AsyncIterable<unknown>,
   part: string,
   offset: number,
-  job: { size: number; onBytes?: (n: number) => void; source: string },
+  job: { size: number; onBytes?: (n: number) => void; source: string; method: 'cdn' | 'obs'; file: string; take?: (n: number) => Promise<void> },
   state: DownloadState,
   onData: () => void,
 ): Promise<number> {
   const hash = state.hash!;
-  const fh = await open(part, offset === 0 ? 'w' : 'r+');
+  // O_NOFOLLOW: the part is ours; a symlink planted in staging is never written through.
+  const fh = await open(part, (offset === 0 ? constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC : constants.O_WRONLY) | constants.O_NOFOLLOW, 0o644);
   const ws = createWriteStream(part, { fd: fh, start: offset, highWaterMark: WRITE_BUFFER, autoClose: false });
   let writeError: Error | undefined;
   ws.on('error', (err) => (writeError = err));
@@ -93,7 +95,10 @@ export async function streamToPart(
     for await (const chunk of body) {
       onData();
       const buf = chunk as Buffer;
-      if (position + buf.length > job.size) throw new Error(`${job.source} sent more than ${job.size} bytes`);
+      // A server that sends more than the file's size (or an endless body) is a failed try
+      // for this file, counted like any other: never a resume that starts the loop again.
+      if (position + buf.length > job.size) throw errors.DOWNLOAD_FAILED(job.method, job.file, `${job.source} sent more than the file's ${job.size} bytes`);
+      if (job.take) await job.take(buf.length);
       hash.update(buf);
       position += buf.length;
       job.onBytes?.(buf.length);
@@ -120,6 +125,7 @@ export async function streamToPart(
   if (writeError) {
     state.hash = undefined;
     state.hashedTo = 0;
+    if (isDiskFull(writeError)) throw await diskFullError(part, job.size - position);
     throw writeError;
   }
   state.hashedTo = position;

@@ -5,7 +5,8 @@
 // store with `<name>.finished`, and resumes whatever was under way at start-up.
 // Owns: the receiver spool, the task's staging and assembly directories, its store entry.
 // Must not touch: another task's files, the hash table, the sender spool.
-import { readFile, rm, stat, mkdir, copyFile, constants as fsConstants } from 'node:fs/promises';
+import { readTaskJson } from '../../trust/confined-file.ts';
+import { rm, stat, lstat, mkdir, copyFile, constants as fsConstants } from 'node:fs/promises';
 import path from 'node:path';
 import { TEMP_PREFIX, RECEIVER_STATES, taskNameOf, type ReceiverState } from '../../config/paths.ts';
 import { TaskSpool } from '../../spool/task-spool.ts';
@@ -29,15 +30,20 @@ import type { DaemonContext } from '../../daemon/context.ts';
 import type { HashTableStore } from '../../hashtable/hash-table.ts';
 import type { IndexEntry } from '../../hashtable/reconcile.ts';
 import { RateMeter, formatPercent, formatRate, etaMinutes } from './progress-math.ts';
+import { TryLog } from '../../transfer/try-log.ts';
+import { isDiskFull, diskFullError } from '../../transfer/disk-full.ts';
 
 interface ActiveDownload {
   task: string;
   abort: AbortController;
+  tries: TryLog;
   /** Bytes on disk per method (and local-same copies), kept current while running. */
   bytes: Record<Method | 'local', number>;
   meters: Record<Method | 'all', RateMeter>;
   done: Promise<void>;
   storing: boolean;
+  /** Inode of each file as verified in the assembly directory: only these hashes enter the table. */
+  verified: Map<string, number>;
 }
 
 class Cancelled extends Error {
@@ -70,13 +76,16 @@ export class Receiver {
       active: 'downloading',
       limit: () => this.config.downloadingnum,
       log: ctx.log,
+      keyOf: (task) => this.dcpKey(task),
       create: (task) => ({
         task,
         abort: new AbortController(),
+        tries: new TryLog(),
         bytes: { bt: 0, obs: 0, cdn: 0, local: 0 },
         meters: { bt: new RateMeter(), obs: new RateMeter(), cdn: new RateMeter(), all: new RateMeter() },
         done: Promise.resolve(),
         storing: false,
+        verified: new Map(),
       }),
       work: (a) => this.downloadAndReport(a),
     });
@@ -133,17 +142,14 @@ export class Receiver {
       if (!(await this.spool.hasMarker('downloading', task, '.err'))) resuming.push(task);
     }
     if (resuming.length) this.log.info(`start downloading taskfiles: ${resuming.join(',')}`);
-    for (const task of resuming) this.admission.launch(task);
+    for (const task of resuming) await this.admission.launch(task);
 
     this.watcher = new SpoolWatcher(
       this.spool.dir('queues'),
       {
         ready: ({ task, file, raw }) => this.admitToQueue(task, file, raw),
-        unparseable: async ({ task, file, reason }) => {
-          const err = errors.TASK_JSON(file);
-          this.log.error(`${err.code} ${err.message} (${reason})`);
-          await this.spool.writeErr('queues', task, err.message);
-        },
+        unparseable: ({ task, file }) => this.spool.refuse('queues', task, errors.TASK_JSON(file)),
+        unsafe: ({ task, error }) => this.spool.refuse('queues', task, error),
       },
       this.log,
     );
@@ -229,39 +235,52 @@ export class Receiver {
       });
       if (!stillQueued) return;
     } catch (err) {
-      const message = messageOf(err);
-      this.log.error(`${isBft2Error(err) ? err.code : 'ERROR'} ${task}: ${message}`);
-      await this.spool.writeErr('queues', task, message);
+      await this.spool.refuse('queues', task, err);
       return;
     }
-    this.admission.enqueue(task);
+    await this.admission.enqueue(task);
+  }
+
+  /** The DCP a task works on (its store directory): two tasks of one DCP never run at once. */
+  private async dcpKey(task: string): Promise<string | undefined> {
+    const where = (await this.spool.locate(task)).find((l) => l.state === 'queues' || l.state === 'downloading');
+    if (!where) return undefined;
+    const t = validateTask((await readTaskJson(where.file)).raw, where.file);
+    return this.ctx.paths.storeDir(this.config, t.basesubdir, t.name);
   }
 
   /** The download, with its failure reported once: an `.err` (reason, then the tries' history). */
   private downloadAndReport(a: ActiveDownload): Promise<void> {
-    return this.download(a)
-      .catch(async (err) => {
-        if (err instanceof Cancelled || this.stopping) return;
-        const e = isBft2Error(err) ? err : new Bft2Error('DOWNLOAD_FAILED', messageOf(err), false);
-        this.log.error(`${e.code} ${a.task}: ${e.message}`);
-        await this.spool.writeErr('downloading', a.task, e.message, this.history.get(a.task) ?? []).catch(() => {});
-      })
-      .finally(() => this.history.delete(a.task));
+    return this.download(a).catch(async (err) => {
+      if (err instanceof Cancelled || this.stopping) return;
+      let e = isBft2Error(err) ? err : new Bft2Error('DOWNLOAD_FAILED', messageOf(err), false);
+      // A full disk names the filesystem and what the whole task still needs (not one file).
+      if (isDiskFull(err)) e = await diskFullError((err as { path?: string }).path ?? this.ctx.paths.transferDir, await this.bytesStillNeeded(a.task).catch(() => 0));
+      this.log.error(`${e.code} ${a.task}: ${e.message}`);
+      await this.spool.writeErr('downloading', a.task, e.message, a.tries.history).catch((werr) => this.log.error(`cannot write ${a.task}.err: ${messageOf(werr)}`));
+    });
   }
 
-  /** Failed tries of running tasks, written under the reason in `.err` if they run out. */
-  private readonly history = new Map<string, string[]>();
+  /** Bytes of the task's download not yet on disk (staging parts and verified files count). */
+  private async bytesStillNeeded(task: string): Promise<number> {
+    const file = this.spool.file('downloading', task);
+    const raw = (await readTaskJson(file)).raw as Record<string, unknown>;
+    const t = validateTask(raw, file);
+    const sizeOf = new Map(t.filelist.map((f) => [f.file, f.size]));
+    const assembly = this.ctx.paths.assembly(t.basesubdir, t.name);
+    let needed = 0;
+    for (const m of METHODS) {
+      for (const f of listOr(raw[LIST2_KEY[m]], t[`${m}list`])) {
+        needed += sizeOf.get(f)! - (await bytesOnDisk(path.join(assembly, f), path.join(this.ctx.paths.staging(m, t.basesubdir, t.name), f)));
+      }
+    }
+    return needed;
+  }
 
   private async download(a: ActiveDownload): Promise<void> {
     const { task } = a;
     const file = this.spool.file('downloading', task);
-    const text = await readFile(file, 'utf8');
-    let raw: Record<string, unknown>;
-    try {
-      raw = JSON.parse(text);
-    } catch {
-      throw errors.TASK_JSON(file);
-    }
+    const raw = (await readTaskJson(file)).raw as Record<string, unknown>;
     let { task: t, plan, sources } = await this.check(raw, file);
     const paths = this.ctx.paths;
     const assembly = paths.assembly(t.basesubdir, t.name);
@@ -300,30 +319,25 @@ export class Receiver {
             url: m === 'cdn' ? t.cdn.url : m === 'obs' ? t.obs.url : t.bt.tmpurl || t.bt.url,
             signal,
             onBytes: (n) => {
+              a.tries.progressed(m);
               a.bytes[m] += n;
               a.meters[m].add(n);
               a.meters.all.add(n);
             },
-            onTryFailed: (f, reason, delay) => {
-              const line = `${formatLocalTime()} ${m} ${f}: ${reason}${delay === undefined ? '' : `; retry in ${Math.round(delay / 1000)} s`}`;
-              this.log.warn(`${task}: ${line}`);
-              const h = this.history.get(task) ?? [];
-              h.push(line);
-              this.history.set(task, h.slice(-20));
-            },
+            onTryFailed: (f, reason, delay) => this.log.warn(`${task}: ${a.tries.failed(m, f, reason, delay)}`),
             log: this.log,
           }),
         ),
         stop,
       );
       if (a.abort.signal.aborted) throw new Cancelled();
-      await this.checkAssembly(t, assembly);
+      await this.checkAssembly(t, assembly, a.verified);
       a.storing = true;
       await writeFileDurable(storing, `${task}\n`);
     }
     a.storing = true;
     await this.store(t, task, assembly, raw);
-    await this.recordHashes(t);
+    await this.recordHashes(t, a.verified);
     raw.finishedtime = formatLocalTime();
     await writeJsonDurable(file, raw);
     await this.spool.withLock(task, () => this.spool.move(task, 'downloading', 'downloaded'));
@@ -332,13 +346,17 @@ export class Receiver {
     this.log.info(`downloaded ${task}: ${paths.storeDir(this.config, t.basesubdir, t.name)}`);
   }
 
-  /** The received DCP's hashes go into the table from the task: nothing is re-read. */
-  private async recordHashes(t: Task): Promise<void> {
+  /**
+   * The received DCP's hashes go into the table from the task, without re-reading — but only
+   * for the very files this task verified (same inode since the check; SPEC §4). After a
+   * crash mid-store the record is gone and the hash watcher hashes the DCP instead.
+   */
+  private async recordHashes(t: Task, verified: Map<string, number>): Promise<void> {
     const dir = this.ctx.paths.storeDir(this.config, t.basesubdir, t.name);
     const entries: IndexEntry[] = [];
     for (const f of t.filelist) {
-      const st = await stat(path.join(dir, f.file)).catch(() => undefined);
-      if (st?.size === f.size) entries.push({ path: path.join(dir, f.file), sha1: f.hash, size: st.size, mtimeMs: st.mtimeMs, ino: st.ino });
+      const st = await lstat(path.join(dir, f.file)).catch(() => undefined);
+      if (st?.isFile() && st.size === f.size && verified.get(f.file) === st.ino) entries.push({ path: path.join(dir, f.file), sha1: f.hash, size: st.size, mtimeMs: st.mtimeMs, ino: st.ino });
     }
     try {
       await this.hashes.update((s) => {
@@ -371,10 +389,11 @@ export class Receiver {
   }
 
   /** Every file of the DCP is in the assembly directory with its size (each was verified on arrival). */
-  private async checkAssembly(t: Task, assembly: string): Promise<void> {
+  private async checkAssembly(t: Task, assembly: string, verified: Map<string, number>): Promise<void> {
     for (const f of t.filelist) {
-      const st = await stat(path.join(assembly, f.file)).catch(() => undefined);
-      if (st?.size !== f.size) throw errors.STORE_FAILED(assembly, `${f.file} is missing or incomplete`);
+      const st = await lstat(path.join(assembly, f.file)).catch(() => undefined);
+      if (!st?.isFile() || st.size !== f.size) throw errors.STORE_FAILED(assembly, `${f.file} is missing or incomplete`);
+      verified.set(f.file, st.ino);
     }
   }
 
@@ -412,19 +431,9 @@ export class Receiver {
   async recv(taskfile: string): Promise<string> {
     const task = taskNameOf(path.basename(taskfile));
     if (!task) throw errors.TASK_FILENAME(taskfile);
-    let text: string;
-    try {
-      text = await readFile(taskfile, 'utf8');
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      throw errors.TASK_OPEN(taskfile, code === 'ENOENT' ? 'no such file or directory' : code === 'EISDIR' ? 'is a directory' : messageOf(err));
-    }
-    let raw: unknown;
-    try {
-      raw = JSON.parse(text);
-    } catch {
-      throw errors.TASK_JSON(taskfile);
-    }
+    // A path named by the caller is used as given (a symlink it names is followed), but
+    // only a regular file of sane size is read, without blocking.
+    const { raw, text } = await readTaskJson(taskfile, { noFollow: false });
     const { plan } = await this.check(raw, taskfile);
 
     const tmpFile = this.spool.file('tmp', task);
@@ -483,7 +492,7 @@ export class Receiver {
   private async removeTransferData(taskFile: string): Promise<void> {
     let t: Task;
     try {
-      t = validateTask(JSON.parse(await readFile(taskFile, 'utf8')), taskFile);
+      t = validateTask((await readTaskJson(taskFile)).raw, taskFile);
     } catch {
       return; // a task that never validated never wrote anything
     }
@@ -504,17 +513,14 @@ export class Receiver {
     let raw: Record<string, unknown>;
     let t: Task;
     try {
-      raw = JSON.parse(await readFile(where.file, 'utf8'));
+      raw = (await readTaskJson(where.file)).raw as Record<string, unknown>;
       t = validateTask(raw, where.file);
     } catch (err) {
       const reason = isBft2Error(err) ? err.message : errors.TASK_JSON(where.file).message;
       return { ...emptyProgress(where.state === 'queues' ? 'queues' : where.state), taskfile: where.file, taskfullpath: where.file, downerror: reason, desc: reason };
     }
     const size = t.size;
-    const lists2 = (m: Method): string[] => {
-      const l = raw[LIST2_KEY[m]];
-      return Array.isArray(l) ? l.filter((f) => f !== '') : t[`${m}list`];
-    };
+    const lists2 = (m: Method): string[] => listOr(raw[LIST2_KEY[m]], t[`${m}list`]);
     const sizeOf = new Map(t.filelist.map((f) => [f.file, f.size]));
     const sum = (files: string[]) => files.reduce((s, f) => s + (sizeOf.get(f) ?? 0), 0);
     const localsame = t.localsamefiles;
@@ -556,13 +562,14 @@ export class Receiver {
     }
     for (const f of localsame) if ((await stat(path.join(assembly, f)).catch(() => undefined))?.size === sizeOf.get(f)) bytes.local += sizeOf.get(f)!;
     const downloaded = bytes.bt + bytes.obs + bytes.cdn + bytes.local;
-    const err = await this.spool.readErr('downloading', task);
+    const err = (await this.spool.readErr('downloading', task)) ?? (a?.tries.status() || undefined);
+    const failed = await this.spool.hasMarker('downloading', task, '.err');
     const rate = a ? a.meters.all.rate() : 0;
     const methodRate = (m: Method) => (a && sum(lists2(m)) > 0 ? formatRate(a.meters[m].rate()) : '');
     const total = formatPercent(downloaded, size);
     return {
       ...base,
-      status: err ? 'downloaderror' : 'downloading',
+      status: failed ? 'downloaderror' : 'downloading',
       downerror: err ?? '',
       downloaded,
       rate: a ? formatRate(rate) : '',
@@ -574,7 +581,7 @@ export class Receiver {
       obspercent: formatPercent(bytes.obs, size),
       cdnrate: methodRate('cdn'),
       cdnpercent: formatPercent(bytes.cdn, size),
-      ecompletedtime: err ? -1 : etaMinutes(size - downloaded, rate),
+      ecompletedtime: failed ? -1 : etaMinutes(size - downloaded, rate),
     };
   }
 
@@ -584,6 +591,11 @@ export class Receiver {
     for (const state of RECEIVER_STATES) for (const task of await this.spool.list(state)) out.push({ task, state });
     return out;
   }
+}
+
+/** A lists2 field of a rewritten task, else the method's list (the task was not started yet). */
+function listOr(field: unknown, list: string[]): string[] {
+  return Array.isArray(field) ? field.filter((f): f is string => typeof f === 'string' && f !== '') : list;
 }
 
 function emptyProgress(status: string): Record<string, unknown> {

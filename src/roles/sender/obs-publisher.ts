@@ -18,6 +18,8 @@ export interface ObsUploadRequest {
   signal: AbortSignal;
   onBytes: (n: number) => void;
   setDone: (n: number) => void;
+  /** One line per failed try, for `uploadprogress` while retrying and the task's `.err` history. */
+  onTryFailed?: (file: string, reason: string, nextDelayMs: number | undefined) => void;
 }
 
 export interface ObsPublisher {
@@ -37,7 +39,7 @@ export function createObsPublisher(ctx: DaemonContext): ObsPublisher {
         // After a restart, progress starts from what the bucket already holds.
         const held = await uploadedBytes({ client, bucket, prefix, files: req.files, checkpointDir }).catch(() => undefined);
         if (held) req.setDone(held.bytes);
-        await uploadShare({ client, bucket, prefix, files: req.files, sourceDir: req.sourceDir, checkpointDir, signal: req.signal, onBytes: req.onBytes, log: ctx.log });
+        await uploadShare({ client, bucket, prefix, files: req.files, sourceDir: req.sourceDir, checkpointDir, signal: req.signal, onBytes: req.onBytes, onTryFailed: req.onTryFailed, log: ctx.log });
       } finally {
         client.close();
       }

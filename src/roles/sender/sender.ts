@@ -7,9 +7,8 @@
 // moves to `history`. A restarted daemon resumes seeding and uploads from disk.
 // Owns: the sender spool, the seeds and uploads of its tasks. Must not touch: the DCP's
 // data (read only), the receiver spool.
-import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { request } from 'undici';
+import { requestFollowing, statusError } from '../../transfer/cdn/http-request.ts';
 import { SENDER_STATES, taskNameOf, type SenderState } from '../../config/paths.ts';
 import { TaskSpool } from '../../spool/task-spool.ts';
 import { SpoolWatcher } from '../../spool/spool-watcher.ts';
@@ -27,11 +26,15 @@ import { defaultRetryPolicy, nextRetryDelay } from '../../transfer/retry-policy.
 import { settleAll } from '../../util/settle-all.ts';
 import { formatLocalTime, sleep, envNumber } from '../../util/time.ts';
 import { torrentPaths } from './gentask.ts';
+import { dcpDirInside, verifyPublishable, type PublishedFile } from './publish-check.ts';
+import { readTaskJson } from '../../trust/confined-file.ts';
+import { TryLog } from '../../transfer/try-log.ts';
 import type { ObsPublisher } from './obs-publisher.ts';
 
 interface Upload {
   task: string;
   abort: AbortController;
+  tries: TryLog;
   obsBytes: number;
   obsTotal: number;
   done: Promise<void>;
@@ -71,7 +74,13 @@ export class Sender {
       active: 'uploading',
       limit: () => this.config.uploadingnum,
       log: ctx.log,
-      create: (task) => ({ task, abort: new AbortController(), obsBytes: 0, obsTotal: 0, done: Promise.resolve() }),
+      keyOf: async (task) => {
+        const where = (await this.spool.locate(task)).find((l) => l.state === 'queues' || l.state === 'uploading');
+        if (!where) return undefined;
+        const t = validateTask((await readTaskJson(where.file)).raw, where.file);
+        return `${t.basesubdir}/${t.name}`;
+      },
+      create: (task) => ({ task, abort: new AbortController(), tries: new TryLog(), obsBytes: 0, obsTotal: 0, done: Promise.resolve() }),
       work: (u) => this.publishAndReport(u),
     });
   }
@@ -95,16 +104,15 @@ export class Sender {
     const resuming: string[] = [];
     for (const task of await this.spool.list('uploading')) if (!(await this.spool.hasMarker('uploading', task, '.err'))) resuming.push(task);
     if (resuming.length) this.log.info(`start uploading taskfiles: ${resuming.join(',')}`);
-    for (const task of resuming) this.admission.launch(task);
+    for (const task of resuming) await this.admission.launch(task);
 
-    const markUnparseable = (state: SenderState) => async ({ task, file }: { task: string; file: string }) => {
-      const err = errors.TASK_JSON(file);
-      this.log.error(`${err.code} ${err.message}`);
-      await this.spool.writeErr(state, task, err.message);
-    };
+    const refuse = (state: SenderState) => ({
+      unparseable: ({ task, file }: { task: string; file: string }) => this.spool.refuse(state, task, errors.TASK_JSON(file)),
+      unsafe: ({ task, error }: { task: string; error: Error }) => this.spool.refuse(state, task, error),
+    });
     this.watchers = [
-      new SpoolWatcher(this.spool.dir('tmp'), { ready: (t) => this.autosend(t.task, t.file, t.raw), unparseable: markUnparseable('tmp') }, this.log),
-      new SpoolWatcher(this.spool.dir('queues'), { ready: (t) => this.admit(t.task, t.file, t.raw), unparseable: markUnparseable('queues') }, this.log),
+      new SpoolWatcher(this.spool.dir('tmp'), { ready: (t) => this.autosend(t.task, t.file, t.raw), ...refuse('tmp') }, this.log),
+      new SpoolWatcher(this.spool.dir('queues'), { ready: (t) => this.admit(t.task, t.file, t.raw), ...refuse('queues') }, this.log),
       new SpoolWatcher(this.spool.dir('uploading'), { ready: (t) => this.admission.rearm(t.task), unparseable: () => {} }, this.log),
     ];
     for (const w of this.watchers) await w.start();
@@ -135,34 +143,34 @@ export class Sender {
       this.autosent.add(task);
       this.log.info(`autosend: ${task} moved to queues`);
     } catch (err) {
-      this.log.error(`${isBft2Error(err) ? err.code : 'ERROR'} autosend ${task}: ${messageOf(err)}`);
-      await this.spool.writeErr('tmp', task, messageOf(err));
+      await this.spool.refuse('tmp', task, err);
     }
   }
 
-  /**
-   * The DCP's directory on this node: where gentask found it (`senderlocalpath`, a path of
-   * this machine), else its place in the store (`<basedatapath>/<basesubdir>/dcps/<name>`).
-   */
-  private async dcpDir(t: Task): Promise<string> {
-    if (t.senderlocalpath) {
-      const dir = path.join(t.senderlocalpath, t.name);
-      if (await stat(dir).then((st) => st.isDirectory(), () => false)) return dir;
-    }
-    return this.ctx.paths.storeDir(this.config, t.basesubdir, t.name);
+  private get store(): string {
+    return this.ctx.paths.basedata(this.config);
+  }
+
+  /** The DCP's directory on this node (senderlocalpath, else its place in the store); never outside the store. */
+  private dcpDir(t: Task): Promise<string> {
+    return dcpDirInside(this.store, t.senderlocalpath, t.name, this.ctx.paths.storeDir(this.config, t.basesubdir, t.name));
   }
 
   /** The torrent a task seeds, and the directory that holds its data directory. */
-  private async seedSource(t: Task): Promise<{ torrentFile: string; parentDir: string; files: string[] } | undefined> {
+  private async seedSource(t: Task): Promise<{ torrentFile: string; parentDir: string; dataDir: string; files: string[] } | undefined> {
     if (t.btlist.length === 0) return undefined;
     const btOnly = t.obslist.length === 0 && t.cdnlist.length === 0;
-    const tp = torrentPaths(this.ctx.paths.basedata(this.config), t.basesubdir, t.name);
-    if (btOnly) return { torrentFile: tp.full, parentDir: path.dirname(await this.dcpDir(t)), files: t.filelist.map((f) => f.file) };
-    return { torrentFile: tp.shareTorrent, parentDir: path.dirname(tp.shareDir), files: t.btlist };
+    const tp = torrentPaths(this.store, t.basesubdir, t.name);
+    if (btOnly) {
+      const dataDir = await this.dcpDir(t);
+      return { torrentFile: tp.full, parentDir: path.dirname(dataDir), dataDir, files: t.filelist.map((f) => f.file) };
+    }
+    return { torrentFile: tp.shareTorrent, parentDir: path.dirname(tp.shareDir), dataDir: tp.shareDir, files: t.btlist };
   }
 
-  /** The seed's `send` checks: torrent present, same-name seeding and `reactive`. */
+  /** The seed's `send` checks: DCP in the store, torrent present, same-name seeding and `reactive`. */
   private async checkSendable(task: string, t: Task, reactive: boolean, taskfile = ''): Promise<string | undefined> {
+    await this.dcpDir(t);
     const src = await this.seedSource(t);
     if (src && !(await exists(src.torrentFile))) throw errors.SEND_NO_TORRENT(src.torrentFile);
     const running = this.seeds.get(task);
@@ -182,23 +190,17 @@ export class Sender {
   async send(taskfile: string, reactive: boolean): Promise<string> {
     const task = taskNameOf(path.basename(taskfile));
     if (!task) throw errors.TASK_FILENAME(taskfile);
-    let text: string;
+    let read: { raw: unknown; text: string };
     try {
-      text = await readFile(taskfile, 'utf8');
+      read = await readTaskJson(taskfile, { noFollow: false });
     } catch (err) {
-      if (this.autosent.has(task)) {
+      if (this.autosent.has(task) && isBft2Error(err) && err.code === 'TASK_OPEN') {
         const where = (await this.spool.locate(task)).find((l) => l.state !== 'tmp');
         if (where) return `already sent by autosend: ${where.file}`;
       }
-      const code = (err as NodeJS.ErrnoException).code;
-      throw errors.TASK_OPEN(taskfile, code === 'ENOENT' ? 'no such file or directory' : messageOf(err));
+      throw err;
     }
-    let raw: unknown;
-    try {
-      raw = JSON.parse(text);
-    } catch {
-      throw errors.TASK_JSON(taskfile);
-    }
+    const { raw, text } = read;
     const t = validateTask(raw, taskfile);
     return this.spool.withLock(task, async () => {
       for (const l of await this.spool.locate(task)) if (l.state === 'queues' || l.state === 'uploading') throw errors.SAME_IN_STATE(l.state, l.file);
@@ -216,38 +218,39 @@ export class Sender {
       await this.spool.clearErr('tmp', task);
       await this.spool.move(task, 'tmp', 'queues');
       return desc;
-    }).then((desc) => {
-      this.admission.enqueue(task);
+    }).then(async (desc) => {
+      await this.admission.enqueue(task);
       return desc;
     });
   }
 
   private async admit(task: string, file: string, raw: unknown): Promise<void> {
     try {
-      validateTask(raw, file);
+      await this.dcpDir(validateTask(raw, file));
     } catch (err) {
-      this.log.error(`${isBft2Error(err) ? err.code : 'ERROR'} ${task}: ${messageOf(err)}`);
-      await this.spool.writeErr('queues', task, messageOf(err));
+      await this.spool.refuse('queues', task, err);
       return;
     }
-    this.admission.enqueue(task);
+    await this.admission.enqueue(task);
   }
 
   /** The publication, with its failure reported once: seeding stopped, an `.err` naming the method. */
   private publishAndReport(u: Upload): Promise<void> {
-    return this.publish(u).catch(async (err) => {
-      if (this.stopping || u.abort.signal.aborted) return;
-      this.log.error(`${isBft2Error(err) ? err.code : 'UPLOAD_FAILED'} ${u.task}: ${messageOf(err)}`);
-      await this.stopSeed(u.task);
-      await this.spool.writeErr('uploading', u.task, messageOf(err)).catch(() => {});
-    });
+    return this.publish(u)
+      .catch(async (err) => {
+        if (this.stopping || u.abort.signal.aborted) return;
+        this.log.error(`${isBft2Error(err) ? err.code : 'UPLOAD_FAILED'} ${u.task}: ${messageOf(err)}`);
+        await this.stopSeed(u.task);
+        await this.spool.writeErr('uploading', u.task, messageOf(err), u.tries.history).catch(() => {});
+      })
+      .finally(() => u.tries.clear());
   }
 
   // ----- publishing -----
 
   private async publish(u: Upload): Promise<void> {
     const file = this.spool.file('uploading', u.task);
-    const raw = JSON.parse(await readFile(file, 'utf8')) as Record<string, unknown>;
+    const raw = (await readTaskJson(file)).raw as Record<string, unknown>;
     const t = validateTask(raw, file);
     if (!raw.sendtime) {
       raw.sendtime = formatLocalTime();
@@ -260,25 +263,17 @@ export class Sender {
     const named = (method: string, p: Promise<void>) => p.catch((err) => Promise.reject(errors.UPLOAD_FAILED(method, messageOf(err))));
     if (t.btlist.length) work.push(named('bt', this.startSeed(u.task, t)));
     if (t.obslist.length) work.push(named('obs', this.uploadObs(u, t, signal)));
-    if (t.cdnlist.length) work.push(named('cdn', this.checkCdn(u.task, t, signal)));
+    if (t.cdnlist.length) work.push(named('cdn', this.checkCdn(u, t, signal)));
     await settleAll(work, stop);
     if (u.abort.signal.aborted) return;
     await this.spool.withLock(u.task, () => this.spool.move(u.task, 'uploading', 'uploaded'));
     this.log.info(`uploaded ${u.task}: every method with a share is ready`);
   }
 
-  /** Whether the hash table vouches that the share's files are unchanged (so no re-read at seed start). */
-  private async trusted(t: Task, files: string[]): Promise<boolean> {
-    const { entries } = await this.hashes.load();
-    const hashOf = new Map(t.filelist.map((f) => [f.file, f.hash]));
-    const dcpDir = await this.dcpDir(t);
-    for (const f of files) {
-      const abs = path.join(dcpDir, f);
-      const e = entries.get(abs);
-      const st = await stat(abs).catch(() => undefined);
-      if (!e || !st || e.sha1 !== hashOf.get(f) || e.size !== st.size || e.mtimeMs !== st.mtimeMs || e.ino !== st.ino) return false;
-    }
-    return true;
+  /** The files a method will read, at the paths it reads them from, with their task entries. */
+  private published(t: Task, files: string[], dir: string): PublishedFile[] {
+    const byName = new Map(t.filelist.map((f) => [f.file, f]));
+    return files.map((f) => ({ path: path.join(dir, f), entry: byName.get(f)! }));
   }
 
   private async startSeed(task: string, t: Task): Promise<void> {
@@ -286,7 +281,10 @@ export class Sender {
     if (!(await exists(src.torrentFile))) throw errors.SEND_NO_TORRENT(src.torrentFile);
     const existing = this.seeds.get(task);
     if (existing && !existing.stopped) return;
-    const handle = await seed(this.bt, { torrentFile: src.torrentFile, parentDir: src.parentDir, trusted: await this.trusted(t, src.files) });
+    // Verified here (from the hash table when it vouches, else read once), so webtorrent
+    // need not re-read the data before it serves it.
+    await verifyPublishable(this.store, this.published(t, src.files, src.dataDir), this.hashes);
+    const handle = await seed(this.bt, { torrentFile: src.torrentFile, parentDir: src.parentDir, trusted: true });
     this.seeds.set(task, handle);
   }
 
@@ -301,46 +299,53 @@ export class Sender {
     if ((t.datasource || this.config.datasource) === 'obs') throw new Error('datasource obs (data in a bucket, not on this node) is not supported: use datasource local');
     const byName = new Map(t.filelist.map((f) => [f.file, f]));
     u.obsTotal = t.obslist.reduce((s, f) => s + byName.get(f)!.size, 0);
+    const sourceDir = await this.dcpDir(t);
+    await verifyPublishable(this.store, this.published(t, t.obslist, sourceDir), this.hashes, signal);
     await this.obs.upload({
       task: u.task,
       taskObs: t.obs,
       files: t.obslist.map((f) => ({ file: f, size: byName.get(f)!.size, hash: byName.get(f)!.hash })),
-      sourceDir: await this.dcpDir(t),
+      sourceDir,
       signal,
       onBytes: (n) => (u.obsBytes += n),
       setDone: (n) => (u.obsBytes = n),
+      onTryFailed: (file, reason, delay) => u.tries.failed('obs', file, reason, delay),
     });
   }
 
   /** The CDN serves the DCP when its origin URL answers (seed: `curl -L <url>`). */
-  private async checkCdn(task: string, t: Task, signal: AbortSignal): Promise<void> {
+  private async checkCdn(u: Upload, t: Task, signal: AbortSignal): Promise<void> {
     const policy = defaultRetryPolicy();
     const url = fileUrl(t.cdn.url, t.cdnlist[0]);
+    const size = t.filelist.find((f) => f.file === t.cdnlist[0])!.size;
     for (let tries = 1; ; tries++) {
-      const ok = await this.cdnAnswers(url, t.filelist.find((f) => f.file === t.cdnlist[0])!.size);
-      this.cdnState.set(task, ok ? 'available' : 'unavailable');
-      if (ok) return;
-      const delay = nextRetryDelay(policy, tries, new Error('unavailable'));
-      if (delay === undefined) throw new Error(`${url} does not answer`);
-      this.log.warn(`${task}: cdn ${url} does not answer yet; retry in ${Math.round(delay / 1000)} s`);
+      const problem = await this.cdnProblem(url, size);
+      this.cdnState.set(u.task, problem ? 'unavailable' : 'available');
+      if (!problem) return;
+      const delay = nextRetryDelay(policy, tries, problem);
+      u.tries.failed('cdn', url, messageOf(problem), delay);
+      if (delay === undefined) throw problem;
       await sleep(delay, signal);
     }
   }
 
-  private async cdnAnswers(url: string, size: number): Promise<boolean> {
+  /** Why the CDN URL does not serve the file (a HEAD, following redirects), or undefined when it does. */
+  private async cdnProblem(url: string, size: number): Promise<Error | undefined> {
     try {
-      const res = await request(url, { method: 'HEAD', headersTimeout: 5000, bodyTimeout: 5000 });
+      const { res } = await requestFollowing(url, { method: 'HEAD', headersTimeout: 5000, bodyTimeout: 5000 });
       await res.body.dump();
-      return res.statusCode === 200 && Number(res.headers['content-length'] ?? size) === size;
-    } catch {
-      return false;
+      if (res.statusCode !== 200) return statusError(url, res.statusCode);
+      const length = Number(res.headers['content-length'] ?? size);
+      return length === size ? undefined : new Error(`${url} has ${length} bytes, the task says ${size}`);
+    } catch (err) {
+      return err instanceof Error ? err : new Error(String(err));
     }
   }
 
   private async resumeSeeding(task: string): Promise<void> {
     const file = this.spool.file('uploaded', task);
     try {
-      const t = validateTask(JSON.parse(await readFile(file, 'utf8')), file);
+      const t = validateTask((await readTaskJson(file)).raw, file);
       if (this.seedExpired(t)) return;
       if (t.btlist.length) await this.startSeed(task, t);
     } catch (err) {
@@ -359,7 +364,7 @@ export class Sender {
     for (const task of await this.spool.list('uploaded')) {
       const file = this.spool.file('uploaded', task);
       try {
-        const t = validateTask(JSON.parse(await readFile(file, 'utf8')), file);
+        const t = validateTask((await readTaskJson(file)).raw, file);
         if (!this.seedExpired(t)) continue;
         await this.stopSeed(task);
         await this.spool.withLock(task, () => this.spool.move(task, 'uploaded', 'history'));
@@ -383,11 +388,11 @@ export class Sender {
       if (!where) {
         return { ok: false, taskfile: '', status: 'unknown', desc: 'unknown task, not found task.', btstatus: 'unknown', obsstatus: 'unknown', cdnstatus: 'unknown' };
       }
-      const text = await readFile(where.file, 'utf8').catch((err: NodeJS.ErrnoException) => {
-        if (err.code === 'ENOENT' && attempt < 3) return undefined;
+      const read = await readTaskJson(where.file).catch(async (err: unknown) => {
+        if (attempt < 3 && !(await exists(where.file))) return undefined;
         throw err;
       });
-      if (text !== undefined) return this.describeUpload(task, where, validateTask(JSON.parse(text), where.file));
+      if (read !== undefined) return this.describeUpload(task, where, validateTask(read.raw, where.file));
     }
   }
 
@@ -400,7 +405,7 @@ export class Sender {
     else if (u && u.obsTotal > 0) m.obs = u.obsBytes >= u.obsTotal ? 'completed' : `uncompleted ${Math.floor((u.obsBytes / u.obsTotal) * 100)}%`;
     else m.obs = 'uncompleted 0%';
     if (t.cdnlist.length === 0) m.cdn = 'available';
-    else if (where.state === 'uploaded') m.cdn = (await this.cdnAnswers(fileUrl(t.cdn.url, t.cdnlist[0]), t.filelist.find((f) => f.file === t.cdnlist[0])!.size)) ? 'available' : 'unavailable';
+    else if (where.state === 'uploaded') m.cdn = (await this.cdnProblem(fileUrl(t.cdn.url, t.cdnlist[0]), t.filelist.find((f) => f.file === t.cdnlist[0])!.size)) ? 'unavailable' : 'available';
     else m.cdn = this.cdnState.get(task) ?? 'unavailable';
 
     const err = await this.spool.readErr(where.state, task);
@@ -411,7 +416,9 @@ export class Sender {
       const ready = (t.btlist.length === 0 || m.bt === 'seeding') && m.obs === 'completed' && m.cdn === 'available';
       status = ready ? 'ready' : 'uploaded';
     }
-    return { ok: true, taskfile: where.file, status, desc: err ?? '', btstatus: m.bt, obsstatus: m.obs, cdnstatus: m.cdn };
+    // While a method waits to try again, the reason shows at once (not when the tries run out).
+    const retrying = u?.tries.status() ?? '';
+    return { ok: true, taskfile: where.file, status, desc: err ?? retrying, btstatus: m.bt, obsstatus: m.obs, cdnstatus: m.cdn };
   }
 
   /** `cancel` of a sender task; undefined when the sender has no task of that name. */

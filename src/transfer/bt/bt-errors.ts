@@ -8,8 +8,11 @@ export function isTmpTorrentUrl(url: string): boolean {
 }
 
 export const btErrors = {
-  /** Retryable: the origin may be back on the next try. `reason` is kept as the cause. */
-  BT_TORRENT_FETCH(url: string, reason: string): Bft2Error {
+  /**
+   * Retryable: the origin may be back on the next try. `reason` is kept as the cause, so
+   * the retry policy sees a 404 or a refused connection through it and gives up quickly.
+   */
+  BT_TORRENT_FETCH(url: string, reason: unknown): Bft2Error {
     const err = errors.BT_TORRENT_FETCH(url, isTmpTorrentUrl(url));
     (err as Error).cause = reason;
     return err;

@@ -8,7 +8,7 @@
 // other files of targetDir, other torrents of the client, or the client itself.
 import path from 'node:path';
 import { mkdir, open, rm, stat, truncate } from 'node:fs/promises';
-import { request } from 'undici';
+import { requestFollowing, statusError } from '../cdn/http-request.ts';
 import type { DownloadMethod, ShareDownload } from '../method.ts';
 import type { FileEntry } from '../../task/schema.ts';
 import type { BtClient } from './bt-client.ts';
@@ -19,6 +19,7 @@ import { defaultRetryPolicy, nextRetryDelay, type RetryPolicy } from '../retry-p
 import { errors, isBft2Error } from '../../errors/catalogue.ts';
 import { fsyncDir, renameDurable } from '../../spool/durable-fs.ts';
 import { envNumber, sleep } from '../../util/time.ts';
+import { isDiskFull, diskFullError } from '../disk-full.ts';
 
 const EMPTY_SHA1 = 'da39a3ee5e6b4b0d3255bfef95601890afd80709';
 /** 40 000 pieces are 800 KB of hashes; anything far bigger is not one of ours. */
@@ -101,6 +102,7 @@ export class BtMethod implements DownloadMethod {
         return;
       } catch (err) {
         if (job.signal.aborted) throw job.signal.reason;
+        if (isDiskFull(err)) throw isBft2Error(err) ? err : await diskFullError(job.stagingDir, 0);
         if (progressed && !isBft2Error(err)) {
           // Data moved before the failure: go again at once, like the CDN method.
           failedTries = 0;
@@ -335,14 +337,14 @@ async function finalizeFile(job: ShareDownload, torrentName: string, f: FileEntr
 export async function fetchTorrent(url: string, signal: AbortSignal): Promise<Buffer> {
   let res;
   try {
-    res = await request(url, { method: 'GET', signal, headersTimeout: 60_000, bodyTimeout: 60_000 });
+    ({ res } = await requestFollowing(url, { signal, headersTimeout: 60_000, bodyTimeout: 60_000 }));
   } catch (err) {
     if (signal.aborted) throw signal.reason;
-    throw btErrors.BT_TORRENT_FETCH(url, describe(err));
+    throw btErrors.BT_TORRENT_FETCH(url, err);
   }
   if (res.statusCode !== 200) {
     await res.body.dump().catch(() => undefined);
-    throw btErrors.BT_TORRENT_FETCH(url, `HTTP ${res.statusCode}`);
+    throw btErrors.BT_TORRENT_FETCH(url, statusError(url, res.statusCode));
   }
   const chunks: Buffer[] = [];
   let size = 0;
@@ -357,7 +359,7 @@ export async function fetchTorrent(url: string, signal: AbortSignal): Promise<Bu
     }
   } catch (err) {
     if (signal.aborted) throw signal.reason;
-    throw btErrors.BT_TORRENT_FETCH(url, describe(err));
+    throw btErrors.BT_TORRENT_FETCH(url, err);
   }
   return Buffer.concat(chunks);
 }

@@ -3,8 +3,8 @@
 // same), hashed while it streams, checked against its sha1, then renamed into place
 // (the partial-file convention of src/transfer/part-file.ts).
 import { rm } from 'node:fs/promises';
-import { request } from 'undici';
 import { errors } from '../../errors/catalogue.ts';
+import { requestFollowing, statusError } from './http-request.ts';
 import { writeJsonDurable } from '../../spool/durable-fs.ts';
 import { resumePoint, hashUpTo, streamToPart, finishPart, stallGuard, type DownloadState, type PartMeta } from '../part-file.ts';
 
@@ -22,6 +22,8 @@ export interface FileDownload {
   signal: AbortSignal;
   /** Called with every block of new bytes written (for rates and progress). */
   onBytes?: (n: number) => void;
+  /** The method's rate cap: resolves when n more bytes may pass. */
+  take?: (n: number) => Promise<void>;
 }
 
 /**
@@ -43,7 +45,7 @@ export async function downloadOnce(job: FileDownload, state: DownloadState): Pro
       headers.range = `bytes=${offset}-`;
       if (r.validator) headers['if-range'] = r.validator;
     }
-    const res = await request(job.url, { method: 'GET', headers, signal: guard.controller.signal, bodyTimeout: 0, headersTimeout: guard.stallMs });
+    const { res } = await requestFollowing(job.url, { headers, signal: guard.controller.signal, bodyTimeout: 0, headersTimeout: guard.stallMs });
     const status = res.statusCode;
     if (status === 416 && offset === job.size) {
       await res.body.dump();
@@ -70,10 +72,10 @@ export async function downloadOnce(job: FileDownload, state: DownloadState): Pro
       const validator = String(res.headers.etag ?? res.headers['last-modified'] ?? '');
       if (offset === 0) await writeJsonDurable(meta, { url: job.url, validator } satisfies PartMeta);
       await hashUpTo(part, offset, state);
-      added = await streamToPart(res.body, part, offset, { size: job.size, onBytes: job.onBytes, source: 'origin' }, state, guard.arm);
+      added = await streamToPart(res.body, part, offset, { size: job.size, onBytes: job.onBytes, take: job.take, source: 'origin', method: 'cdn', file: job.file }, state, guard.arm);
     } else {
       await res.body.dump();
-      throw new Error(`HTTP ${status} from ${job.url}`);
+      throw statusError(job.url, status);
     }
   } catch (err) {
     if (job.signal.aborted) throw job.signal.reason;

@@ -27,6 +27,8 @@ export interface ObjectDownload {
   sha1: string;
   signal: AbortSignal;
   onBytes?: (n: number) => void;
+  /** The method's rate cap: resolves when n more bytes may pass. */
+  take?: (n: number) => Promise<void>;
 }
 
 /**
@@ -101,7 +103,7 @@ export async function downloadObjectOnce(job: ObjectDownload, state: DownloadSta
       }
       if (offset === 0) await writeJsonDurable(meta, { url, validator: obj.etag } satisfies PartMeta);
       await hashUpTo(part, offset, state);
-      added += await streamToPart(body, part, offset, { size: job.size, onBytes: job.onBytes, source: 'OBS' }, state, guard.arm);
+      added += await streamToPart(body, part, offset, { size: job.size, onBytes: job.onBytes, take: job.take, source: 'OBS', method: 'obs', file: job.file }, state, guard.arm);
       break;
     }
   } catch (err) {
