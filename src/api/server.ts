@@ -4,7 +4,7 @@
 import http from 'node:http';
 import { errors, isBft2Error, messageOf } from '../errors/catalogue.ts';
 import { respond, parseRequest, requireParam, parseReactive } from './envelope.ts';
-import { formatLocalTime } from '../util/time.ts';
+import { formatLocalTime, envNumber } from '../util/time.ts';
 import type { DaemonContext } from '../daemon/context.ts';
 import type { Receiver } from '../roles/receiver/receiver.ts';
 import type { TaskGenerator } from '../roles/sender/gentask.ts';
@@ -18,6 +18,8 @@ export interface ApiDeps {
   sender?: Sender;
   generator: TaskGenerator;
   reloadConfig(): Promise<void>;
+  /** The servertype the daemon started with (a reload does not change the parts that run). */
+  role: string;
 }
 
 /** A handler's answer; `ok: false` answers `return_status: "false"` with this content. */
@@ -26,6 +28,23 @@ type Handler = (params: Record<string, unknown>) => Promise<Record<string, unkno
 /** Seed methods that later issues provide; asked now they get a clear `false`. */
 const NOT_YET = ['cprogress'];
 const MAX_BODY = 1024 * 1024;
+/** Which roles serve a method (SPEC §1: a sender can also receive); the rest are for all. */
+const ROLES_OF: Record<string, readonly string[]> = {
+  gentask: ['sender'],
+  taskfilesquery: ['sender'],
+  send: ['sender'],
+  uploadprogress: ['sender'],
+};
+/**
+ * Slow or stuck clients must not hold connections forever: the headers within 10 s, the
+ * whole request within 30 s, idle keep-alive sockets closed after 5 s.
+ */
+function apiTimeouts() {
+  const headersTimeout = envNumber('BFT2_API_HEADERS_MS', 10_000);
+  const requestTimeout = Math.max(headersTimeout, envNumber('BFT2_API_REQUEST_MS', 30_000));
+  // Node checks these only every connectionsCheckingInterval (30 s by default).
+  return { headersTimeout, requestTimeout, keepAliveTimeout: 5_000, connectionsCheckingInterval: Math.min(1_000, headersTimeout) };
+}
 
 export function createApiServer(deps: ApiDeps): http.Server {
   const { ctx, receiver } = deps;
@@ -47,14 +66,9 @@ export function createApiServer(deps: ApiDeps): http.Server {
     send: async (p) => {
       const taskfile = requireParam(p, 'taskfile');
       const reactive = parseReactive(p, true);
-      if (!deps.sender) throw errors.METHOD_NOT_FOR_ROLE('send', ctx.config().servertype);
-      return { desc: await deps.sender.send(taskfile, reactive) };
+      return { desc: await deps.sender!.send(taskfile, reactive) };
     },
-    uploadprogress: async (p) => {
-      const taskfile = requireParam(p, 'taskfile');
-      if (!deps.sender) throw errors.METHOD_NOT_FOR_ROLE('uploadprogress', ctx.config().servertype);
-      return deps.sender.uploadprogress(taskfile);
-    },
+    uploadprogress: async (p) => deps.sender!.uploadprogress(requireParam(p, 'taskfile')),
     gentask: async (p) => ({ desc: await deps.generator.start(p) }),
     taskfilesquery: async (p) => deps.generator.query(p),
   };
@@ -72,7 +86,7 @@ export function createApiServer(deps: ApiDeps): http.Server {
     },
   };
 
-  return http.createServer((req, res) => {
+  const server = http.createServer({ ...apiTimeouts(), maxHeaderSize: 16 * 1024 }, (req, res) => {
     const url = new URL(req.url ?? '/', 'http://api');
     const send = (status: number, body: string, type = 'application/json; charset=utf-8') => {
       res.writeHead(status, { 'content-type': type, 'content-length': Buffer.byteLength(body) });
@@ -86,32 +100,52 @@ export function createApiServer(deps: ApiDeps): http.Server {
     }
     if (req.method !== 'POST') return send(405, JSON.stringify('use POST /<method> or GET /heartbeat, /version, /reloadconf'));
 
+    const pathMethod = url.pathname.replace(/^\/+/, '');
+    const answerFalse = (messageId: string, method: string, err: unknown) => {
+      const content: Record<string, unknown> = { desc: messageOf(err) };
+      if (isBft2Error(err) && err.code === 'UNKNOWN_TASK') content.status = 'unknown';
+      send(200, JSON.stringify(respond(messageId, method, false, content)));
+    };
+    // A body over the cap is answered at once and the rest is not read (a client streaming
+    // gigabytes must not keep the daemon busy).
+    const declared = Number(req.headers['content-length'] ?? 0);
+    if (declared > MAX_BODY) {
+      res.setHeader('connection', 'close');
+      answerFalse('', pathMethod, errors.REQUEST_BAD_ENVELOPE(`body larger than ${MAX_BODY} bytes`));
+      req.destroy();
+      return;
+    }
     const chunks: Buffer[] = [];
     let size = 0;
     req.on('data', (c: Buffer) => {
       size += c.length;
-      if (size <= MAX_BODY) chunks.push(c);
+      if (size <= MAX_BODY) return void chunks.push(c);
+      if (res.headersSent) return;
+      res.setHeader('connection', 'close');
+      answerFalse('', pathMethod, errors.REQUEST_BAD_ENVELOPE(`body larger than ${MAX_BODY} bytes`));
+      req.destroy();
     });
     req.on('error', () => res.destroy());
     req.on('end', async () => {
-      const pathMethod = url.pathname.replace(/^\/+/, '');
+      if (size > MAX_BODY) return;
       let messageId = '';
       let method = pathMethod;
       try {
-        if (size > MAX_BODY) throw errors.REQUEST_BAD_ENVELOPE(`body larger than ${MAX_BODY} bytes`);
         const request = parseRequest(Buffer.concat(chunks).toString('utf8'), pathMethod);
         messageId = request.messageId;
         method = request.method;
         const handler = handlers[method];
         if (!handler) throw NOT_YET.includes(method) ? errors.METHOD_NOT_READY(method) : errors.UNKNOWN_METHOD(method);
+        const role = deps.role;
+        const roles = ROLES_OF[method];
+        if (roles && !roles.includes(role)) throw errors.METHOD_NOT_FOR_ROLE(method, role, roles.join(' or '));
         const { ok = true, ...content } = await handler(request.params);
         send(200, JSON.stringify(respond(messageId, method, ok, content)));
       } catch (err) {
         if (!isBft2Error(err)) ctx.log.error(`api ${method}: unexpected ${err instanceof Error ? err.stack : String(err)}`);
-        const content: Record<string, unknown> = { desc: messageOf(err) };
-        if (isBft2Error(err) && err.code === 'UNKNOWN_TASK') content.status = 'unknown';
-        send(200, JSON.stringify(respond(messageId, method, false, content)));
+        answerFalse(messageId, method, err);
       }
     });
   });
+  return server;
 }

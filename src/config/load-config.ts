@@ -27,9 +27,23 @@ export async function loadConfig(file: string): Promise<Config> {
   try {
     raw = JSON.parse(text);
   } catch (err) {
-    throw errors.CONFIG_INVALID(file, [`not JSON: ${(err as Error).message}`]);
+    throw errors.CONFIG_INVALID(file, [`not JSON: ${jsonSyntaxWhere(text, err)}`]);
   }
   return parseConfig(raw, file);
+}
+
+/**
+ * Where a JSON syntax error is, as "syntax error at line L, column C" — never the parser's
+ * own message, which quotes the text around the error (on Node 20: `"...obssk": "AB12...
+ * is not valid JSON`) and so could put a fragment of a key into a log or an API answer.
+ */
+export function jsonSyntaxWhere(text: string, err: unknown): string {
+  const m = /position (\d+)/.exec((err as Error)?.message ?? '');
+  if (!m) return /Unexpected end/.test((err as Error)?.message ?? '') ? 'the text ends too early' : 'syntax error';
+  const before = text.slice(0, Number(m[1]));
+  const line = before.split('\n').length;
+  const column = Number(m[1]) - before.lastIndexOf('\n');
+  return `syntax error at line ${line}, column ${column}`;
 }
 
 /** The config as it may be shown: secrets masked. */

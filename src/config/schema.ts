@@ -2,6 +2,9 @@
 // type and its default are declared. Validation, defaults and the `Config` type all come
 // from here. Seed keys keep the seed's meaning (SPEC §3); the bft2 keys are fixed names.
 import { z } from 'zod';
+import { windowProblem } from '../schedule/windows.ts';
+import { rateProblem } from '../schedule/rate.ts';
+import { reserveProblem } from '../schedule/disk-reserve.ts';
 
 /** Numbers may arrive as strings ("72"): the seed's own examples write them so. */
 const numberish = (schema: z.ZodNumber) =>
@@ -13,8 +16,15 @@ const boolish = z.preprocess((v) => (v === 'true' ? true : v === 'false' ? false
 const noTrailingSlash = (schema: z.ZodString) =>
   z.preprocess((v) => (typeof v === 'string' && v.length > 1 ? v.replace(/\/+$/, '') : v), schema);
 
-export const WINDOW_RE = /^([01]\d|2[0-4]):[0-5]\d-([01]\d|2[0-4]):[0-5]\d$/;
-const windowSpec = z.string().regex(WINDOW_RE, 'must be HH:MM-HH:MM, e.g. 18:00-05:00');
+/** A string checked by one of the pure parsers of src/schedule, whose message names the problem. */
+const checkedBy = (problem: (s: string) => string | undefined) =>
+  z.string().superRefine((v, ctx) => {
+    const why = problem(v);
+    if (why) ctx.addIssue({ code: z.ZodIssueCode.custom, message: why });
+  });
+/** Transfer windows (SPEC §8): `HH:MM-HH:MM[,HH:MM-HH:MM...]`; an empty value is refused here (config needs one). */
+const windowSpec = checkedBy((v) => (v.trim() === '' ? 'must be HH:MM-HH:MM[,HH:MM-HH:MM...], e.g. 18:00-05:00' : windowProblem(v)));
+const rateSpec = checkedBy(rateProblem);
 
 const hostPort = z.string().regex(/^[^\s:]+:\d{1,5}$/, 'must be host:port, e.g. 127.0.0.1:8191');
 const hostPortOrOff = z.union([z.literal(''), hostPort]);
@@ -63,11 +73,11 @@ export const configSchema = z
     obssignature: z.enum(['obs', 'v2', 'v4']).default('obs'),
     obspathstyle: boolish.default(false),
     receiverseed: boolish.default(true),
-    btlimit: z.string().default(''),
-    obslimit: z.string().default(''),
-    cdnlimit: z.string().default(''),
-    btuploadlimit: z.string().default(''),
-    diskreserve: z.string().default('5%'),
+    btlimit: rateSpec.default(''),
+    obslimit: rateSpec.default(''),
+    cdnlimit: rateSpec.default(''),
+    btuploadlimit: rateSpec.default(''),
+    diskreserve: checkedBy(reserveProblem).default('5%'),
     rebalance: z.enum(['off', 'failed', 'idle']).default('idle'),
     metricslisten: hostPortOrOff.default(''),
   })

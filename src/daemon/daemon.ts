@@ -81,7 +81,7 @@ export async function startDaemon(root: string, opts: { console?: boolean } = {}
   };
 
   const generator = new TaskGenerator(ctx, hashStore);
-  const api = createApiServer({ ctx, receiver, sender, generator, reloadConfig });
+  const api = createApiServer({ ctx, receiver, sender, generator, reloadConfig, role: config.servertype });
   const { host, port } = splitHostPort(config.apilisten);
   await new Promise<void>((resolve, reject) => {
     api.once('error', reject);

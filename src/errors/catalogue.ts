@@ -76,7 +76,7 @@ export const catalogue = {
   METHOD_NOT_READY: make('an API method of the seed that this node does not provide yet',
     (method: string) => `method ${method} is not available on this node yet`),
   METHOD_NOT_FOR_ROLE: make('an API method this node\'s servertype does not serve',
-    (method: string, role: string) => `method ${method} is for senders; this node is a ${role}`),
+    (method: string, role: string, roles: string) => `do not support ${role} type ${method}, ${method} is for ${roles} type`),
   MISSING_PARAM: make('a required API parameter is missing or empty',
     (name: string) => `missing parameter: ${name}`),
   REACTIVE_INPUT: make('`reactive` is neither true nor false',
@@ -133,10 +133,10 @@ export const catalogue = {
     (file: string, why: string) => `refusing to publish ${file}: ${why}`),
   DISK_FULL: make('a filesystem is full (ENOSPC/EDQUOT): the task stops, keeps its bytes, and resumes after its .err is deleted',
     (fs: string, free: number, needed: number) => `disk full: ${fs} has ${free} bytes free, the task still needs ${needed} bytes; free space, then delete this .err to resume`),
-  WINDOW_INVALID: make('a transfer window in a task or the config is malformed',
-    (field: string, value: string, why: string) => `invalid window in ${field}: ${JSON.stringify(value)}: ${why}`),
   HTTP_FAILED: make('an HTTP request failed in a way more tries will not cure (status, redirect, URL, certificate)',
-    (url: string, reason: string) => `${url}: ${reason}`, false),
+    (detail: string) => detail, false),
+  TASK_BAD_URL: make('a method\'s URL in the task has a scheme bft2 does not fetch (http(s) for BT and CDN, obs:// for OBS)',
+    (field: string, url: string, wanted: string, file: string) => `${field} ${JSON.stringify(url)} must start with ${wanted} : ${file}`),
 } as const;
 
 export type ErrorCode = keyof typeof catalogue;

@@ -140,7 +140,8 @@ async function handle(
     const rootWithSep = root.endsWith(path.sep) ? root : root + path.sep;
     if (!real.startsWith(rootWithSep)) throw new NotFound();
     // NOFOLLOW: a link swapped in between realpath and open must not be followed.
-    fh = await open(real, constants.O_RDONLY | constants.O_NOFOLLOW);
+    // NONBLOCK: a FIFO in the store must not hang the open (it is then refused as not a file).
+    fh = await open(real, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
     const st = await fh.stat();
     if (!st.isFile()) throw new NotFound();
 

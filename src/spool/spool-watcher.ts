@@ -66,8 +66,11 @@ export class SpoolWatcher {
       ignored: (p: string) => path.basename(p).startsWith('.') && p !== this.dir,
     });
     this.watcher.on('add', (p) => this.touch(p));
+    // A directory named like a task file is an entry too: it gets its `.err`.
+    this.watcher.on('addDir', (p) => p !== this.dir && this.touch(p));
     this.watcher.on('change', (p) => this.touch(p));
     this.watcher.on('unlink', (p) => this.forget(p));
+    this.watcher.on('unlinkDir', (p) => this.forget(p));
     this.watcher.on('error', (err) => this.log.error(`watcher on ${this.dir}: ${(err as Error).message}`));
     await new Promise<void>((resolve) => this.watcher!.once('ready', () => resolve()));
   }

@@ -5,10 +5,13 @@
 import { readdir, readFile, rm, stat, mkdir } from 'node:fs/promises';
 import lockfile from 'proper-lockfile';
 import path from 'node:path';
-import { Paths, MARKER_SUFFIXES, taskNameOf, type MarkerSuffix, type Role } from '../config/paths.ts';
+import { Paths, MARKER_SUFFIXES, TEMP_PREFIX, taskNameOf, type MarkerSuffix, type Role } from '../config/paths.ts';
 import { renameDurable, writeFileDurable, exists } from './durable-fs.ts';
 import { formatLocalTime } from '../util/time.ts';
 import { isBft2Error, messageOf } from '../errors/catalogue.ts';
+import { isDiskFull } from '../transfer/disk-full.ts';
+
+const BALLAST_BYTES = 1024 * 1024;
 import type { Logger } from '../log/logger.ts';
 
 export interface Located<S extends string> {
@@ -37,6 +40,22 @@ export class TaskSpool<S extends string> {
 
   async ensureDirs(): Promise<void> {
     for (const s of this.states) await mkdir(this.dir(s), { recursive: true });
+    await this.keepBallast();
+  }
+
+  /**
+   * A 1 MiB file beside the state directories (`data/<role>/.bft2-ballast`), so that on a
+   * full filesystem the `.err` that says so can still be written: it is given up the
+   * moment an `.err` write fails with ENOSPC, and taken again once space has returned
+   * (SPEC §4: a full disk is reported, never a silent hang).
+   */
+  private get ballast(): string {
+    return path.join(path.dirname(this.dir(this.states[0])), `${TEMP_PREFIX}ballast`);
+  }
+
+  private async keepBallast(): Promise<void> {
+    if (await exists(this.ballast)) return;
+    await writeFileDurable(this.ballast, '\0'.repeat(BALLAST_BYTES)).catch(() => undefined);
   }
 
   /** The states holding a task file of this name (more than one only after a manual copy). */
@@ -87,6 +106,7 @@ export class TaskSpool<S extends string> {
 
   /** Moves a task file and its markers (call inside withLock). Markers follow the file. */
   async move(task: string, from: S, to: S): Promise<string> {
+    await this.keepBallast();
     const target = this.file(to, task);
     // Only history can already hold the name (a task received twice); its older copy is
     // kept under a name no watcher takes, rather than overwritten.
@@ -124,8 +144,16 @@ export class TaskSpool<S extends string> {
   async writeErr(state: S, task: string, reason: string, history: string[] = []): Promise<void> {
     const file = this.marker(state, task, '.err');
     const previous = await readFile(file, 'utf8').then((t) => t.split('\n').slice(1).filter(Boolean)).catch(() => [] as string[]);
-    const lines = [reason, ...previous, ...history, `${formatLocalTime()} ${reason}`];
-    await writeFileDurable(file, lines.join('\n') + '\n');
+    const text = [reason, ...previous, ...history, `${formatLocalTime()} ${reason}`].join('\n') + '\n';
+    try {
+      await writeFileDurable(file, text);
+    } catch (err) {
+      if (!isDiskFull(err)) throw err;
+      // The filesystem is full: give up the ballast, then the .err fits.
+      this.log.warn(`no space for ${file}: releasing the spool's ballast to write it`);
+      await rm(this.ballast, { force: true });
+      await writeFileDurable(file, text);
+    }
   }
 
   /** A task refused where it stands: one log line with the error's code, and its `.err` (the file stays). */

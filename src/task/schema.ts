@@ -2,12 +2,27 @@
 // come from it. Unknown fields pass through so a rewritten task keeps them. Both key
 // spellings of the seed are read (obs.ak | obs.obsak ...); the first one is written.
 import { z } from 'zod';
+import { windowProblem } from '../schedule/windows.ts';
 
 const numberish = z.preprocess(
   (v) => (typeof v === 'string' && v.trim() !== '' && !Number.isNaN(Number(v)) ? Number(v) : v),
-  z.number().int('must be a whole number').nonnegative('must not be negative'),
+  z
+    .number()
+    .int('must be a whole number')
+    .nonnegative('must not be negative')
+    // Above 2^53 a JSON number is no longer exact: sizes would be silently rounded.
+    .refine((n) => Number.isSafeInteger(n), 'must be at most 9007199254740991 (2^53 - 1)'),
 );
 const optText = z.string().optional().default('');
+/** A method's `priortime`: "" (use the config's window) or valid windows (SPEC §8). */
+const windows = z
+  .string()
+  .optional()
+  .default('')
+  .superRefine((v, ctx) => {
+    const why = windowProblem(v);
+    if (why) ctx.addIssue({ code: z.ZodIssueCode.custom, message: why });
+  });
 /** Hours, possibly fractional ("72", 0.5). */
 const hours = z.preprocess(
   (v) => (typeof v === 'string' && v.trim() !== '' && !Number.isNaN(Number(v)) ? Number(v) : v),
@@ -42,16 +57,16 @@ export const taskSchema = z
     'bt-obs-cdn': optText,
     policy: z.enum(['fulltime', 'priortime', '']).optional().default(''),
     bt: z
-      .object({ localtorrent: optText, url: optText, tmpurl: optText, tracker: optText, seedtime: hours.optional(), priortime: optText })
+      .object({ localtorrent: optText, url: optText, tmpurl: optText, tracker: optText, seedtime: hours.optional(), priortime: windows })
       .passthrough()
       .optional()
       .default({}),
     obs: z
-      .object({ url: optText, priortime: optText, ak: z.string().optional(), obsak: z.string().optional(), sk: z.string().optional(), obssk: z.string().optional(), endpoint: z.string().optional(), obsendpoint: z.string().optional() })
+      .object({ url: optText, priortime: windows, ak: z.string().optional(), obsak: z.string().optional(), sk: z.string().optional(), obssk: z.string().optional(), endpoint: z.string().optional(), obsendpoint: z.string().optional() })
       .passthrough()
       .optional()
       .default({}),
-    cdn: z.object({ url: optText, priortime: optText }).passthrough().optional().default({}),
+    cdn: z.object({ url: optText, priortime: windows }).passthrough().optional().default({}),
     filelist: z.array(fileEntry).min(1, 'must list at least one file'),
     localsamefiles: fileList,
     btlist: fileList,

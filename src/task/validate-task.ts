@@ -105,7 +105,13 @@ export function planDownload(task: Task, localSame: ReadonlySet<string>, where: 
     cdn: [task.cdn.url, 'cdn.url'],
   };
   for (const m of METHODS) {
-    if (lists2[m].length > 0 && !urls[m][0]) throw errors.TASK_NO_URL(m, urls[m][1], where);
+    if (lists2[m].length === 0) continue;
+    const [url, field] = urls[m];
+    if (!url) throw errors.TASK_NO_URL(m, field, where);
+    // Refused now rather than after the task has waited for its window: a URL bft2 will never fetch.
+    const scheme = /^([a-z][a-z0-9+.-]*):/i.exec(url)?.[1].toLowerCase();
+    const wanted = m === 'obs' ? ['obs'] : ['http', 'https'];
+    if (!scheme || !wanted.includes(scheme)) throw errors.TASK_BAD_URL(field, url, wanted.map((w) => `${w}://`).join(' or '), where);
   }
   return { lists2, sizes2, localsame, localsameSize };
 }

@@ -59,7 +59,7 @@ async function withRetries(job: ShareDownload, method: 'cdn' | 'obs', policy: Re
       failedTries += 1;
       const delay = nextRetryDelay(policy, failedTries, err);
       job.onTryFailed(entry.file, messageOf(err), delay);
-      if (delay === undefined) throw isBft2Error(err) ? err : errors.DOWNLOAD_FAILED(method, entry.file, messageOf(err));
+      if (delay === undefined) throw isBft2Error(err) && err.code !== 'HTTP_FAILED' ? err : errors.DOWNLOAD_FAILED(method, entry.file, messageOf(err));
       await sleep(delay, job.signal);
     }
   }

@@ -49,7 +49,7 @@ export function isHopeless(err: unknown): boolean {
  */
 export function nextRetryDelay(policy: RetryPolicy, failedTries: number, err: unknown): number | undefined {
   if (isBft2Error(err) && err.unrecoverable) return undefined;
-  if (isHopeless(err)) return failedTries >= (policy.quickTries ?? 3) ? undefined : (policy.quickDelayMs ?? Math.min(10_000, policy.baseDelayMs));
+  if (isHopeless(err)) return failedTries >= Math.min(policy.quickTries ?? 3, policy.maxTries) ? undefined : (policy.quickDelayMs ?? Math.min(10_000, policy.baseDelayMs));
   if (failedTries >= policy.maxTries) return undefined;
   return Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** (failedTries - 1));
 }

@@ -9,7 +9,7 @@
 // further (a link to /dev/zero must not fill memory); a store file whose real path leaves
 // the store is refused.
 // Owns no file: it only inspects and reads.
-import { open, lstat, realpath, type FileHandle } from 'node:fs/promises';
+import { open, lstat, realpath, readdir, type FileHandle } from 'node:fs/promises';
 import { constants, type Stats } from 'node:fs';
 import path from 'node:path';
 import { errors, isBft2Error } from '../errors/catalogue.ts';
@@ -114,4 +114,23 @@ export async function pathInside(root: string, p: string, what: string): Promise
   if (real === undefined) throw errors.FILE_NOT_REGULAR(what, p, 'missing');
   if (!isInside(realRoot, real)) throw errors.PATH_OUTSIDE(what, p, root);
   return real;
+}
+
+/**
+ * Every entry under `dir` that a DCP would publish, checked before anything reads it: a
+ * symlink (wherever it leads), FIFO, device or socket is refused naming it — gentask
+ * skips nothing silently (SPEC §4) — and `dir` itself must lie inside `root`. Dotfiles are
+ * not looked into: no torrent or task ever carries them.
+ */
+export async function assertPublishableTree(root: string, dir: string, what: string): Promise<void> {
+  await pathInside(root, dir, what);
+  const visit = async (d: string): Promise<void> => {
+    for (const e of await readdir(d, { withFileTypes: true })) {
+      if (e.name.startsWith('.')) continue;
+      const full = path.join(d, e.name);
+      if (e.isDirectory()) await visit(full);
+      else if (!e.isFile()) throw errors.FILE_NOT_REGULAR(`${what} file`, full, describeFileType(await lstat(full)));
+    }
+  };
+  await visit(dir);
 }

@@ -431,6 +431,19 @@ export class Receiver {
   async recv(taskfile: string): Promise<string> {
     const task = taskNameOf(path.basename(taskfile));
     if (!task) throw errors.TASK_FILENAME(taskfile);
+    // Calls for a task already being received, queued or running are refused at once:
+    // twenty identical calls give one success, however fast the first download ends.
+    if (this.receiving.has(task) || this.admission.has(task)) throw errors.SAME_IN_STATE('queues', this.spool.file('queues', task));
+    this.receiving.add(task);
+    try {
+      return await this.receive(task, taskfile);
+    } finally {
+      this.receiving.delete(task);
+    }
+  }
+  private readonly receiving = new Set<string>();
+
+  private async receive(task: string, taskfile: string): Promise<string> {
     // A path named by the caller is used as given (a symlink it names is followed), but
     // only a regular file of sane size is read, without blocking.
     const { raw, text } = await readTaskJson(taskfile, { noFollow: false });

@@ -14,6 +14,7 @@ import { unsafeSegment } from '../../task/validate-task.ts';
 import { makeTorrent, readTorrentFiles } from '../../transfer/bt/make-torrent.ts';
 import { writeJsonDurable } from '../../spool/durable-fs.ts';
 import { walkStore } from '../../hashtable/store-walk.ts';
+import { assertPublishableTree, pathInside } from '../../trust/confined-file.ts';
 import type { HashTableStore } from '../../hashtable/hash-table.ts';
 import type { IndexEntry } from '../../hashtable/reconcile.ts';
 import type { DaemonContext } from '../../daemon/context.ts';
@@ -72,6 +73,8 @@ export class TaskGenerator {
     const dcppath = str(raw.dcppath).replace(/\/+$/, '');
     if (!dcppath || !(await stat(dcppath).then((s) => s.isDirectory(), () => false))) throw errors.GENTASK_NO_DCPPATH(dcppath);
     const config = this.ctx.config();
+    // A sender publishes only its own store (SPEC §4): a DCP elsewhere is refused now.
+    await pathInside(this.ctx.paths.basedata(config), dcppath, 'dcppath');
     const p: GenTaskParams = {
       dcppath: path.resolve(dcppath),
       taskfile: path.resolve(taskfile),
@@ -158,6 +161,9 @@ export class TaskGenerator {
 
     // Hashes the table can vouch for (file unchanged since hashed); the rest come from
     // the torrent's own reads.
+    // Before any read: a symlink or special file in the DCP is refused, naming it.
+    job.step = 'checking the files';
+    await assertPublishableTree(basedata, p.dcppath, 'dcp');
     job.step = 'looking up hashes';
     const { entries } = await this.hashes.load();
     const known = new Map<string, IndexEntry>();

@@ -20,9 +20,9 @@ export function httpUrl(url: string): URL {
   try {
     u = new URL(url);
   } catch {
-    throw errors.HTTP_FAILED(url, 'not a valid URL');
+    throw errors.HTTP_FAILED(`not a valid URL: ${url}`);
   }
-  if (u.protocol !== 'http:' && u.protocol !== 'https:') throw errors.HTTP_FAILED(url, `${u.protocol} URLs are not fetched, only http and https`);
+  if (u.protocol !== 'http:' && u.protocol !== 'https:') throw errors.HTTP_FAILED(`${u.protocol} URLs are not fetched, only http and https: ${url}`);
   return u;
 }
 
@@ -38,20 +38,20 @@ export async function requestFollowing(url: string, opts: RequestOptions): Promi
     const location = res.headers.location;
     if (!REDIRECTS.has(res.statusCode) || typeof location !== 'string') return { res, finalUrl: current.href };
     await res.body.dump().catch(() => undefined);
-    if (hops >= MAX_REDIRECTS) throw errors.HTTP_FAILED(url, `more than ${MAX_REDIRECTS} redirects`);
+    if (hops >= MAX_REDIRECTS) throw errors.HTTP_FAILED(`more than ${MAX_REDIRECTS} redirects from ${url}`);
     let next: URL;
     try {
       next = new URL(location, current);
     } catch {
-      throw errors.HTTP_FAILED(url, `redirect to an invalid URL ${JSON.stringify(location)}`);
+      throw errors.HTTP_FAILED(`redirect to an invalid URL ${JSON.stringify(location)} from ${url}`);
     }
-    if (next.protocol !== 'http:' && next.protocol !== 'https:') throw errors.HTTP_FAILED(url, `redirect to ${next.protocol} URL refused (only http and https are followed)`);
+    if (next.protocol !== 'http:' && next.protocol !== 'https:') throw errors.HTTP_FAILED(`redirect from ${url} to a ${next.protocol} URL refused (only http and https are followed)`);
     current = next;
   }
 }
 
 /** The error for a status the caller cannot use: HTTP_FAILED when retrying will not help, else a plain (retryable) error. */
 export function statusError(url: string, status: number): Error {
-  if (HOPELESS_STATUSES.has(status)) return errors.HTTP_FAILED(url, `HTTP ${status}`);
+  if (HOPELESS_STATUSES.has(status)) return errors.HTTP_FAILED(`HTTP ${status} from ${url}`);
   return new Error(`HTTP ${status} from ${url}`);
 }
