@@ -9,27 +9,22 @@ import path from 'node:path';
 import { errors } from '../../errors/catalogue.ts';
 import { pathInside, regularFileInside } from '../../trust/confined-file.ts';
 import { sha1OfFile } from '../../transfer/part-file.ts';
+import { exists } from '../../spool/durable-fs.ts';
 import type { HashTableStore } from '../../hashtable/hash-table.ts';
 import type { FileEntry } from '../../task/schema.ts';
 
 /**
  * The DCP directory a task names on this node: `<senderlocalpath>/<name>` when gentask
- * recorded one (a path of this machine) and it exists, else `<store>/<basesubdir>/dcps/<name>`.
- * Refused when it lies outside the store, whichever way it was named.
+ * recorded one (a path of this machine) and it exists — refused when it lies outside the
+ * store, whichever way it was written (`..`, symlinks) — else the store's own place for it,
+ * `<store>/<basesubdir>/dcps/<name>` (inside by construction: name and basesubdir are
+ * single path segments).
  */
 export async function dcpDirInside(store: string, senderlocalpath: string, name: string, storeDefault: string): Promise<string> {
-  const named = senderlocalpath ? path.join(senderlocalpath, name) : storeDefault;
-  try {
-    await pathInside(store, named, 'dcp directory');
-    return named;
-  } catch (err) {
-    // A recorded path that no longer exists falls back to the store's own place for the DCP.
-    if (senderlocalpath && (err as { code?: string }).code === 'FILE_NOT_REGULAR') {
-      await pathInside(store, storeDefault, 'dcp directory');
-      return storeDefault;
-    }
-    throw err;
-  }
+  const named = senderlocalpath ? path.join(senderlocalpath, name) : undefined;
+  if (named === undefined || !(await exists(named))) return storeDefault;
+  await pathInside(store, named, 'dcp directory');
+  return named;
 }
 
 export interface PublishedFile {
