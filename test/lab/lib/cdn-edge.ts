@@ -39,6 +39,9 @@ http {
   }
   server {
     listen ${opts.listen};
+    location / {
+      return 404;
+    }
     location /dcp/ {
       slice ${SLICE};
       proxy_cache dcp;

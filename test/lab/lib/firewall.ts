@@ -2,8 +2,8 @@
 // loss of lossy links.
 //
 // Host table `inet lab` (in the host's namespace):
-// - control interface ctl0: only the daemon's API port comes in; nothing else ever
-//   crosses the control bridge, so it cannot carry data between hosts;
+// - control interface ctl0: only the driver's connections to the daemon's API come in;
+//   hosts cannot reach each other over the control bridge, so it carries no data;
 // - a cinema drops every new inbound connection on eth0 (a cinema firewall): it reaches
 //   out to the centre, cachers, OBS and CDN, but no peer can connect to it;
 // - counters of the data link by peer (`rx_<peer>`, `tx_<peer>`: IP bytes, headers
@@ -15,7 +15,7 @@
 // Owns: the `lab` tables. Counters are read in counters.ts.
 import { inNs } from './sh.ts';
 import type { HostPlan } from './scenario.ts';
-import type { Topology } from './topology.ts';
+import { DRIVER_CTL_ADDR, type Topology } from './topology.ts';
 
 export const API_PORT = 8191;
 export const BT_PORT = 6881;
@@ -26,7 +26,7 @@ export function hostRuleset(h: HostPlan, all: HostPlan[]): string {
   const map = (key: 'rx' | 'tx') => `{ ${peers.map((p) => `${p.data} : "${key}_${p.name}"`).join(', ')} }`;
   const input: string[] = [];
   if (h.ctl) {
-    input.push(`iifname "ctl0" tcp dport ${API_PORT} accept`, 'iifname "ctl0" ct state established,related accept', 'iifname "ctl0" drop');
+    input.push(`iifname "ctl0" ip saddr ${DRIVER_CTL_ADDR} tcp dport ${API_PORT} accept`, 'iifname "ctl0" ct state established,related accept', 'iifname "ctl0" drop');
   }
   if (h.role === 'cinema') input.push('iifname "eth0" ct state new drop');
   input.push(

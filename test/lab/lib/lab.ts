@@ -12,6 +12,7 @@ import { topology, buildFabric, addHost, destroyAll, type Topology } from './top
 import { shapeLink, netemAvailable } from './shaping.ts';
 import { installHostFirewall, installSwitchLoss } from './firewall.ts';
 import { startCdnEdge, type CdnEdge } from './cdn-edge.ts';
+import { checkIsolation } from './checks.ts';
 import { startDaemon, waitHeartbeat, startObsHost, ORIGIN_PORT, type Daemon } from './daemons.ts';
 
 export interface LabOptions {
@@ -76,6 +77,7 @@ export class Lab {
     }
     await installSwitchLoss(t, hosts);
     log(`network: ${hosts.length} hosts in namespaces ${t.prefix}-*, data bridge in ${t.sw}, control bridge in ${t.ctl}`);
+    log(`checked: ${await checkIsolation(t, hosts)}`);
 
     for (const h of hosts) await mkdir(this.dir(h.name), { recursive: true });
     const env = this.scenario.env;
