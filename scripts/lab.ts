@@ -152,7 +152,8 @@ main().then(
   (code) => process.exit(code),
   (err: unknown) => {
     if (err instanceof ScenarioError) process.stderr.write(`${err.message}\n`);
-    else log(`error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+    // The message says what is wrong; the stack only on request (BFT2_LAB_DEBUG=1).
+    else log(`error: ${err instanceof Error ? (process.env.BFT2_LAB_DEBUG === '1' ? (err.stack ?? err.message) : err.message) : String(err)}`);
     const done = current ? current.teardown() : Promise.resolve();
     void done.finally(() => process.exit(err instanceof ScenarioError ? 2 : 1));
   },

@@ -148,7 +148,13 @@ export async function deliver(lab: Lab, split: string): Promise<DeliveryResult> 
   const pending = () => [...lab.cinemas, ...lab.cachers].filter((d) => outcomes.get(d.host.name)?.accepted && outcomes.get(d.host.name)!.timeS === null && !outcomes.get(d.host.name)!.result.startsWith('failed'));
   const cinemasOpen = () => lab.cinemas.some((d) => pending().includes(d));
   let lastReport = Date.now();
+  const sources = [centre.proc, lab.obs?.proc, lab.cdn?.proc].filter((p) => p !== undefined);
   while (cinemasOpen() && Date.now() < deadline) {
+    const gone = sources.find((p) => p.hasExited());
+    if (gone) {
+      problems.push(`${gone.name} exited during the delivery; see its log in the work directory (--keep)`);
+      break;
+    }
     const sampleNow = Date.now() - lastPoll >= 1000;
     if (sampleNow) lastPoll = Date.now();
     for (const d of pending()) {
