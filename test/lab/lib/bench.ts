@@ -26,6 +26,7 @@ export function hybridSummary(runs: RunReport[]): { text: string; ratio: number 
       mb(cinema.from.obs),
       mb(cinema.from.cdn),
       mb(cinema.rx),
+      mb(cinema.rebalanced ?? 0),
       r.ok ? 'verified' : 'FAILED',
     ];
   });
@@ -34,7 +35,7 @@ export function hybridSummary(runs: RunReport[]): { text: string; ratio: number 
   const dcp = runs[0]?.dcp;
   const text = [
     `== bench hybrid: ${dcp ? `${mb(dcp.size)} MB in ${dcp.files} files` : ''}; time of the cinema's delivery per bt:obs:cdn`,
-    formatTable(['bt:obs:cdn', 'time s', 'x best single', 'from centre MB', 'from obs MB', 'from cdn MB', 'cinema rx MB', 'result'], rows, [0, 7]),
+    formatTable(['bt:obs:cdn', 'time s', 'x best single', 'from centre MB', 'from obs MB', 'from cdn MB', 'cinema rx MB', 'rebalanced MB', 'result'], rows, [0, 8]),
     ratio === null
       ? 'hybrid ratio: not measured (a run failed)'
       : `hybrid ratio: ${hybrid!.split} took ${ratio.toFixed(2)} x the best single method (target <= 0.40; file-granular allocation alone: about 0.57)`,

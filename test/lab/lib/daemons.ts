@@ -46,6 +46,10 @@ export function apiClient(base: string) {
 }
 
 export function daemonConfig(h: HostPlan, all: HostPlan[]): Record<string, unknown> {
+  return { ...labConfig(h, all), ...h.config };
+}
+
+function labConfig(h: HostPlan, all: HostPlan[]): Record<string, unknown> {
   const addr = (role: string) => all.find((x) => x.role === role)!.data;
   const common = {
     machinetype: 'local',
@@ -119,7 +123,10 @@ export async function waitHeartbeat(d: Daemon, timeoutMs: number): Promise<void>
   const base = `http://${d.host.ctl}:${API_PORT}`;
   await waitFor(
     async () => {
-      if (d.proc.hasExited()) throw new Fatal(`the ${d.host.name} daemon exited during start-up; see ${path.join(d.root, 'daemon.out')}`);
+      if (d.proc.hasExited()) {
+        const out = (await readFile(path.join(d.root, 'daemon.out'), 'utf8').catch(() => '')).trim().split('\n').slice(-10).join('\n  ');
+        throw new Fatal(`the ${d.host.name} daemon exited during start-up:\n  ${out}`);
+      }
       const res = await request(`${base}/heartbeat`, { headersTimeout: 2000, bodyTimeout: 2000 });
       await res.body.dump();
       return res.statusCode === 200 ? true : undefined;

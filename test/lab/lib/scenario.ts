@@ -9,6 +9,9 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
 
+/** config.json keys the lab writes itself: they wire the hosts together. */
+export const LAB_CONFIG_KEYS = ['servertype', 'apilisten', 'btport', 'httporigin', 'embeddedtracker', 'tracker', 'senderdomain', 'cdnurl', 'obsurl', 'obsendpoint', 'obsak', 'obssk', 'basedatapath', 'basesubdir', 'metricslisten'];
+
 const RATE_RE = /^(\d+(?:\.\d+)?)\s*(B|kB|KB|MB|GB|kbit|Mbit|Gbit)\/s$/;
 const RATE_FACTOR: Record<string, number> = { B: 1, kB: 1e3, KB: 1e3, MB: 1e6, GB: 1e9, kbit: 125, Mbit: 125e3, Gbit: 125e6 };
 
@@ -81,6 +84,12 @@ export const scenarioSchema = z
     events: z.array(eventSchema).default([]),
     /** Bound of the delivery (from handing out the task to the last cinema's DCP). */
     timeoutS: z.number().int().positive().max(24 * 3600).default(600),
+    /**
+     * config.json keys for the daemons, by host name, group (`cachers`, `cinemas`) or
+     * `default`; the most specific wins (e.g. `{"cinemas": {"rebalance": "off"}}`). The keys
+     * that wire the lab together are the lab's and cannot be set here.
+     */
+    config: z.record(z.string(), z.record(z.string(), z.unknown())).default({}),
     /** Extra environment of every bft2 daemon (the README's tuning knobs). */
     env: z.record(z.string().regex(/^BFT2_[A-Z0-9_]+$/, 'keys must be BFT2_* tuning knobs'), z.string()).default({}),
     /** `scripts/lab bench`: run the scenario once per split. */
@@ -93,6 +102,13 @@ export const scenarioSchema = z
     for (const key of Object.keys(s.links)) {
       if (!linkKeys.has(key)) {
         ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['links', key], message: `no such host or group; this scenario has ${[...linkKeys].join(', ')}` });
+      }
+    }
+    const daemonKeys = new Set(['default', 'cachers', 'cinemas', ...names.filter((n) => n !== 'obs' && n !== 'cdn')]);
+    for (const [key, values] of Object.entries(s.config)) {
+      if (!daemonKeys.has(key)) ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['config', key], message: `no daemon host or group; this scenario has ${[...daemonKeys].join(', ')}` });
+      for (const k of Object.keys(values)) {
+        if (LAB_CONFIG_KEYS.includes(k)) ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['config', key, k], message: 'set by the lab (it wires the hosts together)' });
       }
     }
     s.events.forEach((e, i) => {
@@ -154,6 +170,8 @@ export interface HostPlan {
   shape: LinkShape;
   /** Runs a bft2 daemon. */
   daemon: boolean;
+  /** The scenario's config.json keys for its daemon (default < group < host). */
+  config: Record<string, unknown>;
 }
 
 function hostNames(cachers: number, cinemas: number): string[] {
@@ -184,7 +202,8 @@ export function planHosts(s: Scenario): HostPlan[] {
   };
   const host = (name: string, role: Role, octets: string, group?: string): HostPlan => {
     const daemon = role === 'centre' || role === 'cacher' || role === 'cinema';
-    return { name, role, data: `198.18.${octets}`, ctl: daemon ? `198.19.${octets}` : undefined, shape: shapeOf(name, group), daemon };
+    const config = { ...s.config.default, ...(group ? s.config[group] : {}), ...s.config[name] };
+    return { name, role, data: `198.18.${octets}`, ctl: daemon ? `198.19.${octets}` : undefined, shape: shapeOf(name, group), daemon, config };
   };
   return [
     host('centre', 'centre', '0.1'),
