@@ -189,8 +189,9 @@ export async function deliver(lab: Lab, split: string): Promise<DeliveryResult> 
         let complete = await exists(spool(d, 'downloaded'));
         if (!complete && sampleNow && cprogressWorks !== false) {
           const c = await d.api('cprogress', { taskfile: taskFile }).catch(() => undefined);
-          cprogressWorks = c?.return_status === 'true';
-          if (cprogressWorks) complete = c.return_content?.percent === '100.000%';
+          // Only "not available yet" (METHOD_NOT_READY) stops the asking; any other false is "not yet".
+          if (c?.return_status === 'false' && /not available on this node yet/.test(String(c.return_content?.desc))) cprogressWorks = false;
+          else if (c?.return_status === 'true') complete = c.return_content?.percent === '100.000%';
         }
         if (complete) {
           o.timeS = (Date.now() - startedAt.get(d.host.name)!) / 1000;
