@@ -10,6 +10,7 @@
 // with `ip`, `tc` and `nft` and starts their programs with `ip netns exec`.
 // Every exit path tears the lab down: normal end, error, SIGINT/SIGTERM (the wrapper's
 // trap then sweeps whatever might be left, and deletes the control namespace).
+// Progress goes to stderr, the report to stdout; BFT2_LAB_DEBUG=1 adds stacks to errors.
 import os from 'node:os';
 import path from 'node:path';
 import { writeFile } from 'node:fs/promises';
