@@ -1,0 +1,56 @@
+// The lab's benchmarks (`scripts/lab bench`), each a scenario run through the same code
+// as `scripts/lab run`, summarised against its target:
+// - hybrid (test/lab/hybrid-bench.json): one cinema, each source link capped alike, the
+//   cinema's downlink 4x that; the DCP delivered once per split of `benchSplits` (1:0:0,
+//   0:1:0, 0:0:1, 1:1:1). Figure: time of 1:1:1 ÷ time of the best single method
+//   (target ≤ 0.40; file-granular allocation alone gives about 0.57).
+// - swarm (test/lab/swarm-bench.json): 1 centre, 2 cachers, 8 cinemas, 1:0:0. Figures:
+//   the centre's BitTorrent upload ÷ DCP size, and the slowest cinema's time.
+// Owns: the summaries; the runs are delivery.ts's.
+import { formatTable, type RunReport } from './report.ts';
+
+const mb = (b: number) => (b / 1e6).toFixed(1);
+
+export function hybridSummary(runs: RunReport[]): { text: string; ratio: number | null } {
+  const time = (r: RunReport) => r.summary.slowestCinemaS;
+  const singles = runs.filter((r) => r.split.split(':').filter((n) => Number(n) > 0).length === 1 && r.ok && time(r) !== null);
+  const best = singles.length ? Math.min(...singles.map((r) => time(r)!)) : null;
+  const rows = runs.map((r) => {
+    const cinema = r.rows.find((h) => h.role === 'cinema')!;
+    const t = time(r);
+    return [
+      r.split,
+      t === null ? '-' : t.toFixed(1),
+      t !== null && best ? (t / best).toFixed(2) : '-',
+      mb(cinema.from.centre),
+      mb(cinema.from.obs),
+      mb(cinema.from.cdn),
+      mb(cinema.rx),
+      mb(cinema.rebalanced ?? 0),
+      r.ok ? 'verified' : 'FAILED',
+    ];
+  });
+  const hybrid = runs.find((r) => r.split.split(':').every((n) => Number(n) > 0) && r.ok);
+  const ratio = hybrid && best && time(hybrid) !== null ? time(hybrid)! / best : null;
+  const dcp = runs[0]?.dcp;
+  const text = [
+    `== bench hybrid: ${dcp ? `${mb(dcp.size)} MB in ${dcp.files} files` : ''}; time of the cinema's delivery per bt:obs:cdn`,
+    formatTable(['bt:obs:cdn', 'time s', 'x best single', 'from centre MB', 'from obs MB', 'from cdn MB', 'cinema rx MB', 'rebalanced MB', 'result'], rows, [0, 8]),
+    ratio === null
+      ? 'hybrid ratio: not measured (a run failed)'
+      : `hybrid ratio: ${hybrid!.split} took ${ratio.toFixed(2)} x the best single method (target <= 0.40; file-granular allocation alone: about 0.57)`,
+  ].join('\n');
+  return { text, ratio };
+}
+
+export function swarmSummary(r: RunReport): string {
+  const s = r.summary;
+  const rows = r.rows
+    .filter((h) => h.role === 'cacher' || h.role === 'cinema')
+    .map((h) => [h.host, h.timeS === null ? '-' : h.timeS.toFixed(1), h.result, mb(h.from.centre), mb(h.from.cachers), mb(h.btRx), mb(h.btTx)]);
+  return [
+    `== bench swarm: ${mb(s.dcpBytes)} MB, 1 centre, ${r.rows.filter((h) => h.role === 'cacher').length} cachers, ${s.cinemas} cinemas, bt:obs:cdn ${r.split}`,
+    formatTable(['host', 'time s', 'result', 'from centre MB', 'from cachers MB', 'bt rx MB', 'bt tx MB'], rows, [0, 2]),
+    `centre BitTorrent upload ${mb(s.centreBtBytes)} MB = ${s.centreBtPerDcp.toFixed(2)} x DCP size (all of its uplink: ${s.centreUplinkPerDcp.toFixed(2)} x); slowest cinema ${s.slowestCinemaS === null ? 'did not finish' : `${s.slowestCinemaS.toFixed(1)} s`}; verified ${s.verifiedCinemas}/${s.cinemas}`,
+  ].join('\n');
+}

@@ -1,0 +1,107 @@
+// A built lab: the hosts of a scenario as namespaces with shaped links and firewalls, and
+// their servers running — s3rver on the OBS host, nginx on the CDN edge, a bft2 daemon on
+// the centre, each cacher and each cinema. build() makes all of it; teardown() removes
+// all of it (processes first, then namespaces, then the work directory) and is safe to
+// call at any point, more than once, and from a signal handler.
+// Owns: the run's namespaces, processes and work directory.
+import { mkdir, rm } from 'node:fs/promises';
+import path from 'node:path';
+import { stopAll, type LongProcess } from './sh.ts';
+import { planHosts, type HostPlan, type Scenario } from './scenario.ts';
+import { topology, buildFabric, addHost, destroyAll, type Topology } from './topology.ts';
+import { shapeLink, netemAvailable } from './shaping.ts';
+import { installHostFirewall, installSwitchLoss } from './firewall.ts';
+import { startCdnEdge, type CdnEdge } from './cdn-edge.ts';
+import { checkIsolation } from './checks.ts';
+import { startDaemon, waitHeartbeat, startObsHost, ORIGIN_PORT, type Daemon } from './daemons.ts';
+
+export interface LabOptions {
+  runId: string;
+  /** The run's work directory (daemon roots, s3rver store, nginx cache, logs). */
+  workDir: string;
+  /** Keep the work directory after teardown (the namespaces always go). */
+  keep: boolean;
+  log: (line: string) => void;
+}
+
+export class Lab {
+  readonly t: Topology;
+  readonly hosts: HostPlan[];
+  readonly daemons = new Map<string, Daemon>();
+  cdn?: CdnEdge;
+  obs?: { proc: LongProcess; endpoint: string };
+  private torn?: Promise<void>;
+
+  constructor(
+    readonly scenario: Scenario,
+    readonly opts: LabOptions,
+  ) {
+    this.t = topology(opts.runId);
+    this.hosts = planHosts(scenario);
+  }
+
+  host(name: string): HostPlan {
+    const h = this.hosts.find((x) => x.name === name);
+    if (!h) throw new Error(`no host ${name}`);
+    return h;
+  }
+  dir(host: string): string {
+    return path.join(this.opts.workDir, host);
+  }
+  get centre(): Daemon {
+    return this.daemons.get('centre')!;
+  }
+  get cinemas(): Daemon[] {
+    return [...this.daemons.values()].filter((d) => d.host.role === 'cinema');
+  }
+  get cachers(): Daemon[] {
+    return [...this.daemons.values()].filter((d) => d.host.role === 'cacher');
+  }
+
+  async build(): Promise<void> {
+    const { t, hosts, opts } = this;
+    const log = opts.log;
+    await mkdir(opts.workDir, { recursive: true });
+    await buildFabric(t);
+    if (hosts.some((h) => h.shape.delayMs > 0) && !(await netemAvailable(t.ctl))) {
+      const which = hosts.filter((h) => h.shape.delayMs > 0).map((h) => h.name);
+      throw new Error(
+        `links of ${which.join(', ')} ask for a delay, but this kernel has no netem qdisc (CONFIG_NET_SCH_NETEM): remove delayMs from the scenario or run on a kernel with netem`,
+      );
+    }
+    const lossy = hosts.some((h) => h.shape.lossPct > 0);
+    for (const h of hosts) {
+      await addHost(t, h, { segmentPerPacket: lossy });
+      await installHostFirewall(t, h, hosts);
+      await shapeLink(t, h);
+    }
+    await installSwitchLoss(t, hosts);
+    log(`network: ${hosts.length} hosts in namespaces ${t.prefix}-*, data bridge in ${t.sw}, control bridge in ${t.ctl}`);
+    log(`checked: ${await checkIsolation(t, hosts)}`);
+
+    for (const h of hosts) await mkdir(this.dir(h.name), { recursive: true });
+    const env = this.scenario.env;
+    const starting = hosts.filter((h) => h.daemon).map((h) => startDaemon(t, h, hosts, this.dir(h.name), env));
+    for (const d of await Promise.all(starting)) this.daemons.set(d.host.name, d);
+    const [obs, cdn] = await Promise.all([
+      startObsHost(t, this.host('obs'), this.dir('obs')),
+      startCdnEdge({ ns: t.ns('cdn'), dir: this.dir('cdn'), address: this.host('cdn').data, origin: `${this.host('centre').data}:${ORIGIN_PORT}` }),
+    ]);
+    this.obs = obs;
+    this.cdn = cdn;
+    // Start-up of many daemons on a small machine is CPU-bound: a generous bound.
+    await Promise.all([...this.daemons.values()].map((d) => waitHeartbeat(d, 60_000 + 5_000 * this.daemons.size)));
+    log(`servers: s3rver on obs, nginx on cdn, bft2 daemons on ${[...this.daemons.keys()].join(', ')}`);
+  }
+
+  teardown(): Promise<void> {
+    this.torn ??= (async () => {
+      const log = this.opts.log;
+      await stopAll(5000).catch((err) => log(`teardown: stopping processes: ${(err as Error).message}`));
+      await destroyAll(this.t, log);
+      if (!this.opts.keep) await rm(this.opts.workDir, { recursive: true, force: true }).catch(() => {});
+      else log(`kept ${this.opts.workDir}`);
+    })();
+    return this.torn;
+  }
+}

@@ -1,0 +1,227 @@
+// A lab scenario: the small JSON file under test/lab/ that says which hosts the lab
+// builds, how each link is shaped, what DCP the centre publishes with which bt:obs:cdn
+// split, and which link events happen when. Validated once with zod; every problem is
+// reported at once, each naming its field. Also turns a valid scenario into the host
+// plan (names, roles, addresses, resolved link shapes) the rest of the lab works from.
+// Units: MB is 10^6 bytes everywhere in the lab (sizes and rates), so figures compare
+// without conversion; rates may also be given in Mbit/s.
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { z } from 'zod';
+
+/** config.json keys the lab writes itself: they wire the hosts together. */
+export const LAB_CONFIG_KEYS = ['servertype', 'apilisten', 'btport', 'httporigin', 'embeddedtracker', 'tracker', 'senderdomain', 'cdnurl', 'obsurl', 'obsendpoint', 'obsak', 'obssk', 'basedatapath', 'basesubdir', 'metricslisten'];
+
+const RATE_RE = /^(\d+(?:\.\d+)?)\s*(B|kB|KB|MB|GB|kbit|Mbit|Gbit)\/s$/;
+const RATE_FACTOR: Record<string, number> = { B: 1, kB: 1e3, KB: 1e3, MB: 1e6, GB: 1e9, kbit: 125, Mbit: 125e3, Gbit: 125e6 };
+
+/** Bytes per second of "30MB/s", "100Mbit/s"; null for "off" (unshaped). */
+export function parseRate(s: string): number | null {
+  if (s === 'off') return null;
+  const m = RATE_RE.exec(s.trim());
+  if (!m) throw new Error(`not a rate: ${s}`);
+  return Number(m[1]) * RATE_FACTOR[m[2]];
+}
+
+const rate = z
+  .string()
+  .refine((s) => s === 'off' || (RATE_RE.test(s.trim()) && Number(RATE_RE.exec(s.trim())![1]) > 0), 'must be a rate such as "30MB/s", "250Mbit/s" or "off"');
+const RATIO_RE = /^\d+:\d+:\d+$/;
+const ratio = z
+  .string()
+  .regex(RATIO_RE, 'must be bt:obs:cdn, e.g. "1:1:1"')
+  .refine((r) => r.split(':').some((n) => Number(n) > 0), 'at least one method needs a share above 0');
+
+const shapeSchema = z
+  .object({
+    /** Both directions; `up`/`down` override it. */
+    rate: rate.optional(),
+    /** Host → bridge (what the host sends). */
+    up: rate.optional(),
+    /** Bridge → host (what the host receives). */
+    down: rate.optional(),
+    /** One-way delay added in each direction of the link, in ms (needs the kernel's netem). */
+    delayMs: z.number().min(0).max(10_000).optional(),
+    /** Packets lost in each direction, in percent. */
+    lossPct: z.number().min(0).max(100).optional(),
+  })
+  .strict();
+
+const eventSchema = z
+  .object({
+    /** Seconds after the task is handed to the cinemas. */
+    at: z.number().min(0),
+    /** A host name: its link is cut (`true`) or restored (`false`). */
+    link: z.string(),
+    cut: z.boolean(),
+  })
+  .strict();
+
+export const scenarioSchema = z
+  .object({
+    description: z.string().default(''),
+    cachers: z.number().int().min(0).max(200),
+    cinemas: z.number().int().min(1).max(200),
+    dcp: z
+      .object({
+        reels: z.number().int().min(1).max(100),
+        /** Picture essence of each reel, MB. */
+        reelMB: z.number().positive().max(1_000_000),
+        /** Sound essence of each reel, MB; 0 = no sound files. */
+        soundMB: z.number().min(0).max(1_000_000).default(0),
+      })
+      .strict(),
+    /** bt:obs:cdn of the task. */
+    split: ratio,
+    /** The task's seed time, hours. */
+    seedtimeH: z.number().positive().default(1),
+    /** Fetch the CDN share through the edge once before the delivery (a pre-warmed CDN). */
+    cdnPrewarm: z.boolean().default(false),
+    /** Seconds between handing the task to the cachers and to the cinemas. */
+    cacherLeadS: z.number().min(0).max(3600).default(0),
+    /** Link shapes by host name, by group (`cachers`, `cinemas`) or `default`; the most specific wins. */
+    links: z.record(z.string(), shapeSchema).default({}),
+    events: z.array(eventSchema).default([]),
+    /** Bound of the delivery (from handing out the task to the last cinema's DCP). */
+    timeoutS: z.number().int().positive().max(24 * 3600).default(600),
+    /**
+     * config.json keys for the daemons, by host name, group (`cachers`, `cinemas`) or
+     * `default`; the most specific wins (e.g. `{"cinemas": {"rebalance": "off"}}`). The keys
+     * that wire the lab together are the lab's and cannot be set here.
+     */
+    config: z.record(z.string(), z.record(z.string(), z.unknown())).default({}),
+    /** Extra environment of every bft2 daemon (the README's tuning knobs). */
+    env: z.record(z.string().regex(/^BFT2_[A-Z0-9_]+$/, 'keys must be BFT2_* tuning knobs'), z.string()).default({}),
+    /** `scripts/lab bench`: run the scenario once per split. */
+    benchSplits: z.array(ratio).min(1).optional(),
+  })
+  .strict()
+  .superRefine((s, ctx) => {
+    const names = hostNames(s.cachers, s.cinemas);
+    const linkKeys = new Set(['default', 'cachers', 'cinemas', ...names]);
+    for (const key of Object.keys(s.links)) {
+      if (!linkKeys.has(key)) {
+        ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['links', key], message: `no such host or group; this scenario has ${[...linkKeys].join(', ')}` });
+      }
+    }
+    const daemonKeys = new Set(['default', 'cachers', 'cinemas', ...names.filter((n) => n !== 'obs' && n !== 'cdn')]);
+    for (const [key, values] of Object.entries(s.config)) {
+      if (!daemonKeys.has(key)) ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['config', key], message: `no daemon host or group; this scenario has ${[...daemonKeys].join(', ')}` });
+      for (const k of Object.keys(values)) {
+        if (LAB_CONFIG_KEYS.includes(k)) ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['config', key, k], message: 'set by the lab (it wires the hosts together)' });
+      }
+    }
+    s.events.forEach((e, i) => {
+      if (!names.includes(e.link)) ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['events', i, 'link'], message: `no such host "${e.link}"; this scenario has ${names.join(', ')}` });
+      if (e.at > s.timeoutS) ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['events', i, 'at'], message: `after the scenario's timeoutS (${s.timeoutS})` });
+    });
+  });
+
+export type Scenario = z.output<typeof scenarioSchema> & { name: string; file: string };
+
+export class ScenarioError extends Error {}
+
+/** Reads and validates a scenario file; a ScenarioError lists every problem with its field. */
+export async function loadScenario(file: string): Promise<Scenario> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    throw new ScenarioError(`scenario ${file}: cannot read it (${(err as Error).message})`);
+  }
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (err) {
+    throw new ScenarioError(`scenario ${file}: not JSON (${(err as Error).message})`);
+  }
+  return parseScenario(raw, file);
+}
+
+export function parseScenario(raw: unknown, file: string): Scenario {
+  const r = scenarioSchema.safeParse(raw);
+  if (!r.success) {
+    const lines = r.error.issues.map((i) => `  ${i.path.length ? i.path.join('.') : '(top level)'}: ${i.message}`);
+    throw new ScenarioError(`scenario ${file} is invalid:\n${lines.join('\n')}`);
+  }
+  return { ...r.data, name: path.basename(file).replace(/\.json$/, ''), file };
+}
+
+// ----- the host plan -----
+
+export type Role = 'centre' | 'obs' | 'cdn' | 'cacher' | 'cinema';
+
+export interface LinkShape {
+  /** Bytes/s host → bridge; null = unshaped. */
+  upBps: number | null;
+  /** Bytes/s bridge → host; null = unshaped. */
+  downBps: number | null;
+  delayMs: number;
+  lossPct: number;
+}
+
+export interface HostPlan {
+  name: string;
+  role: Role;
+  /** Address on the data bridge (shaped link, 198.18.0.0/16). */
+  data: string;
+  /** Address on the control bridge (API only, 198.19.0.0/16); daemons' hosts only. */
+  ctl?: string;
+  shape: LinkShape;
+  /** Runs a bft2 daemon. */
+  daemon: boolean;
+  /** The scenario's config.json keys for its daemon (default < group < host). */
+  config: Record<string, unknown>;
+}
+
+function hostNames(cachers: number, cinemas: number): string[] {
+  return ['centre', 'obs', 'cdn', ...range(cachers).map((i) => `cacher${i}`), ...range(cinemas).map((i) => `cinema${i}`)];
+}
+const range = (n: number) => Array.from({ length: n }, (_, i) => i + 1);
+
+/**
+ * Centre, OBS and CDN in 198.18.0.0/24, cachers in .1.0/24, cinemas in .2.0/24 (at most
+ * 200 of each, checked by the schema). The control address mirrors the data address in
+ * 198.19.0.0/16. Both halves of the benchmarking range 198.18.0.0/15 (RFC 2544).
+ */
+export function planHosts(s: Scenario): HostPlan[] {
+  const shapeOf = (name: string, group?: string): LinkShape => {
+    const layers = [s.links.default, group ? s.links[group] : undefined, s.links[name]].filter(Boolean) as z.output<typeof shapeSchema>[];
+    let up: string | undefined;
+    let down: string | undefined;
+    let delayMs = 0;
+    let lossPct = 0;
+    for (const l of layers) {
+      if (l.rate !== undefined) up = down = l.rate;
+      if (l.up !== undefined) up = l.up;
+      if (l.down !== undefined) down = l.down;
+      if (l.delayMs !== undefined) delayMs = l.delayMs;
+      if (l.lossPct !== undefined) lossPct = l.lossPct;
+    }
+    return { upBps: up ? parseRate(up) : null, downBps: down ? parseRate(down) : null, delayMs, lossPct };
+  };
+  const host = (name: string, role: Role, octets: string, group?: string): HostPlan => {
+    const daemon = role === 'centre' || role === 'cacher' || role === 'cinema';
+    const config = { ...s.config.default, ...(group ? s.config[group] : {}), ...s.config[name] };
+    return { name, role, data: `198.18.${octets}`, ctl: daemon ? `198.19.${octets}` : undefined, shape: shapeOf(name, group), daemon, config };
+  };
+  return [
+    host('centre', 'centre', '0.1'),
+    host('obs', 'obs', '0.2'),
+    host('cdn', 'cdn', '0.3'),
+    ...range(s.cachers).map((i) => host(`cacher${i}`, 'cacher', `1.${i}`, 'cachers')),
+    ...range(s.cinemas).map((i) => host(`cinema${i}`, 'cinema', `2.${i}`, 'cinemas')),
+  ];
+}
+
+/** The DCP's files: per reel a picture (and a sound) essence, then the small XML files. */
+export function dcpFiles(s: Scenario): { file: string; size: number }[] {
+  const MB = 1e6;
+  const files: { file: string; size: number }[] = [];
+  for (let r = 1; r <= s.dcp.reels; r++) {
+    files.push({ file: `reel${r}_picture.mxf`, size: Math.round(s.dcp.reelMB * MB) });
+    if (s.dcp.soundMB > 0) files.push({ file: `reel${r}_sound.mxf`, size: Math.round(s.dcp.soundMB * MB) });
+  }
+  files.push({ file: 'ASSETMAP.xml', size: 1466 }, { file: 'PKL.xml', size: 2957 }, { file: 'CPL.xml', size: 5100 }, { file: 'VOLINDEX.xml', size: 155 });
+  return files;
+}
