@@ -359,3 +359,41 @@ test('the daemon: its first console line says where it logs; SIGHUP reopens the 
     await rm(root, { recursive: true, force: true });
   }
 });
+
+test('operator scripts: autosend.sh publishes a DCP, autorecv.sh receives it from the sender\'s root and checks it; progress.sh, cancel.sh', async () => {
+  const base = await makeTempRoot();
+  const sroot = path.join(base, 'sender');
+  const rroot = path.join(base, 'receiver');
+  const port = await freePort();
+  const s = await startDaemon({
+    root: sroot,
+    config: { servertype: 'sender', autosend: true, basesubdir: 'demo-001', senderdomain: `http://127.0.0.1:${port}`, cdnurl: `http://127.0.0.1:${port}`, httporigin: `127.0.0.1:${port}`, 'bt-obs-cdn': '0:0:1' },
+    env: { ...ENV, BFT2_HASH_STABLE_MS: '200' },
+  });
+  const r = await startDaemon({ root: rroot, config: {}, env: ENV });
+  const ops = (script: string, args: string[]) => run(path.join(REPO_ROOT, 'scripts/ops', script), args);
+  try {
+    await makeDcp(path.join(sroot, 'data/dcp/demo-001/dcps'), 'trailer', [{ file: 'trailer.mxf', size: 3 * MB }, { file: 'PKL.xml', size: 500 }]);
+    const sent = await ops('autosend.sh', ['--root', sroot, 'trailer', '0:0:1', 'fulltime', '--timeout', '60']);
+    assert.equal(sent.code, 0, sent.stdout + sent.stderr);
+    assert.match(sent.stdout, /^already sent by autosend: /m, 'autosend on: send says the daemon took it');
+    assert.match(sent.stdout, new RegExp(`^ready: ${sroot}/data/sender/uploaded/demo-001-trailer\\.task\\.json$`, 'm'));
+    const got = await ops('autorecv.sh', ['--root', rroot, 'trailer', 'demo-001', 'false', sroot, '--timeout', '60']);
+    assert.equal(got.code, 0, got.stdout + got.stderr);
+    assert.match(got.stdout, new RegExp(`^checkdcp: 2 files verified in ${rroot}/data/dcp/trailer$`, 'm'));
+    const p = await ops('progress.sh', ['--root', rroot, 'trailer', 'demo-001']);
+    assert.equal(JSON.parse(p.stdout).status, 'downloaded');
+    const u = await ops('uprogress.sh', ['--root', sroot, 'demo-001-trailer']);
+    assert.equal(JSON.parse(u.stdout).status, 'ready');
+    const c = await ops('cancel.sh', ['--root', sroot, 'trailer', 'demo-001']);
+    assert.equal(c.code, 0, c.stdout + c.stderr);
+    assert.equal(c.stdout.trim(), 'succeeded!');
+    const bad = await ops('progress.sh', ['--root', rroot, 'trailer', 'demo-001', '--bogus']);
+    assert.equal(bad.code, 1);
+    assert.match(bad.stderr, /unknown option '--bogus'/);
+  } finally {
+    await s.stop();
+    await r.stop();
+    await rm(base, { recursive: true, force: true });
+  }
+});
