@@ -73,6 +73,9 @@ test('install under a temp root, twice (same result), then the installed daemon 
     assert.match(unit, /^ExecReload=\/bin\/kill -HUP \$MAINPID$/m);
     assert.match(unit, /^RestartPreventExitStatus=78$/m);
     assert.match(unit, /^WantedBy=multi-user\.target$/m);
+    // systemd's own check of the unit: no unknown keys, the ExecStart executable exists.
+    const verify = await exec('systemd-analyze', ['verify', path.join(root, 'etc/systemd/system/bft2.service')]);
+    assert.equal(verify.stderr, '', 'systemd-analyze verify has nothing to say');
     const rotate = await readFile(path.join(root, 'etc/logrotate.d/bft2'), 'utf8');
     assert.ok(rotate.includes(`${root}/var/log/bft2/bftv2.log ${root}/var/log/bft2/mhashtable.log {`));
     assert.match(rotate, /postrotate\n\s+systemctl reload bft2\.service .*\n\s+endscript/);
@@ -109,6 +112,14 @@ test('install under a temp root, twice (same result), then the installed daemon 
       }, { timeoutMs: 30_000, what: `heartbeat of the installed daemon\n${out}` });
       assert.match(hb, /is living\.$/);
       assert.match(out, new RegExp(`^bft2 \\S+: logging to ${root}/var/log/bft2/bftv2.log`));
+      // logrotate with the installed file, then the SIGHUP its postrotate sends through
+      // `systemctl reload` (there is no systemd unit running here, so the test sends it).
+      const log = path.join(root, 'var/log/bft2/bftv2.log');
+      await exec('logrotate', ['-f', '-s', path.join(root, 'logrotate.state'), path.join(root, 'etc/logrotate.d/bft2')]);
+      assert.match(await readFile(`${log}.1`, 'utf8'), / started: /);
+      await assert.rejects(stat(log), 'rotated away');
+      daemon.kill('SIGHUP');
+      await waitFor(async () => (await readFile(log, 'utf8').catch(() => '')).includes('log files reopened'), { timeoutMs: 10_000, what: `a new bftv2.log after SIGHUP\n${out}` });
     } finally {
       daemon.kill('SIGTERM');
     }
