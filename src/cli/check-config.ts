@@ -52,6 +52,7 @@ export function checkConfigText(text: string): ConfigCheck {
   }
   const servertype = typeof obj.servertype === 'string' ? obj.servertype : undefined;
   const role = result.success ? (result.data.servertype as ServerType) : undefined;
+  const unused: { key: string; roles: readonly ServerType[] }[] = [];
   for (const [key, value] of Object.entries(obj)) {
     if (isCommentKey(key)) continue;
     if (typeof value === 'string' && PLACEHOLDER.test(value) && key !== 'servertype') warnings.push(`"${key}" still holds a placeholder of the template: ${JSON.stringify(value)}`);
@@ -59,8 +60,11 @@ export function checkConfigText(text: string): ConfigCheck {
     if (!role || !d || d.roles.includes(role)) continue;
     const parsed = (result.success ? (result.data as Record<string, unknown>)[key] : value) ?? value;
     if (JSON.stringify(parsed) === JSON.stringify(configDefault(key))) continue;
-    warnings.push(`"${key}" is set, but a ${role} does not use it (used by: ${d.roles.join(', ')})`);
+    unused.push({ key, roles: d.roles });
   }
+  // One line for them all: a receiver's config copied from a sender's would list a dozen.
+  if (unused.length === 1) warnings.push(`"${unused[0].key}" is set, but a ${role} does not use it (used by: ${unused[0].roles.join(', ')})`);
+  else if (unused.length > 1) warnings.push(`${unused.length} keys are set that a ${role} does not use: ${unused.map((u) => u.key).join(', ')} (docs/config.md says which role uses each)`);
   return { valid: result.success, servertype, problems: result.success ? [] : describeZodIssues(result.error), warnings };
 }
 

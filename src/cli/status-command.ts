@@ -28,7 +28,7 @@ async function watch(ctx: CliContext, intervalMs: number): Promise<void> {
   let stopped = false;
   const bars = process.stdout.isTTY
     ? new cliProgress.MultiBar(
-        { format: '{label} |{bar}| {pct} {info}', hideCursor: true, clearOnComplete: false, barsize: 30, autopadding: true, forceRedraw: true },
+        { format: '{label} |{bar}| {pct} {info}', hideCursor: true, clearOnComplete: false, barsize: 20, autopadding: true, forceRedraw: true },
         cliProgress.Presets.shades_classic,
       )
     : undefined;

@@ -15,6 +15,8 @@ test('keys the role does not use are listed when set to something else than thei
   assert.deepEqual(c.warnings, ['"httporigin" is set, but a receiver does not use it (used by: sender)']);
   const s = checkConfigText(JSON.stringify({ servertype: 'sender', receiverstoreplan: 'B' }));
   assert.deepEqual(s.warnings, ['"receiverstoreplan" is set, but a sender does not use it (used by: receiver)']);
+  const copied = checkConfigText(JSON.stringify({ servertype: 'receiver', senderdomain: 'http://127.0.0.1:8080', cdnurl: 'http://127.0.0.1:8080', tracker: 'http://127.0.0.1:6969/announce' }));
+  assert.deepEqual(copied.warnings, ['3 keys are set that a receiver does not use: senderdomain, cdnurl, tracker (docs/config.md says which role uses each)']);
 });
 
 test('an invalid config: every problem, each naming its field, as the daemon reports them', () => {
@@ -40,6 +42,6 @@ test('the install template: refused until servertype is chosen; then only its pl
   const chosen = checkConfigText(text.replace('"<sender|receiver|cacher>"', '"sender"'));
   assert.equal(chosen.valid, true);
   assert.ok(chosen.warnings.length > 0);
-  for (const w of chosen.warnings) assert.match(w, /still holds a placeholder|a sender does not use it/);
+  for (const w of chosen.warnings) assert.match(w, /still holds a placeholder|keys are set that a sender does not use: receiverid, vip /);
   assert.ok(!chosen.warnings.some((w) => w.startsWith('unknown key')), 'comment keys are not unknown keys');
 });
