@@ -2,13 +2,16 @@
 // process (the table's lock keeps them and a running daemon's watcher from clobbering
 // each other). A progress bar on a terminal, a log line every few seconds otherwise.
 import path from 'node:path';
+import { existsSync } from 'node:fs';
 import cliProgress from 'cli-progress';
+import type { Command } from 'commander';
 import { Paths } from '../config/paths.ts';
 import { loadConfig } from '../config/load-config.ts';
 import { createLogger, closeLogger } from '../log/logger.ts';
 import { HashPool } from '../hashtable/hash-pool.ts';
 import { HashTableStore } from '../hashtable/hash-table.ts';
 import { indexPass, under, type PassResult } from '../hashtable/indexer.ts';
+import { CliFailure, missingPathMessage, type CliContext } from './cli-context.ts';
 
 const MB = 1024 * 1024;
 
@@ -58,4 +61,29 @@ export async function runHashCommand(paths: Paths, command: 'inithashtable' | 'a
     await pool.close();
     await closeLogger(log);
   }
+}
+
+export function registerHashtableCommands(program: Command, ctx: CliContext): void {
+  const checkDir = (dir: string | undefined) => {
+    if (dir !== undefined && !existsSync(dir)) throw new CliFailure(missingPathMessage(dir, ctx.root, 'directory'));
+  };
+  program
+    .command('inithashtable [dir]')
+    .description('rebuild the hash table of the store (or of DIR); unchanged files are not re-read unless --force')
+    .summary('rebuild the hash table')
+    .option('--force', 'hash every file again')
+    .addHelpText('after', '\nWorks on the files directly (under the table\'s lock): no daemon needed, a running one is no obstacle.')
+    .action(async (dir: string | undefined, opts: { force?: boolean }) => {
+      checkDir(dir);
+      await runHashCommand(ctx.paths, 'inithashtable', dir, opts);
+    });
+
+  program
+    .command('addhashtable <dir>')
+    .description('add one DCP directory to the hash table (the way to feed it on hwecs)')
+    .summary('add one DCP to the hash table')
+    .action(async (dir: string) => {
+      checkDir(dir);
+      await runHashCommand(ctx.paths, 'addhashtable', dir, {});
+    });
 }

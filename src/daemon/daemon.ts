@@ -8,7 +8,8 @@ import lockfile from 'proper-lockfile';
 import { Paths } from '../config/paths.ts';
 import { loadConfig } from '../config/load-config.ts';
 import type { Config } from '../config/schema.ts';
-import { createLogger, closeLogger, type Logger } from '../log/logger.ts';
+import { createLogger, closeLogger, reopenLogs, type Logger } from '../log/logger.ts';
+import { unknownConfigKeys, describeUnknownKey } from '../config/config-keys.ts';
 import { readVersion } from '../util/version.ts';
 import { errors, messageOf } from '../errors/catalogue.ts';
 import { Receiver } from '../roles/receiver/receiver.ts';
@@ -32,6 +33,14 @@ function splitHostPort(hp: string): { host: string; port: number } {
 
 export interface RunningDaemon {
   stop(): Promise<void>;
+  /** Reopens the log files (SIGHUP, after logrotate renamed them). */
+  reopenLogs(): void;
+}
+
+/** One warning naming the keys the schema does not know (SPEC §3: not an error). */
+function warnUnknownKeys(config: Config, log: Logger): void {
+  const unknown = unknownConfigKeys(config as Record<string, unknown>);
+  if (unknown.length) log.warn(`config.json: unknown keys, ignored: ${unknown.map(describeUnknownKey).join(', ')}`);
 }
 
 export async function startDaemon(root: string, opts: { console?: boolean } = {}): Promise<RunningDaemon> {
@@ -56,6 +65,7 @@ export async function startDaemon(root: string, opts: { console?: boolean } = {}
     throw errors.DAEMON_RUNNING(paths.root);
   }
 
+  warnUnknownKeys(config, log);
   const ctx: DaemonContext = { paths, config: () => config, log, version: await readVersion() };
   const hashLog = createLogger(paths.hashLog, { console: opts.console });
   const hashStore = new HashTableStore(paths, hashLog);
@@ -75,8 +85,9 @@ export async function startDaemon(root: string, opts: { console?: boolean } = {}
 
   const reloadConfig = async () => {
     const next = await loadConfig(paths.configFile);
-    const restartNeeded = (['servertype', 'receiverstoreplan', 'basedatapath', 'apilisten', 'httporigin', 'machinetype'] as const).filter((k) => next[k] !== config[k]);
+    const restartNeeded = (['servertype', 'receiverstoreplan', 'basedatapath', 'apilisten', 'httporigin', 'machinetype', 'btport', 'embeddedtracker'] as const).filter((k) => next[k] !== config[k]);
     config = next;
+    warnUnknownKeys(config, log);
     log.info(`config reloaded${restartNeeded.length ? `; ${restartNeeded.join(', ')} take effect after a restart` : ''}`);
   };
 
@@ -103,6 +114,10 @@ export async function startDaemon(root: string, opts: { console?: boolean } = {}
 
   let stopping: Promise<void> | undefined;
   return {
+    reopenLogs: () => {
+      reopenLogs(log, hashLog);
+      log.info('log files reopened');
+    },
     stop: () =>
       (stopping ??= (async () => {
         log.info('bft2 stopping');

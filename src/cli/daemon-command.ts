@@ -1,0 +1,35 @@
+// `bft2 daemon`: runs everything (spool watchers, hash watcher, API, origin, tracker).
+// Its first console line says where it logs (under systemd the console is the journal,
+// and the log file is where the rest goes). SIGTERM/SIGINT stop it cleanly; SIGHUP
+// reopens the log files (logrotate's postrotate, `systemctl reload bft2`).
+import type { Command } from 'commander';
+import { isBft2Error } from '../errors/catalogue.ts';
+import { readVersion } from '../util/version.ts';
+import { CliFailure, EXIT, type CliContext } from './cli-context.ts';
+
+export function registerDaemonCommand(program: Command, ctx: CliContext): void {
+  program
+    .command('daemon')
+    .description('run the daemon: spool watchers, hash watcher, API, HTTP origin, tracker')
+    .summary('run the daemon')
+    .option('--console', 'log to the console too')
+    .addHelpText('after', '\nSignals: SIGTERM/SIGINT stop it; SIGHUP reopens its log files.\nExit status 78 when config.json is invalid (systemd does not restart it then).')
+    .action(async (opts: { console?: boolean }) => {
+      const paths = ctx.paths;
+      console.log(`bft2 ${await readVersion()}: logging to ${paths.daemonLog} (hash table: ${paths.hashLog})${opts.console ? ' and to the console' : ''}`);
+      // Loaded here: the other commands start faster without the daemon's modules.
+      const { startDaemon } = await import('../daemon/daemon.ts');
+      let daemon;
+      try {
+        daemon = await startDaemon(paths.root, { console: opts.console });
+      } catch (err) {
+        if (isBft2Error(err) && err.code === 'CONFIG_INVALID') throw new CliFailure(err.message, EXIT.config);
+        throw err;
+      }
+      const running = daemon;
+      const stop = () => void running.stop().then(() => process.exit(0));
+      process.on('SIGTERM', stop);
+      process.on('SIGINT', stop);
+      process.on('SIGHUP', () => running.reopenLogs());
+    });
+}
