@@ -238,7 +238,7 @@ test('checkconfig: exit 1 when invalid; unknown keys with the intended key; keys
     await writeFile(path.join(dir, 'bad.json'), JSON.stringify({ servertype: 'seeder', bttime: '25:00' }));
     const bad = await bft2(['checkconfig', 'bad.json'], { cwd: dir });
     assert.equal(bad.code, 1);
-    assert.match(bad.stdout, new RegExp(`^${dir}/bad.json: invalid, the daemon would refuse it:\n  servertype: .*\n  bttime: must be HH:MM-HH:MM`));
+    assert.match(bad.stdout, new RegExp(`^${dir}/bad.json: invalid, the daemon would refuse it:\n  servertype: .*\n  bttime: 25:00: must be HH:MM-HH:MM`));
 
     const missing = await bft2(['--root', dir, 'checkconfig', '/etc/bft2/config.json']);
     assert.equal(missing.code, 1);
