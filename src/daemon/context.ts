@@ -1,12 +1,19 @@
 // What every part of a running daemon shares: the root's paths, the current config (a
-// getter, because `reloadconf` replaces it) and the logger.
+// getter, because `reloadconf` replaces it), the logger, the one scheduler of transfer
+// windows and the node's bandwidth caps.
 import type { Paths } from '../config/paths.ts';
 import type { Config } from '../config/schema.ts';
 import type { Logger } from '../log/logger.ts';
+import type { WindowScheduler } from '../schedule/window-scheduler.ts';
+import type { TransferCaps } from '../download/transfer-caps.ts';
 
 export interface DaemonContext {
   readonly paths: Paths;
   config(): Config;
   readonly log: Logger;
   readonly version: string;
+  /** One timer for every transfer window of the node (SPEC §8). */
+  readonly scheduler: WindowScheduler;
+  /** btlimit / obslimit / cdnlimit / btuploadlimit, shared by every task of a method. */
+  readonly caps: TransferCaps;
 }

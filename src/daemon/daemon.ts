@@ -24,6 +24,8 @@ import { HashTableStore } from '../hashtable/hash-table.ts';
 import { HashPool } from '../hashtable/hash-pool.ts';
 import { HashWatcher } from '../hashtable/hash-watcher.ts';
 import type { DaemonContext } from './context.ts';
+import { WindowScheduler } from '../schedule/window-scheduler.ts';
+import { TransferCaps } from '../download/transfer-caps.ts';
 
 
 function splitHostPort(hp: string): { host: string; port: number } {
@@ -66,7 +68,10 @@ export async function startDaemon(root: string, opts: { console?: boolean } = {}
   }
 
   warnUnknownKeys(config, log);
-  const ctx: DaemonContext = { paths, config: () => config, log, version: await readVersion() };
+  const scheduler = new WindowScheduler({ onError: (err, key) => log.error(`window scheduler (${key}): ${messageOf(err)}`) });
+  const caps = new TransferCaps(() => config, log);
+  caps.reconfigure();
+  const ctx: DaemonContext = { paths, config: () => config, log, version: await readVersion(), scheduler, caps };
   const hashLog = createLogger(paths.hashLog, { console: opts.console });
   const hashStore = new HashTableStore(paths, hashLog);
   const hashPool = new HashPool();
@@ -74,7 +79,11 @@ export async function startDaemon(root: string, opts: { console?: boolean } = {}
   // One BitTorrent client for the node, made on first use: the sender seeds with it, the
   // receiver downloads; a receiver that only ever gets CDN/OBS shares never starts it.
   let btClient: Promise<BtClient> | undefined;
-  const bt = () => (btClient ??= createBtClient({ port: config.btport, log }));
+  const bt = () =>
+    (btClient ??= createBtClient({ port: config.btport, log }).then((c) => {
+      caps.attachBt(c);
+      return c;
+    }));
   const receiver = new Receiver(ctx, hashStore, bt);
   let tracker: RunningTracker | undefined;
   if (config.embeddedtracker) {
@@ -87,6 +96,7 @@ export async function startDaemon(root: string, opts: { console?: boolean } = {}
     const next = await loadConfig(paths.configFile);
     const restartNeeded = (['servertype', 'receiverstoreplan', 'basedatapath', 'apilisten', 'httporigin', 'machinetype', 'btport', 'embeddedtracker'] as const).filter((k) => next[k] !== config[k]);
     config = next;
+    caps.reconfigure();
     warnUnknownKeys(config, log);
     log.info(`config reloaded${restartNeeded.length ? `; ${restartNeeded.join(', ')} take effect after a restart` : ''}`);
   };
@@ -129,6 +139,8 @@ export async function startDaemon(root: string, opts: { console?: boolean } = {}
         await tracker?.close();
         await hashWatcher.close();
         await hashPool.close();
+        scheduler.close();
+        caps.close();
         await releaseDaemonLock().catch(() => {});
         await Promise.all([log, hashLog].map((l) => closeLogger(l)));
       })().catch((err) => {

@@ -9,6 +9,8 @@ import type { TaskSpool } from './task-spool.ts';
 import type { Logger } from '../log/logger.ts';
 import { messageOf } from '../errors/catalogue.ts';
 
+const HOLD_RETRY_MS = 5000;
+
 export interface Running {
   task: string;
   /** Settles when the work is over (success or failure). */
@@ -27,6 +29,11 @@ export interface AdmissionOptions<S extends string, R extends Running> {
   work: (r: R) => Promise<void>;
   /** What the task works on; two tasks with the same key never run at once. undefined: no conflict. */
   keyOf?: (task: string) => Promise<string | undefined>;
+  /**
+   * Why a queued task may not start yet although a slot is free (the disk reserve), or
+   * undefined. The task keeps its place; it is asked again a few seconds later.
+   */
+  canStart?: (task: string) => Promise<string | undefined>;
 }
 
 interface Waiting {
@@ -40,6 +47,9 @@ export class Admission<S extends string, R extends Running> {
   private readonly waiting: Waiting[] = [];
   readonly running = new Map<string, R>();
   private readonly keys = new Map<string, string>();
+  /** Queued tasks that may not start yet, with the reason (for `progress`). */
+  readonly held = new Map<string, string>();
+  private retry?: NodeJS.Timeout;
   private stopped = false;
 
   constructor(private readonly o: AdmissionOptions<S, R>) {}
@@ -66,6 +76,8 @@ export class Admission<S extends string, R extends Running> {
   drop(task: string): void {
     const i = this.waiting.findIndex((w) => w.task === task);
     if (i >= 0) this.waiting.splice(i, 1);
+    this.held.delete(task);
+    this.heldUntil.delete(task);
   }
 
   /** Starts a task already in the active state (resumed at start-up, or re-armed). */
@@ -91,6 +103,7 @@ export class Admission<S extends string, R extends Running> {
 
   stop(): void {
     this.stopped = true;
+    clearTimeout(this.retry);
   }
 
   private async keyOf(task: string): Promise<string | undefined> {
@@ -113,6 +126,18 @@ export class Admission<S extends string, R extends Running> {
     r.done = this.o.work(r).finally(() => this.release(r));
   }
 
+  /** A task that may not start yet goes back to its place in the queue; the queue is tried again shortly. */
+  private hold(w: Waiting, why: string): void {
+    if (this.held.get(w.task) !== why) this.o.log.info(`task ${w.task} waits in ${this.o.queue}: ${why}`);
+    this.held.set(w.task, why);
+    this.waiting.unshift(w);
+    this.heldUntil.set(w.task, Date.now() + HOLD_RETRY_MS);
+    clearTimeout(this.retry);
+    this.retry = setTimeout(() => this.pump(), HOLD_RETRY_MS);
+    this.retry.unref();
+  }
+  private readonly heldUntil = new Map<string, number>();
+
   private release(r: R): void {
     if (this.running.get(r.task) === r) {
       this.running.delete(r.task);
@@ -128,7 +153,8 @@ export class Admission<S extends string, R extends Running> {
     for (let i = 0; i < this.waiting.length; ) {
       const w = this.waiting[i];
       const needsSlot = !w.inActive;
-      if ((needsSlot && this.running.size >= this.o.limit()) || (w.key !== undefined && this.busy(w.key))) {
+      const holding = (this.heldUntil.get(w.task) ?? 0) > Date.now();
+      if (holding || (needsSlot && this.running.size >= this.o.limit()) || (w.key !== undefined && this.busy(w.key))) {
         i++;
         continue;
       }
@@ -141,12 +167,21 @@ export class Admission<S extends string, R extends Running> {
       spool
         .withLock(w.task, async () => {
           // Gone (cancelled, moved by hand) or parked by an .err meanwhile: not started.
-          if (!(await spool.hasTaskFile(queue, w.task)) || (await spool.hasMarker(queue, w.task, '.err'))) return false;
+          if (!(await spool.hasTaskFile(queue, w.task)) || (await spool.hasMarker(queue, w.task, '.err'))) return 'gone';
+          const why = await this.o.canStart?.(w.task);
+          if (why) return why;
           await spool.move(w.task, queue, active);
-          return true;
+          return 'moved';
         })
         .then(
-          (moved) => (moved ? this.start(r) : this.release(r)),
+          (outcome) => {
+            if (outcome === 'moved') {
+              this.held.delete(w.task);
+              return this.start(r);
+            }
+            if (outcome !== 'gone') this.hold(w, outcome);
+            this.release(r);
+          },
           (err) => {
             this.o.log.error(`cannot start ${w.task}: ${messageOf(err)}`);
             this.release(r);

@@ -1,6 +1,7 @@
-// BitTorrent end to end on loopback: a real HTTP tracker (tracker.ts), a seeder in a child
-// process (fixtures/seeder.ts: bt-client + bt-seed), torrents made by makeTorrent and served
-// by the real HTTP origin, and BtMethod downloading in this process with its own client.
+// BitTorrent seeding and the client on loopback: a real HTTP tracker (tracker.ts), a seeder
+// in a child process (fixtures/seeder.ts: bt-client + bt-seed), torrents made by
+// makeTorrent and served by the real HTTP origin. Downloads through BitTorrent are tested
+// with the whole download engine in test/download/task-download.test.ts.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { link, mkdir, open, readFile, rm, stat } from 'node:fs/promises';
@@ -11,11 +12,10 @@ import { startTestOrigin, type TestOrigin } from '../helpers/test-origin.ts';
 import { startTracker, type RunningTracker } from '../../src/transfer/bt/tracker.ts';
 import { createBtClient, type BtClient } from '../../src/transfer/bt/bt-client.ts';
 import { seed } from '../../src/transfer/bt/bt-seed.ts';
-import { BtMethod, stagedPath } from '../../src/transfer/bt/bt-method.ts';
 import { makeTorrent, readTorrentFiles } from '../../src/transfer/bt/make-torrent.ts';
 import { isBft2Error } from '../../src/errors/catalogue.ts';
 import { silentLogger } from '../../src/log/logger.ts';
-import { spawnSeeder, makeJob, filesUnder, type SeederProcess } from './helpers.ts';
+import { spawnSeeder, type SeederProcess } from './helpers.ts';
 
 const MB = 1024 * 1024;
 const FAST = { maxTries: 2, baseDelayMs: 20, maxDelayMs: 50 };
@@ -81,136 +81,6 @@ after(async () => {
   await origin?.close();
   await tracker?.close();
   await rm(tmp, { recursive: true, force: true });
-});
-
-async function assertTarget(targetDir: string, files: string[]): Promise<void> {
-  assert.deepEqual(await filesUnder(targetDir), [...files].sort(), 'exactly the selected files, nothing else');
-  for (const f of files) assert.equal(await sha1File(path.join(targetDir, f)), entry(f).hash, f);
-}
-
-test('-tmp share torrent: only the receiver lists2 files arrive in targetDir, byte-identical', async () => {
-  const { stagingDir, targetDir } = dirs();
-  // CPL.xml is a local-same file on this receiver: not in lists2.
-  const wanted = ['PKL.xml', 'audio.mxf', 'empty.txt', 'sub/ASSETMAP.xml'];
-  const r = makeJob({ files: wanted.map(entry), stagingDir, targetDir, url: tmpUrl });
-  const t0 = performance.now();
-  await new BtMethod(client, { policy: FAST }).download(r.job);
-  const ms = performance.now() - t0;
-  await assertTarget(targetDir, wanted);
-  assert.equal(r.bytes(), wanted.reduce((s, f) => s + entry(f).size, 0), 'onBytes counts exactly the share bytes');
-  assert.deepEqual(r.tries, []);
-  assert.equal(client.wt.torrents.length, 0, 'the torrent left the client');
-  console.log(`# -tmp share: ${(r.bytes() / MB).toFixed(1)} MiB in ${ms.toFixed(0)} ms`);
-});
-
-test('subset of the full torrent: selected files only in targetDir; straddling neighbours stay in staging', async () => {
-  const { stagingDir, targetDir } = dirs();
-  const wanted = ['audio.mxf', 'sub/ASSETMAP.xml', 'zreel.mxf', 'empty.txt'];
-  const r = makeJob({ files: wanted.map(entry), stagingDir, targetDir, url: fullUrl });
-  await new BtMethod(client, { policy: FAST }).download(r.job);
-  await assertTarget(targetDir, wanted);
-  assert.equal(r.bytes(), wanted.reduce((s, f) => s + entry(f).size, 0));
-  // Pieces at the edges of audio.mxf and zreel.mxf also hold bytes of PKL.xml / video.mxf:
-  // webtorrent writes those partial files in staging only.
-  const staged = await filesUnder(stagingDir);
-  assert.ok(staged.includes('dcp-a/video.mxf'), `partial neighbour kept in staging: ${staged.join(', ')}`);
-  const partial = await stat(stagedPath(stagingDir, 'dcp-a', 'video.mxf'));
-  assert.ok(partial.size > 0);
-});
-
-test('the full torrent with every file, then a second call finds everything done without fetching the torrent', async () => {
-  const { stagingDir, targetDir } = dirs();
-  const all = dcp.filelist.map((f) => f.file);
-  const r = makeJob({ files: dcp.filelist, stagingDir, targetDir, url: fullUrl });
-  const t0 = performance.now();
-  await new BtMethod(client, { policy: FAST }).download(r.job);
-  const ms = performance.now() - t0;
-  await assertTarget(targetDir, all);
-  console.log(`# full torrent over loopback: ${(dcp.size / MB).toFixed(1)} MiB in ${ms.toFixed(0)} ms, ${(dcp.size / MB / (ms / 1000)).toFixed(0)} MiB/s (incl. torrent fetch and sha1 checks)`);
-  const gets = origin.getsFor('/dcp-a.torrent');
-  const again = makeJob({ files: dcp.filelist, stagingDir, targetDir, url: fullUrl });
-  await new BtMethod(client, { policy: FAST }).download(again.job);
-  assert.equal(origin.getsFor('/dcp-a.torrent'), gets, 'no torrent fetch when targetDir is complete');
-  assert.equal(again.bytes(), 0);
-});
-
-test('a torrent that lacks a share file (or has another size) fails at once with the differences listed', async () => {
-  const { stagingDir, targetDir } = dirs();
-  const files = [entry('PKL.xml'), entry('video.mxf'), { ...entry('audio.mxf'), size: entry('audio.mxf').size + 1 }];
-  const r = makeJob({ files, stagingDir, targetDir, url: tmpUrl });
-  await assert.rejects(new BtMethod(client, { policy: FAST }).download(r.job), (err: unknown) => {
-    assert.ok(isBft2Error(err));
-    assert.equal(err.code, 'BT_TORRENT_FILES');
-    assert.equal(err.unrecoverable, true);
-    assert.match(err.message, new RegExp(`^taskfile btlist is not equal torrent content, check taskfile or tmp torrent: ${tmpUrl.replace(/[.?]/g, '\\$&')}`));
-    assert.match(err.message, /not in the torrent: video\.mxf/);
-    assert.match(err.message, /size differs: audio\.mxf task 6291470 torrent 6291469/);
-    assert.doesNotMatch(err.message, /PKL/);
-    return true;
-  });
-  assert.equal(r.tries.length, 1, 'no retries for a mismatch');
-  assert.equal(r.tries[0].delay, undefined);
-  assert.deepEqual(await filesUnder(targetDir), []);
-});
-
-test('a torrent URL that fails is retried by the policy, then reported with the seed text', async () => {
-  const { stagingDir, targetDir } = dirs();
-  const url = `${origin.url}/dcp/cfec/dcps-tmp/nope-tmp.torrent`;
-  const r = makeJob({ files: [entry('PKL.xml')], stagingDir, targetDir, url });
-  await assert.rejects(new BtMethod(client, { policy: FAST }).download(r.job), (err: unknown) => {
-    assert.ok(isBft2Error(err));
-    assert.equal(err.code, 'BT_TORRENT_FETCH');
-    assert.equal(err.message, `could not download tmptorrent from ${url}`);
-    return true;
-  });
-  assert.equal(r.tries.length, 2);
-  assert.match(r.tries[0].reason, /HTTP 404/);
-  const full = `${origin.url}/dcp/cfec/dcps/nope.torrent`;
-  const r2 = makeJob({ files: [entry('PKL.xml')], stagingDir, targetDir, url: full });
-  await assert.rejects(new BtMethod(client, { policy: { ...FAST, maxTries: 1 } }).download(r2.job), { message: `could not download torrent from ${full}` });
-});
-
-test('abort keeps the staged data; the same method and then a fresh one (a restart) resume from it', async () => {
-  const { stagingDir, targetDir } = dirs();
-  const files = [entry('video.mxf')];
-  const method = new BtMethod(client, { policy: FAST });
-  const size = entry('video.mxf').size;
-
-  // First run: abort once 8 MiB are verified.
-  const r1 = makeJob({ files, stagingDir, targetDir, url: fullUrl, onBytes: (_n, total) => total >= 8 * MB && r1.abort.abort(new Error('window closed')) });
-  await assert.rejects(method.download(r1.job), { message: 'window closed' });
-  assert.equal(client.wt.torrents.length, 0, 'abort removed the torrent from the client');
-  assert.deepEqual(await filesUnder(targetDir), []);
-  const staged = stagedPath(stagingDir, 'dcp-a', 'video.mxf');
-  assert.ok((await stat(staged)).size > 0, 'partial data kept in staging');
-  assert.ok(r1.bytes() >= 8 * MB && r1.bytes() < size);
-
-  // Same instance (a window pause in a running daemon): abort again a bit later.
-  const r2 = makeJob({ files, stagingDir, targetDir, url: fullUrl, onBytes: (_n, total) => total >= 24 * MB && r2.abort.abort(new Error('window closed')) });
-  await assert.rejects(method.download(r2.job), { message: 'window closed' });
-  assert.ok(r2.byteCalls[0] >= 8 * MB, `resumed bytes are reported first (${r2.byteCalls[0]})`);
-
-  // A fresh method (a restarted daemon): webtorrent re-verifies staging and completes.
-  const r3 = makeJob({ files, stagingDir, targetDir, url: fullUrl });
-  await new BtMethod(client, { policy: FAST }).download(r3.job);
-  assert.ok(r3.byteCalls[0] >= 24 * MB, `resumed bytes are reported first (${r3.byteCalls[0]})`);
-  assert.equal(r3.bytes(), size, 'a call reports resumed plus new bytes: the whole file, once');
-  await assertTarget(targetDir, ['video.mxf']);
-});
-
-test('no peer has the data: each try stalls, then the share fails as a bt download error', async () => {
-  const lonely = await makeDcp(path.join(store, 'cfec', 'dcps'), 'lonely', [{ file: 'a.mxf', size: 1 * MB }]);
-  await makeTorrent({ dir: lonely.dir, tracker: tracker.announceUrl, outFile: path.join(store, 'cfec', 'dcps', 'lonely.torrent') });
-  const { stagingDir, targetDir } = dirs();
-  const r = makeJob({ files: lonely.filelist, stagingDir, targetDir, url: `${origin.url}/dcp/cfec/dcps/lonely.torrent` });
-  await assert.rejects(new BtMethod(client, { policy: FAST, stallMs: 300 }).download(r.job), (err: unknown) => {
-    assert.ok(isBft2Error(err));
-    assert.equal(err.code, 'DOWNLOAD_FAILED');
-    assert.match(err.message, /^bt download error: lonely\.torrent: no data from peers for 0\.3 s/);
-    return true;
-  });
-  assert.equal(r.tries.length, 2);
-  assert.equal(client.wt.torrents.length, 0);
 });
 
 test('trusted seeding is ready at once without reading the data; untrusted verifies first', async () => {

@@ -1,12 +1,9 @@
-// Helpers for the BT tests: a seeder child process (fixtures/seeder.ts) and a ShareDownload
-// job with counters. Owns nothing outside test/bt/.
+// Helpers for the BT tests: a seeder child process (fixtures/seeder.ts) and a listing of
+// the files under a directory. Owns nothing outside test/bt/.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { ShareDownload } from '../../src/transfer/method.ts';
-import type { FileEntry } from '../../src/task/schema.ts';
-import { silentLogger } from '../../src/log/logger.ts';
 import type { SeederConfig } from './fixtures/seeder.ts';
 
 const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -60,37 +57,6 @@ export async function spawnSeeder(config: SeederConfig): Promise<SeederProcess> 
       return stopped;
     },
   };
-}
-
-export interface JobRecord {
-  job: ShareDownload;
-  bytes: () => number;
-  byteCalls: number[];
-  tries: { file: string; reason: string; delay: number | undefined }[];
-  abort: AbortController;
-}
-
-export function makeJob(opts: { files: { file: string; hash: string; size: number }[]; stagingDir: string; targetDir: string; url: string; onBytes?: (n: number, total: number) => void }): JobRecord {
-  const abort = new AbortController();
-  const byteCalls: number[] = [];
-  const tries: JobRecord['tries'] = [];
-  let total = 0;
-  const job: ShareDownload = {
-    task: 'test-task',
-    files: opts.files.map((f): FileEntry => ({ file: f.file, hash: f.hash, size: f.size })),
-    stagingDir: opts.stagingDir,
-    targetDir: opts.targetDir,
-    url: opts.url,
-    signal: abort.signal,
-    onBytes: (n) => {
-      total += n;
-      byteCalls.push(n);
-      opts.onBytes?.(n, total);
-    },
-    onTryFailed: (file, reason, delay) => tries.push({ file, reason, delay }),
-    log: silentLogger(),
-  };
-  return { job, bytes: () => total, byteCalls, tries, abort };
 }
 
 /** Every regular file under dir, relative, `/`-separated, sorted. */

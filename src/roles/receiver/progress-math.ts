@@ -1,5 +1,6 @@
 // Pure progress arithmetic for `progress` (SPEC §9): percents, the seed's rate format,
-// the ETA, and a sliding-window rate meter.
+// the ETA (also one that knows the transfer windows), and a sliding-window rate meter.
+import { openTimeFinish, type Window } from '../../schedule/windows.ts';
 
 /** "66.667%": three decimals and a percent sign; 0 when the whole is 0. */
 export function formatPercent(part: number, whole: number): string {
@@ -20,6 +21,23 @@ export function etaMinutes(remainingBytes: number, bytesPerSecond: number): numb
   if (remainingBytes <= 0) return 0;
   if (bytesPerSecond <= 0) return -1;
   return Math.ceil(remainingBytes / bytesPerSecond / 60);
+}
+
+/**
+ * Minutes until every method has fetched what it still owns, at its rate, counting only the
+ * open hours of its windows (a method whose window is closed waits for the next opening);
+ * -1 when a method with bytes left has no known rate.
+ */
+export function etaWithWindows(lanes: { remaining: number; rate: number; windows: Window[] }[], now: Date): number {
+  let latest = now.getTime();
+  for (const l of lanes) {
+    if (l.remaining <= 0) continue;
+    if (l.rate <= 0) return -1;
+    const workMs = (l.remaining / l.rate) * 1000;
+    const finish = l.windows.length > 0 ? openTimeFinish(l.windows, now, workMs).getTime() : now.getTime() + workMs;
+    latest = Math.max(latest, finish);
+  }
+  return Math.ceil((latest - now.getTime()) / 60_000);
 }
 
 /** Bytes per second over the last `windowMs`. */

@@ -1,49 +1,53 @@
 // The receiver pipeline (SPEC §5, receiver): tmp → queues → downloading → downloaded →
 // history. Takes complete task files from `queues` (dropped in, or put there by `recv`),
-// admits at most `downloadingnum` into `downloading` in arrival order, drives each
-// method's share into the task's assembly directory, moves the finished DCP into the
-// store with `<name>.finished`, and resumes whatever was under way at start-up.
-// Owns: the receiver spool, the task's staging and assembly directories, its store entry.
-// Must not touch: another task's files, the hash table, the sender spool.
-import { readTaskJson } from '../../trust/confined-file.ts';
-import { rm, stat, lstat, mkdir, copyFile, constants as fsConstants } from 'node:fs/promises';
+// admits at most `downloadingnum` into `downloading` in arrival order (a task waits while
+// the disk reserve is short, or while another task works on the same DCP), copies the
+// files the store already holds, hands the rest to the task's download (one engine for all
+// three methods: src/download/task-download.ts), moves the finished DCP into the store
+// with `<name>.finished` (store-merge.ts), seeds its BitTorrent share from the store for
+// the seed time (receiver-seeds.ts), and resumes whatever was under way at start-up.
+// Owns: the receiver spool, the task's assembly directory, its store entry. Must not
+// touch another task's files, the sender spool.
+import { rm, stat, copyFile, mkdir, constants as fsConstants } from 'node:fs/promises';
 import path from 'node:path';
 import { TEMP_PREFIX, RECEIVER_STATES, taskNameOf, type ReceiverState } from '../../config/paths.ts';
 import { TaskSpool } from '../../spool/task-spool.ts';
 import { Admission } from '../../spool/admission.ts';
 import { SpoolWatcher } from '../../spool/spool-watcher.ts';
 import { renameDurable, writeFileDurable, writeJsonDurable, exists } from '../../spool/durable-fs.ts';
+import { readTaskJson } from '../../trust/confined-file.ts';
 import { validateTask, planDownload, checkMethodsAvailable, type DownloadPlan } from '../../task/validate-task.ts';
 import { METHODS, type Method, type Task } from '../../task/schema.ts';
 import { errors, isBft2Error, messageOf, Bft2Error } from '../../errors/catalogue.ts';
-import type { DownloadMethod } from '../../transfer/method.ts';
-import { CdnMethod } from '../../transfer/cdn/cdn-method.ts';
-import { ObsMethod } from '../../transfer/obs/obs-method.ts';
 import { resolveObsCredentials } from '../../transfer/obs/credentials.ts';
-import { BtMethod, fetchTorrent, checkTorrent } from '../../transfer/bt/bt-method.ts';
+import { createObsClient } from '../../transfer/obs/obs-client.ts';
+import { fetchTorrent, checkTorrent } from '../../transfer/bt/torrent-fetch.ts';
 import { readTorrentFiles } from '../../transfer/bt/make-torrent.ts';
 import type { BtClient } from '../../transfer/bt/bt-client.ts';
-import { settleAll } from '../../util/settle-all.ts';
-import { bytesOnDisk } from '../../transfer/part-file.ts';
-import { formatLocalTime } from '../../util/time.ts';
+import { PartStore } from '../../transfer/segments/part-store.ts';
+import { TaskDownload } from '../../download/task-download.ts';
+import { formatLocalTime, envNumber } from '../../util/time.ts';
 import type { DaemonContext } from '../../daemon/context.ts';
 import type { HashTableStore } from '../../hashtable/hash-table.ts';
 import type { IndexEntry } from '../../hashtable/reconcile.ts';
-import { RateMeter, formatPercent, formatRate, etaMinutes } from './progress-math.ts';
+import { freeSpace, parseReserve, reserveVerdict, describeFilesystem } from '../../schedule/disk-reserve.ts';
 import { TryLog } from '../../transfer/try-log.ts';
 import { isDiskFull, diskFullError } from '../../transfer/disk-full.ts';
+import { formatPercent } from './progress-math.ts';
+import { emptyProgress, downloadingProgress } from './receiver-progress.ts';
+import { checkAssembly, storeDcp, recordHashes, storingMarker } from './store-merge.ts';
+import { ReceiverSeeds } from './receiver-seeds.ts';
 
 interface ActiveDownload {
   task: string;
   abort: AbortController;
   tries: TryLog;
-  /** Bytes on disk per method (and local-same copies), kept current while running. */
-  bytes: Record<Method | 'local', number>;
-  meters: Record<Method | 'all', RateMeter>;
+  /** The engine, once the task's files are planned. */
+  download?: TaskDownload;
+  /** Bytes of local-same files copied into the DCP. */
+  localBytes: number;
   done: Promise<void>;
   storing: boolean;
-  /** Inode of each file as verified in the assembly directory: only these hashes enter the table. */
-  verified: Map<string, number>;
 }
 
 class Cancelled extends Error {
@@ -57,19 +61,22 @@ const LIST2_KEY = { bt: 'btlist2', obs: 'obslist2', cdn: 'cdnlist2' } as const;
 export class Receiver {
   readonly spool: TaskSpool<ReceiverState>;
   private watcher?: SpoolWatcher;
+  private downloadingWatcher?: SpoolWatcher;
   /** Valid tasks waiting in `queues`, and the ones downloading (at most `downloadingnum`). */
   private readonly admission: Admission<ReceiverState, ActiveDownload>;
-  private readonly cdn = new CdnMethod();
-  private readonly bt?: BtMethod;
+  private readonly seeds?: ReceiverSeeds;
+  private seedTimer?: NodeJS.Timeout;
   private stopping = false;
+  /** recv calls under way, so twenty identical calls give one success. */
+  private readonly receiving = new Set<string>();
 
   constructor(
     private readonly ctx: DaemonContext,
     private readonly hashes: HashTableStore,
-    btClient?: () => Promise<BtClient>,
+    private readonly btClient?: () => Promise<BtClient>,
   ) {
     this.spool = new TaskSpool(ctx.paths, 'receiver', RECEIVER_STATES, ctx.log);
-    if (btClient) this.bt = new BtMethod(btClient);
+    if (btClient) this.seeds = new ReceiverSeeds(ctx, hashes, btClient);
     this.admission = new Admission<ReceiverState, ActiveDownload>({
       spool: this.spool,
       queue: 'queues',
@@ -77,16 +84,8 @@ export class Receiver {
       limit: () => this.config.downloadingnum,
       log: ctx.log,
       keyOf: (task) => this.dcpKey(task),
-      create: (task) => ({
-        task,
-        abort: new AbortController(),
-        tries: new TryLog(),
-        bytes: { bt: 0, obs: 0, cdn: 0, local: 0 },
-        meters: { bt: new RateMeter(), obs: new RateMeter(), cdn: new RateMeter(), all: new RateMeter() },
-        done: Promise.resolve(),
-        storing: false,
-        verified: new Map(),
-      }),
+      canStart: (task) => this.spaceToStart(task),
+      create: (task) => ({ task, abort: new AbortController(), tries: new TryLog(), localBytes: 0, done: Promise.resolve(), storing: false }),
       work: (a) => this.downloadAndReport(a),
     });
   }
@@ -97,34 +96,7 @@ export class Receiver {
 
   /** The methods this node can run. */
   private get available(): Set<Method> {
-    return new Set<Method>(this.bt ? ['bt', 'obs', 'cdn'] : ['obs', 'cdn']);
-  }
-
-  /** The method object for a task's share (OBS keys are the task's, else obsbuckets.txt, else config). */
-  private methodFor(m: Method, t: Task): DownloadMethod {
-    if (m === 'cdn') return this.cdn;
-    if (m === 'bt') return this.bt!;
-    const config = this.config;
-    return new ObsMethod(async (bucket) => ({
-      ...(await resolveObsCredentials(bucket, { task: t.obs, bucketsFile: this.ctx.paths.obsBucketsFile, config })),
-      signature: config.obssignature,
-      pathStyle: config.obspathstyle,
-    }));
-  }
-
-  /**
-   * The seed's recv checks of a BT share: a split task needs bt.tmpurl, the torrent must
-   * download, and a `-tmp` torrent must hold exactly btlist (a stale CDN copy of an old
-   * torrent is caught here, not after hours of downloading).
-   */
-  private async checkBtShare(t: Task, plan: DownloadPlan): Promise<void> {
-    if (plan.lists2.bt.length === 0) return;
-    const split = t.obslist.length > 0 || t.cdnlist.length > 0;
-    if (split && !t.bt.tmpurl) throw errors.BT_NO_TMPURL();
-    const url = split ? t.bt.tmpurl : t.bt.url;
-    const info = await readTorrentFiles(await fetchTorrent(url, AbortSignal.timeout(30_000)));
-    const byName = new Map(t.filelist.map((f) => [f.file, f]));
-    checkTorrent(url, (split ? t.btlist : t.filelist.map((f) => f.file)).map((f) => byName.get(f)!), info, true);
+    return new Set<Method>(this.btClient ? ['bt', 'obs', 'cdn'] : ['obs', 'cdn']);
   }
 
   private get config() {
@@ -143,6 +115,10 @@ export class Receiver {
     }
     if (resuming.length) this.log.info(`start downloading taskfiles: ${resuming.join(',')}`);
     for (const task of resuming) await this.admission.launch(task);
+    // Stored DCPs whose seed time is not over are seeded again.
+    for (const task of await this.spool.list('downloaded')) await this.resumeSeed(task);
+    this.seedTimer = setInterval(() => void this.seeds?.expire(), envNumber('BFT2_SEED_CHECK_MS', 60_000));
+    this.seedTimer.unref();
 
     this.watcher = new SpoolWatcher(
       this.spool.dir('queues'),
@@ -155,35 +131,51 @@ export class Receiver {
     );
     await this.watcher.start();
     // A downloading task whose .err is deleted is re-armed: watch for that too.
-    this.downloadingWatcher = new SpoolWatcher(
-      this.spool.dir('downloading'),
-      { ready: ({ task }) => this.admission.rearm(task), unparseable: () => {} },
-      this.log,
-    );
+    this.downloadingWatcher = new SpoolWatcher(this.spool.dir('downloading'), { ready: ({ task }) => this.admission.rearm(task), unparseable: () => {} }, this.log);
     await this.downloadingWatcher.start();
   }
-  private downloadingWatcher?: SpoolWatcher;
 
   async stop(): Promise<void> {
     this.stopping = true;
     this.admission.stop();
+    clearInterval(this.seedTimer);
     await this.watcher?.close();
     await this.downloadingWatcher?.close();
     for (const a of this.active.values()) a.abort.abort(new Error('daemon stopping'));
     await Promise.allSettled([...this.active.values()].map((a) => a.done));
+    await this.seeds?.close();
   }
+
+  // ----- checks -----
 
   /**
    * Validates a task as `recv` does; returns the checked task, the files the store already
    * holds (`avoidrepeat`) with where to copy them from, and the download plan.
    */
-  private async check(raw: unknown, where: string): Promise<{ task: Task; plan: DownloadPlan; sources: Map<string, IndexEntry> }> {
+  private async check(raw: unknown, where: string, opts: { torrent: boolean } = { torrent: true }): Promise<{ task: Task; plan: DownloadPlan; sources: Map<string, IndexEntry> }> {
     const task = validateTask(raw, where);
     const sources = this.config.avoidrepeat ? await this.localSources(task) : new Map<string, IndexEntry>();
     const plan = planDownload(task, new Set(sources.keys()), where);
     checkMethodsAvailable(plan, this.available);
-    await this.checkBtShare(task, plan);
+    // At recv the torrent is fetched and checked now; a download (started or resumed)
+    // fetches it itself, through the retry policy.
+    if (opts.torrent) await this.checkBtShare(task, plan);
     return { task, plan, sources };
+  }
+
+  /**
+   * The seed's recv checks of a BT share: a split task needs bt.tmpurl, the torrent must
+   * download, and a `-tmp` torrent must hold exactly btlist (a stale CDN copy of an old
+   * torrent is caught here, not after hours of downloading).
+   */
+  private async checkBtShare(t: Task, plan: DownloadPlan): Promise<void> {
+    if (plan.lists2.bt.length === 0) return;
+    const split = t.obslist.length > 0 || t.cdnlist.length > 0;
+    if (split && !t.bt.tmpurl) throw errors.BT_NO_TMPURL();
+    const url = split ? t.bt.tmpurl : t.bt.url;
+    const info = await readTorrentFiles(await fetchTorrent(url, new AbortController().signal, 30_000));
+    const byName = new Map(t.filelist.map((f) => [f.file, f]));
+    checkTorrent(url, (split ? t.btlist : t.filelist.map((f) => f.file)).map((f) => byName.get(f)!), info, true);
   }
 
   /** For each file of the task, a trusted copy in the store with the same sha1, if any. */
@@ -211,10 +203,34 @@ export class Receiver {
       await renameDurable(temp, dest);
       return true;
     } catch (err) {
-      this.log.warn(`local copy of ${source.path} failed (${messageOf(err)}): downloading that file instead`);
       await rm(temp, { force: true });
+      if (isDiskFull(err)) throw err;
+      this.log.warn(`local copy of ${source.path} failed (${messageOf(err)}): downloading that file instead`);
       return false;
     }
+  }
+
+  /** Why a queued task may not start yet: the disk reserve would not hold after its download. */
+  private async spaceToStart(task: string): Promise<string | undefined> {
+    const file = this.spool.file('queues', task);
+    const t = validateTask((await readTaskJson(file)).raw, file);
+    const config = this.config;
+    const reserve = parseReserve(config.diskreserve);
+    for (const dir of [this.ctx.paths.transferDir, this.ctx.paths.storeParent(config, t.basesubdir)]) {
+      const space = await freeSpace(dir).catch(() => undefined);
+      if (!space) continue;
+      const v = reserveVerdict({ free: space.free, total: space.total, reserve, needed: t.size });
+      if (!v.ok) return `waiting for disk space: ${await describeFilesystem(dir)} has ${space.free} bytes free; the task needs ${t.size} and the reserve (${config.diskreserve}) ${v.short} more`;
+    }
+    return undefined;
+  }
+
+  /** The DCP a task works on (its store directory): two tasks of one DCP never run at once. */
+  private async dcpKey(task: string): Promise<string | undefined> {
+    const where = (await this.spool.locate(task)).find((l) => l.state === 'queues' || l.state === 'downloading');
+    if (!where) return undefined;
+    const t = validateTask((await readTaskJson(where.file)).raw, where.file);
+    return this.ctx.paths.storeDir(this.config, t.basesubdir, t.name);
   }
 
   /** A complete task file in `queues` (dropped in by a person or a TMS, or by `recv`). */
@@ -230,7 +246,7 @@ export class Receiver {
         const running = (await this.spool.locate(task)).find((l) => l.state === 'downloading');
         if (running) throw errors.SAME_IN_STATE('downloading', running.file);
         // Same name already downloaded: it is downloaded again, the old task file goes to history.
-        if (await exists(this.spool.file('downloaded', task))) await this.spool.move(task, 'downloaded', 'history');
+        if (await exists(this.spool.file('downloaded', task))) await this.moveToHistory(task, 'downloaded');
         return true;
       });
       if (!stillQueued) return;
@@ -241,13 +257,7 @@ export class Receiver {
     await this.admission.enqueue(task);
   }
 
-  /** The DCP a task works on (its store directory): two tasks of one DCP never run at once. */
-  private async dcpKey(task: string): Promise<string | undefined> {
-    const where = (await this.spool.locate(task)).find((l) => l.state === 'queues' || l.state === 'downloading');
-    if (!where) return undefined;
-    const t = validateTask((await readTaskJson(where.file)).raw, where.file);
-    return this.ctx.paths.storeDir(this.config, t.basesubdir, t.name);
-  }
+  // ----- downloading -----
 
   /** The download, with its failure reported once: an `.err` (reason, then the tries' history). */
   private downloadAndReport(a: ActiveDownload): Promise<void> {
@@ -261,30 +271,34 @@ export class Receiver {
     });
   }
 
-  /** Bytes of the task's download not yet on disk (staging parts and verified files count). */
+  /** Bytes of the task's download not on disk yet. */
   private async bytesStillNeeded(task: string): Promise<number> {
     const file = this.spool.file('downloading', task);
     const raw = (await readTaskJson(file)).raw as Record<string, unknown>;
     const t = validateTask(raw, file);
+    const onDisk = await this.partStore(t, raw).onDisk();
     const sizeOf = new Map(t.filelist.map((f) => [f.file, f.size]));
-    const assembly = this.ctx.paths.assembly(t.basesubdir, t.name);
     let needed = 0;
-    for (const m of METHODS) {
-      for (const f of listOr(raw[LIST2_KEY[m]], t[`${m}list`])) {
-        needed += sizeOf.get(f)! - (await bytesOnDisk(path.join(assembly, f), path.join(this.ctx.paths.staging(m, t.basesubdir, t.name), f)));
-      }
-    }
+    for (const [f, n] of onDisk) needed += sizeOf.get(f)! - n;
     return needed;
+  }
+
+  /** The part files of a task's download (every file of its lists2). */
+  private partStore(t: Task, raw: Record<string, unknown>): PartStore {
+    const byName = new Map(t.filelist.map((f) => [f.file, f]));
+    const files = METHODS.flatMap((m) => listOr(raw[LIST2_KEY[m]], t[`${m}list`])).map((f) => byName.get(f)!);
+    return new PartStore(this.ctx.paths.assembly(t.basesubdir, t.name), files);
   }
 
   private async download(a: ActiveDownload): Promise<void> {
     const { task } = a;
     const file = this.spool.file('downloading', task);
     const raw = (await readTaskJson(file)).raw as Record<string, unknown>;
-    let { task: t, plan, sources } = await this.check(raw, file);
+    let { task: t, plan, sources } = await this.check(raw, file, { torrent: false });
     const paths = this.ctx.paths;
     const assembly = paths.assembly(t.basesubdir, t.name);
-    const storing = this.storingMarker(t);
+    const storeDir = paths.storeDir(this.config, t.basesubdir, t.name);
+    const storing = storingMarker(assembly, t.name);
 
     if (!(await exists(storing))) {
       await mkdir(assembly, { recursive: true });
@@ -296,7 +310,7 @@ export class Receiver {
         const there = (await stat(dest).catch(() => undefined))?.size === sizeOf.get(f);
         if (there || (await this.copyLocal(source, dest))) {
           copied.add(f);
-          a.bytes.local += sizeOf.get(f)!;
+          a.localBytes += sizeOf.get(f)!;
         }
         if (a.abort.signal.aborted) throw new Cancelled();
       }
@@ -304,71 +318,47 @@ export class Receiver {
       raw.receivetime ||= formatLocalTime();
       this.recordPlan(raw, plan);
       await writeJsonDurable(file, raw);
-      await this.countBytesOnDisk(a, t, plan);
       this.log.info(`downloading ${task}: ${t.size} bytes, bt:obs:cdn ${plan.sizes2.bt}:${plan.sizes2.obs}:${plan.sizes2.cdn}`);
-      const byName = new Map(t.filelist.map((f) => [f.file, f]));
-      const stop = new AbortController();
-      const signal = AbortSignal.any([a.abort.signal, stop.signal]);
-      await settleAll(
-        METHODS.filter((m) => plan.lists2[m].length > 0).map((m) =>
-          this.methodFor(m, t).download({
-            task,
-            files: plan.lists2[m].map((f) => byName.get(f)!),
-            stagingDir: paths.staging(m, t.basesubdir, t.name),
-            targetDir: assembly,
-            url: m === 'cdn' ? t.cdn.url : m === 'obs' ? t.obs.url : t.bt.tmpurl || t.bt.url,
-            signal,
-            onBytes: (n) => {
-              a.tries.progressed(m);
-              a.bytes[m] += n;
-              a.meters[m].add(n);
-              a.meters.all.add(n);
-            },
-            onTryFailed: (f, reason, delay) => this.log.warn(`${task}: ${a.tries.failed(m, f, reason, delay)}`),
-            log: this.log,
+      const config = this.config;
+      a.download = new TaskDownload({
+        task,
+        t,
+        lists2: plan.lists2,
+        assembly,
+        storeDir,
+        available: this.available,
+        config: () => this.config,
+        log: this.log,
+        scheduler: this.ctx.scheduler,
+        caps: this.ctx.caps,
+        btClient: this.btClient,
+        obsClient: async (bucket) =>
+          createObsClient({
+            ...(await resolveObsCredentials(bucket, { task: t.obs, bucketsFile: paths.obsBucketsFile, config })),
+            signature: config.obssignature,
+            pathStyle: config.obspathstyle,
           }),
-        ),
-        stop,
-      );
+        tries: a.tries,
+        onBytes: () => {},
+        onTorrent: (buf) => this.seeds?.keepTorrent(t, buf),
+        signal: a.abort.signal,
+      });
+      await a.download.run();
       if (a.abort.signal.aborted) throw new Cancelled();
-      await this.checkAssembly(t, assembly, a.verified);
+      await checkAssembly(t, assembly);
       a.storing = true;
       await writeFileDurable(storing, `${task}\n`);
     }
     a.storing = true;
-    await this.store(t, task, assembly, raw);
-    await this.recordHashes(t, a.verified);
+    const verified = await checkAssembly(t, assembly).catch(() => new Map<string, number>());
+    await storeDcp(t, task, { assembly, storeDir, finishedMarker: paths.finishedMarker(this.config, t.basesubdir, t.name) }, raw.receivetime);
+    await recordHashes(t, storeDir, verified, this.hashes, this.log);
     raw.finishedtime = formatLocalTime();
     await writeJsonDurable(file, raw);
     await this.spool.withLock(task, () => this.spool.move(task, 'downloading', 'downloaded'));
     await rm(storing, { force: true });
-    for (const m of METHODS) await rm(paths.staging(m, t.basesubdir, t.name), { recursive: true, force: true });
-    this.log.info(`downloaded ${task}: ${paths.storeDir(this.config, t.basesubdir, t.name)}`);
-  }
-
-  /**
-   * The received DCP's hashes go into the table from the task, without re-reading — but only
-   * for the very files this task verified (same inode since the check; SPEC §4). After a
-   * crash mid-store the record is gone and the hash watcher hashes the DCP instead.
-   */
-  private async recordHashes(t: Task, verified: Map<string, number>): Promise<void> {
-    const dir = this.ctx.paths.storeDir(this.config, t.basesubdir, t.name);
-    const entries: IndexEntry[] = [];
-    for (const f of t.filelist) {
-      const st = await lstat(path.join(dir, f.file)).catch(() => undefined);
-      if (st?.isFile() && st.size === f.size && verified.get(f.file) === st.ino) entries.push({ path: path.join(dir, f.file), sha1: f.hash, size: st.size, mtimeMs: st.mtimeMs, ino: st.ino });
-    }
-    try {
-      await this.hashes.update((s) => {
-        for (const e of entries) s.entries.set(e.path, e);
-      });
-    } catch (err) {
-      this.log.warn(`could not add ${t.name} to the hash table (${messageOf(err)}); the hash watcher will hash it`);
-    }
-  }
-
-  private storingMarker(t: Task): string {
-    return path.join(path.dirname(this.ctx.paths.assembly(t.basesubdir, t.name)), `${TEMP_PREFIX}${t.name}.storing`);
+    this.log.info(`downloaded ${task}: ${storeDir}`);
+    await this.seeds?.start(task, t, storeDir, String(raw.finishedtime));
   }
 
   private recordPlan(raw: Record<string, unknown>, plan: DownloadPlan): void {
@@ -379,50 +369,23 @@ export class Receiver {
     }
   }
 
-  private async countBytesOnDisk(a: ActiveDownload, t: Task, plan: DownloadPlan): Promise<void> {
-    const paths = this.ctx.paths;
-    const assembly = paths.assembly(t.basesubdir, t.name);
-    for (const m of METHODS) {
-      a.bytes[m] = 0;
-      for (const f of plan.lists2[m]) a.bytes[m] += await bytesOnDisk(path.join(assembly, f), path.join(paths.staging(m, t.basesubdir, t.name), f));
-    }
-  }
-
-  /** Every file of the DCP is in the assembly directory with its size (each was verified on arrival). */
-  private async checkAssembly(t: Task, assembly: string, verified: Map<string, number>): Promise<void> {
-    for (const f of t.filelist) {
-      const st = await lstat(path.join(assembly, f.file)).catch(() => undefined);
-      if (!st?.isFile() || st.size !== f.size) throw errors.STORE_FAILED(assembly, `${f.file} is missing or incomplete`);
-      verified.set(f.file, st.ino);
-    }
-  }
-
-  /**
-   * Puts the assembled DCP into the store. A DCP of the same name is replaced only now that
-   * the new one is complete; a crash anywhere in here is finished by the next start
-   * (the `.storing` marker says the swap began).
-   */
-  private async store(t: Task, task: string, assembly: string, raw: Record<string, unknown>): Promise<void> {
-    const target = this.ctx.paths.storeDir(this.config, t.basesubdir, t.name);
-    const parent = path.dirname(target);
-    const old = path.join(parent, `${TEMP_PREFIX}old-${t.name}`);
+  /** A task in `downloaded` at start-up: its stored DCP is seeded for what is left of its seed time. */
+  private async resumeSeed(task: string): Promise<void> {
+    if (!this.seeds) return;
+    const file = this.spool.file('downloaded', task);
     try {
-      await mkdir(parent, { recursive: true });
-      if (await exists(assembly)) {
-        if (await exists(target)) {
-          await rm(old, { recursive: true, force: true });
-          await renameDurable(target, old);
-        }
-        await renameDurable(assembly, target);
-      }
-      await writeFileDurable(
-        this.ctx.paths.finishedMarker(this.config, t.basesubdir, t.name),
-        JSON.stringify({ task, name: t.name, receivetime: raw.receivetime, finishedtime: formatLocalTime() }) + '\n',
-      );
-      await rm(old, { recursive: true, force: true });
+      const raw = (await readTaskJson(file)).raw as Record<string, unknown>;
+      const t = validateTask(raw, file);
+      if (t.finishedtime) await this.seeds.start(task, t, this.ctx.paths.storeDir(this.config, t.basesubdir, t.name), t.finishedtime);
     } catch (err) {
-      throw errors.STORE_FAILED(target, messageOf(err));
+      this.log.warn(`cannot resume seeding ${task}: ${messageOf(err)}`);
     }
+  }
+
+  /** A downloaded task leaves for history (received again): its seeding stops. */
+  private async moveToHistory(task: string, from: ReceiverState): Promise<void> {
+    await this.seeds?.stop(task);
+    await this.spool.move(task, from, 'history');
   }
 
   // ----- API -----
@@ -441,7 +404,6 @@ export class Receiver {
       this.receiving.delete(task);
     }
   }
-  private readonly receiving = new Set<string>();
 
   private async receive(task: string, taskfile: string): Promise<string> {
     // A path named by the caller is used as given (a symlink it names is followed), but
@@ -456,7 +418,7 @@ export class Receiver {
         if (l.state === 'queues' || l.state === 'downloading') throw errors.SAME_IN_STATE(l.state, l.file);
       }
       if (await exists(this.spool.file('downloaded', task))) {
-        await this.spool.move(task, 'downloaded', 'history');
+        await this.moveToHistory(task, 'downloaded');
         again = true;
       }
       if (path.resolve(taskfile) !== tmpFile) {
@@ -475,7 +437,7 @@ export class Receiver {
     return again ? 'same name task downloaded, to download again.' : 'succeed!';
   }
 
-  /** `cancel`: stop the task's transfers, drop its staging data, file it in history. */
+  /** `cancel`: stop the task's transfers, drop its partial data, file it in history. */
   async cancel(taskfile: string): Promise<string> {
     const task = taskNameOf(path.basename(taskfile)) ?? path.basename(taskfile);
     const a = this.active.get(task);
@@ -509,14 +471,13 @@ export class Receiver {
     } catch {
       return; // a task that never validated never wrote anything
     }
-    const paths = this.ctx.paths;
-    for (const m of METHODS) await rm(paths.staging(m, t.basesubdir, t.name), { recursive: true, force: true });
-    await rm(paths.assembly(t.basesubdir, t.name), { recursive: true, force: true });
-    await rm(this.storingMarker(t), { force: true });
+    const assembly = this.ctx.paths.assembly(t.basesubdir, t.name);
+    await rm(assembly, { recursive: true, force: true });
+    await rm(storingMarker(assembly, t.name), { force: true });
   }
 
   /** `progress` (SPEC §9): status and figures of one task by file name. */
-  async progress(taskfile: string): Promise<Record<string, unknown>> {
+  async progress(taskfile: string): Promise<Record<string, unknown> & { ok?: boolean }> {
     if (this.config.servertype === 'cacher') throw errors.CACHER_PROGRESS();
     const task = taskNameOf(path.basename(taskfile)) ?? path.basename(taskfile).replace(/\.task\.json$/, '');
     const located = (await this.spool.locate(task)).filter((l) => l.state !== 'tmp');
@@ -530,24 +491,30 @@ export class Receiver {
       t = validateTask(raw, where.file);
     } catch (err) {
       const reason = isBft2Error(err) ? err.message : errors.TASK_JSON(where.file).message;
-      return { ...emptyProgress(where.state === 'queues' ? 'queues' : where.state), taskfile: where.file, taskfullpath: where.file, downerror: reason, desc: reason };
+      return { ...emptyProgress(where.state), ok: where.state !== 'queues', taskfile: where.file, taskfullpath: where.file, downerror: reason, desc: reason };
     }
     const size = t.size;
     const lists2 = (m: Method): string[] => listOr(raw[LIST2_KEY[m]], t[`${m}list`]);
     const sizeOf = new Map(t.filelist.map((f) => [f.file, f.size]));
     const sum = (files: string[]) => files.reduce((s, f) => s + (sizeOf.get(f) ?? 0), 0);
+    const shares = { bt: sum(lists2('bt')), obs: sum(lists2('obs')), cdn: sum(lists2('cdn')) };
     const localsame = t.localsamefiles;
-    const shares = {
-      bt2downpercent: formatPercent(sum(lists2('bt')), size),
-      obs2downpercent: formatPercent(sum(lists2('obs')), size),
-      cdn2downpercent: formatPercent(sum(lists2('cdn')), size),
+    const base = {
+      ...emptyProgress('unknown'),
+      taskfile: where.file,
+      taskfullpath: where.file,
+      totalbytes: String(size),
+      bt2downpercent: formatPercent(shares.bt, size),
+      obs2downpercent: formatPercent(shares.obs, size),
+      cdn2downpercent: formatPercent(shares.cdn, size),
       localsamepercent: formatPercent(sum(localsame), size),
     };
-    const base = { ...emptyProgress('unknown'), taskfile: where.file, taskfullpath: where.file, totalbytes: String(size), ...shares };
 
     if (where.state === 'queues') {
+      // The seed: a queued task has no progress (false), with why it waits when it does.
       const err = await this.spool.readErr('queues', task);
-      return { ...base, status: 'queues', downerror: err ?? '', desc: err ?? 'task in queues, no progress now.' };
+      const held = this.admission.held.get(task);
+      return { ...base, ok: false, status: 'queues', downerror: err ?? '', waiting: held ?? '', desc: err ?? (held ? `task in queues, no progress now. (${held})` : 'task in queues, no progress now.') };
     }
     if (where.state === 'downloaded' || where.state === 'history') {
       const finished = where.state === 'downloaded' || Boolean(raw.finishedtime);
@@ -555,6 +522,7 @@ export class Receiver {
       return {
         ...base,
         status: where.state,
+        btstatus: this.seeds?.isSeeding(task) ? 'btseeding' : 'nobtseeding',
         dcppath: finished && (await exists(storeDir)) ? storeDir : '',
         downloaded: finished ? size : 0,
         totalpercent: finished ? '100.000%' : '0.000%',
@@ -565,36 +533,21 @@ export class Receiver {
     }
     // downloading
     const a = this.active.get(task);
-    const bytes: Record<Method | 'local', number> = a ? { ...a.bytes } : { bt: 0, obs: 0, cdn: 0, local: 0 };
-    const paths = this.ctx.paths;
-    const assembly = paths.assembly(t.basesubdir, t.name);
-    if (!a) {
-      for (const m of METHODS) {
-        for (const f of lists2(m)) bytes[m] += await bytesOnDisk(path.join(assembly, f), path.join(paths.staging(m, t.basesubdir, t.name), f));
-      }
+    const snapshot = a?.download?.snapshot();
+    let bytes: Record<Method, number> = snapshot ? { ...snapshot.bytes } : { bt: 0, obs: 0, cdn: 0 };
+    if (!snapshot) {
+      // Not running (stopped by an error, or about to start): what the part files hold.
+      const onDisk = await this.partStore(t, raw).onDisk();
+      bytes = { bt: 0, obs: 0, cdn: 0 };
+      for (const m of METHODS) for (const f of lists2(m)) bytes[m] += onDisk.get(f) ?? 0;
     }
-    for (const f of localsame) if ((await stat(path.join(assembly, f)).catch(() => undefined))?.size === sizeOf.get(f)) bytes.local += sizeOf.get(f)!;
-    const downloaded = bytes.bt + bytes.obs + bytes.cdn + bytes.local;
-    const err = (await this.spool.readErr('downloading', task)) ?? (a?.tries.status() || undefined);
-    const failed = await this.spool.hasMarker('downloading', task, '.err');
-    const rate = a ? a.meters.all.rate() : 0;
-    const methodRate = (m: Method) => (a && sum(lists2(m)) > 0 ? formatRate(a.meters[m].rate()) : '');
-    const total = formatPercent(downloaded, size);
+    const assembly = this.ctx.paths.assembly(t.basesubdir, t.name);
+    let localBytes = a?.localBytes ?? 0;
+    if (!a) for (const f of localsame) if ((await stat(path.join(assembly, f)).catch(() => undefined))?.size === sizeOf.get(f)) localBytes += sizeOf.get(f)!;
+    const error = await this.spool.readErr('downloading', task);
     return {
       ...base,
-      status: failed ? 'downloaderror' : 'downloading',
-      downerror: err ?? '',
-      downloaded,
-      rate: a ? formatRate(rate) : '',
-      totalpercent: total,
-      totoalpercent: total,
-      btrate: methodRate('bt'),
-      btpercent: formatPercent(bytes.bt, size),
-      obsrate: methodRate('obs'),
-      obspercent: formatPercent(bytes.obs, size),
-      cdnrate: methodRate('cdn'),
-      cdnpercent: formatPercent(bytes.cdn, size),
-      ecompletedtime: failed ? -1 : etaMinutes(size - downloaded, rate),
+      ...downloadingProgress({ t, shares, localBytes, bytes, snapshot, error, retrying: a?.tries.status() ?? '', seeding: snapshot?.seeding ?? false }),
     };
   }
 
@@ -609,31 +562,4 @@ export class Receiver {
 /** A lists2 field of a rewritten task, else the method's list (the task was not started yet). */
 function listOr(field: unknown, list: string[]): string[] {
   return Array.isArray(field) ? field.filter((f): f is string => typeof f === 'string' && f !== '') : list;
-}
-
-function emptyProgress(status: string): Record<string, unknown> {
-  return {
-    status,
-    taskfile: '',
-    taskfullpath: '',
-    dcppath: '',
-    btstatus: 'nobtseeding',
-    downerror: '',
-    downloaded: 0,
-    rate: '',
-    totalpercent: '0.000%',
-    totoalpercent: '0.000%',
-    btrate: '',
-    btpercent: '0.000%',
-    obsrate: '',
-    obspercent: '0.000%',
-    cdnrate: '',
-    cdnpercent: '0.000%',
-    ecompletedtime: -1,
-    bt2downpercent: '0.000%',
-    obs2downpercent: '0.000%',
-    cdn2downpercent: '0.000%',
-    localsamepercent: '0.000%',
-    totalbytes: '0',
-  };
 }

@@ -8,7 +8,7 @@
 import path from 'node:path';
 import { errors } from '../../errors/catalogue.ts';
 import { pathInside, regularFileInside } from '../../trust/confined-file.ts';
-import { sha1OfFile } from '../../transfer/part-file.ts';
+import { sha1OfFile } from '../../util/sha1-file.ts';
 import { exists } from '../../spool/durable-fs.ts';
 import type { HashTableStore } from '../../hashtable/hash-table.ts';
 import type { FileEntry } from '../../task/schema.ts';

@@ -8,7 +8,7 @@
 // Owns: the sender spool, the seeds and uploads of its tasks. Must not touch: the DCP's
 // data (read only), the receiver spool.
 import path from 'node:path';
-import { requestFollowing, statusError } from '../../transfer/cdn/http-request.ts';
+import { requestFollowing, statusError, fileUrl } from '../../transfer/cdn/http-request.ts';
 import { SENDER_STATES, taskNameOf, type SenderState } from '../../config/paths.ts';
 import { TaskSpool } from '../../spool/task-spool.ts';
 import { SpoolWatcher } from '../../spool/spool-watcher.ts';
@@ -21,10 +21,9 @@ import type { DaemonContext } from '../../daemon/context.ts';
 import type { HashTableStore } from '../../hashtable/hash-table.ts';
 import type { BtClient } from '../../transfer/bt/bt-client.ts';
 import { seed, type SeedHandle } from '../../transfer/bt/bt-seed.ts';
-import { fileUrl } from '../../transfer/cdn/cdn-method.ts';
 import { defaultRetryPolicy, nextRetryDelay } from '../../transfer/retry-policy.ts';
 import { settleAll } from '../../util/settle-all.ts';
-import { formatLocalTime, sleep, envNumber } from '../../util/time.ts';
+import { formatLocalTime, parseLocalTime, sleep, envNumber } from '../../util/time.ts';
 import { torrentPaths } from './gentask.ts';
 import { dcpDirInside, verifyPublishable, type PublishedFile } from './publish-check.ts';
 import { readTaskJson } from '../../trust/confined-file.ts';
@@ -42,12 +41,6 @@ interface Upload {
 
 type MethodState = { bt?: 'seeding' | 'noseeding'; obs?: string; cdn?: 'available' | 'unavailable' };
 
-/** Parses the seed's "2021-04-19 22:14:30" local time. */
-function parseLocalTime(s: string): number | undefined {
-  const m = /^(\d{4})-(\d\d)-(\d\d) (\d\d):(\d\d):(\d\d)$/.exec(s);
-  if (!m) return undefined;
-  return new Date(+m[1], +m[2] - 1, +m[3], +m[4], +m[5], +m[6]).getTime();
-}
 
 export class Sender {
   readonly spool: TaskSpool<SenderState>;

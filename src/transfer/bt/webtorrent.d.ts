@@ -34,6 +34,8 @@ declare module 'webtorrent' {
     private?: boolean;
     uploads?: number | false;
     createdBy?: string;
+    /** A chunk-store constructor (abstract-chunk-store), e.g. fs-chunk-store or a subclass. */
+    store?: new (chunkLength: number, opts: any) => unknown;
   }
 
   export interface TorrentFile extends EventEmitter {
@@ -86,6 +88,20 @@ declare module 'webtorrent' {
     readonly peerId: string;
     add(torrentId: Uint8Array | object | string, opts?: AddOptions, ontorrent?: (t: Torrent) => void): Torrent;
     address(): { address: string; family: string; port: number } | null;
+    destroy(cb?: (err?: Error | null) => void): void;
+    /** Bytes per second; -1 lifts the cap. */
+    throttleDownload(rate: number): void;
+    throttleUpload(rate: number): void;
+  }
+}
+
+declare module 'fs-chunk-store' {
+  /** webtorrent's file store: pieces written into (and read from) the torrent's files. */
+  export default class FSChunkStore {
+    constructor(chunkLength: number, opts: { files?: { path: string; length: number; offset?: number }[]; path?: string } & Record<string, unknown>);
+    put(index: number, buf: Uint8Array, cb?: (err?: Error | null) => void): void;
+    get(index: number, opts: unknown, cb: (err: Error | null, buf?: Uint8Array) => void): void;
+    close(cb?: (err?: Error | null) => void): void;
     destroy(cb?: (err?: Error | null) => void): void;
   }
 }

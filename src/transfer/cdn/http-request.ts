@@ -8,6 +8,11 @@ import { request, type Dispatcher } from 'undici';
 import { errors } from '../../errors/catalogue.ts';
 
 export const MAX_REDIRECTS = 5;
+
+/** `<base>/<file>` with every path segment percent-encoded (a CDN or origin file URL). */
+export function fileUrl(base: string, file: string): string {
+  return base.replace(/\/+$/, '') + '/' + file.split('/').map(encodeURIComponent).join('/');
+}
 const REDIRECTS = new Set([301, 302, 303, 307, 308]);
 /** Answers that say this URL is wrong (or forbidden) and will stay so. */
 export const HOPELESS_STATUSES = new Set([400, 401, 403, 404, 405, 410, 414, 451, 501]);

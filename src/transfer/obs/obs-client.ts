@@ -89,7 +89,8 @@ export interface ObsClient {
   /** Every object whose key starts with `prefix` (all pages). */
   listObjects(bucket: string, prefix: string): Promise<ObsListEntry[]>;
   /** GET from byte `start` to the end; `ifMatch` makes the server refuse (412) a changed object. */
-  getObjectFrom(bucket: string, key: string, opts: { start: number; ifMatch?: string; signal: AbortSignal }): Promise<RangedObject>;
+  /** The object from byte `start` (to `end`, exclusive, when given). */
+  getObjectFrom(bucket: string, key: string, opts: { start: number; end?: number; ifMatch?: string; signal: AbortSignal }): Promise<RangedObject>;
   /** Multipart upload through the SDK's `uploadFile`, resumable from `checkpointFile`. */
   uploadFile(p: UploadFileParams): Promise<void>;
   /** One PUT of a whole (small) file, streamed from disk. */
@@ -267,7 +268,7 @@ class Client implements ObsClient {
     }
   }
 
-  getObjectFrom(bucket: string, key: string, opts: { start: number; ifMatch?: string; signal: AbortSignal }): Promise<RangedObject> {
+  getObjectFrom(bucket: string, key: string, opts: { start: number; end?: number; ifMatch?: string; signal: AbortSignal }): Promise<RangedObject> {
     const what = `${bucket}/${key}`;
     return new Promise((resolve, reject) => {
       if (opts.signal.aborted) return reject(opts.signal.reason);
@@ -283,7 +284,7 @@ class Client implements ObsClient {
         {
           Bucket: bucket,
           Key: key,
-          Range: `bytes=${opts.start}-`,
+          Range: `bytes=${opts.start}-${opts.end === undefined ? '' : opts.end - 1}`,
           ...(opts.ifMatch ? { IfMatch: opts.ifMatch } : {}),
           SaveAsStream: true,
           RequestHook: (r: ClientRequest) => {

@@ -1,0 +1,530 @@
+// One task's download (SPEC §8): the one place that decides which method fetches what and
+// when. Each method with a share (or, with rebalancing, with something it can reach) runs
+// a lane that asks the work plan (work-plan.ts) for byte ranges and fetches a few at once:
+// HTTP ranges from the CDN, ranged GETs from OBS, pieces over BitTorrent (bt-lane.ts), all
+// into the task's part files (part-store.ts), each file hashed in order and checked against
+// its sha1. A lane runs only
+// - inside its transfer window under `priortime` (the daemon's one WindowScheduler says
+//   when it opens and closes; a closing window stops the lane's transfers without error and
+//   without counting a try, the bytes stay and the next opening goes on from them),
+// - while the disk keeps `diskreserve` free after the next range (else it waits),
+// - within the node's rate cap for its method (transfer-caps.ts),
+// and its failures go through the retry policy; a method that fails for good hands its
+// bytes to the others (`rebalance` failed or idle), and an idle method takes chunks from
+// a slow one (idle). A full disk stops the whole task (DISK_FULL).
+// Owns: the task's lanes, its part store, its BitTorrent lane. Must not touch the spool,
+// the store, or other tasks' files.
+import { errors, isBft2Error, messageOf, type Bft2Error } from '../errors/catalogue.ts';
+import { WorkPlan, type Assignment, type Moved, type RebalanceMode } from '../transfer/segments/work-plan.ts';
+import { PartStore } from '../transfer/segments/part-store.ts';
+import { fetchHttpRange, fetchObsRange, SourceChanged, type RangeJob } from '../transfer/segments/range-fetch.ts';
+import { BtLane } from '../transfer/bt/bt-lane.ts';
+import type { BtClient } from '../transfer/bt/bt-client.ts';
+import type { ObsClient } from '../transfer/obs/obs-client.ts';
+import { objectKey, parseObsUrl } from '../transfer/obs/obs-url.ts';
+import { defaultRetryPolicy, nextRetryDelay } from '../transfer/retry-policy.ts';
+import { isDiskFull } from '../transfer/disk-full.ts';
+import type { TryLog } from '../transfer/try-log.ts';
+import { parseWindows, nextOpening, type Window } from '../schedule/windows.ts';
+import type { WindowScheduler } from '../schedule/window-scheduler.ts';
+import { freeSpace, parseReserve, reserveVerdict, describeFilesystem } from '../schedule/disk-reserve.ts';
+import type { TransferCaps } from './transfer-caps.ts';
+import { RateMeter } from '../roles/receiver/progress-math.ts';
+import { METHODS, type Method, type Task, type FileEntry } from '../task/schema.ts';
+import type { Config } from '../config/schema.ts';
+import type { Logger } from '../log/logger.ts';
+import { envNumber, sleep } from '../util/time.ts';
+
+const MiB = 1024 * 1024;
+
+export interface TaskDownloadOptions {
+  task: string;
+  t: Task;
+  /** The files to fetch per method (the task's lists minus local copies). */
+  lists2: Record<Method, string[]>;
+  assembly: string;
+  /** Where the DCP goes at the end: its filesystem must keep the reserve too. */
+  storeDir: string;
+  available: ReadonlySet<Method>;
+  config: () => Config;
+  log: Logger;
+  scheduler: WindowScheduler;
+  caps: TransferCaps;
+  btClient?: () => Promise<BtClient>;
+  obsClient: (bucket: string) => Promise<ObsClient>;
+  tries: TryLog;
+  onBytes: (m: Method, n: number) => void;
+  /** The share torrent, once fetched (the receiver keeps it to seed the stored DCP). */
+  onTorrent?: (buf: Buffer) => void | Promise<void>;
+  signal: AbortSignal;
+}
+
+/** What `progress` and `showschedules` show of a running download. */
+export interface DownloadSnapshot {
+  bytes: Record<Method, number>;
+  rates: Record<Method, number>;
+  /** The rate each method had when it last moved bytes (for the ETA of a method waiting for its window). */
+  lastRates: Record<Method, number>;
+  /** '' while a method runs or is done; else why it waits ("waiting for obs window 00:00"). */
+  waiting: Record<Method, string>;
+  /** The next opening of a closed window. */
+  next: Record<Method, Date | undefined>;
+  /** Bytes each method still owns (not on disk yet). */
+  remaining: Record<Method, number>;
+  /** Ranges that moved between methods. */
+  moved: Moved[];
+  windows: Record<Method, Window[]>;
+  peers: number;
+  uploaded: number;
+  /** A BitTorrent torrent of the task is in the client (serving its verified pieces). */
+  seeding: boolean;
+}
+
+/** A window closed, or space ran short: the lane stops its transfers, no error, no try. */
+class Paused extends Error {}
+
+interface Lane {
+  m: Method;
+  open: boolean;
+  windows: Window[];
+  /** Aborted when the window closes (and with the task). */
+  period: AbortController;
+  waiting: string;
+  next?: Date;
+  failures: number;
+  backoffUntil: number;
+  meter: RateMeter;
+  lastRate: number;
+  bytes: number;
+  failed?: Bft2Error;
+  parallel: number;
+}
+
+export class TaskDownload {
+  private readonly parts: PartStore;
+  private plan!: WorkPlan;
+  private readonly lanes = new Map<Method, Lane>();
+  private bt?: BtLane;
+  private readonly entries: Map<string, FileEntry>;
+  private fatal?: unknown;
+  private readonly stop = new AbortController();
+  private wake: () => void = () => {};
+  private woken: Promise<void>;
+  private readonly verifying = new Map<string, Promise<void>>();
+  private readonly recheck = new Set<string>();
+  private readonly mismatches = new Map<string, number>();
+  private readonly policy = defaultRetryPolicy();
+  private obs?: Promise<ObsClient>;
+  private saveTimer?: NodeJS.Timeout;
+
+  constructor(private readonly o: TaskDownloadOptions) {
+    const byName = new Map(o.t.filelist.map((f) => [f.file, f]));
+    const files = METHODS.flatMap((m) => o.lists2[m]).map((f) => byName.get(f)!);
+    this.entries = new Map(files.map((f) => [f.file, f]));
+    this.parts = new PartStore(o.assembly, files);
+    this.woken = new Promise((r) => (this.wake = r));
+  }
+
+  /** Resolves when every file is verified in the assembly directory under its real name. */
+  async run(): Promise<void> {
+    const o = this.o;
+    const { verified, done } = await this.parts.load();
+    const owners = new Map<string, Method>();
+    for (const m of METHODS) for (const f of o.lists2[m]) owners.set(f, m);
+    const planFiles = [...this.entries.values()].filter((f) => !verified.has(f.file)).map((f) => ({ file: f.file, size: f.size, owner: owners.get(f.file)! }));
+    const config = o.config();
+    this.plan = new WorkPlan(planFiles, {
+      chunk: envNumber('BFT2_CHUNK_MB', 16) * MiB,
+      reach: (m, file) => this.reaches(m, file),
+      rebalance: config.rebalance as RebalanceMode,
+      done,
+    });
+    for (const m of METHODS) this.lanes.set(m, this.makeLane(m));
+    // Bytes on disk from before count for the method that owns them.
+    for (const f of planFiles) this.lanes.get(f.owner)!.bytes += this.plan.doneBytes(f.file);
+    for (const f of verified) this.lanes.get(owners.get(f)!)!.bytes += this.entries.get(f)!.size;
+    if (this.usesBt()) this.bt = this.makeBtLane();
+    const onAbort = () => this.stopAll(o.signal.reason);
+    o.signal.addEventListener('abort', onAbort, { once: true });
+    this.saveTimer = setInterval(() => void this.save(), 2000);
+    try {
+      for (const f of planFiles) this.scheduleVerify(f.file);
+      const lanes = METHODS.filter((m) => this.laneMayRun(m)).map((m) => this.runLane(this.lanes.get(m)!));
+      await Promise.all(lanes);
+      await Promise.all([...this.verifying.values()]);
+      if (this.fatal) throw this.fatal;
+      o.signal.throwIfAborted();
+      const missing = [...this.entries.keys()].filter((f) => !this.parts.isVerified(f));
+      if (missing.length) throw errors.DOWNLOAD_FAILED('bt', missing[0], 'no method could fetch it');
+      await this.parts.promoteAll();
+    } finally {
+      o.signal.removeEventListener('abort', onAbort);
+      clearInterval(this.saveTimer);
+      for (const m of METHODS) o.scheduler.unsubscribe(this.windowKey(m));
+      this.stop.abort(new Paused('download over'));
+      await this.bt?.close();
+      await this.save().catch(() => undefined);
+      await this.parts.close();
+      if (this.obs) (await this.obs.catch(() => undefined))?.close();
+    }
+  }
+
+  snapshot(): DownloadSnapshot {
+    const s = {
+      bytes: {} as Record<Method, number>,
+      rates: {} as Record<Method, number>,
+      lastRates: {} as Record<Method, number>,
+      waiting: {} as Record<Method, string>,
+      next: {} as Record<Method, Date | undefined>,
+      remaining: {} as Record<Method, number>,
+      windows: {} as Record<Method, Window[]>,
+      moved: this.plan ? [...this.plan.moved.values()] : [],
+      peers: 0,
+      uploaded: 0,
+      seeding: false,
+    };
+    for (const m of METHODS) {
+      const l = this.lanes.get(m);
+      s.bytes[m] = l?.bytes ?? 0;
+      s.rates[m] = l ? l.meter.rate() : 0;
+      if (l && s.rates[m] > 0) l.lastRate = s.rates[m];
+      s.lastRates[m] = l?.lastRate ?? 0;
+      s.remaining[m] = this.plan ? this.plan.remainingBytes(m) : 0;
+      s.waiting[m] = l && s.remaining[m] > 0 ? l.waiting : '';
+      s.next[m] = l && !l.open && s.remaining[m] > 0 ? l.next : undefined;
+      s.windows[m] = l?.windows ?? [];
+    }
+    const bt = this.bt?.stats();
+    s.peers = bt?.peers ?? 0;
+    s.uploaded = bt?.uploaded ?? 0;
+    s.seeding = (bt?.active ?? 0) > 0;
+    return s;
+  }
+
+  // ----- lanes -----
+
+  private makeLane(m: Method): Lane {
+    const o = this.o;
+    const config = o.config();
+    const policy = o.t.policy || config.priorpolicy;
+    const spec = policy === 'priortime' ? o.t[m].priortime || config[`${m}time`] : '';
+    const windows = spec ? parseWindows(spec) : [];
+    const lane: Lane = {
+      m,
+      open: true,
+      windows,
+      period: new AbortController(),
+      waiting: '',
+      failures: 0,
+      backoffUntil: 0,
+      meter: new RateMeter(),
+      lastRate: 0,
+      bytes: 0,
+      parallel: m === 'bt' ? envNumber('BFT2_BT_RANGES', 4) : envNumber(m === 'cdn' ? 'BFT2_CDN_PARALLEL' : 'BFT2_OBS_PARALLEL', 2),
+    };
+    if (windows.length > 0) {
+      lane.open = o.scheduler.subscribe(this.windowKey(m), windows, (open) => this.onWindow(lane, open));
+      if (!lane.open) this.closeWindow(lane);
+    }
+    return lane;
+  }
+
+  private windowKey(m: Method): string {
+    return `download:${this.o.task}:${m}`;
+  }
+
+  private onWindow(lane: Lane, open: boolean): void {
+    lane.open = open;
+    if (open) {
+      lane.waiting = '';
+      lane.next = undefined;
+      lane.period = new AbortController();
+      this.o.log.info(`${this.o.task}: ${lane.m} window open`);
+    } else {
+      this.o.log.info(`${this.o.task}: ${lane.m} window closed; its transfers stop until ${this.formatNext(lane)}`);
+      this.closeWindow(lane);
+    }
+    this.notify();
+  }
+
+  private closeWindow(lane: Lane): void {
+    lane.period.abort(new Paused('window closed'));
+    lane.next = nextOpening(lane.windows, new Date());
+    lane.waiting = `waiting for ${lane.m} window ${this.formatNext(lane)}`;
+    if (lane.m === 'bt') void this.bt?.pause(new Paused('window closed'));
+  }
+
+  private formatNext(lane: Lane): string {
+    const n = lane.next ?? nextOpening(lane.windows, new Date());
+    const p = (x: number) => String(x).padStart(2, '0');
+    return `${p(n.getHours())}:${p(n.getMinutes())}`;
+  }
+
+  private usesBt(): boolean {
+    const t = this.o.t;
+    return this.o.available.has('bt') && !!this.o.btClient && (this.o.lists2.bt.length > 0 || (this.o.config().rebalance !== 'off' && t.bt.url !== ''));
+  }
+
+  private reaches(m: Method, file: string): boolean {
+    const t = this.o.t;
+    if (!this.o.available.has(m)) return false;
+    if (m === 'cdn') return t.cdn.url !== '';
+    if (m === 'obs') return t.obs.url !== '' && t.obslist.includes(file);
+    return this.bt !== undefined && this.bt.reaches(file);
+  }
+
+  /** A lane runs when its method has bytes of its own, or may take over some (rebalancing). */
+  private laneMayRun(m: Method): boolean {
+    if (this.plan.hasWork(m)) return true;
+    if (this.o.config().rebalance === 'off') return false;
+    return [...this.entries.keys()].some((f) => this.reaches(m, f));
+  }
+
+  /**
+   * A lane lives until every file is verified (or the task fails, or its method fails for
+   * good): a lane with nothing of its own stays, to take over bytes of a slow or failed one.
+   */
+  private async runLane(lane: Lane): Promise<void> {
+    const inflight = new Set<Promise<void>>();
+    for (;;) {
+      if (this.fatal || this.stop.signal.aborted || this.o.signal.aborted || lane.failed) break;
+      if (this.allVerified()) break;
+      if (!lane.open || Date.now() < lane.backoffUntil) {
+        await this.waitChange(inflight, Math.max(50, Math.min(5000, lane.backoffUntil - Date.now())));
+        continue;
+      }
+      if (inflight.size < lane.parallel) {
+        const space = await this.spaceProblem();
+        if (space) {
+          if (lane.waiting !== space) this.o.log.warn(`${this.o.task}: ${lane.m} ${space}`);
+          lane.waiting = space;
+          await this.waitChange(inflight, 5000);
+          continue;
+        }
+        if (lane.waiting.startsWith('waiting for disk')) lane.waiting = '';
+        while (inflight.size < lane.parallel) {
+          const a = this.plan.next(lane.m);
+          if (!a) break;
+          if (a.from) this.o.log.info(`${this.o.task}: rebalance: ${lane.m} takes ${a.file} bytes ${a.start}-${a.end} from ${a.from}`);
+          const p: Promise<void> = this.runAssignment(lane, a).finally(() => inflight.delete(p));
+          inflight.add(p);
+        }
+      }
+      await this.waitChange(inflight, 1000);
+    }
+    await Promise.allSettled([...inflight]);
+  }
+
+  private allVerified(): boolean {
+    for (const f of this.entries.keys()) if (!this.parts.isVerified(f)) return false;
+    return true;
+  }
+
+  private async runAssignment(lane: Lane, a: Assignment): Promise<void> {
+    const before = lane.bytes;
+    const signal = AbortSignal.any([lane.period.signal, this.stop.signal, this.o.signal]);
+    try {
+      await this.fetch(lane, a, signal);
+      lane.failures = 0;
+    } catch (err) {
+      const reason = signal.aborted ? signal.reason : undefined;
+      if (reason instanceof Paused || this.o.signal.aborted || this.stop.signal.aborted) return;
+      if (err instanceof SourceChanged) {
+        this.o.log.warn(`${this.o.task}: ${err.message}`);
+        this.plan.resetFile(a.file);
+        await this.parts.reset(a.file);
+        return;
+      }
+      if (isDiskFull(err)) return this.setFatal(err);
+      const progressed = lane.bytes > before;
+      if (progressed && !isBft2Error(err)) {
+        // A drop after progress: go on at once, only tries that move nothing count.
+        lane.failures = 0;
+        this.o.tries.failed(lane.m, a.file, messageOf(err), 0);
+        return;
+      }
+      lane.failures += 1;
+      const delay = nextRetryDelay(this.policy, lane.failures, err);
+      this.o.log.warn(`${this.o.task}: ${this.o.tries.failed(lane.m, a.file, messageOf(err), delay)}`);
+      if (delay === undefined) this.laneFailed(lane, a.file, err);
+      else lane.backoffUntil = Math.max(lane.backoffUntil, Date.now() + delay);
+    } finally {
+      this.plan.release(a.id);
+      this.notify();
+    }
+  }
+
+  private async fetch(lane: Lane, a: Assignment, signal: AbortSignal): Promise<void> {
+    const entry = this.entries.get(a.file)!;
+    if (lane.m === 'bt') return this.bt!.fetch(a.file, a.start, a.end, signal);
+    const source = lane.m;
+    const job: RangeJob = {
+      file: entry,
+      start: a.start,
+      end: a.end,
+      signal,
+      take: (n) => this.o.caps[source].take(n, signal),
+      validator: this.parts.validator(a.file, source),
+      setValidator: (v) => this.parts.setValidator(a.file, source, v),
+      write: async (offset, buf) => {
+        await this.parts.write(a.file, offset, buf);
+        this.markDone(lane.m, a.file, offset, offset + buf.length);
+      },
+    };
+    if (lane.m === 'cdn') {
+      await fetchHttpRange(this.o.t.cdn.url, job);
+      return;
+    }
+    const { bucket, prefix } = parseObsUrl(this.o.t.obs.url);
+    this.obs ??= this.o.obsClient(bucket);
+    await fetchObsRange(await this.obs, bucket, objectKey(prefix, a.file), job);
+  }
+
+  /** Bytes landed: they count for the method that fetched them, and the file's hash moves on. */
+  private markDone(m: Method, file: string, start: number, end: number): void {
+    const before = this.plan.doneBytes(file);
+    this.plan.markDone(file, start, end);
+    const added = this.plan.doneBytes(file) - before;
+    if (added > 0) {
+      const lane = this.lanes.get(m)!;
+      lane.bytes += added;
+      lane.meter.add(added);
+      this.o.tries.progressed(m);
+      this.o.onBytes(m, added);
+    }
+    if (m === 'bt') this.parts.touched(file);
+    this.scheduleVerify(file);
+  }
+
+  private laneFailed(lane: Lane, file: string, err: unknown): void {
+    const e = isBft2Error(err) && err.code !== 'HTTP_FAILED' ? err : errors.DOWNLOAD_FAILED(lane.m, file, messageOf(err));
+    lane.failed = e;
+    lane.period.abort(new Paused('method failed'));
+    const stranded = this.plan.fail(lane.m);
+    if (stranded.length > 0) return this.setFatal(e);
+    const heirs = METHODS.filter((m) => m !== lane.m && this.plan.hasWork(m));
+    this.o.log.warn(`${this.o.task}: ${lane.m} failed for good (${e.message}); rebalance: its bytes go to ${heirs.join(', ') || 'nobody (all on disk)'}`);
+  }
+
+  private setFatal(err: unknown): void {
+    if (!this.fatal) this.fatal = err;
+    this.stopAll(err);
+  }
+
+  private stopAll(reason: unknown): void {
+    this.stop.abort(reason instanceof Paused ? reason : new Paused(messageOf(reason)));
+    void this.bt?.pause(new Paused('stopped'));
+    this.notify();
+  }
+
+  // ----- verification -----
+
+  /** Hashes what is newly done in order; a complete file is checked against its sha1. */
+  private scheduleVerify(file: string): void {
+    if (this.verifying.has(file)) {
+      this.recheck.add(file);
+      return;
+    }
+    const p = (async () => {
+      do {
+        this.recheck.delete(file);
+        const to = this.plan.contiguousDone(file, 0);
+        const entry = this.entries.get(file)!;
+        const r = entry.size === 0 ? await this.parts.createEmpty(file) : await this.parts.advance(file, to);
+        if (r && !r.ok) await this.onMismatch(file, r.actual!);
+        if (r?.ok) this.notify();
+      } while (this.recheck.has(file));
+    })()
+      .catch((err) => {
+        if (isDiskFull(err)) return this.setFatal(err);
+        // The part is not what the record says (cut short, changed by hand): fetch the file again.
+        this.o.log.warn(`${this.o.task}: verifying ${file}: ${messageOf(err)}; fetching it again`);
+        this.plan.resetFile(file);
+        return this.parts.reset(file);
+      })
+      .finally(() => {
+        this.verifying.delete(file);
+        this.notify();
+      });
+    this.verifying.set(file, p);
+  }
+
+  private async onMismatch(file: string, actual: string): Promise<void> {
+    const entry = this.entries.get(file)!;
+    const n = (this.mismatches.get(file) ?? 0) + 1;
+    this.mismatches.set(file, n);
+    const err = errors.SHA1_MISMATCH(file, entry.hash, actual);
+    const owners = this.plan.ownersOf(file).join('+') || 'download';
+    const giveUp = n >= this.policy.maxTries;
+    this.o.log.warn(`${this.o.task}: ${this.o.tries.failed(owners, file, err.message, giveUp ? undefined : this.policy.baseDelayMs)}`);
+    if (giveUp) return this.setFatal(err);
+    await sleep(this.policy.baseDelayMs, this.stop.signal).catch(() => undefined);
+    this.plan.resetFile(file);
+  }
+
+  // ----- waiting -----
+
+  private notify(): void {
+    const w = this.wake;
+    this.woken = new Promise((r) => (this.wake = r));
+    w();
+  }
+
+  /** Until an in-flight range ends, the plan changes, or `ms` pass. */
+  private async waitChange(inflight: Set<Promise<void>>, ms: number): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([this.woken, ...inflight, new Promise<void>((r) => (timer = setTimeout(r, ms)))]);
+    clearTimeout(timer);
+  }
+
+  /** Why no new range may start now (the disk reserve), or undefined. */
+  private async spaceProblem(): Promise<string | undefined> {
+    const config = this.o.config();
+    const reserve = parseReserve(config.diskreserve);
+    const chunk = envNumber('BFT2_CHUNK_MB', 16) * MiB;
+    const checks: [string, number][] = [[this.o.assembly, chunk]];
+    // A store on another filesystem receives the whole DCP at the end.
+    const store = await freeSpace(this.o.storeDir).catch(() => undefined);
+    const here = await freeSpace(this.o.assembly).catch(() => undefined);
+    if (store && here && (store.total !== here.total || store.free !== here.free)) checks.push([this.o.storeDir, this.o.t.size]);
+    for (const [p, needed] of checks) {
+      const space = p === this.o.assembly ? here : store;
+      if (!space) continue;
+      const v = reserveVerdict({ free: space.free, total: space.total, reserve, needed });
+      if (!v.ok) return `waiting for disk space: ${await describeFilesystem(p)} has ${space.free} bytes free, the reserve (${config.diskreserve}) needs ${v.short} more`;
+    }
+    return undefined;
+  }
+
+  private makeBtLane(): BtLane {
+    const t = this.o.t;
+    const split = t.obslist.length > 0 || t.cdnlist.length > 0;
+    const shareUrl = split ? t.bt.tmpurl : t.bt.url;
+    const byName = new Map(t.filelist.map((f) => [f.file, f]));
+    return new BtLane({
+      task: this.o.task,
+      client: async () => {
+        const c = await this.o.btClient!();
+        return c;
+      },
+      log: this.o.log,
+      shareUrl,
+      fullUrl: split && t.bt.url !== shareUrl ? t.bt.url : '',
+      shareFiles: t.btlist.map((f) => byName.get(f)!),
+      exactShare: split,
+      files: [...this.entries.values()],
+      assembly: this.o.assembly,
+      onDone: (file, start, end) => this.markDone('bt', file, start, end),
+      onShareTorrent: this.o.onTorrent,
+      doneRanges: (file) => this.plan.doneRanges(file),
+    });
+  }
+
+  private async save(): Promise<void> {
+    if (!this.plan) return;
+    await this.parts.save((file) => this.plan.doneRanges(file)).catch((err) => {
+      if (isDiskFull(err)) this.setFatal(err);
+    });
+  }
+}
+

@@ -1,0 +1,99 @@
+// The end of a receiver's download (SPEC §5): the assembled DCP — every file verified, under
+// its real name — goes into the store with `<name>.finished` beside it, and its hashes go
+// into the hash table from the task without re-reading a byte, but only for the very files
+// this task verified (same inode since the check; SPEC §4). A DCP of the same name is
+// replaced only now that the new one is complete; a crash anywhere in here is finished by
+// the next start (a `.storing` marker beside the assembly says the swap began).
+// Owns: the task's assembly directory, its store directory and `.finished` marker. Must
+// not touch other DCPs of the store or the spool.
+import { lstat, mkdir, readdir, rm } from 'node:fs/promises';
+import path from 'node:path';
+import { TEMP_PREFIX } from '../../config/paths.ts';
+import { renameDurable, writeFileDurable, exists } from '../../spool/durable-fs.ts';
+import { errors, messageOf } from '../../errors/catalogue.ts';
+import { formatLocalTime } from '../../util/time.ts';
+import type { Task } from '../../task/schema.ts';
+import type { HashTableStore } from '../../hashtable/hash-table.ts';
+import type { IndexEntry } from '../../hashtable/reconcile.ts';
+import type { Logger } from '../../log/logger.ts';
+
+export interface StoreTarget {
+  assembly: string;
+  storeDir: string;
+  finishedMarker: string;
+}
+
+/** Where the "swap began" marker of a task's store step lives (beside its assembly dir). */
+export function storingMarker(assembly: string, name: string): string {
+  return path.join(path.dirname(assembly), `${TEMP_PREFIX}${name}.storing`);
+}
+
+/**
+ * Every file of the DCP is in the assembly directory with its size (each was verified on
+ * arrival); returns the inode of each, so only these files' hashes enter the table.
+ */
+export async function checkAssembly(t: Task, assembly: string): Promise<Map<string, number>> {
+  const verified = new Map<string, number>();
+  for (const f of t.filelist) {
+    const st = await lstat(path.join(assembly, f.file)).catch(() => undefined);
+    if (!st?.isFile() || st.size !== f.size) throw errors.STORE_FAILED(assembly, `${f.file} is missing or incomplete`);
+    verified.set(f.file, st.ino);
+  }
+  return verified;
+}
+
+/** Removes bft2's own leftovers (`.bft2-*`: resume records, spill files) from a tree about to enter the store. */
+export async function removeTempEntries(dir: string): Promise<void> {
+  let entries;
+  try {
+    entries = await readdir(dir, { withFileTypes: true });
+  } catch {
+    return;
+  }
+  for (const e of entries) {
+    const full = path.join(dir, e.name);
+    if (e.name.startsWith(TEMP_PREFIX)) await rm(full, { recursive: true, force: true });
+    else if (e.isDirectory()) await removeTempEntries(full);
+  }
+}
+
+/** Moves the assembled DCP into the store and writes `<name>.finished`. */
+export async function storeDcp(t: Task, task: string, at: StoreTarget, receivetime: unknown): Promise<void> {
+  const parent = path.dirname(at.storeDir);
+  const old = path.join(parent, `${TEMP_PREFIX}old-${t.name}`);
+  try {
+    await mkdir(parent, { recursive: true });
+    if (await exists(at.assembly)) {
+      await removeTempEntries(at.assembly);
+      if (await exists(at.storeDir)) {
+        await rm(old, { recursive: true, force: true });
+        await renameDurable(at.storeDir, old);
+      }
+      await renameDurable(at.assembly, at.storeDir);
+    }
+    await writeFileDurable(at.finishedMarker, JSON.stringify({ task, name: t.name, receivetime, finishedtime: formatLocalTime() }) + '\n');
+    await rm(old, { recursive: true, force: true });
+  } catch (err) {
+    throw errors.STORE_FAILED(at.storeDir, messageOf(err));
+  }
+}
+
+/**
+ * The received DCP's hashes go into the table from the task, without re-reading — only for
+ * files whose inode is the one verified. After a crash mid-store the record is gone and
+ * the hash watcher hashes the DCP instead.
+ */
+export async function recordHashes(t: Task, storeDir: string, verified: Map<string, number>, hashes: HashTableStore, log: Logger): Promise<void> {
+  const entries: IndexEntry[] = [];
+  for (const f of t.filelist) {
+    const st = await lstat(path.join(storeDir, f.file)).catch(() => undefined);
+    if (st?.isFile() && st.size === f.size && verified.get(f.file) === st.ino) entries.push({ path: path.join(storeDir, f.file), sha1: f.hash, size: st.size, mtimeMs: st.mtimeMs, ino: st.ino });
+  }
+  try {
+    await hashes.update((s) => {
+      for (const e of entries) s.entries.set(e.path, e);
+    });
+  } catch (err) {
+    log.warn(`could not add ${t.name} to the hash table (${messageOf(err)}); the hash watcher will hash it`);
+  }
+}

@@ -1,0 +1,337 @@
+// The BitTorrent method of a receiver's task (SPEC §8), as a fetcher of byte ranges: a
+// range of a file is wanted, the pieces that cover it are selected in the daemon's
+// webtorrent client, and the range is done when they are all verified. Pieces go straight
+// into the task's part files (part-store.ts) through a chunk store that maps every torrent
+// file onto its part — so BitTorrent, HTTP and OBS bytes of one file share one file on disk,
+// a range can move between methods (rebalancing) at any time, and the receiver seeds every
+// verified piece while it downloads. The share torrent (`bt.tmpurl` of a split task, else
+// `bt.url`) holds BitTorrent's own files; the full torrent (`bt.url`) holds every file and
+// is added only when BitTorrent takes over files of another method.
+// A closed window or a cancel destroys the torrents (never their data: pieces stay in the
+// parts, and their map in memory so a resume re-hashes one piece per file, not all).
+// Owns: its torrents' presence in the client and their selections. Must not touch other
+// torrents of the client, the client itself, or files outside the task's assembly dir.
+import path from 'node:path';
+import FSChunkStore from 'fs-chunk-store';
+import type { Torrent } from 'webtorrent';
+import type { BtClient } from './bt-client.ts';
+import { cacheSlotsFor, readTorrentFiles, type TorrentInfo } from './make-torrent.ts';
+import { fetchTorrent, checkTorrent } from './torrent-fetch.ts';
+import { btErrors, describe } from './bt-errors.ts';
+import { TEMP_PREFIX } from '../../config/paths.ts';
+import { partPathOf } from '../segments/part-store.ts';
+import { envNumber } from '../../util/time.ts';
+import type { FileEntry } from '../../task/schema.ts';
+import type { Logger } from '../../log/logger.ts';
+
+export interface BtLaneOptions {
+  task: string;
+  client: () => Promise<BtClient>;
+  log: Logger;
+  /** The torrent of BitTorrent's own share: bt.tmpurl of a split task, else bt.url. */
+  shareUrl: string;
+  /** bt.url, when it differs from shareUrl (it holds every file of the DCP). */
+  fullUrl: string;
+  /** The task's files BitTorrent's own share holds (btlist), checked against the share torrent. */
+  shareFiles: FileEntry[];
+  /** Whether the share torrent must hold exactly shareFiles (a -tmp torrent). */
+  exactShare: boolean;
+  /** Every file of the download (the part store's entries). */
+  files: FileEntry[];
+  assembly: string;
+  /** Bytes [start, end) of a file are verified and on disk. */
+  onDone(file: string, start: number, end: number): void;
+  /** Done ranges of a file so far (to tell webtorrent which pieces it already has). */
+  doneRanges(file: string): [number, number][];
+  /** The share torrent, once fetched and checked. */
+  onShareTorrent?: (buf: Buffer) => void | Promise<void>;
+  stallMs?: number;
+}
+
+interface Wanted {
+  file: string;
+  pieces: Set<number>;
+  resolve(): void;
+  reject(err: unknown): void;
+}
+
+interface Added {
+  url: string;
+  info: TorrentInfo;
+  buf: Buffer;
+  torrent?: Torrent;
+  /** The add under way (two ranges asked at once add the torrent once). */
+  adding?: Promise<Torrent>;
+  wanted: Set<Wanted>;
+  /** The verified-piece map kept when the torrent goes (a closed window), for the next add. */
+  bitfield?: Uint8Array;
+}
+
+/**
+ * webtorrent's file store with every file of the torrent mapped onto the task's part
+ * files; a file the download does not fetch (a local copy) gets a throwaway spill file,
+ * so a piece that straddles it is still whole on disk for seeding.
+ */
+function partChunkStore(mapPath: (rel: string) => string) {
+  return class PartChunkStore extends FSChunkStore {
+    constructor(chunkLength: number, opts: { files: { path: string; length: number; offset: number }[] } & Record<string, unknown>) {
+      super(chunkLength, { ...opts, path: undefined, files: opts.files.map((f) => ({ path: '/', length: f.length, offset: f.offset })) });
+      // Set after construction: the base class strips characters from file names.
+      opts.files.forEach((f, i) => ((this as unknown as { files: { path: string }[] }).files[i].path = mapPath(f.path.split('/').slice(1).join('/'))));
+    }
+  };
+}
+
+export class BtLane {
+  private readonly torrents = new Map<string, Added>();
+  private loading = new Map<string, Promise<Added>>();
+  private readonly ours: Set<string>;
+  private readonly stallMs: number;
+  private stallTimer?: NodeJS.Timeout;
+  private closed = false;
+
+  constructor(private readonly o: BtLaneOptions) {
+    this.ours = new Set(o.files.map((f) => f.file));
+    this.stallMs = o.stallMs ?? envNumber('BFT2_BT_STALL_MS', 10 * 60_000);
+  }
+
+  /** Files BitTorrent can fetch: its share, or every file when a full torrent exists. */
+  reaches(file: string): boolean {
+    return this.o.shareFiles.some((f) => f.file === file) || this.o.fullUrl !== '';
+  }
+
+  /** Fetches [start, end) of `file`; resolves when every piece covering it is verified. */
+  async fetch(file: string, start: number, end: number, signal: AbortSignal): Promise<void> {
+    signal.throwIfAborted();
+    const inShare = this.o.shareFiles.some((f) => f.file === file);
+    const a = await this.load(inShare ? this.o.shareUrl : this.o.fullUrl, inShare);
+    signal.throwIfAborted();
+    const t = await this.ensureAdded(a);
+    const f = a.info.files.find((x) => x.path === file);
+    if (!f) throw btErrors.BT_TORRENT_FILES(a.url, [`not in the torrent: ${file}`]);
+    const pl = a.info.pieceLength;
+    const first = Math.floor((f.offset + start) / pl);
+    const last = Math.floor((f.offset + end - 1) / pl);
+    const pieces = new Set<number>();
+    for (let p = first; p <= last; p++) if (!t.bitfield?.get(p)) pieces.add(p);
+    if (pieces.size === 0) {
+      // Already verified (a resumed torrent): the bytes are on disk.
+      for (let p = first; p <= last; p++) this.recordPiece(a, p);
+      return;
+    }
+    await new Promise<void>((resolve, reject) => {
+      const w: Wanted = { file, pieces, resolve, reject };
+      const onAbort = () => {
+        a.wanted.delete(w);
+        this.syncSelection(a);
+        reject(signal.reason);
+      };
+      w.resolve = () => {
+        signal.removeEventListener('abort', onAbort);
+        resolve();
+      };
+      w.reject = (err) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(err);
+      };
+      signal.addEventListener('abort', onAbort, { once: true });
+      a.wanted.add(w);
+      this.syncSelection(a);
+      this.armStall();
+    });
+  }
+
+  /** Connected peers and bytes sent, for progress. */
+  stats(): { peers: number; uploaded: number; downloaded: number; active: number } {
+    let peers = 0;
+    let uploaded = 0;
+    let downloaded = 0;
+    let active = 0;
+    for (const a of this.torrents.values()) {
+      if (!a.torrent || a.torrent.destroyed) continue;
+      active += 1;
+      peers += a.torrent.numPeers;
+      uploaded += a.torrent.uploaded;
+      downloaded += a.torrent.downloaded;
+    }
+    return { peers, uploaded, downloaded, active };
+  }
+
+  /** Stops every torrent (a closed window, a cancel, the end): data and piece maps stay. */
+  async pause(reason: unknown = new Error('paused')): Promise<void> {
+    clearTimeout(this.stallTimer);
+    for (const a of this.torrents.values()) {
+      for (const w of a.wanted) w.reject(reason);
+      a.wanted.clear();
+      const t = a.torrent;
+      a.torrent = undefined;
+      a.adding = undefined;
+      if (!t || t.destroyed) continue;
+      if (t.ready && t.bitfield) a.bitfield = t.bitfield.buffer.slice(0, Math.ceil(a.info.pieceCount / 8));
+      await new Promise<void>((resolve) => t.destroy({ destroyStore: false }, () => resolve()));
+    }
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    await this.pause(new Error('closed'));
+  }
+
+  private load(url: string, share: boolean): Promise<Added> {
+    const known = this.torrents.get(url);
+    if (known) return Promise.resolve(known);
+    let p = this.loading.get(url);
+    if (!p) {
+      p = (async () => {
+        const buf = await fetchTorrent(url, new AbortController().signal);
+        let info: TorrentInfo;
+        try {
+          info = await readTorrentFiles(buf);
+        } catch (err) {
+          throw btErrors.BT_TORRENT_FETCH(url, new Error(`not a torrent file (${describe(err)})`));
+        }
+        // The share torrent must hold BitTorrent's files (exactly, for a -tmp torrent); the
+        // full torrent every file the download fetches with it.
+        checkTorrent(url, share ? this.o.shareFiles : this.o.files, info, share && this.o.exactShare);
+        const a: Added = { url, info, buf, wanted: new Set() };
+        this.torrents.set(url, a);
+        if (share) await this.o.onShareTorrent?.(buf);
+        return a;
+      })();
+      this.loading.set(url, p);
+      p.catch(() => this.loading.delete(url));
+    }
+    return p;
+  }
+
+  private ensureAdded(a: Added): Promise<Torrent> {
+    if (a.torrent && !a.torrent.destroyed && a.adding) return a.adding;
+    a.adding = this.add(a);
+    a.adding.catch(() => {
+      a.torrent = undefined;
+      a.adding = undefined;
+    });
+    return a.adding;
+  }
+
+  private async add(a: Added): Promise<Torrent> {
+    if (this.closed) throw new Error('the BitTorrent lane is closed');
+    const client = await this.o.client();
+    if (client.wt.torrents.some((t) => t.infoHash === a.info.infoHash)) {
+      // A seed or a download of the same torrent runs in this daemon (webtorrent holds one). Retryable.
+      throw new Error(`torrent ${a.info.infoHash} is already active on this node`);
+    }
+    const mapPath = (rel: string) =>
+      this.ours.has(rel) ? partPathOf(this.o.assembly, rel) : path.join(this.o.assembly, path.dirname(rel), `${TEMP_PREFIX}${path.basename(rel)}.spill`);
+    const torrent = client.wt.add(a.buf, {
+      path: this.o.assembly,
+      store: partChunkStore(mapPath),
+      deselect: true,
+      strategy: 'sequential',
+      storeCacheSlots: cacheSlotsFor(a.info.pieceLength),
+      bitfield: a.bitfield ?? this.bitfieldFromDisk(a.info),
+    });
+    a.torrent = torrent;
+    this.o.log.info(`${this.o.task}: bt: ${a.info.name} (${a.info.infoHash}) added`);
+    torrent.on('verified', (piece: number) => this.onVerified(a, piece));
+    torrent.on('download', () => this.armStall());
+    torrent.on('warning', (err: Error) => this.o.log.debug(`${this.o.task}: bt: ${err.message}`));
+    torrent.on('error', (err: Error) => {
+      // A store write that failed (a full disk) or a broken torrent: the ranges fail, the next fetch adds it again.
+      if (torrent.ready && torrent.bitfield) a.bitfield = torrent.bitfield.buffer.slice(0, Math.ceil(a.info.pieceCount / 8));
+      a.torrent = undefined;
+      a.adding = undefined;
+      for (const w of a.wanted) w.reject(err);
+      a.wanted.clear();
+    });
+    await new Promise<void>((resolve, reject) => {
+      const onReady = () => {
+        torrent.off('error', onError);
+        resolve();
+      };
+      const onError = (err: Error) => {
+        torrent.off('ready', onReady);
+        reject(err);
+      };
+      torrent.once('ready', onReady);
+      torrent.once('error', onError);
+    });
+    return torrent;
+  }
+
+  /** Pieces whose every byte is in done ranges of our files (after a restart). */
+  private bitfieldFromDisk(info: TorrentInfo): Uint8Array | undefined {
+    const bits = new Uint8Array(Math.ceil(info.pieceCount / 8));
+    let any = false;
+    const done = new Map(info.files.map((f) => [f.path, this.ours.has(f.path) ? this.o.doneRanges(f.path) : []]));
+    for (let p = 0; p < info.pieceCount; p++) {
+      const from = p * info.pieceLength;
+      const to = Math.min(info.totalLength, from + info.pieceLength);
+      const have = info.files.every((f) => {
+        const s = Math.max(from, f.offset) - f.offset;
+        const e = Math.min(to, f.offset + f.length) - f.offset;
+        return e <= s || done.get(f.path)!.some(([ds, de]) => ds <= s && e <= de);
+      });
+      if (have) {
+        bits[p >> 3] |= 0x80 >> (p & 7);
+        any = true;
+      }
+    }
+    return any ? bits : undefined;
+  }
+
+  /** A verified piece: its bytes in our files are done; wanted ranges it completes resolve. */
+  private onVerified(a: Added, piece: number): void {
+    this.recordPiece(a, piece);
+    for (const w of [...a.wanted]) {
+      if (!w.pieces.delete(piece) || w.pieces.size > 0) continue;
+      a.wanted.delete(w);
+      w.resolve();
+    }
+    this.syncSelection(a);
+    if ([...this.torrents.values()].every((x) => x.wanted.size === 0)) clearTimeout(this.stallTimer);
+  }
+
+  private recordPiece(a: Added, piece: number): void {
+    const from = piece * a.info.pieceLength;
+    const to = Math.min(a.info.totalLength, from + a.info.pieceLength);
+    for (const f of a.info.files) {
+      if (!this.ours.has(f.path)) continue;
+      const s = Math.max(from, f.offset) - f.offset;
+      const e = Math.min(to, f.offset + f.length) - f.offset;
+      if (e > s) this.o.onDone(f.path, s, e);
+    }
+  }
+
+  /** The torrent selects exactly the pieces of the ranges still wanted. */
+  private syncSelection(a: Added): void {
+    const t = a.torrent;
+    if (!t || t.destroyed || !t.ready) return;
+    t.deselect(0, a.info.pieceCount - 1);
+    for (const w of a.wanted) {
+      let run: [number, number] | undefined;
+      for (const p of [...w.pieces].sort((x, y) => x - y)) {
+        if (run && p === run[1] + 1) run[1] = p;
+        else {
+          if (run) t.select(run[0], run[1]);
+          run = [p, p];
+        }
+      }
+      if (run) t.select(run[0], run[1]);
+    }
+  }
+
+  /** No byte from any peer for stallMs while ranges are wanted: every wanted range fails (the retry policy decides). */
+  private armStall(): void {
+    clearTimeout(this.stallTimer);
+    this.stallTimer = setTimeout(() => {
+      const err = new Error(`no data from peers for ${Math.round(this.stallMs / 1000)} s (${this.stats().peers} peers connected)`);
+      for (const a of this.torrents.values()) {
+        for (const w of a.wanted) w.reject(err);
+        a.wanted.clear();
+        this.syncSelection(a);
+      }
+    }, this.stallMs);
+    this.stallTimer.unref();
+  }
+}

@@ -1,0 +1,120 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { RangeSet } from '../../src/transfer/segments/range-set.ts';
+import { WorkPlan, type PlanFile } from '../../src/transfer/segments/work-plan.ts';
+import type { Method } from '../../src/task/schema.ts';
+
+test('RangeSet merges, removes, finds gaps and contiguous runs', () => {
+  const r = new RangeSet([[10, 20], [30, 40]]);
+  r.add(20, 25);
+  assert.deepEqual(r.toJSON(), [[10, 25], [30, 40]]);
+  r.add(24, 31);
+  assert.deepEqual(r.toJSON(), [[10, 40]]);
+  r.remove(15, 18);
+  assert.deepEqual(r.toJSON(), [[10, 15], [18, 40]]);
+  assert.deepEqual(r.gaps(0, 50), [[0, 10], [15, 18], [40, 50]]);
+  assert.equal(r.size(), 27);
+  assert.equal(r.size(12, 20), 5);
+  assert.equal(r.contiguousEnd(10), 15);
+  assert.equal(r.contiguousEnd(15), 15);
+  assert.ok(r.covers(18, 40) && !r.covers(14, 19));
+});
+
+const files: PlanFile[] = [
+  { file: 'a.mxf', size: 100, owner: 'bt' },
+  { file: 'b.mxf', size: 100, owner: 'obs' },
+  { file: 'c.mxf', size: 200, owner: 'cdn' },
+];
+const reachAll = (m: Method, f: string) => m !== 'obs' || f === 'b.mxf';
+
+test('each method first fetches its own files, a chunk at a time, front to back', () => {
+  const p = new WorkPlan(files, { chunk: 30, reach: reachAll, rebalance: 'off' });
+  assert.deepEqual(p.next('bt'), { id: 1, file: 'a.mxf', start: 0, end: 30, method: 'bt' });
+  assert.deepEqual(p.next('bt'), { id: 2, file: 'a.mxf', start: 30, end: 60, method: 'bt' });
+  const c = p.next('cdn')!;
+  assert.deepEqual([c.file, c.start, c.end], ['c.mxf', 0, 30]);
+  // A paused assignment gives back what it did not write.
+  p.markDone('c.mxf', 0, 10);
+  p.release(c.id);
+  const again = p.next('cdn')!;
+  assert.deepEqual([again.file, again.start, again.end], ['c.mxf', 10, 40]);
+});
+
+test('rebalance idle: a method with nothing left takes chunks from the end of the largest gap another owns', () => {
+  const p = new WorkPlan(files, { chunk: 30, reach: reachAll, rebalance: 'idle' });
+  for (const [f, s, e] of [['a.mxf', 0, 100], ['b.mxf', 0, 100]] as const) p.markDone(f, s, e);
+  const own = p.next('cdn')!;
+  assert.deepEqual([own.file, own.start, own.end], ['c.mxf', 0, 30]);
+  const stolen = p.next('bt')!;
+  assert.deepEqual([stolen.file, stolen.start, stolen.end, stolen.from], ['c.mxf', 170, 200, 'cdn']);
+  // OBS cannot reach c.mxf: nothing for it.
+  assert.equal(p.next('obs'), undefined);
+  assert.equal(p.moved.get('bt<-cdn')?.bytes, 30);
+  // Without idle rebalancing, an idle method waits.
+  const q = new WorkPlan(files, { chunk: 30, reach: reachAll, rebalance: 'failed' });
+  q.markDone('a.mxf', 0, 100);
+  assert.equal(q.next('bt'), undefined);
+});
+
+test('rebalance failed: a failed method hands what it owns to methods that can reach it; off: the task is stranded', () => {
+  const p = new WorkPlan(files, { chunk: 50, reach: reachAll, rebalance: 'failed' });
+  p.markDone('c.mxf', 0, 40);
+  assert.deepEqual(p.fail('cdn'), []);
+  assert.equal(p.next('cdn'), undefined);
+  assert.equal(p.remainingBytes('cdn'), 0);
+  // BT reaches c.mxf (full torrent); OBS does not.
+  assert.equal(p.remainingBytes('bt'), 100 + 160);
+  assert.deepEqual(p.fail('obs'), []);
+  assert.equal(p.remainingBytes('bt'), 100 + 160 + 100);
+  const off = new WorkPlan(files, { chunk: 50, reach: reachAll, rebalance: 'off' });
+  assert.deepEqual(off.fail('obs'), ['b.mxf']);
+  const onlyCdn = new WorkPlan(files, { chunk: 50, reach: (m, f) => m === 'cdn' || (m === 'obs' && f === 'b.mxf'), rebalance: 'failed' });
+  assert.deepEqual(onlyCdn.fail('cdn'), ['c.mxf']);
+});
+
+test('property: lanes at random speeds with random pauses and failures never fetch a byte twice and finish every reachable byte', () => {
+  let seed = 7;
+  const rnd = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+  for (let round = 0; round < 300; round++) {
+    const fs: PlanFile[] = Array.from({ length: 1 + Math.floor(rnd() * 5) }, (_, i) => ({ file: `f${i}`, size: 1 + Math.floor(rnd() * 500), owner: (['bt', 'obs', 'cdn'] as Method[])[Math.floor(rnd() * 3)] }));
+    const mode = (['off', 'failed', 'idle'] as const)[round % 3];
+    const reach = (m: Method, f: string) => m === 'cdn' || m === 'bt' || fs.find((x) => x.file === f)!.owner === 'obs';
+    const p = new WorkPlan(fs, { chunk: 1 + Math.floor(rnd() * 100), reach, rebalance: mode });
+    const written = new Map<string, Uint8Array>(fs.map((f) => [f.file, new Uint8Array(f.size)]));
+    const lanes: Method[] = ['bt', 'obs', 'cdn'];
+    const current = new Map<Method, { id: number; file: string; at: number; end: number }>();
+    const failAt = mode === 'off' ? -1 : Math.floor(rnd() * 50);
+    for (let step = 0; step < 10_000 && !p.allDone(); step++) {
+      if (step === failAt && !p.isFailed('cdn')) {
+        const c = current.get('cdn');
+        if (c) p.release(c.id);
+        current.delete('cdn');
+        p.fail('cdn');
+      }
+      for (const m of lanes) {
+        if (p.isFailed(m)) continue;
+        let c = current.get(m);
+        if (!c) {
+          const a = p.next(m);
+          if (!a) continue;
+          c = { id: a.id, file: a.file, at: a.start, end: a.end };
+          current.set(m, c);
+        }
+        const n = Math.min(c.end - c.at, Math.floor(rnd() * 40));
+        const buf = written.get(c.file)!;
+        for (let i = c.at; i < c.at + n; i++) {
+          assert.equal(buf[i], 0, `byte ${i} of ${c.file} fetched twice (round ${round})`);
+          buf[i] = 1;
+        }
+        p.markDone(c.file, c.at, c.at + n);
+        c.at += n;
+        if (c.at >= c.end || rnd() < 0.05) {
+          p.release(c.id);
+          current.delete(m);
+        }
+      }
+    }
+    assert.ok(p.allDone(), `round ${round} (${mode}) finished`);
+    for (const [f, buf] of written) assert.ok(buf.every((b) => b === 1), `every byte of ${f} once`);
+  }
+});
