@@ -6,7 +6,7 @@ import type { Command } from 'commander';
 import cliProgress from 'cli-progress';
 import { formatLocalTime } from '../util/time.ts';
 import { CliFailure, EXIT, sleep, type CliContext } from './cli-context.ts';
-import { collectStatus, formatEta, formatRows, type StatusResult, type StatusRow } from './status-rows.ts';
+import { collectStatus, formatEta, formatRows, type StatusResult, type StatusRow } from '../observe/status-rows.ts';
 
 async function gather(ctx: CliContext): Promise<StatusResult> {
   return collectStatus(ctx.paths, await ctx.config(), (m, p) => ctx.api(m, p));
