@@ -1,5 +1,5 @@
-// `bft2 status [--json] [--watch]`: every task of every role on this root (status-rows.ts
-// gathers them). Plain: one line per task. --json: an array of row objects. --watch: live
+// `bft2 status [--json] [--watch]`: every task of every role on this root
+// (src/observe/status-rows.ts gathers them; the daemon's status page uses it too). Plain: one line per task. --json: an array of row objects. --watch: live
 // bars, one per task and one per method of its share, redrawn until Ctrl-C (on a terminal;
 // elsewhere the table is printed again every interval).
 import type { Command } from 'commander';

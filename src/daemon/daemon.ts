@@ -18,12 +18,13 @@ import { TaskGenerator } from '../roles/sender/gentask.ts';
 import { createObsPublisher } from '../roles/sender/obs-publisher.ts';
 import { createBtClient, type BtClient } from '../transfer/bt/bt-client.ts';
 import { startTracker, type RunningTracker } from '../transfer/bt/tracker.ts';
-import { createApiServer } from '../api/server.ts';
+import { createApiServer, createApiDispatcher } from '../api/server.ts';
 import { startOrigin } from '../origin/http-origin.ts';
 import { HashTableStore } from '../hashtable/hash-table.ts';
 import { HashPool } from '../hashtable/hash-pool.ts';
 import { HashWatcher } from '../hashtable/hash-watcher.ts';
 import type { DaemonContext } from './context.ts';
+import { Observability } from '../observe/observability.ts';
 
 
 function splitHostPort(hp: string): { host: string; port: number } {
@@ -65,16 +66,19 @@ export async function startDaemon(root: string, opts: { console?: boolean } = {}
     throw errors.DAEMON_RUNNING(paths.root);
   }
 
-  warnUnknownKeys(config, log);
-  const ctx: DaemonContext = { paths, config: () => config, log, version: await readVersion() };
   const hashLog = createLogger(paths.hashLog, { console: opts.console });
+  const version = await readVersion();
+  // ----- observability (src/observe): metrics, recent log lines; routes wired below -----
+  const observe = new Observability({ paths, config: () => config, version, log, moreLogs: { mhashtable: hashLog } });
+  warnUnknownKeys(config, log);
+  const ctx: DaemonContext = { paths, config: () => config, log, version, metrics: observe.metrics };
   const hashStore = new HashTableStore(paths, hashLog);
   const hashPool = new HashPool();
   const hashWatcher = new HashWatcher(paths.basedata(config), () => config, hashStore, hashPool, hashLog);
   // One BitTorrent client for the node, made on first use: the sender seeds with it, the
   // receiver downloads; a receiver that only ever gets CDN/OBS shares never starts it.
   let btClient: Promise<BtClient> | undefined;
-  const bt = () => (btClient ??= createBtClient({ port: config.btport, log }));
+  const bt = () => (btClient ??= createBtClient({ port: config.btport, log }).then((c) => observe.metrics.watchBtClient(c)));
   const receiver = new Receiver(ctx, hashStore, bt);
   let tracker: RunningTracker | undefined;
   if (config.embeddedtracker) {
@@ -85,14 +89,18 @@ export async function startDaemon(root: string, opts: { console?: boolean } = {}
 
   const reloadConfig = async () => {
     const next = await loadConfig(paths.configFile);
-    const restartNeeded = (['servertype', 'receiverstoreplan', 'basedatapath', 'apilisten', 'httporigin', 'machinetype', 'btport', 'embeddedtracker'] as const).filter((k) => next[k] !== config[k]);
+    const restartNeeded = (['servertype', 'receiverstoreplan', 'basedatapath', 'apilisten', 'httporigin', 'machinetype', 'btport', 'embeddedtracker', 'metricslisten'] as const).filter((k) => next[k] !== config[k]);
     config = next;
     warnUnknownKeys(config, log);
     log.info(`config reloaded${restartNeeded.length ? `; ${restartNeeded.join(', ')} take effect after a restart` : ''}`);
   };
 
   const generator = new TaskGenerator(ctx, hashStore);
-  const api = createApiServer({ ctx, receiver, sender, generator, reloadConfig, role: config.servertype });
+  const apiDeps = { ctx, receiver, sender, generator, reloadConfig, role: config.servertype };
+  // ----- observability: /metrics, / and /status.json on the API address, or on metricslisten -----
+  const observeHandler = observe.handler({ ask: createApiDispatcher(apiDeps), hashTable: hashStore });
+  const api = createApiServer({ ...apiDeps, observe: config.metricslisten ? undefined : observeHandler });
+  if (config.metricslisten) await observe.listen(config.metricslisten, observeHandler);
   const { host, port } = splitHostPort(config.apilisten);
   await new Promise<void>((resolve, reject) => {
     api.once('error', reject);
@@ -122,6 +130,7 @@ export async function startDaemon(root: string, opts: { console?: boolean } = {}
       (stopping ??= (async () => {
         log.info('bft2 stopping');
         await new Promise<void>((resolve) => (api as http.Server).close(() => resolve()));
+        await observe.close();
         await origin?.close();
         await sender?.stop();
         await receiver.stop();

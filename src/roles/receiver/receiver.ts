@@ -323,6 +323,7 @@ export class Receiver {
               a.bytes[m] += n;
               a.meters[m].add(n);
               a.meters.all.add(n);
+              if (m !== 'bt') this.ctx.metrics.transferred(m, 'down', n); // BitTorrent's bytes are read from its client (src/observe/metrics.ts)
             },
             onTryFailed: (f, reason, delay) => this.log.warn(`${task}: ${a.tries.failed(m, f, reason, delay)}`),
             log: this.log,
