@@ -1,6 +1,7 @@
 // The JSON-over-HTTP API (SPEC §9) on `apilisten`. Translates requests into calls on the
 // role pipelines and their errors into `false` answers; it never lets a request crash the
-// daemon. Owns no state of its own.
+// daemon. Owns no state of its own. The GETs of src/observe (/metrics, /, /status.json)
+// pass through here untouched when they share this address (`deps.observe`).
 import http from 'node:http';
 import { errors, isBft2Error, messageOf } from '../errors/catalogue.ts';
 import { respond, parseRequest, requireParam, parseReactive } from './envelope.ts';
@@ -9,6 +10,8 @@ import type { DaemonContext } from '../daemon/context.ts';
 import type { Receiver } from '../roles/receiver/receiver.ts';
 import type { TaskGenerator } from '../roles/sender/gentask.ts';
 import type { Sender } from '../roles/sender/sender.ts';
+import type { ObserveHandler } from '../observe/observe-http.ts';
+import type { ApiResponse } from './envelope.ts';
 import path from 'node:path';
 
 export interface ApiDeps {
@@ -20,6 +23,18 @@ export interface ApiDeps {
   reloadConfig(): Promise<void>;
   /** The servertype the daemon started with (a reload does not change the parts that run). */
   role: string;
+  /** GET /metrics, / and /status.json (src/observe), when they are served on the API address. */
+  observe?: ObserveHandler;
+}
+
+/** One API call answered in-process, exactly as `POST /<method>` would answer it. */
+export type ApiDispatcher = (method: string, params: Record<string, unknown>, messageId?: string) => Promise<ApiResponse>;
+
+/** The content of a `false` answer for this error. */
+function falseContent(err: unknown): Record<string, unknown> {
+  const content: Record<string, unknown> = { desc: messageOf(err) };
+  if (isBft2Error(err) && err.code === 'UNKNOWN_TASK') content.status = 'unknown';
+  return content;
 }
 
 /** A handler's answer; `ok: false` answers `return_status: "false"` with this content. */
@@ -46,7 +61,8 @@ function apiTimeouts() {
   return { headersTimeout, requestTimeout, keepAliveTimeout: 5_000, connectionsCheckingInterval: Math.min(1_000, headersTimeout) };
 }
 
-export function createApiServer(deps: ApiDeps): http.Server {
+/** The API's methods behind one call (the HTTP server's POSTs, and the status page's in-process questions). */
+export function createApiDispatcher(deps: ApiDeps): ApiDispatcher {
   const { ctx, receiver } = deps;
   const handlers: Record<string, Handler> = {
     recv: async (p) => {
@@ -73,6 +89,25 @@ export function createApiServer(deps: ApiDeps): http.Server {
     taskfilesquery: async (p) => deps.generator.query(p),
   };
 
+  return async (method, params, messageId = '') => {
+    try {
+      const handler = handlers[method];
+      if (!handler) throw NOT_YET.includes(method) ? errors.METHOD_NOT_READY(method) : errors.UNKNOWN_METHOD(method);
+      const role = deps.role;
+      const roles = ROLES_OF[method];
+      if (roles && !roles.includes(role)) throw errors.METHOD_NOT_FOR_ROLE(method, role, roles.join(' or '));
+      const { ok = true, ...content } = await handler(params);
+      return respond(messageId, method, ok, content);
+    } catch (err) {
+      if (!isBft2Error(err)) ctx.log.error(`api ${method}: unexpected ${err instanceof Error ? err.stack : String(err)}`);
+      return respond(messageId, method, false, falseContent(err));
+    }
+  };
+}
+
+export function createApiServer(deps: ApiDeps): http.Server {
+  const { ctx } = deps;
+  const dispatch = createApiDispatcher(deps);
   const getRoutes: Record<string, () => Promise<string>> = {
     '/heartbeat': async () => JSON.stringify(`${formatLocalTime()} is living.`),
     '/version': async () => ctx.version,
@@ -92,6 +127,7 @@ export function createApiServer(deps: ApiDeps): http.Server {
       res.writeHead(status, { 'content-type': type, 'content-length': Buffer.byteLength(body) });
       res.end(body);
     };
+    if (deps.observe?.(req, res)) return;
     if (req.method === 'GET') {
       const route = getRoutes[url.pathname];
       if (!route) return send(404, JSON.stringify(`not found: ${url.pathname}`));
@@ -102,9 +138,7 @@ export function createApiServer(deps: ApiDeps): http.Server {
 
     const pathMethod = url.pathname.replace(/^\/+/, '');
     const answerFalse = (messageId: string, method: string, err: unknown) => {
-      const content: Record<string, unknown> = { desc: messageOf(err) };
-      if (isBft2Error(err) && err.code === 'UNKNOWN_TASK') content.status = 'unknown';
-      send(200, JSON.stringify(respond(messageId, method, false, content)));
+      send(200, JSON.stringify(respond(messageId, method, false, falseContent(err))));
     };
     // A body over the cap is answered at once and the rest is not read (a client streaming
     // gigabytes must not keep the daemon busy).
@@ -128,23 +162,13 @@ export function createApiServer(deps: ApiDeps): http.Server {
     req.on('error', () => res.destroy());
     req.on('end', async () => {
       if (size > MAX_BODY) return;
-      let messageId = '';
-      let method = pathMethod;
+      let request;
       try {
-        const request = parseRequest(Buffer.concat(chunks).toString('utf8'), pathMethod);
-        messageId = request.messageId;
-        method = request.method;
-        const handler = handlers[method];
-        if (!handler) throw NOT_YET.includes(method) ? errors.METHOD_NOT_READY(method) : errors.UNKNOWN_METHOD(method);
-        const role = deps.role;
-        const roles = ROLES_OF[method];
-        if (roles && !roles.includes(role)) throw errors.METHOD_NOT_FOR_ROLE(method, role, roles.join(' or '));
-        const { ok = true, ...content } = await handler(request.params);
-        send(200, JSON.stringify(respond(messageId, method, ok, content)));
+        request = parseRequest(Buffer.concat(chunks).toString('utf8'), pathMethod);
       } catch (err) {
-        if (!isBft2Error(err)) ctx.log.error(`api ${method}: unexpected ${err instanceof Error ? err.stack : String(err)}`);
-        answerFalse(messageId, method, err);
+        return answerFalse('', pathMethod, err);
       }
+      send(200, JSON.stringify(await dispatch(request.method, request.params, request.messageId)));
     });
   });
   return server;

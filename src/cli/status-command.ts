@@ -1,12 +1,12 @@
-// `bft2 status [--json] [--watch]`: every task of every role on this root (status-rows.ts
-// gathers them). Plain: one line per task. --json: an array of row objects. --watch: live
+// `bft2 status [--json] [--watch]`: every task of every role on this root
+// (src/observe/status-rows.ts gathers them; the daemon's status page uses it too). Plain: one line per task. --json: an array of row objects. --watch: live
 // bars, one per task and one per method of its share, redrawn until Ctrl-C (on a terminal;
 // elsewhere the table is printed again every interval).
 import type { Command } from 'commander';
 import cliProgress from 'cli-progress';
 import { formatLocalTime } from '../util/time.ts';
 import { CliFailure, EXIT, sleep, type CliContext } from './cli-context.ts';
-import { collectStatus, formatEta, formatRows, type StatusResult, type StatusRow } from './status-rows.ts';
+import { collectStatus, formatEta, formatRows, type StatusResult, type StatusRow } from '../observe/status-rows.ts';
 
 async function gather(ctx: CliContext): Promise<StatusResult> {
   return collectStatus(ctx.paths, await ctx.config(), (m, p) => ctx.api(m, p));

@@ -1,11 +1,12 @@
 // What every part of a running daemon shares: the root's paths, the current config (a
 // getter, because `reloadconf` replaces it), the logger, the one scheduler of transfer
-// windows and the node's bandwidth caps.
+// windows, the node's bandwidth caps and the metrics.
 import type { Paths } from '../config/paths.ts';
 import type { Config } from '../config/schema.ts';
 import type { Logger } from '../log/logger.ts';
 import type { WindowScheduler } from '../schedule/window-scheduler.ts';
 import type { TransferCaps } from '../download/transfer-caps.ts';
+import type { Metrics } from '../observe/metrics.ts';
 
 export interface DaemonContext {
   readonly paths: Paths;
@@ -16,4 +17,6 @@ export interface DaemonContext {
   readonly scheduler: WindowScheduler;
   /** btlimit / obslimit / cdnlimit / btuploadlimit, shared by every task of a method. */
   readonly caps: TransferCaps;
+  /** Prometheus metrics (src/observe): `transferred()` where bytes move, `registerSeeding()` for seeds. */
+  readonly metrics: Metrics;
 }

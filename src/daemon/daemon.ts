@@ -18,7 +18,7 @@ import { TaskGenerator } from '../roles/sender/gentask.ts';
 import { createObsPublisher } from '../roles/sender/obs-publisher.ts';
 import { createBtClient, type BtClient } from '../transfer/bt/bt-client.ts';
 import { startTracker, type RunningTracker } from '../transfer/bt/tracker.ts';
-import { createApiServer } from '../api/server.ts';
+import { createApiServer, createApiDispatcher } from '../api/server.ts';
 import { startOrigin } from '../origin/http-origin.ts';
 import { HashTableStore } from '../hashtable/hash-table.ts';
 import { HashPool } from '../hashtable/hash-pool.ts';
@@ -26,6 +26,7 @@ import { HashWatcher } from '../hashtable/hash-watcher.ts';
 import type { DaemonContext } from './context.ts';
 import { WindowScheduler } from '../schedule/window-scheduler.ts';
 import { TransferCaps } from '../download/transfer-caps.ts';
+import { Observability } from '../observe/observability.ts';
 
 
 function splitHostPort(hp: string): { host: string; port: number } {
@@ -67,12 +68,15 @@ export async function startDaemon(root: string, opts: { console?: boolean } = {}
     throw errors.DAEMON_RUNNING(paths.root);
   }
 
-  warnUnknownKeys(config, log);
   const scheduler = new WindowScheduler({ onError: (err, key) => log.error(`window scheduler (${key}): ${messageOf(err)}`) });
   const caps = new TransferCaps(() => config, log);
   caps.reconfigure();
-  const ctx: DaemonContext = { paths, config: () => config, log, version: await readVersion(), scheduler, caps };
   const hashLog = createLogger(paths.hashLog, { console: opts.console });
+  const version = await readVersion();
+  // ----- observability (src/observe): metrics, recent log lines; routes wired below -----
+  const observe = new Observability({ paths, config: () => config, version, log, moreLogs: { mhashtable: hashLog } });
+  warnUnknownKeys(config, log);
+  const ctx: DaemonContext = { paths, config: () => config, log, version, metrics: observe.metrics, scheduler, caps };
   const hashStore = new HashTableStore(paths, hashLog);
   const hashPool = new HashPool();
   const hashWatcher = new HashWatcher(paths.basedata(config), () => config, hashStore, hashPool, hashLog);
@@ -82,7 +86,7 @@ export async function startDaemon(root: string, opts: { console?: boolean } = {}
   const bt = () =>
     (btClient ??= createBtClient({ port: config.btport, log }).then((c) => {
       caps.attachBt(c);
-      return c;
+      return observe.metrics.watchBtClient(c);
     }));
   const receiver = new Receiver(ctx, hashStore, bt);
   let tracker: RunningTracker | undefined;
@@ -94,7 +98,7 @@ export async function startDaemon(root: string, opts: { console?: boolean } = {}
 
   const reloadConfig = async () => {
     const next = await loadConfig(paths.configFile);
-    const restartNeeded = (['servertype', 'receiverstoreplan', 'basedatapath', 'apilisten', 'httporigin', 'machinetype', 'btport', 'embeddedtracker'] as const).filter((k) => next[k] !== config[k]);
+    const restartNeeded = (['servertype', 'receiverstoreplan', 'basedatapath', 'apilisten', 'httporigin', 'machinetype', 'btport', 'embeddedtracker', 'metricslisten'] as const).filter((k) => next[k] !== config[k]);
     config = next;
     caps.reconfigure();
     warnUnknownKeys(config, log);
@@ -102,7 +106,11 @@ export async function startDaemon(root: string, opts: { console?: boolean } = {}
   };
 
   const generator = new TaskGenerator(ctx, hashStore);
-  const api = createApiServer({ ctx, receiver, sender, generator, reloadConfig, role: config.servertype });
+  const apiDeps = { ctx, receiver, sender, generator, reloadConfig, role: config.servertype };
+  // ----- observability: /metrics, / and /status.json on the API address, or on metricslisten -----
+  const observeHandler = observe.handler({ ask: createApiDispatcher(apiDeps), hashTable: hashStore });
+  const api = createApiServer({ ...apiDeps, observe: config.metricslisten ? undefined : observeHandler });
+  if (config.metricslisten) await observe.listen(config.metricslisten, observeHandler);
   const { host, port } = splitHostPort(config.apilisten);
   await new Promise<void>((resolve, reject) => {
     api.once('error', reject);
@@ -132,6 +140,7 @@ export async function startDaemon(root: string, opts: { console?: boolean } = {}
       (stopping ??= (async () => {
         log.info('bft2 stopping');
         await new Promise<void>((resolve) => (api as http.Server).close(() => resolve()));
+        await observe.close();
         await origin?.close();
         await sender?.stop();
         await receiver.stop();

@@ -3,10 +3,22 @@
 // waits to try again — the one-line status `progress` and `uploadprogress` show at once
 // (`retrying: <reason>, next try <time>`), so an operator learns of a 404 or a refused
 // connection within a minute instead of when the tries run out.
+// Every failed try of either role passes through here, so the daemon's retry counters
+// (src/observe/metrics.ts) listen here rather than in each pipeline.
 // Owns nothing on disk.
 import { formatLocalTime } from '../util/time.ts';
 
 const HISTORY_LINES = 50;
+
+/** Told of every failed try in this process: `retried` false when the method gave up. */
+export type FailedTryObserver = (method: string, retried: boolean) => void;
+const observers = new Set<FailedTryObserver>();
+
+/** Observes every TryLog of the process (they are made per task, deep in the roles); returns the unsubscribe. */
+export function observeFailedTries(observer: FailedTryObserver): () => void {
+  observers.add(observer);
+  return () => void observers.delete(observer);
+}
 
 export class TryLog {
   readonly history: string[] = [];
@@ -16,6 +28,7 @@ export class TryLog {
   failed(method: string, file: string, reason: string, delayMs: number | undefined): string {
     const line = `${formatLocalTime()} ${method} ${file}: ${reason}${delayMs === undefined ? '' : delayMs > 0 ? `; retry in ${Math.round(delayMs / 1000)} s` : '; resuming'}`;
     this.history.push(line);
+    for (const o of observers) o(method, delayMs !== undefined);
     if (this.history.length > HISTORY_LINES) this.history.splice(0, this.history.length - HISTORY_LINES);
     if (delayMs !== undefined && delayMs > 0) this.waiting.set(method, { reason: `${file}: ${reason}`, until: Date.now() + delayMs });
     else this.waiting.delete(method);

@@ -339,7 +339,10 @@ export class Receiver {
             pathStyle: config.obspathstyle,
           }),
         tries: a.tries,
-        onBytes: () => {},
+        // BitTorrent's bytes are counted from its client (src/observe/metrics.ts).
+        onBytes: (m, n) => {
+          if (m !== 'bt') this.ctx.metrics.transferred(m, 'down', n);
+        },
         onTorrent: (buf) => this.seeds?.keepTorrent(t, buf),
         signal: a.abort.signal,
       });

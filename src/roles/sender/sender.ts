@@ -29,6 +29,7 @@ import { dcpDirInside, verifyPublishable, type PublishedFile } from './publish-c
 import { readTaskJson } from '../../trust/confined-file.ts';
 import { TryLog } from '../../transfer/try-log.ts';
 import type { ObsPublisher } from './obs-publisher.ts';
+import type { SeedingProvider, SeedingTask } from '../../observe/seeding.ts';
 
 interface Upload {
   task: string;
@@ -42,7 +43,7 @@ interface Upload {
 type MethodState = { bt?: 'seeding' | 'noseeding'; obs?: string; cdn?: 'available' | 'unavailable' };
 
 
-export class Sender {
+export class Sender implements SeedingProvider {
   readonly spool: TaskSpool<SenderState>;
   private watchers: SpoolWatcher[] = [];
   /** Tasks waiting in `queues`, and the ones publishing (at most `uploadingnum`). */
@@ -53,6 +54,7 @@ export class Sender {
   private readonly autosent = new Set<string>();
   private expiryTimer?: NodeJS.Timeout;
   private stopping = false;
+  private unregisterSeeding?: () => void;
 
   constructor(
     private readonly ctx: DaemonContext,
@@ -111,10 +113,12 @@ export class Sender {
     for (const w of this.watchers) await w.start();
     this.expiryTimer = setInterval(() => void this.expireSeeds(), envNumber('BFT2_SEED_CHECK_MS', 60_000));
     this.expiryTimer.unref();
+    this.unregisterSeeding = this.ctx.metrics.registerSeeding(this);
   }
 
   async stop(): Promise<void> {
     this.stopping = true;
+    this.unregisterSeeding?.();
     this.admission.stop();
     clearInterval(this.expiryTimer);
     for (const w of this.watchers) await w.close();
@@ -300,7 +304,10 @@ export class Sender {
       files: t.obslist.map((f) => ({ file: f, size: byName.get(f)!.size, hash: byName.get(f)!.hash })),
       sourceDir,
       signal,
-      onBytes: (n) => (u.obsBytes += n),
+      onBytes: (n) => {
+        u.obsBytes += n;
+        this.ctx.metrics.transferred('obs', 'up', n);
+      },
       setDone: (n) => (u.obsBytes = n),
       onTryFailed: (file, reason, delay) => u.tries.failed('obs', file, reason, delay),
     });
@@ -347,9 +354,28 @@ export class Sender {
   }
 
   private seedExpired(t: Task): boolean {
+    const end = this.seedEnd(t);
+    return end !== undefined && Date.now() >= end;
+  }
+
+  /** When the task's seed time is over (ms), or undefined before it was sent. */
+  private seedEnd(t: Task): number | undefined {
     const sent = parseLocalTime(t.sendtime);
     const hours = Number(t.bt.seedtime ?? this.config.defaultseedtime);
-    return sent !== undefined && Date.now() - sent >= hours * 3600_000;
+    return sent === undefined ? undefined : sent + hours * 3600_000;
+  }
+
+  /** The seeds for /metrics (SeedingProvider): peers, bytes served, seed time left. */
+  async seedingTasks(): Promise<SeedingTask[]> {
+    const out: SeedingTask[] = [];
+    for (const [task, h] of this.seeds) {
+      if (h.stopped) continue;
+      const where = (await this.spool.locate(task)).find((l) => l.state === 'uploading' || l.state === 'uploaded');
+      const t = where ? await readTaskJson(where.file).then((r) => validateTask(r.raw, where.file)).catch(() => undefined) : undefined;
+      const end = t && this.seedEnd(t);
+      out.push({ role: 'sender', task, peers: h.numPeers, uploadedBytes: h.uploaded, present: h.progress, ...(end !== undefined ? { seedLeftSeconds: Math.max(0, (end - Date.now()) / 1000) } : {}) });
+    }
+    return out;
   }
 
   /** Tasks whose seed time has passed: seeding stops, the task goes to history (finished). */

@@ -2,9 +2,11 @@
 // role, from the spool directories (which tasks exist) and the daemon's own answers
 // (`progress`, `uploadprogress`, `cprogress`: where they are, how far, why they wait).
 // A task filed twice (in history from an earlier run and live again) is one row: the
-// API answers for the live one. Knows nothing of terminals: status-command.ts prints.
-import { readFile } from 'node:fs/promises';
-import { existsSync } from 'node:fs';
+// API answers for the live one. Knows nothing of terminals or pages: the CLI's
+// status-command.ts prints the rows, the daemon's status page (status-snapshot.ts) shows
+// them; each passes its own way of asking the API (over HTTP, or in-process).
+import { open, type FileHandle } from 'node:fs/promises';
+import { existsSync, constants } from 'node:fs';
 import { RECEIVER_STATES, SENDER_STATES, TASK_SUFFIX, type Paths, type Role } from '../config/paths.ts';
 import type { Config } from '../config/schema.ts';
 import { TaskSpool } from '../spool/task-spool.ts';
@@ -43,6 +45,13 @@ export interface StatusResult {
   rows: StatusRow[];
   /** Set when the daemon could not be reached: rows then show the spool only. */
   unreachable?: string;
+  /** Tasks left out by `historyLimit` (only in history, older than the ones shown). */
+  omittedHistory?: number;
+}
+
+export interface CollectOptions {
+  /** Per role, at most this many tasks that are only in history (the newest); default all. */
+  historyLimit?: number;
 }
 
 const s = (v: unknown) => (v === undefined || v === null ? '' : String(v));
@@ -61,8 +70,28 @@ export function formatEta(minutes: number | null): string {
 
 const ordinal = (n: number) => `${n}${n % 10 === 1 && n % 100 !== 11 ? 'st' : n % 10 === 2 && n % 100 !== 12 ? 'nd' : n % 10 === 3 && n % 100 !== 13 ? 'rd' : 'th'}`;
 
+/**
+ * The first line of a marker such as `<task>.err`, or '' when there is none. Read as a
+ * spool entry (SPEC §4): never through a symlink, never a FIFO, at most the first 4 KiB,
+ * so a planted link cannot show another file's first line on the status page.
+ */
+export async function readFirstLine(file: string): Promise<string> {
+  let fh: FileHandle | undefined;
+  try {
+    fh = await open(file, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOFOLLOW);
+    if (!(await fh.stat()).isFile()) return '';
+    const buf = Buffer.alloc(4096);
+    const { bytesRead } = await fh.read(buf, 0, buf.length, 0);
+    return firstLine(buf.subarray(0, bytesRead).toString('utf8'));
+  } catch {
+    return '';
+  } finally {
+    await fh?.close();
+  }
+}
+
 async function readErr(paths: Paths, role: Role, dir: string, task: string): Promise<string> {
-  return firstLine(await readFile(paths.marker(role, dir, task, '.err'), 'utf8').catch(() => ''));
+  return readFirstLine(paths.marker(role, dir, task, '.err'));
 }
 
 interface Found {
@@ -111,7 +140,15 @@ async function mapLimit<T, R>(items: T[], n: number, fn: (t: T) => Promise<R>): 
   return out;
 }
 
-export async function collectStatus(paths: Paths, config: Config, ask: AskApi): Promise<StatusResult> {
+/** The newest `limit` of the tasks whose place is history (listings are oldest first), and the rest's count. */
+function trimHistory(found: Found[], limit: number | undefined): { found: Found[]; omitted: number } {
+  if (limit === undefined) return { found, omitted: 0 };
+  const old = found.filter((f) => liveDir(f.dirs) === 'history');
+  const drop = new Set(old.slice(0, Math.max(0, old.length - limit)));
+  return { found: found.filter((f) => !drop.has(f)), omitted: drop.size };
+}
+
+export async function collectStatus(paths: Paths, config: Config, ask: AskApi, opts: CollectOptions = {}): Promise<StatusResult> {
   let unreachable: string | undefined;
   const call = async (method: string, task: string): Promise<ApiResponse | undefined> => {
     if (unreachable) return undefined;
@@ -127,9 +164,16 @@ export async function collectStatus(paths: Paths, config: Config, ask: AskApi): 
   };
   const rows: StatusRow[] = [];
 
+  let omittedHistory = 0;
+  const trimmed = (found: Found[]) => {
+    const t = trimHistory(found, opts.historyLimit);
+    omittedHistory += t.omitted;
+    return t.found;
+  };
+
   const sender = await listSpool(paths, 'sender', SENDER_STATES, 'uploading');
   rows.push(
-    ...(await mapLimit(sender.found, 8, async (f) => {
+    ...(await mapLimit(trimmed(sender.found), 8, async (f) => {
       const dir = liveDir(f.dirs);
       const base = blank('sender', f.task, dir, paths.taskFile('sender', dir, f.task));
       if (dir === 'tmp') {
@@ -143,7 +187,7 @@ export async function collectStatus(paths: Paths, config: Config, ask: AskApi): 
   const receiverRole = config.servertype === 'cacher' ? 'cacher' : 'receiver';
   const receiver = await listSpool(paths, 'receiver', RECEIVER_STATES, 'downloading');
   rows.push(
-    ...(await mapLimit(receiver.found, 8, async (f) => {
+    ...(await mapLimit(trimmed(receiver.found), 8, async (f) => {
       const dir = liveDir(f.dirs);
       const base = blank(receiverRole, f.task, dir, paths.taskFile('receiver', dir, f.task));
       if (dir === 'tmp') {
@@ -155,7 +199,7 @@ export async function collectStatus(paths: Paths, config: Config, ask: AskApi): 
     })),
   );
   if (unreachable) for (const r of rows) if (r.answer === null && !r.reason) r.reason = 'daemon not reachable';
-  return { rows, unreachable };
+  return { rows, unreachable, ...(omittedHistory ? { omittedHistory } : {}) };
 }
 
 function blank(role: StatusRow['role'], task: string, dir: string, taskfile: string): StatusRow {
