@@ -249,13 +249,13 @@ export class TaskDownload {
 
   private closeWindow(lane: Lane): void {
     lane.period.abort(new Paused('window closed'));
-    lane.next = nextOpening(lane.windows, new Date());
+    lane.next = nextOpening(lane.windows, new Date(this.o.scheduler.now()));
     lane.waiting = `waiting for ${lane.m} window ${this.formatNext(lane)}`;
     if (lane.m === 'bt') void this.bt?.pause(new Paused('window closed'));
   }
 
   private formatNext(lane: Lane): string {
-    const n = lane.next ?? nextOpening(lane.windows, new Date());
+    const n = lane.next ?? nextOpening(lane.windows, new Date(this.o.scheduler.now()));
     const p = (x: number) => String(x).padStart(2, '0');
     return `${p(n.getHours())}:${p(n.getMinutes())}`;
   }

@@ -35,7 +35,8 @@ const DEFAULT_RECHECK_MS = 30_000;
 
 export class WindowScheduler {
   private readonly subscribers = new Map<string, Subscriber>();
-  private readonly now: () => number;
+  /** The scheduler's clock (the injected one in tests): whoever computes openings with it agrees with its callbacks. */
+  readonly now: () => number;
   private readonly setTimer: (fire: () => void, ms: number) => unknown;
   private readonly clearTimer: (handle: unknown) => void;
   private readonly recheckMs: number;

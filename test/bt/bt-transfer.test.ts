@@ -1,21 +1,18 @@
-// BitTorrent seeding and the client on loopback: a real HTTP tracker (tracker.ts), a seeder
-// in a child process (fixtures/seeder.ts: bt-client + bt-seed), torrents made by
-// makeTorrent and served by the real HTTP origin. Downloads through BitTorrent are tested
+// BitTorrent seeding and the client on loopback: a real HTTP tracker (tracker.ts) and
+// torrents made by makeTorrent and served by the real HTTP origin. Downloads through BitTorrent are tested
 // with the whole download engine in test/download/task-download.test.ts.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { link, mkdir, open, readFile, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { makeDcp, sha1File, type MadeDcp, type FileEntry } from '../helpers/dcp-fixture.ts';
+import { makeDcp, type MadeDcp } from '../helpers/dcp-fixture.ts';
 import { makeTempRoot } from '../helpers/daemon.ts';
 import { startTestOrigin, type TestOrigin } from '../helpers/test-origin.ts';
 import { startTracker, type RunningTracker } from '../../src/transfer/bt/tracker.ts';
 import { createBtClient, type BtClient } from '../../src/transfer/bt/bt-client.ts';
 import { seed } from '../../src/transfer/bt/bt-seed.ts';
 import { makeTorrent, readTorrentFiles } from '../../src/transfer/bt/make-torrent.ts';
-import { isBft2Error } from '../../src/errors/catalogue.ts';
 import { silentLogger } from '../../src/log/logger.ts';
-import { spawnSeeder, type SeederProcess } from './helpers.ts';
 
 const MB = 1024 * 1024;
 const FAST = { maxTries: 2, baseDelayMs: 20, maxDelayMs: 50 };
@@ -24,20 +21,8 @@ let store: string; // plays the sender's <root>/data/dcp, served at /dcp/
 let tracker: RunningTracker;
 let origin: TestOrigin;
 let dcp: MadeDcp;
-let seeder: SeederProcess;
 let client: BtClient;
-let fullUrl: string;
-let tmpUrl: string;
-let fullInfoHash: string;
 const BT_SHARE = ['CPL.xml', 'PKL.xml', 'audio.mxf', 'empty.txt', 'sub/ASSETMAP.xml'];
-const entry = (file: string): FileEntry => dcp.filelist.find((f) => f.file === file)!;
-let caseNo = 0;
-/** A fresh staging and target dir per case, as the receiver gives each task its own. */
-const dirs = () => {
-  caseNo += 1;
-  return { stagingDir: path.join(tmp, `case${caseNo}`, 'staging'), targetDir: path.join(tmp, `case${caseNo}`, 'assembly', 'dcp-a') };
-};
-
 before(async () => {
   tmp = await makeTempRoot();
   store = path.join(tmp, 'store');
@@ -52,8 +37,7 @@ before(async () => {
     { file: 'video.mxf', size: 64 * MB + 5 },
     { file: 'zreel.mxf', size: 9 * MB + 101 },
   ]);
-  const full = await makeTorrent({ dir: dcp.dir, tracker: tracker.announceUrl, outFile: path.join(dcps, 'dcp-a.torrent') });
-  fullInfoHash = full.infoHash;
+  await makeTorrent({ dir: dcp.dir, tracker: tracker.announceUrl, outFile: path.join(dcps, 'dcp-a.torrent') });
   // The sender's BT share of a split task: hard links in dcps-tmp/<name>-tmp, its own torrent.
   const share = path.join(store, 'cfec', 'dcps-tmp', 'dcp-a-tmp');
   for (const f of BT_SHARE) {
@@ -62,21 +46,10 @@ before(async () => {
   }
   await makeTorrent({ dir: share, tracker: tracker.announceUrl, outFile: path.join(store, 'cfec', 'dcps-tmp', 'dcp-a-tmp.torrent') });
   origin = await startTestOrigin(store);
-  fullUrl = `${origin.url}/dcp/cfec/dcps/dcp-a.torrent`;
-  tmpUrl = `${origin.url}/dcp/cfec/dcps-tmp/dcp-a-tmp.torrent`;
-  seeder = await spawnSeeder({
-    torrents: [
-      { torrentFile: path.join(dcps, 'dcp-a.torrent'), parentDir: dcps, trusted: true },
-      { torrentFile: path.join(store, 'cfec', 'dcps-tmp', 'dcp-a-tmp.torrent'), parentDir: path.join(store, 'cfec', 'dcps-tmp'), trusted: true },
-    ],
-  });
-  assert.deepEqual(seeder.seeds.map((s) => s.progress), [1, 1]);
   client = await createBtClient({ port: 0, log: silentLogger() });
 });
 
 after(async () => {
-  const uploaded = await seeder?.stop();
-  if (uploaded) assert.ok((uploaded[fullInfoHash] ?? 0) > 0, 'the child seeder uploaded the full torrent');
   await client?.close();
   await origin?.close();
   await tracker?.close();

@@ -205,7 +205,7 @@ export class BtLane {
   }
 
   private ensureAdded(a: Added): Promise<Torrent> {
-    if (a.torrent && !a.torrent.destroyed && a.adding) return a.adding;
+    if (a.adding) return a.adding;
     a.adding = this.add(a);
     a.adding.catch(() => {
       a.torrent = undefined;

@@ -214,7 +214,8 @@ export class WorkPlan {
         }
       }
     }
-    if (!best) return undefined;
+    // Crumbs are left to their owner: moving them costs more than it saves.
+    if (!best || best.end - best.start < Math.min(this.opts.chunk, 1024 * 1024)) return undefined;
     // A failed method's bytes are already handed over by fail(); an owner still working
     // keeps the front of the gap, the thief takes one chunk from its end.
     const start = Math.max(best.start, best.end - this.opts.chunk);
