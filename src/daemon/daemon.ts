@@ -13,6 +13,7 @@ import { unknownConfigKeys, describeUnknownKey } from '../config/config-keys.ts'
 import { readVersion } from '../util/version.ts';
 import { errors, messageOf } from '../errors/catalogue.ts';
 import { Receiver } from '../roles/receiver/receiver.ts';
+import { WindowScheduler } from '../schedule/window-scheduler.ts';
 import { Sender } from '../roles/sender/sender.ts';
 import { TaskGenerator } from '../roles/sender/gentask.ts';
 import { createObsPublisher } from '../roles/sender/obs-publisher.ts';
@@ -66,7 +67,8 @@ export async function startDaemon(root: string, opts: { console?: boolean } = {}
   }
 
   warnUnknownKeys(config, log);
-  const ctx: DaemonContext = { paths, config: () => config, log, version: await readVersion() };
+  const scheduler = new WindowScheduler({ onError: (err, key) => log.error(`window ${key}: ${messageOf(err)}`) });
+  const ctx: DaemonContext = { paths, config: () => config, log, version: await readVersion(), scheduler };
   const hashLog = createLogger(paths.hashLog, { console: opts.console });
   const hashStore = new HashTableStore(paths, hashLog);
   const hashPool = new HashPool();
@@ -125,6 +127,7 @@ export async function startDaemon(root: string, opts: { console?: boolean } = {}
         await origin?.close();
         await sender?.stop();
         await receiver.stop();
+        scheduler.close();
         if (btClient) await (await btClient).close();
         await tracker?.close();
         await hashWatcher.close();

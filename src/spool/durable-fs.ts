@@ -24,7 +24,7 @@ export async function fsyncDir(dir: string): Promise<void> {
  * symlink would have its *target* rewritten (SPEC §4: bft2 never writes through a
  * symlink). rename(2) replaces the link itself; O_EXCL|O_NOFOLLOW make the temp our own.
  */
-export async function writeFileDurable(file: string, data: string): Promise<void> {
+export async function writeFileDurable(file: string, data: string | Uint8Array): Promise<void> {
   const dir = path.dirname(file);
   await mkdir(dir, { recursive: true });
   const temp = path.join(dir, `${TEMP_PREFIX}${path.basename(file)}.${randomBytes(4).toString('hex')}.tmp`);
