@@ -7,13 +7,17 @@ import { respond, parseRequest, requireParam, parseReactive } from './envelope.t
 import { formatLocalTime, envNumber } from '../util/time.ts';
 import type { DaemonContext } from '../daemon/context.ts';
 import type { Receiver } from '../roles/receiver/receiver.ts';
+import type { Cacher } from '../roles/cacher/cacher.ts';
 import type { TaskGenerator } from '../roles/sender/gentask.ts';
 import type { Sender } from '../roles/sender/sender.ts';
 import path from 'node:path';
 
 export interface ApiDeps {
   ctx: DaemonContext;
-  receiver: Receiver;
+  /** recv, progress and cancel: the receiver, or on a cacher node the cacher. */
+  receiver: Pick<Receiver, 'progress' | 'cancel'> & { recv(taskfile: string, reactive: boolean): Promise<string> };
+  /** Only on a cacher: cprogress. */
+  cacher?: Cacher;
   /** Only on a sender. */
   sender?: Sender;
   generator: TaskGenerator;
@@ -26,7 +30,7 @@ export interface ApiDeps {
 type Handler = (params: Record<string, unknown>) => Promise<Record<string, unknown> & { ok?: boolean }>;
 
 /** Seed methods that later issues provide; asked now they get a clear `false`. */
-const NOT_YET = ['cprogress'];
+const NOT_YET: string[] = [];
 const MAX_BODY = 1024 * 1024;
 /** Which roles serve a method (SPEC §1: a sender can also receive); the rest are for all. */
 const ROLES_OF: Record<string, readonly string[]> = {
@@ -34,6 +38,7 @@ const ROLES_OF: Record<string, readonly string[]> = {
   taskfilesquery: ['sender'],
   send: ['sender'],
   uploadprogress: ['sender'],
+  cprogress: ['cacher'],
 };
 /**
  * Slow or stuck clients must not hold connections forever: the headers within 10 s, the
@@ -51,9 +56,10 @@ export function createApiServer(deps: ApiDeps): http.Server {
   const handlers: Record<string, Handler> = {
     recv: async (p) => {
       const taskfile = requireParam(p, 'taskfile');
-      parseReactive(p, false); // validated now; it matters to cachers, which come later
-      return { desc: await receiver.recv(taskfile) };
+      // reactive matters to a cacher (restart a seeding task's clock); a receiver ignores it.
+      return { desc: await receiver.recv(taskfile, parseReactive(p, false)) };
     },
+    cprogress: async (p) => deps.cacher!.cprogress(requireParam(p, 'taskfile')),
     progress: async (p) => receiver.progress(requireParam(p, 'taskfile')),
     cancel: async (p) => {
       // The seed: a download is cancelled first, else an upload.

@@ -13,6 +13,7 @@ import { unknownConfigKeys, describeUnknownKey } from '../config/config-keys.ts'
 import { readVersion } from '../util/version.ts';
 import { errors, messageOf } from '../errors/catalogue.ts';
 import { Receiver } from '../roles/receiver/receiver.ts';
+import { Cacher } from '../roles/cacher/cacher.ts';
 import { WindowScheduler } from '../schedule/window-scheduler.ts';
 import { Sender } from '../roles/sender/sender.ts';
 import { TaskGenerator } from '../roles/sender/gentask.ts';
@@ -77,7 +78,9 @@ export async function startDaemon(root: string, opts: { console?: boolean } = {}
   // receiver downloads; a receiver that only ever gets CDN/OBS shares never starts it.
   let btClient: Promise<BtClient> | undefined;
   const bt = () => (btClient ??= createBtClient({ port: config.btport, log }));
-  const receiver = new Receiver(ctx, hashStore, bt);
+  // A cacher uses the receiver spool but runs its own pipeline (SPEC §5), never the receiver's.
+  const cacher = config.servertype === 'cacher' ? new Cacher(ctx, bt) : undefined;
+  const receiver = cacher ? undefined : new Receiver(ctx, hashStore, bt);
   let tracker: RunningTracker | undefined;
   if (config.embeddedtracker) {
     const t = splitHostPort(config.embeddedtracker);
@@ -94,7 +97,7 @@ export async function startDaemon(root: string, opts: { console?: boolean } = {}
   };
 
   const generator = new TaskGenerator(ctx, hashStore);
-  const api = createApiServer({ ctx, receiver, sender, generator, reloadConfig, role: config.servertype });
+  const api = createApiServer({ ctx, receiver: (cacher ?? receiver)!, cacher, sender, generator, reloadConfig, role: config.servertype });
   const { host, port } = splitHostPort(config.apilisten);
   await new Promise<void>((resolve, reject) => {
     api.once('error', reject);
@@ -110,7 +113,8 @@ export async function startDaemon(root: string, opts: { console?: boolean } = {}
   }
 
   await hashWatcher.start();
-  await receiver.start();
+  await receiver?.start();
+  await cacher?.start();
   await sender?.start();
   log.info(`bft2 ${ctx.version} started: ${config.servertype} on root ${paths.root}, api ${config.apilisten}`);
 
@@ -126,7 +130,8 @@ export async function startDaemon(root: string, opts: { console?: boolean } = {}
         await new Promise<void>((resolve) => (api as http.Server).close(() => resolve()));
         await origin?.close();
         await sender?.stop();
-        await receiver.stop();
+        await receiver?.stop();
+        await cacher?.stop();
         scheduler.close();
         if (btClient) await (await btClient).close();
         await tracker?.close();
