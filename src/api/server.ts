@@ -8,6 +8,7 @@ import { respond, parseRequest, requireParam, parseReactive } from './envelope.t
 import { formatLocalTime, envNumber } from '../util/time.ts';
 import type { DaemonContext } from '../daemon/context.ts';
 import type { Receiver } from '../roles/receiver/receiver.ts';
+import type { Cacher } from '../roles/cacher/cacher.ts';
 import type { TaskGenerator } from '../roles/sender/gentask.ts';
 import type { Sender } from '../roles/sender/sender.ts';
 import type { ObserveHandler } from '../observe/observe-http.ts';
@@ -16,7 +17,10 @@ import path from 'node:path';
 
 export interface ApiDeps {
   ctx: DaemonContext;
-  receiver: Receiver;
+  /** recv, progress and cancel: the receiver, or on a cacher node the cacher. */
+  receiver: Pick<Receiver, 'progress' | 'cancel'> & { recv(taskfile: string, reactive: boolean): Promise<string> };
+  /** Only on a cacher: cprogress. */
+  cacher?: Cacher;
   /** Only on a sender. */
   sender?: Sender;
   generator: TaskGenerator;
@@ -41,7 +45,7 @@ function falseContent(err: unknown): Record<string, unknown> {
 type Handler = (params: Record<string, unknown>) => Promise<Record<string, unknown> & { ok?: boolean }>;
 
 /** Seed methods that later issues provide; asked now they get a clear `false`. */
-const NOT_YET = ['cprogress'];
+const NOT_YET: string[] = [];
 const MAX_BODY = 1024 * 1024;
 /** Which roles serve a method (SPEC §1: a sender can also receive); the rest are for all. */
 const ROLES_OF: Record<string, readonly string[]> = {
@@ -49,6 +53,7 @@ const ROLES_OF: Record<string, readonly string[]> = {
   taskfilesquery: ['sender'],
   send: ['sender'],
   uploadprogress: ['sender'],
+  cprogress: ['cacher'],
 };
 /**
  * Slow or stuck clients must not hold connections forever: the headers within 10 s, the
@@ -67,9 +72,10 @@ export function createApiDispatcher(deps: ApiDeps): ApiDispatcher {
   const handlers: Record<string, Handler> = {
     recv: async (p) => {
       const taskfile = requireParam(p, 'taskfile');
-      parseReactive(p, false); // validated now; it matters to cachers, which come later
-      return { desc: await receiver.recv(taskfile) };
+      // reactive matters to a cacher (restart a seeding task's clock); a receiver ignores it.
+      return { desc: await receiver.recv(taskfile, parseReactive(p, false)) };
     },
+    cprogress: async (p) => deps.cacher!.cprogress(requireParam(p, 'taskfile')),
     progress: async (p) => receiver.progress(requireParam(p, 'taskfile')),
     cancel: async (p) => {
       // The seed: a download is cancelled first, else an upload.

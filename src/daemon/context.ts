@@ -2,9 +2,9 @@
 // getter, because `reloadconf` replaces it), the logger, the one scheduler of transfer
 // windows, the node's bandwidth caps and the metrics.
 import type { Paths } from '../config/paths.ts';
+import type { WindowScheduler } from '../schedule/window-scheduler.ts';
 import type { Config } from '../config/schema.ts';
 import type { Logger } from '../log/logger.ts';
-import type { WindowScheduler } from '../schedule/window-scheduler.ts';
 import type { TransferCaps } from '../download/transfer-caps.ts';
 import type { Metrics } from '../observe/metrics.ts';
 

@@ -13,6 +13,8 @@ import { unknownConfigKeys, describeUnknownKey } from '../config/config-keys.ts'
 import { readVersion } from '../util/version.ts';
 import { errors, messageOf } from '../errors/catalogue.ts';
 import { Receiver } from '../roles/receiver/receiver.ts';
+import { Cacher } from '../roles/cacher/cacher.ts';
+import { WindowScheduler } from '../schedule/window-scheduler.ts';
 import { Sender } from '../roles/sender/sender.ts';
 import { TaskGenerator } from '../roles/sender/gentask.ts';
 import { createObsPublisher } from '../roles/sender/obs-publisher.ts';
@@ -24,7 +26,6 @@ import { HashTableStore } from '../hashtable/hash-table.ts';
 import { HashPool } from '../hashtable/hash-pool.ts';
 import { HashWatcher } from '../hashtable/hash-watcher.ts';
 import type { DaemonContext } from './context.ts';
-import { WindowScheduler } from '../schedule/window-scheduler.ts';
 import { TransferCaps } from '../download/transfer-caps.ts';
 import { Observability } from '../observe/observability.ts';
 
@@ -88,7 +89,9 @@ export async function startDaemon(root: string, opts: { console?: boolean } = {}
       caps.attachBt(c);
       return observe.metrics.watchBtClient(c);
     }));
-  const receiver = new Receiver(ctx, hashStore, bt);
+  // A cacher uses the receiver spool but runs its own pipeline (SPEC §5), never the receiver's.
+  const cacher = config.servertype === 'cacher' ? new Cacher(ctx, bt) : undefined;
+  const receiver = cacher ? undefined : new Receiver(ctx, hashStore, bt);
   let tracker: RunningTracker | undefined;
   if (config.embeddedtracker) {
     const t = splitHostPort(config.embeddedtracker);
@@ -106,7 +109,7 @@ export async function startDaemon(root: string, opts: { console?: boolean } = {}
   };
 
   const generator = new TaskGenerator(ctx, hashStore);
-  const apiDeps = { ctx, receiver, sender, generator, reloadConfig, role: config.servertype };
+  const apiDeps = { ctx, receiver: (cacher ?? receiver)!, cacher, sender, generator, reloadConfig, role: config.servertype };
   // ----- observability: /metrics, / and /status.json on the API address, or on metricslisten -----
   const observeHandler = observe.handler({ ask: createApiDispatcher(apiDeps), hashTable: hashStore });
   const api = createApiServer({ ...apiDeps, observe: config.metricslisten ? undefined : observeHandler });
@@ -126,7 +129,8 @@ export async function startDaemon(root: string, opts: { console?: boolean } = {}
   }
 
   await hashWatcher.start();
-  await receiver.start();
+  await receiver?.start();
+  await cacher?.start();
   await sender?.start();
   log.info(`bft2 ${ctx.version} started: ${config.servertype} on root ${paths.root}, api ${config.apilisten}`);
 
@@ -143,7 +147,9 @@ export async function startDaemon(root: string, opts: { console?: boolean } = {}
         await observe.close();
         await origin?.close();
         await sender?.stop();
-        await receiver.stop();
+        await receiver?.stop();
+        await cacher?.stop();
+        scheduler.close();
         if (btClient) await (await btClient).close();
         await tracker?.close();
         await hashWatcher.close();

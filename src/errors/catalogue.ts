@@ -137,6 +137,8 @@ export const catalogue = {
     (detail: string) => detail, false),
   TASK_BAD_URL: make('a method\'s URL in the task has a scheme bft2 does not fetch (http(s) for BT and CDN, obs:// for OBS)',
     (field: string, url: string, wanted: string, file: string) => `${field} ${JSON.stringify(url)} must start with ${wanted} : ${file}`),
+  CACHER_NO_BT_SHARE: make('a task given to a cacher has no BitTorrent share (a cacher only downloads and seeds BT shares)',
+    () => 'no bt share in taskfile, nothing for a cacher to seed.'),
 } as const;
 
 export type ErrorCode = keyof typeof catalogue;

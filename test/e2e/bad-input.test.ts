@@ -155,7 +155,7 @@ test('bad API calls get a false answer naming the problem, never a crash', async
     ['/progress', env('progress', { taskfile: 'cfec-001-nothing.task.json' }), 'unknown task, not found task.'],
     ['/gentask', env('gentask', {}), 'do not support receiver type gentask, gentask is for sender type'],
     ['/send', env('send', { taskfile: 'x' }), 'do not support receiver type send, send is for sender type'],
-    ['/cprogress', env('cprogress', { taskfile: 'x' }), 'method cprogress is not available on this node yet'],
+    ['/cprogress', env('cprogress', { taskfile: 'x' }), 'do not support receiver type cprogress, cprogress is for cacher type'],
   ];
   corpusCount += cases.length;
   for (const [pathname, body, expected] of cases) {

@@ -21,8 +21,7 @@ import { METHODS, type Method, type Task } from '../../task/schema.ts';
 import { errors, isBft2Error, messageOf, Bft2Error } from '../../errors/catalogue.ts';
 import { resolveObsCredentials } from '../../transfer/obs/credentials.ts';
 import { createObsClient } from '../../transfer/obs/obs-client.ts';
-import { fetchTorrent, checkTorrent } from '../../transfer/bt/torrent-fetch.ts';
-import { readTorrentFiles } from '../../transfer/bt/make-torrent.ts';
+import { checkBtShare } from '../shared/bt-share-check.ts';
 import type { BtClient } from '../../transfer/bt/bt-client.ts';
 import { PartStore } from '../../transfer/segments/part-store.ts';
 import { TaskDownload } from '../../download/task-download.ts';
@@ -159,23 +158,8 @@ export class Receiver {
     checkMethodsAvailable(plan, this.available);
     // At recv the torrent is fetched and checked now; a download (started or resumed)
     // fetches it itself, through the retry policy.
-    if (opts.torrent) await this.checkBtShare(task, plan);
+    if (opts.torrent && plan.lists2.bt.length > 0) await checkBtShare(task);
     return { task, plan, sources };
-  }
-
-  /**
-   * The seed's recv checks of a BT share: a split task needs bt.tmpurl, the torrent must
-   * download, and a `-tmp` torrent must hold exactly btlist (a stale CDN copy of an old
-   * torrent is caught here, not after hours of downloading).
-   */
-  private async checkBtShare(t: Task, plan: DownloadPlan): Promise<void> {
-    if (plan.lists2.bt.length === 0) return;
-    const split = t.obslist.length > 0 || t.cdnlist.length > 0;
-    if (split && !t.bt.tmpurl) throw errors.BT_NO_TMPURL();
-    const url = split ? t.bt.tmpurl : t.bt.url;
-    const info = await readTorrentFiles(await fetchTorrent(url, new AbortController().signal, 30_000));
-    const byName = new Map(t.filelist.map((f) => [f.file, f]));
-    checkTorrent(url, (split ? t.btlist : t.filelist.map((f) => f.file)).map((f) => byName.get(f)!), info, true);
   }
 
   /** For each file of the task, a trusted copy in the store with the same sha1, if any. */
@@ -481,7 +465,6 @@ export class Receiver {
 
   /** `progress` (SPEC §9): status and figures of one task by file name. */
   async progress(taskfile: string): Promise<Record<string, unknown> & { ok?: boolean }> {
-    if (this.config.servertype === 'cacher') throw errors.CACHER_PROGRESS();
     const task = taskNameOf(path.basename(taskfile)) ?? path.basename(taskfile).replace(/\.task\.json$/, '');
     const located = (await this.spool.locate(task)).filter((l) => l.state !== 'tmp');
     // A name received again has its earlier task in history: the live one wins.

@@ -76,6 +76,8 @@ declare module 'webtorrent' {
     readonly path: string;
     select(start: number, end: number, priority?: number): void;
     deselect(start: number, end: number): void;
+    /** Connects to a peer at `host:port` (tests: a peer the tracker does not know). */
+    addPeer(peer: string): boolean;
     destroy(opts?: { destroyStore?: boolean }, cb?: (err?: Error | null) => void): void;
   }
 
