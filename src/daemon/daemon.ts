@@ -85,7 +85,7 @@ export async function startDaemon(root: string, opts: { console?: boolean } = {}
   // receiver downloads; a receiver that only ever gets CDN/OBS shares never starts it.
   let btClient: Promise<BtClient> | undefined;
   const bt = () =>
-    (btClient ??= createBtClient({ port: config.btport, log }).then((c) => {
+    (btClient ??= createBtClient({ port: config.btport, log, role: config.servertype }).then((c) => {
       caps.attachBt(c);
       return observe.metrics.watchBtClient(c);
     }));

@@ -281,7 +281,7 @@ export class Sender implements SeedingProvider {
     // Verified here (from the hash table when it vouches, else read once), so webtorrent
     // need not re-read the data before it serves it.
     await verifyPublishable(this.store, this.published(t, src.files, src.dataDir), this.hashes);
-    const handle = await seed(this.bt, { torrentFile: src.torrentFile, parentDir: src.parentDir, trusted: true });
+    const handle = await seed(this.bt, { torrentFile: src.torrentFile, parentDir: src.parentDir, trusted: true, deferToCachers: true });
     this.seeds.set(task, handle);
   }
 

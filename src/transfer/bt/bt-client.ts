@@ -11,6 +11,7 @@
 // only in 3.x) and bft2's peers speak TCP. PEX (ut_pex) stays on: it only tells peers
 // about other peers of the same swarm, all found through the tracker in the first place.
 import path from 'node:path';
+import { randomBytes } from 'node:crypto';
 import type WebTorrent from 'webtorrent';
 import type { Logger } from '../../log/logger.ts';
 
@@ -24,10 +25,31 @@ export interface BtClient {
   close(): Promise<void>;
 }
 
+/** The node's role, carried in its BitTorrent peer id, so a sender can tell its cachers from cinemas. */
+export type PeerRole = 'sender' | 'receiver' | 'cacher';
+const ROLE_LETTER: Record<PeerRole, string> = { sender: 'S', receiver: 'R', cacher: 'C' };
+
+/**
+ * A peer id in the Azureus style `-B2<role>000-` plus 12 random bytes, as webtorrent wants it
+ * (40 hex digits). Only the role letter means anything to bft2.
+ */
+export function peerIdFor(role: PeerRole): string {
+  return Buffer.concat([Buffer.from(`-B2${ROLE_LETTER[role]}000-`, 'latin1'), randomBytes(12)]).toString('hex');
+}
+
+/** The role a remote peer id announces, when it is a bft2 node. */
+export function roleOfPeer(peerIdHex: string | null | undefined): PeerRole | undefined {
+  if (!peerIdHex) return undefined;
+  const m = /^-B2([SRC])000-/.exec(Buffer.from(peerIdHex.slice(0, 16), 'hex').toString('latin1'));
+  return m ? (Object.entries(ROLE_LETTER).find(([, l]) => l === m[1])![0] as PeerRole) : undefined;
+}
+
 export interface BtClientOptions {
   /** TCP listen port; 0 lets the OS choose (tests). */
   port: number;
   log: Logger;
+  /** Announced in the peer id (default receiver). */
+  role?: PeerRole;
   /** Upper bound of peer connections per torrent (webtorrent's maxConns, default 55). */
   maxConns?: number;
 }
@@ -37,6 +59,7 @@ export async function createBtClient(opts: BtClientOptions): Promise<BtClient> {
   // modules (tens of MB of RSS).
   const { default: WebTorrentClient } = await import('webtorrent');
   const wt = new WebTorrentClient({
+    peerId: peerIdFor(opts.role ?? 'receiver'),
     torrentPort: opts.port,
     dht: false,
     lsd: false,

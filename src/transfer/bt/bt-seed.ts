@@ -4,8 +4,8 @@
 // (a seed is added with nothing selected, so webtorrent never downloads into a store)
 // and never delete it (stop() closes the store, it does not destroy it).
 import { readFile } from 'node:fs/promises';
-import type { Torrent } from 'webtorrent';
-import type { BtClient } from './bt-client.ts';
+import type { Torrent, Wire } from 'webtorrent';
+import { roleOfPeer, type BtClient } from './bt-client.ts';
 import { cacheSlotsFor, readTorrentFiles } from './make-torrent.ts';
 
 export interface SeedOptions {
@@ -19,6 +19,13 @@ export interface SeedOptions {
    * piece is re-hashed first — minutes for a large DCP — and only verified pieces are served.
    */
   trusted: boolean;
+  /**
+   * A sender's seed: once a cacher connected to it holds every piece, the centre stops
+   * serving other peers (cinemas) and leaves them to the cachers, so its upload for a
+   * delivery to N cinemas stays near C shares (C cachers), not N (SPEC §5). It serves
+   * cinemas again as soon as no complete cacher is connected.
+   */
+  deferToCachers?: boolean;
 }
 
 export interface SeedHandle {
@@ -26,6 +33,8 @@ export interface SeedHandle {
   readonly name: string;
   /** Connected peers now. */
   readonly numPeers: number;
+  /** Cinemas are left to a complete cacher (deferToCachers). */
+  readonly handedOver: boolean;
   /** Bytes sent to peers since the seed started. */
   readonly uploaded: number;
   /** Share of the data this seed can serve, 0..1; below 1 after verification means data is missing or changed. */
@@ -73,14 +82,46 @@ export async function seed(client: BtClient, opts: SeedOptions): Promise<SeedHan
     log.warn(`bt seed ${info.name}: only ${(torrent.progress * 100).toFixed(1)}% of the data matches the torrent; seeding that part`);
   }
   log.info(`bt: seeding ${info.name} (${info.infoHash})${opts.trusted ? ' without re-reading the data' : ''}`);
-  return handle(torrent, info.infoHash, info.name);
+  const handedOver = opts.deferToCachers ? deferToCachers(torrent, info.name, log) : () => false;
+  return handle(torrent, info.infoHash, info.name, handedOver);
 }
 
-function handle(torrent: Torrent, infoHash: string, name: string): SeedHandle {
+const HANDOVER_CHECK_MS = 2000;
+
+/** Watches the seed's peers; returns whether cinemas are left to a complete cacher now. */
+function deferToCachers(torrent: Torrent, name: string, log: BtClient['log']): () => boolean {
+  let handedOver = false;
+  const complete = (w: Wire) => {
+    for (let i = 0; i < torrent.pieces.length; i++) if (!w.peerPieces.get(i)) return false;
+    return true;
+  };
+  const isCacher = (w: Wire) => roleOfPeer(w.peerId) === 'cacher';
+  const check = () => {
+    if (torrent.destroyed) return;
+    const cachers = torrent.wires.filter((w) => isCacher(w) && complete(w)).length;
+    if ((cachers > 0) !== handedOver) {
+      handedOver = cachers > 0;
+      log.info(handedOver ? `bt seed ${name}: a cacher holds the whole share; cinemas are left to the cachers` : `bt seed ${name}: no complete cacher connected; serving every peer again`);
+    }
+    if (handedOver) for (const w of [...torrent.wires]) if (!isCacher(w)) w.destroy();
+  };
+  torrent.on('wire', (w: Wire) => {
+    if (handedOver && !isCacher(w)) w.destroy();
+  });
+  const timer = setInterval(check, HANDOVER_CHECK_MS);
+  timer.unref();
+  torrent.once('close', () => clearInterval(timer));
+  return () => handedOver;
+}
+
+function handle(torrent: Torrent, infoHash: string, name: string, handedOver: () => boolean): SeedHandle {
   let stopping: Promise<void> | undefined;
   return {
     infoHash,
     name,
+    get handedOver() {
+      return !torrent.destroyed && handedOver();
+    },
     get numPeers() {
       return torrent.destroyed ? 0 : torrent.numPeers;
     },

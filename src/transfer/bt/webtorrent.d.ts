@@ -8,6 +8,8 @@ declare module 'webtorrent' {
   import { EventEmitter } from 'node:events';
 
   export interface WebTorrentOptions {
+    /** 40 hex digits. */
+    peerId?: string;
     torrentPort?: number;
     dht?: boolean | object;
     lsd?: boolean;
@@ -54,7 +56,16 @@ declare module 'webtorrent' {
     readonly buffer: Uint8Array;
   }
 
+  export interface Wire extends EventEmitter {
+    /** The remote peer id (40 hex digits), once the handshake is done. */
+    readonly peerId: string | null;
+    readonly peerPieces: BitField;
+    readonly remoteAddress?: string;
+    destroy(): void;
+  }
+
   export interface Torrent extends EventEmitter {
+    readonly wires: Wire[];
     readonly infoHash: string;
     readonly name: string;
     readonly ready: boolean;

@@ -37,10 +37,15 @@ export class SourceChanged extends Error {
   }
 }
 
-/** Streams a body into the job from `offset`, stopping at job.end; returns the bytes written. */
-async function pump(body: AsyncIterable<unknown>, job: RangeJob, offset: number, skip: number, source: string, arm: () => void): Promise<number> {
+/**
+ * Streams a body into the job from `offset`, stopping at job.end; returns the bytes written.
+ * `whole`: the body is the whole file (a 200 to a ranged request): it is read to its end so
+ * that a body longer than the file — or endless — is a clear failure, not a silent cut.
+ */
+async function pump(body: AsyncIterable<unknown>, job: RangeJob, offset: number, skip: number, source: string, arm: () => void, whole = false): Promise<number> {
   let at = offset;
   let toSkip = skip;
+  let seen = 0;
   let block: Buffer[] = [];
   let blockLen = 0;
   let blockAt = at;
@@ -59,6 +64,9 @@ async function pump(body: AsyncIterable<unknown>, job: RangeJob, offset: number,
     for await (const raw of body) {
       arm();
       let chunk = raw as Buffer;
+      seen += chunk.length;
+      if (whole && seen > job.file.size) throw errors.DOWNLOAD_FAILED(source === 'OBS' ? 'obs' : 'cdn', job.file.file, `${source} sent more than the file's ${job.file.size} bytes`);
+      if (at >= job.end) continue;
       if (toSkip > 0) {
         if (chunk.length <= toSkip) {
           toSkip -= chunk.length;
@@ -76,7 +84,7 @@ async function pump(body: AsyncIterable<unknown>, job: RangeJob, offset: number,
         at += chunk.length;
         if (blockLen >= BLOCK) await flush();
       }
-      if (at >= job.end) break;
+      if (at >= job.end && !whole) break;
     }
   } finally {
     // What arrived is kept even when the body failed.
@@ -132,7 +140,7 @@ export async function fetchHttpRange(base: string, job: RangeJob): Promise<numbe
         throw new SourceChanged(job.file.file, `If-Range answered with the whole file (${validator || 'no validator'})`);
       }
       if (validator) job.setValidator(validator);
-      return await pump(res.body, job, job.start, job.start, 'origin', guard.arm);
+      return await pump(res.body, job, job.start, job.start, 'origin', guard.arm, true);
     }
     await res.body.dump();
     throw statusError(url, status);
@@ -181,7 +189,7 @@ export async function fetchObsRange(client: ObsClient, bucket: string, key: stri
       throw new SourceChanged(job.file.file, 'its ETag changed');
     }
     if (obj.etag) job.setValidator(obj.etag);
-    return await pump(body, job, job.start, obj.status === 206 ? 0 : job.start, 'OBS', guard.arm);
+    return await pump(body, job, job.start, obj.status === 206 ? 0 : job.start, 'OBS', guard.arm, obj.status !== 206);
   } catch (err) {
     if (job.signal.aborted) throw job.signal.reason;
     throw err;
