@@ -83,6 +83,9 @@ export interface DownloadSnapshot {
 /** A window closed, or space ran short: the lane stops its transfers, no error, no try. */
 class Paused extends Error {}
 
+/** A method that took over a range got nothing for it (no peers, say): the range goes back. */
+class HelpGivenUp extends Error {}
+
 interface Lane {
   m: Method;
   open: boolean;
@@ -98,6 +101,10 @@ interface Lane {
   bytes: number;
   failed?: Bft2Error;
   parallel: number;
+  /** Ranges being fetched now. */
+  inflight: number;
+  /** After a range taken over came to nothing, no other is taken before this. */
+  helpCooldownUntil: number;
 }
 
 export class TaskDownload {
@@ -138,6 +145,11 @@ export class TaskDownload {
       reach: (m, file) => this.reaches(m, file),
       rebalance: config.rebalance as RebalanceMode,
       done,
+      // Only a method busy at full capacity has bytes that would wait for it.
+      canStealFrom: (victim) => {
+        const v = this.lanes.get(victim);
+        return v !== undefined && (v.inflight >= v.parallel || !v.open || Date.now() < v.backoffUntil);
+      },
     });
     for (const m of METHODS) this.lanes.set(m, this.makeLane(m));
     // Bytes on disk from before count for the method that owns them.
@@ -220,6 +232,8 @@ export class TaskDownload {
       meter: new RateMeter(),
       lastRate: 0,
       bytes: 0,
+      inflight: 0,
+      helpCooldownUntil: 0,
       parallel: m === 'bt' ? envNumber('BFT2_BT_RANGES', 4) : envNumber(m === 'cdn' ? 'BFT2_CDN_PARALLEL' : 'BFT2_OBS_PARALLEL', 2),
     };
     if (windows.length > 0) {
@@ -303,7 +317,7 @@ export class TaskDownload {
         }
         if (lane.waiting.startsWith('waiting for disk')) lane.waiting = '';
         while (inflight.size < lane.parallel) {
-          const a = this.plan.next(lane.m);
+          const a = this.plan.next(lane.m, { steal: Date.now() >= lane.helpCooldownUntil });
           if (!a) break;
           if (a.from) this.o.log.info(`${this.o.task}: rebalance: ${lane.m} takes ${a.file} bytes ${a.start}-${a.end} from ${a.from}`);
           const p: Promise<void> = this.runAssignment(lane, a).finally(() => inflight.delete(p));
@@ -322,13 +336,36 @@ export class TaskDownload {
 
   private async runAssignment(lane: Lane, a: Assignment): Promise<void> {
     const before = lane.bytes;
-    const signal = AbortSignal.any([lane.period.signal, this.stop.signal, this.o.signal]);
+    const help = new AbortController();
+    const signal = AbortSignal.any([lane.period.signal, this.stop.signal, this.o.signal, help.signal]);
+    lane.inflight += 1;
+    // A range taken over from another method must move within a while, or it goes back.
+    let watchdog: NodeJS.Timeout | undefined;
+    if (a.from) {
+      const limit = envNumber('BFT2_HELP_STALL_MS', 30_000);
+      let last = this.plan.doneIn(a.file, a.start, a.end);
+      let since = Date.now();
+      watchdog = setInterval(() => {
+        const now = this.plan.doneIn(a.file, a.start, a.end);
+        if (now > last) [last, since] = [now, Date.now()];
+        else if (Date.now() - since > limit) help.abort(new HelpGivenUp(`no data for ${Math.round(limit / 1000)} s`));
+      }, Math.min(1000, limit));
+      watchdog.unref();
+    }
     try {
       await this.fetch(lane, a, signal);
       lane.failures = 0;
     } catch (err) {
       const reason = signal.aborted ? signal.reason : undefined;
       if (reason instanceof Paused || this.o.signal.aborted || this.stop.signal.aborted) return;
+      if (a.from && (reason instanceof HelpGivenUp || !(isDiskFull(err) || err instanceof SourceChanged))) {
+        // A helper that cannot help gives the range back; no try of its own share is counted.
+        this.o.log.info(`${this.o.task}: rebalance: ${lane.m} gives ${a.file} bytes ${a.start}-${a.end} back to ${a.from} (${messageOf(reason ?? err)})`);
+        this.plan.release(a.id);
+        this.plan.giveBack(a);
+        lane.helpCooldownUntil = Date.now() + envNumber('BFT2_HELP_COOLDOWN_MS', 60_000);
+        return;
+      }
       if (err instanceof SourceChanged) {
         this.o.log.warn(`${this.o.task}: ${err.message}`);
         this.plan.resetFile(a.file);
@@ -349,6 +386,8 @@ export class TaskDownload {
       if (delay === undefined) this.laneFailed(lane, a.file, err);
       else lane.backoffUntil = Math.max(lane.backoffUntil, Date.now() + delay);
     } finally {
+      clearInterval(watchdog);
+      lane.inflight -= 1;
       this.plan.release(a.id);
       this.notify();
     }

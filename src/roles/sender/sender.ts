@@ -49,6 +49,8 @@ export class Sender implements SeedingProvider {
   /** Tasks waiting in `queues`, and the ones publishing (at most `uploadingnum`). */
   private readonly admission: Admission<SenderState, Upload>;
   private readonly seeds = new Map<string, SeedHandle>();
+  /** The full torrents of split tasks, seeded beside their shares for rebalancing. */
+  private readonly fullSeeds = new Map<string, SeedHandle>();
   private readonly cdnState = new Map<string, 'available' | 'unavailable'>();
   /** Tasks that autosend took from tmp, so a later `send` of them can say so. */
   private readonly autosent = new Set<string>();
@@ -124,7 +126,7 @@ export class Sender implements SeedingProvider {
     for (const w of this.watchers) await w.close();
     for (const u of this.uploads.values()) u.abort.abort(new Error('daemon stopping'));
     await Promise.allSettled([...this.uploads.values()].map((u) => u.done));
-    for (const s of this.seeds.values()) await s.stop().catch(() => {});
+    for (const s of [...this.seeds.values(), ...this.fullSeeds.values()]) await s.stop().catch(() => {});
   }
 
   // ----- entering the spool -----
@@ -175,8 +177,7 @@ export class Sender implements SeedingProvider {
     const torrent = src?.torrentFile ?? `${t.name}.torrent`;
     if (!reactive) throw errors.SEND_SEEDING(path.basename(torrent), path.basename(taskfile || task + '.task.json'));
     try {
-      await running.stop();
-      this.seeds.delete(task);
+      await this.stopSeed(task);
     } catch {
       throw errors.SEND_RESTART(path.basename(torrent), path.basename(taskfile || task + '.task.json'));
     }
@@ -283,12 +284,34 @@ export class Sender implements SeedingProvider {
     await verifyPublishable(this.store, this.published(t, src.files, src.dataDir), this.hashes);
     const handle = await seed(this.bt, { torrentFile: src.torrentFile, parentDir: src.parentDir, trusted: true, deferToCachers: true });
     this.seeds.set(task, handle);
+    await this.seedFullTorrent(task, t);
+  }
+
+  /**
+   * A split task's full torrent is seeded too: it holds every file, so a receiver whose CDN
+   * or OBS fails (or lags) can fetch those files over BitTorrent (SPEC §8, rebalancing).
+   * Nobody fetches it otherwise. A failure here only costs the receivers that option.
+   */
+  private async seedFullTorrent(task: string, t: Task): Promise<void> {
+    if (t.obslist.length === 0 && t.cdnlist.length === 0) return;
+    const full = torrentPaths(this.store, t.basesubdir, t.name).full;
+    const existing = this.fullSeeds.get(task);
+    if ((existing && !existing.stopped) || !(await exists(full))) return;
+    try {
+      const dataDir = await this.dcpDir(t);
+      await verifyPublishable(this.store, this.published(t, t.filelist.map((f) => f.file), dataDir), this.hashes);
+      this.fullSeeds.set(task, await seed(this.bt, { torrentFile: full, parentDir: path.dirname(dataDir), trusted: true }));
+    } catch (err) {
+      this.log.warn(`${task}: the full torrent is not seeded (${messageOf(err)}); receivers cannot rebalance onto BitTorrent`);
+    }
   }
 
   private async stopSeed(task: string): Promise<void> {
-    const s = this.seeds.get(task);
-    this.seeds.delete(task);
-    await s?.stop().catch(() => {});
+    for (const map of [this.seeds, this.fullSeeds]) {
+      const s = map.get(task);
+      map.delete(task);
+      await s?.stop().catch(() => {});
+    }
   }
 
   private async uploadObs(u: Upload, t: Task, signal: AbortSignal): Promise<void> {

@@ -27,6 +27,13 @@ import type { FileEntry } from '../../task/schema.ts';
 export const RANGES_FILE = `${TEMP_PREFIX}ranges.json`;
 const READ_BACK = 1024 * 1024;
 
+/**
+ * Records that could not be written because the filesystem was full, by assembly dir: the
+ * next download of the task in this process (the operator frees space and deletes the
+ * `.err`) starts from them, so no byte written before the disk filled up is fetched again.
+ */
+const unsaved = new Map<string, SavedState>();
+
 interface SavedState {
   version: 1;
   files: Record<string, { done: [number, number][]; validators?: Record<string, string>; verified?: { size: number; mtimeMs: number; ino: number } }>;
@@ -84,9 +91,11 @@ export class PartStore {
    * write and its flush loses only unrecorded bytes).
    */
   async load(): Promise<{ verified: Set<string>; done: Map<string, RangeSet> }> {
-    const saved = await readFile(path.join(this.assembly, RANGES_FILE), 'utf8')
-      .then((t) => JSON.parse(t) as SavedState)
-      .catch(() => undefined);
+    const saved =
+      unsaved.get(this.assembly) ??
+      (await readFile(path.join(this.assembly, RANGES_FILE), 'utf8')
+        .then((t) => JSON.parse(t) as SavedState)
+        .catch(() => undefined));
     const verified = new Set<string>();
     const done = new Map<string, RangeSet>();
     for (const [file, p] of this.parts) {
@@ -266,8 +275,14 @@ export class PartStore {
         const done = doneOf(file);
         if (done.length || p.verified) state.files[file] = { done, validators: p.validators, ...(p.verified ? { verified: p.verified } : {}) };
       }
-      await mkdir(this.assembly, { recursive: true });
-      await writeJsonDurable(path.join(this.assembly, RANGES_FILE), state);
+      try {
+        await mkdir(this.assembly, { recursive: true });
+        await writeJsonDurable(path.join(this.assembly, RANGES_FILE), state);
+        unsaved.delete(this.assembly);
+      } catch (err) {
+        if (isDiskFull(err)) unsaved.set(this.assembly, state);
+        throw err;
+      }
     });
     return this.saving;
   }

@@ -65,6 +65,11 @@ export class WorkPlan {
       rebalance: RebalanceMode;
       /** Done ranges known from disk (a resumed download). */
       done?: Map<string, RangeSet>;
+      /**
+       * Whether `victim` is working at full capacity, so its untouched bytes would wait:
+       * only then does an idle method take some (default: always).
+       */
+      canStealFrom?: (victim: Method) => boolean;
     },
   ) {
     this.order = files.map((f) => f.file);
@@ -76,18 +81,36 @@ export class WorkPlan {
   }
 
   /** The next range for `m`: its own first, else (rebalance idle) a chunk taken from the slowest. */
-  next(m: Method): Assignment | undefined {
+  next(m: Method, opts: { steal?: boolean } = {}): Assignment | undefined {
     if (this.failed.has(m)) return undefined;
     const own = this.firstPending(m);
     if (own) return this.assign(m, own.file, own.start, own.end);
-    if (this.opts.rebalance !== 'idle') return undefined;
+    if (this.opts.rebalance !== 'idle' || opts.steal === false) return undefined;
     return this.steal(m);
+  }
+
+  /** Bytes of [start, end) of `file` on disk. */
+  doneIn(file: string, start: number, end: number): number {
+    return this.files.get(file)?.done.size(start, end) ?? 0;
   }
 
   /** Bytes [start, end) of `file` are on disk. */
   markDone(file: string, start: number, end: number): void {
     const f = this.files.get(file);
     if (f) f.done.add(Math.max(0, start), Math.min(f.size, end));
+  }
+
+  /**
+   * A taken-over range its new owner could not fetch (no peers, say): what is not on disk
+   * goes back to the method it was taken from.
+   */
+  giveBack(a: Assignment): void {
+    if (!a.from || this.failed.has(a.from)) return;
+    const f = this.files.get(a.file);
+    if (!f) return;
+    for (const [s, e] of f.done.gaps(a.start, a.end)) {
+      if (f.owned[a.method].covers(s, e)) this.transfer(a.file, s, e, a.method, a.from);
+    }
   }
 
   /** A file failed its sha1: its bytes are fetched again (by whoever owns them). */
@@ -201,7 +224,7 @@ export class WorkPlan {
   private steal(m: Method): Assignment | undefined {
     let best: { file: string; start: number; end: number; victim: Method } | undefined;
     for (const victim of ALL) {
-      if (victim === m) continue;
+      if (victim === m || (!this.failed.has(victim) && this.opts.canStealFrom && !this.opts.canStealFrom(victim))) continue;
       for (const name of this.order) {
         if (!this.opts.reach(m, name)) continue;
         const f = this.files.get(name)!;
