@@ -6,6 +6,7 @@ import http from 'node:http';
 import { errors, isBft2Error, messageOf } from '../errors/catalogue.ts';
 import { respond, parseRequest, requireParam, parseReactive } from './envelope.ts';
 import { formatLocalTime, envNumber } from '../util/time.ts';
+import { formatShowSchedules, type ScheduledTask } from '../schedule/showschedules.ts';
 import type { DaemonContext } from '../daemon/context.ts';
 import type { Receiver } from '../roles/receiver/receiver.ts';
 import type { Cacher } from '../roles/cacher/cacher.ts';
@@ -18,7 +19,7 @@ import path from 'node:path';
 export interface ApiDeps {
   ctx: DaemonContext;
   /** recv, progress and cancel: the receiver, or on a cacher node the cacher. */
-  receiver: Pick<Receiver, 'progress' | 'cancel'> & { recv(taskfile: string, reactive: boolean): Promise<string> };
+  receiver: Pick<Receiver, 'progress' | 'cancel'> & { recv(taskfile: string, reactive: boolean): Promise<string>; schedules?(): Promise<ScheduledTask[]> };
   /** Only on a cacher: cprogress. */
   cacher?: Cacher;
   /** Only on a sender. */
@@ -72,7 +73,7 @@ export function createApiDispatcher(deps: ApiDeps): ApiDispatcher {
   const handlers: Record<string, Handler> = {
     recv: async (p) => {
       const taskfile = requireParam(p, 'taskfile');
-      // reactive matters to a cacher (restart a seeding task's clock); a receiver ignores it.
+      // reactive true restarts a same-name task (a cacher: its seed clock).
       return { desc: await receiver.recv(taskfile, parseReactive(p, false)) };
     },
     cprogress: async (p) => deps.cacher!.cprogress(requireParam(p, 'taskfile')),
@@ -117,6 +118,7 @@ export function createApiServer(deps: ApiDeps): http.Server {
   const getRoutes: Record<string, () => Promise<string>> = {
     '/heartbeat': async () => JSON.stringify(`${formatLocalTime()} is living.`),
     '/version': async () => ctx.version,
+    '/showschedules': async () => formatShowSchedules(new Date(ctx.scheduler.now()), (await deps.receiver.schedules?.()) ?? []),
     '/reloadconf': async () => {
       try {
         await deps.reloadConfig();
@@ -134,10 +136,13 @@ export function createApiServer(deps: ApiDeps): http.Server {
       res.end(body);
     };
     if (deps.observe?.(req, res)) return;
-    if (req.method === 'GET') {
+    // GET routes; reloadconf also by POST (the seed's TMS integrations send either).
+    if (req.method === 'GET' || (req.method === 'POST' && url.pathname === '/reloadconf')) {
       const route = getRoutes[url.pathname];
       if (!route) return send(404, JSON.stringify(`not found: ${url.pathname}`));
-      route().then((body) => send(200, body, url.pathname === '/version' ? 'text/plain; charset=utf-8' : undefined), (err) => send(500, JSON.stringify(messageOf(err))));
+      req.resume();
+      const plain = url.pathname === '/version' || url.pathname === '/showschedules';
+      route().then((body) => send(200, body, plain ? 'text/plain; charset=utf-8' : undefined), (err) => send(500, JSON.stringify(messageOf(err))));
       return;
     }
     if (req.method !== 'POST') return send(405, JSON.stringify('use POST /<method> or GET /heartbeat, /version, /reloadconf'));

@@ -2,7 +2,7 @@
 // the allocation rules, the torrents parse, the `-tmp` torrent holds exactly btlist.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFile, rm, stat, readdir } from 'node:fs/promises';
+import { readFile, rm, stat, readdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { makeDcp, sha1File, type MadeDcp } from '../helpers/dcp-fixture.ts';
 import { startDaemon, makeTempRoot, waitFor, type Daemon } from '../helpers/daemon.ts';
@@ -20,7 +20,7 @@ before(async () => {
   root = await makeTempRoot();
   d = await startDaemon({
     root,
-    config: { servertype: 'sender', senderid: 'cfec', senderdomain: DOMAIN, cdnurl: DOMAIN, tracker: 'http://127.0.0.1:16969/announce', obsurl: 'obs://cfec-001', defaultseedtime: '72', autosend: false },
+    config: { servertype: 'sender', senderid: 'cfec', senderdomain: DOMAIN, cdnurl: DOMAIN, tracker: 'http://127.0.0.1:16969/announce', obsurl: 'obs://cfec-001', defaultseedtime: '72', autosend: false, obsak: 'CONFIG-AK', obssk: 'CONFIG-SK', obsendpoint: 'http://127.0.0.1:19000' },
     env: { BFT2_HASH_STABLE_MS: '300' },
   });
   dcp = await makeDcp(dcps(), 'feature', [
@@ -58,12 +58,16 @@ for (const ratio of ['1:0:0', '0:0:1', '1:1:1', '2:1:1', '0:1:1']) {
     const { answer, taskfile, task } = await gentask(ratio);
     const full = path.join(dcps(), 'feature.torrent');
     const share = path.join(root, 'data/dcp/cfec-001/dcps-tmp/feature-tmp.torrent');
-    assert.equal(answer.return_content.desc, `please wait until ${full}, ${share} and ${taskfile} all are finished.`);
+    const [bt, obs, cdn] = ratio.split(':').map(Number);
+    // The answer names what it makes: the -tmp torrent only when BitTorrent has a share of a split task.
+    const made = bt > 0 && obs + cdn > 0 ? `${full}, ${share}` : full;
+    assert.equal(answer.return_content.desc, `please wait until ${made} and ${taskfile} all are finished.`);
     const t = validateTask(task, taskfile); // schema and every §4 check
     assert.equal(t.size, dcp.size);
     assert.deepEqual(new Map(t.filelist.map((f) => [f.file, f.hash])), new Map(dcp.filelist.map((f) => [f.file, f.hash])));
     assert.equal(task['bt-obs-cdn'], ratio);
-    const [bt, obs, cdn] = ratio.split(':').map(Number);
+    // The seed's rule: no keys given, so a task with an OBS share carries the config's.
+    assert.deepEqual([task.obs.ak, task.obs.sk, task.obs.endpoint], obs > 0 ? ['CONFIG-AK', 'CONFIG-SK', 'http://127.0.0.1:19000'] : ['', '', '']);
     if (bt === 0) assert.deepEqual(t.btlist, []);
     if (obs === 0) assert.deepEqual(t.obslist, []);
     if (cdn === 0) assert.deepEqual(t.cdnlist, []);
@@ -95,6 +99,24 @@ for (const ratio of ['1:0:0', '0:0:1', '1:1:1', '2:1:1', '0:1:1']) {
     }
   });
 }
+
+test('the torrents prepared beforehand: gentask (deloldtorrent false) writes the task at once and answers succeeded!; obsbuckets.txt keeps the keys out of the task', async () => {
+  await gentask('2:1:1');
+  const taskfile = path.join(root, 'data/sender/tmp/cfec-001-feature-again.task.json');
+  const torrentBefore = await stat(path.join(dcps(), 'feature.torrent'));
+  await writeFile(path.join(root, 'etc/bft2/obsbuckets.txt'), 'cfec-001 FILE-AK FILE-SK http://127.0.0.1:19001\n');
+  try {
+    const answer = await d.api('gentask', { dcppath: path.join(dcps(), 'feature'), taskfile, basesubdir: 'cfec-001', btobscdn: '2:1:1', policy: 'fulltime' });
+    assert.deepEqual(answer.return_content, { desc: 'succeeded!' });
+    // Written before the answer; the torrents were kept, not made again.
+    const task = JSON.parse(await readFile(taskfile, 'utf8'));
+    validateTask(task, taskfile);
+    assert.equal((await stat(path.join(dcps(), 'feature.torrent'))).mtimeMs, torrentBefore.mtimeMs);
+    assert.deepEqual([task.obs.ak, task.obs.sk], ['', ''], 'obsbuckets.txt names the bucket: receivers have keys of their own');
+  } finally {
+    await rm(path.join(root, 'etc/bft2/obsbuckets.txt'), { force: true });
+  }
+});
 
 test('the DCP is hashed once: gentask takes the hash table, and fills it for files it had to hash', async () => {
   const table = await readFile(path.join(root, 'etc/bft2/hashtable.txt'), 'utf8');

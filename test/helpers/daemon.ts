@@ -53,6 +53,8 @@ export interface StartDaemonOptions {
   startTimeoutMs?: number;
   /** Script run as `<entry> --root <root> daemon`; default src/cli/main.ts (fixtures may pass a fake). */
   entry?: string;
+  /** A command the daemon runs under, e.g. ['faketime', '-f', '@2026-01-05 09:59:30 x5'] (it execs the daemon, so signals reach it). */
+  wrap?: string[];
 }
 
 // Kept so a crashed or interrupted test run does not leave daemons behind.
@@ -137,9 +139,10 @@ export async function startDaemon(opts: StartDaemonOptions): Promise<Daemon> {
   const [command, args] = opts.entry
     ? [process.execPath, ['--import', 'tsx', opts.entry]]
     : [path.join(REPO_ROOT, 'scripts', 'bft2'), [] as string[]];
+  const argv = [...args, '--root', root, 'daemon'];
   const proc = spawn(
-    command,
-    [...args, '--root', root, 'daemon'],
+    opts.wrap ? opts.wrap[0] : command,
+    opts.wrap ? [...opts.wrap.slice(1), command, ...argv] : argv,
     { cwd: REPO_ROOT, env: { ...process.env, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] },
   );
   live.add(proc);

@@ -36,6 +36,7 @@ import { formatPercent } from './progress-math.ts';
 import { emptyProgress, downloadingProgress } from './receiver-progress.ts';
 import { checkAssembly, storeDcp, recordHashes, storingMarker } from './store-merge.ts';
 import { ReceiverSeeds } from './receiver-seeds.ts';
+import type { ScheduledTask } from '../../schedule/showschedules.ts';
 
 interface ActiveDownload {
   task: string;
@@ -377,29 +378,36 @@ export class Receiver {
 
   // ----- API -----
 
-  /** `recv`: validate a task file from any path and queue it (via tmp). Returns the desc. */
-  async recv(taskfile: string): Promise<string> {
+  /**
+   * `recv` (seed §4.3.2): validate a task file from any path and move it into `tmp`, then
+   * `queues`. Returns the desc. `reactive` true restarts a same-name task that is queued or
+   * downloading (its bytes on disk are kept when the new task has the same files).
+   */
+  async recv(taskfile: string, reactive = false): Promise<string> {
     const task = taskNameOf(path.basename(taskfile));
     if (!task) throw errors.TASK_FILENAME(taskfile);
     // Calls for a task already being received, queued or running are refused at once:
     // twenty identical calls give one success, however fast the first download ends.
-    if (this.receiving.has(task) || this.admission.has(task)) throw errors.SAME_IN_STATE('queues', this.spool.file('queues', task));
+    if (this.receiving.has(task) || (this.admission.has(task) && !reactive)) throw errors.SAME_IN_STATE('queues', this.spool.file('queues', task));
     this.receiving.add(task);
     try {
-      return await this.receive(task, taskfile);
+      return await this.receive(task, taskfile, reactive);
     } finally {
       this.receiving.delete(task);
     }
   }
 
-  private async receive(task: string, taskfile: string): Promise<string> {
+  private async receive(task: string, taskfile: string, reactive: boolean): Promise<string> {
     // A path named by the caller is used as given (a symlink it names is followed), but
     // only a regular file of sane size is read, without blocking.
     const { raw, text } = await readTaskJson(taskfile, { noFollow: false });
-    const { plan } = await this.check(raw, taskfile);
+    const { task: t, plan } = await this.check(raw, taskfile);
 
     const tmpFile = this.spool.file('tmp', task);
     let again = false;
+    let restarted = false;
+    let copied = '';
+    if (reactive) restarted = await this.stopForRestart(task, t);
     await this.spool.withLock(task, async () => {
       for (const l of await this.spool.locate(task)) {
         if (l.state === 'queues' || l.state === 'downloading') throw errors.SAME_IN_STATE(l.state, l.file);
@@ -409,19 +417,54 @@ export class Receiver {
         again = true;
       }
       if (path.resolve(taskfile) !== tmpFile) {
+        // The seed moves the file. The text written is the one just checked (not whatever
+        // the path holds now); the original goes — or stays, when this daemon may not
+        // remove it, and the answer says so.
         try {
           await writeFileDurable(tmpFile, text);
         } catch {
           throw errors.MOVE_TO_TMP(this.spool.dir('tmp'));
         }
+        await rm(taskfile).catch((err: NodeJS.ErrnoException) => (copied = err.code ?? messageOf(err)));
       }
       await this.spool.clearErr('tmp', task);
       await this.spool.move(task, 'tmp', 'queues');
     });
     await this.admitToQueue(task, this.spool.file('queues', task), raw, true);
     const allLocal = METHODS.every((m) => plan.lists2[m].length === 0);
-    if (allLocal) return again ? 'same name task downloaded, all localsamefiles existed copy and finished, succeed!' : 'all localsamefiles existed copy and finished, succeed!';
-    return again ? 'same name task downloaded, to download again.' : 'succeed!';
+    let desc: string;
+    if (restarted) desc = 'restarted same name task, succeed!';
+    else if (allLocal) desc = again ? 'same name task downloaded, all localsamefiles existed copy and finished, succeed!' : 'all localsamefiles existed copy and finished, succeed!';
+    else desc = again ? 'same name task downloaded, to download again.' : 'succeed!';
+    return copied ? `${desc} (copied to ${tmpFile}: the original could not be removed, ${copied})` : desc;
+  }
+
+  /**
+   * recv with reactive true of a task already queued or downloading: it is stopped and its
+   * file filed in history, so the new file starts over. The bytes on disk stay when the new
+   * task names the same files with the same sha1 (the download resumes from them); else
+   * they go.
+   */
+  private async stopForRestart(task: string, next: Task): Promise<boolean> {
+    const where = (await this.spool.locate(task)).find((l) => l.state === 'queues' || l.state === 'downloading');
+    if (!where) return false;
+    const a = this.active.get(task);
+    if (a && !a.storing) {
+      a.abort.abort(new Cancelled());
+      await a.done.catch(() => {});
+    } else if (a) await a.done.catch(() => {});
+    this.admission.drop(task);
+    return this.spool.withLock(task, async () => {
+      const still = (await this.spool.locate(task)).find((l) => l.state === 'queues' || l.state === 'downloading');
+      if (!still) return false;
+      const old = await readTaskJson(still.file).then((r) => validateTask(r.raw, still.file)).catch(() => undefined);
+      const same = old && old.name === next.name && old.basesubdir === next.basesubdir && JSON.stringify(old.filelist.map((f) => [f.file, f.hash])) === JSON.stringify(next.filelist.map((f) => [f.file, f.hash]));
+      if (still.state === 'downloading' && !same) await this.removeTransferData(still.file);
+      await this.spool.move(task, still.state, 'history');
+      await this.spool.clearErr('history', task);
+      this.log.info(`${task}: restarted by recv (reactive true); ${same ? 'its bytes on disk are kept' : 'its partial data was removed'}`);
+      return true;
+    });
   }
 
   /** `cancel`: stop the task's transfers, drop its partial data, file it in history. */
@@ -535,6 +578,37 @@ export class Receiver {
       ...base,
       ...downloadingProgress({ t, shares, localBytes, bytes, snapshot, error, retrying: a?.tries.status() ?? '', seeding: snapshot?.seeding ?? false }),
     };
+  }
+
+  /** The downloading tasks with their windows and how far each share is, for `showschedules`. */
+  async schedules(): Promise<ScheduledTask[]> {
+    const out: ScheduledTask[] = [];
+    const config = this.config;
+    for (const [task, a] of this.active) {
+      const file = this.spool.file('downloading', task);
+      const raw = (await readTaskJson(file).catch(() => undefined))?.raw as Record<string, unknown> | undefined;
+      if (!raw) continue;
+      let t: Task;
+      try {
+        t = validateTask(raw, file);
+      } catch {
+        continue;
+      }
+      const snap = a.download?.snapshot();
+      const byName = new Map(t.filelist.map((f) => [f.file, f.size]));
+      const policy = (t.policy || config.priorpolicy) as 'fulltime' | 'priortime';
+      const methods = {} as ScheduledTask['methods'];
+      for (const m of METHODS) {
+        const share = listOr(raw[LIST2_KEY[m]], t[`${m}list`]).reduce((n, f) => n + (byName.get(f) ?? 0), 0);
+        methods[m] = {
+          windows: t[m].priortime || config[`${m}time`],
+          hasShare: share > 0,
+          percentDone: share > 0 ? Math.min(100, ((snap?.bytes[m] ?? 0) / share) * 100) : 0,
+        };
+      }
+      out.push({ task, ratio: t['bt-obs-cdn'] || METHODS.map((m) => (t[`${m}list`].length ? 1 : 0)).join(':'), policy, methods });
+    }
+    return out;
   }
 
   /** Every task of the receiver spool, for `bft2 status`. */

@@ -11,14 +11,15 @@ import path from 'node:path';
 import { errors, isBft2Error, messageOf } from '../../errors/catalogue.ts';
 import { allocate, parseRatio } from '../../task/allocate.ts';
 import { unsafeSegment } from '../../task/validate-task.ts';
-import { makeTorrent, readTorrentFiles } from '../../transfer/bt/make-torrent.ts';
+import { makeTorrent, readTorrentFiles, isTorrentSkipped, type TorrentInfo } from '../../transfer/bt/make-torrent.ts';
 import { writeJsonDurable } from '../../spool/durable-fs.ts';
-import { walkStore } from '../../hashtable/store-walk.ts';
+import { walkStore, type FileStat } from '../../hashtable/store-walk.ts';
 import { assertPublishableTree, pathInside } from '../../trust/confined-file.ts';
 import type { HashTableStore } from '../../hashtable/hash-table.ts';
 import type { IndexEntry } from '../../hashtable/reconcile.ts';
 import type { DaemonContext } from '../../daemon/context.ts';
 import { formatLocalTime } from '../../util/time.ts';
+import { readObsBuckets } from '../../transfer/obs/credentials.ts';
 import { METHODS } from '../../task/schema.ts';
 
 export interface GenTaskParams {
@@ -35,6 +36,19 @@ export interface GenTaskParams {
   sk?: string;
   endpoint?: string;
   deloldtorrent?: string;
+}
+
+/** What a gentask found before it starts (see TaskGenerator.survey). */
+interface Survey {
+  files: FileStat[];
+  /** Files whose sha1 the hash table vouches for, by relative path. */
+  known: Map<string, IndexEntry>;
+  reuseFull: boolean;
+  /** The task's filelist when the full torrent is kept (every hash known). */
+  filelist?: { file: string; hash: string; size: number }[];
+  shareReusable: boolean;
+  /** The torrents to make (the task file is always written). */
+  toMake: string[];
 }
 
 interface Job {
@@ -110,18 +124,87 @@ export class TaskGenerator {
     }
     const job: Job = { dcppath: p.dcppath, taskfile: p.taskfile, torrent: t.full, state: 'generating', step: 'listing files' };
     this.jobs.set(p.taskfile, job);
-    void this.generate(p, job).then(
-      () => {
+    const done = (err?: unknown) => {
+      if (err === undefined) {
         job.state = 'finished';
         this.ctx.log.info(`gentask: ${p.taskfile} written`);
-      },
-      (err) => {
+      } else {
         job.state = 'error';
         job.error = isBft2Error(err) ? err.message : errors.GENTASK_FAILED(p.taskfile, messageOf(err)).message;
         this.ctx.log.error(`gentask ${p.taskfile}: ${job.error}`);
-      },
-    );
-    return `please wait until ${t.full}, ${t.shareTorrent} and ${p.taskfile} all are finished.`;
+      }
+    };
+    // The seed: with the torrents prepared beforehand (and deloldtorrent false) the task is
+    // written at once and the answer is "succeeded!"; else the work runs in the background
+    // and the answer names what it will make.
+    let survey: Survey;
+    try {
+      survey = await this.survey(p);
+    } catch (err) {
+      done(err);
+      throw isBft2Error(err) ? err : errors.GENTASK_FAILED(p.taskfile, messageOf(err));
+    }
+    if (survey.toMake.length === 0) {
+      await this.generate(p, job, survey).then(() => done(), (err) => {
+        done(err);
+        throw err;
+      });
+      return 'succeeded!';
+    }
+    void this.generate(p, job, survey).then(() => done(), done);
+    const names = [...survey.toMake, p.taskfile];
+    return `please wait until ${names.slice(0, -1).join(', ')}${names.length > 1 ? ' and ' : ''}${names.at(-1)} ${names.length > 1 ? 'all are' : 'is'} finished.`;
+  }
+
+  /**
+   * What gentask will make for this DCP: the torrents that exist and still match the DCP
+   * (the same files with the same sizes; its `-tmp` share exactly the allocated btlist, as
+   * hard links of the DCP's files) are kept when deloldtorrent is false — the seed's way to
+   * save the hours of hashing a large DCP; every file's sha1 comes from the hash table or
+   * from reads that make a torrent.
+   */
+  private async survey(p: GenTaskParams): Promise<Survey> {
+    const config = this.ctx.config();
+    const basedata = this.ctx.paths.basedata(config);
+    const t = torrentPaths(basedata, p.basesubdir, path.basename(p.dcppath));
+    await assertPublishableTree(basedata, p.dcppath, 'dcp');
+    const { entries } = await this.hashes.load();
+    const files = await walkStore(p.dcppath);
+    const rel = (abs: string) => path.relative(p.dcppath, abs).split(path.sep).join('/');
+    const known = new Map<string, IndexEntry>();
+    for (const f of files) {
+      const e = entries.get(f.path);
+      if (e && e.size === f.size && e.mtimeMs === f.mtimeMs && e.ino === f.ino) known.set(rel(f.path), e);
+    }
+    const keep = p.deloldtorrent !== 'true';
+    const sizes = new Map(files.map((f) => [rel(f.path), f.size]));
+    const matches = (info: TorrentInfo | undefined, want: Map<string, number>) =>
+      info !== undefined && info.files.length === want.size && info.files.every((f) => want.get(f.path) === f.length);
+    const fullInfo = keep ? await readFile(t.full).then(readTorrentFiles).catch(() => undefined) : undefined;
+    // A torrent that carries every file the task will list (its own listing leaves out junk names).
+    const reuseFull = matches(fullInfo, new Map([...sizes].filter(([f]) => !isTorrentSkipped(f)))) && fullInfo!.files.every((f) => known.has(f.path));
+    const toMake: string[] = [];
+    if (!reuseFull) toMake.push(t.full);
+    let filelist: { file: string; hash: string; size: number }[] | undefined;
+    let shareReusable = false;
+    if (reuseFull) {
+      filelist = fullInfo!.files.map((f) => ({ file: f.path, hash: known.get(f.path)!.sha1, size: f.length }));
+      const lists = allocate(filelist, parseRatio(p.btobscdn), { ctfilesorder: config.ctfilesorder });
+      const split = lists.bt.length > 0 && (lists.obs.length > 0 || lists.cdn.length > 0);
+      if (split) {
+        const shareInfo = keep ? await readFile(t.shareTorrent).then(readTorrentFiles).catch(() => undefined) : undefined;
+        shareReusable = matches(shareInfo, new Map(lists.bt.map((f) => [f, sizes.get(f)!])));
+        for (const f of shareReusable ? lists.bt : []) {
+          const [a, b] = await Promise.all([stat(path.join(t.shareDir, f)).catch(() => undefined), stat(path.join(p.dcppath, f))]);
+          if (a?.ino !== b.ino) shareReusable = false;
+        }
+        if (!shareReusable) toMake.push(t.shareTorrent);
+      }
+    } else {
+      // The share's files are known only after the full torrent's order: say it will be made.
+      if (parseRatio(p.btobscdn).bt > 0 && (parseRatio(p.btobscdn).obs > 0 || parseRatio(p.btobscdn).cdn > 0)) toMake.push(t.shareTorrent);
+    }
+    return { files, known, reuseFull, filelist, shareReusable, toMake };
   }
 
   /** taskfilesquery: finished / unfinished (what is being made) / error. */
@@ -149,43 +232,33 @@ export class TaskGenerator {
     return { ok: true, status: 'finished', desc: 'succeed!' };
   }
 
-  private async generate(p: GenTaskParams, job: Job): Promise<void> {
+  private async generate(p: GenTaskParams, job: Job, survey: Survey): Promise<void> {
     const config = this.ctx.config();
     const name = path.basename(p.dcppath);
     const basedata = this.ctx.paths.basedata(config);
     const t = torrentPaths(basedata, p.basesubdir, name);
+    const { files, known } = survey;
     if (p.deloldtorrent === 'true') {
       for (const f of [p.taskfile, t.full, t.shareTorrent]) await rm(f, { force: true });
       await rm(t.shareDir, { recursive: true, force: true });
     }
 
-    // Hashes the table can vouch for (file unchanged since hashed); the rest come from
-    // the torrent's own reads.
-    // Before any read: a symlink or special file in the DCP is refused, naming it.
-    job.step = 'checking the files';
-    await assertPublishableTree(basedata, p.dcppath, 'dcp');
-    job.step = 'looking up hashes';
-    const { entries } = await this.hashes.load();
-    const known = new Map<string, IndexEntry>();
-    const files = await walkStore(p.dcppath);
-    for (const f of files) {
-      const e = entries.get(f.path);
-      if (e && e.size === f.size && e.mtimeMs === f.mtimeMs && e.ino === f.ino) known.set(path.relative(p.dcppath, f.path).split(path.sep).join('/'), e);
+    let filelist = survey.filelist;
+    if (!survey.reuseFull || !filelist) {
+      job.step = `making ${t.full}`;
+      await mkdir(path.dirname(t.full), { recursive: true });
+      // File hashes ride on the torrent's reads only when the table lacks some (they cost CPU).
+      const full = await makeTorrent({ dir: p.dcppath, tracker: p.tracker!, outFile: t.full, fileSha1: known.size < files.length });
+      // A torrent never carries dotfiles or "junk" names (Thumbs.db, ...): they are not part of the DCP's task either.
+      if (full.skipped.length) this.ctx.log.warn(`gentask ${p.taskfile}: left out of the task (never carried by a torrent): ${full.skipped.join(', ')}`);
+      filelist = full.files.map((f) => {
+        const hash = known.get(f.path)?.sha1 ?? f.sha1;
+        if (!hash) throw new Error(`no sha1 for ${f.path}`);
+        return { file: f.path, hash, size: f.length };
+      });
+      const fresh = full.files.filter((f) => !known.has(f.path));
+      if (fresh.length) await this.recordHashes(p.dcppath, fresh.map((f) => ({ rel: f.path, sha1: f.sha1! })));
     }
-
-    job.step = `making ${t.full}`;
-    await mkdir(path.dirname(t.full), { recursive: true });
-    // File hashes ride on the torrent's reads only when the table lacks some (they cost CPU).
-    const full = await makeTorrent({ dir: p.dcppath, tracker: p.tracker!, outFile: t.full, fileSha1: known.size < files.length });
-    // A torrent never carries dotfiles or "junk" names (Thumbs.db, ...): they are not part of the DCP's task either.
-    if (full.skipped.length) this.ctx.log.warn(`gentask ${p.taskfile}: left out of the task (never carried by a torrent): ${full.skipped.join(', ')}`);
-    const filelist = full.files.map((f) => {
-      const hash = known.get(f.path)?.sha1 ?? f.sha1;
-      if (!hash) throw new Error(`no sha1 for ${f.path}`);
-      return { file: f.path, hash, size: f.length };
-    });
-    const fresh = full.files.filter((f) => !known.has(f.path));
-    if (fresh.length) await this.recordHashes(p.dcppath, fresh.map((f) => ({ rel: f.path, sha1: f.sha1! })));
 
     job.step = 'allocating files to methods';
     const ratio = parseRatio(p.btobscdn);
@@ -193,7 +266,9 @@ export class TaskGenerator {
     const btOnly = lists.obs.length === 0 && lists.cdn.length === 0;
 
     let tmpurl = '';
-    if (lists.bt.length > 0 && !btOnly) {
+    if (lists.bt.length > 0 && !btOnly && survey.shareReusable) {
+      tmpurl = `${config.senderdomain}/dcp/${p.basesubdir}/dcps-tmp/${name}-tmp.torrent`;
+    } else if (lists.bt.length > 0 && !btOnly) {
       job.step = `making ${t.shareTorrent}`;
       await rm(t.shareDir, { recursive: true, force: true });
       // The share is a directory of hard links, so its torrent holds exactly btlist.
@@ -239,9 +314,7 @@ export class TaskGenerator {
       obs: {
         url: p.obsurl && p.obsurl.split('/').length > 3 ? p.obsurl : `obs://${bucket}/dcps/${name}`,
         priortime: config.obstime,
-        ak: p.ak || '',
-        sk: p.sk || '',
-        endpoint: p.endpoint || '',
+        ...(await this.obsKeysForTask(p, bucket, lists.obs.length > 0)),
       },
       cdn: { url: `${config.cdnurl}/dcp/${p.basesubdir}/dcps/${name}`, priortime: config.cdntime },
       filelist,
@@ -264,6 +337,19 @@ export class TaskGenerator {
     for (const m of METHODS) if (ratio[m] === 0 && lists[m].length) throw new Error(`${m} has share 0 but got files`);
     job.step = `writing ${p.taskfile}`;
     await writeJsonDurable(p.taskfile, task);
+  }
+
+  /**
+   * The OBS keys a task carries (seed §4.3.5): the ones given to gentask, else — for a task
+   * with an OBS share — the config's, so that receivers can read the bucket; none when
+   * obsbuckets.txt names the bucket (receivers then have keys of their own).
+   */
+  private async obsKeysForTask(p: GenTaskParams, bucket: string, hasObsShare: boolean): Promise<{ ak: string; sk: string; endpoint: string }> {
+    if (p.ak || p.sk || !hasObsShare) return { ak: p.ak || '', sk: p.sk || '', endpoint: p.endpoint || '' };
+    const listed = await readObsBuckets(this.ctx.paths.obsBucketsFile).catch(() => undefined);
+    if (listed?.buckets.has(bucket)) return { ak: '', sk: '', endpoint: p.endpoint || '' };
+    const config = this.ctx.config();
+    return { ak: config.obsak, sk: config.obssk, endpoint: p.endpoint || config.obsendpoint };
   }
 
   /** Hashes computed while making the torrent go into the table (the files were just read). */
