@@ -276,12 +276,17 @@ export class TaskDownload {
 
   private usesBt(): boolean {
     const t = this.o.t;
-    return this.o.available.has('bt') && !!this.o.btClient && (this.o.lists2.bt.length > 0 || (this.o.config().rebalance !== 'off' && t.bt.url !== ''));
+    // A BitTorrent share in the task (its files may all be local copies, yet BT may take over others).
+    return this.o.available.has('bt') && !!this.o.btClient && t.btlist.length > 0 && (this.o.lists2.bt.length > 0 || (this.o.config().rebalance !== 'off' && t.bt.url !== ''));
   }
 
+  /**
+   * Whether `m` can fetch `file`. Only methods the task gives a share take part: a task
+   * sent 1:0:0 never spends CDN traffic, however slow BitTorrent is.
+   */
   private reaches(m: Method, file: string): boolean {
     const t = this.o.t;
-    if (!this.o.available.has(m)) return false;
+    if (!this.o.available.has(m) || t[`${m}list`].length === 0) return false;
     if (m === 'cdn') return t.cdn.url !== '';
     if (m === 'obs') return t.obs.url !== '' && t.obslist.includes(file);
     return this.bt !== undefined && this.bt.reaches(file);

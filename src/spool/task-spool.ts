@@ -8,7 +8,7 @@ import path from 'node:path';
 import { Paths, MARKER_SUFFIXES, TEMP_PREFIX, taskNameOf, type MarkerSuffix, type Role } from '../config/paths.ts';
 import { renameDurable, writeFileDurable, exists } from './durable-fs.ts';
 import { formatLocalTime } from '../util/time.ts';
-import { isBft2Error, messageOf } from '../errors/catalogue.ts';
+import { errors, isBft2Error, messageOf } from '../errors/catalogue.ts';
 import { isDiskFull } from '../transfer/disk-full.ts';
 
 const BALLAST_BYTES = 1024 * 1024;
@@ -154,6 +154,26 @@ export class TaskSpool<S extends string> {
       await rm(this.ballast, { force: true });
       await writeFileDurable(file, text);
     }
+  }
+
+  /**
+   * Takes a task file named by a caller into `state` (seed §4.3.2: recv *moves* it): the
+   * text that was checked is written durably, then the original is removed. Returns the
+   * note for the answer when the original stays because it cannot be removed, else ''.
+   * Throws MOVE_TO_TMP when the spool cannot be written.
+   */
+  async adopt(state: S, task: string, from: string, text: string): Promise<string> {
+    const target = this.file(state, task);
+    if (path.resolve(from) === target) return '';
+    try {
+      await writeFileDurable(target, text);
+    } catch {
+      throw errors.MOVE_TO_TMP(this.dir(state));
+    }
+    return rm(from).then(
+      () => '',
+      (err: NodeJS.ErrnoException) => ` (copied to ${target}: the original could not be removed, ${err.code ?? messageOf(err)})`,
+    );
   }
 
   /** A task refused where it stands: one log line with the error's code, and its `.err` (the file stays). */

@@ -232,3 +232,57 @@ test('progress while downloading, status lists every task, cancel stops it and f
     await rm(root, { recursive: true, force: true });
   }
 });
+
+test('recv moves the task file (one it may not remove is copied, and the answer says so); reactive true restarts a same-name task, keeping its bytes', async () => {
+  const root = await makeTempRoot();
+  const callers = path.join(root, 'callers');
+  const readonly = path.join(root, 'readonly');
+  await mkdir(callers);
+  await mkdir(readonly);
+  origin.throttle(4 * MB);
+  const d = await startDaemon({ root: path.join(root, 'r'), config: {}, env: FAST_ENV });
+  try {
+    const moved = path.join(callers, 'cfec-001-moved.task.json');
+    await writeFile(moved, taskJson('moved'));
+    assert.equal((await d.api('recv', { taskfile: moved })).return_content.desc, 'succeed!');
+    await assert.rejects(stat(moved), 'the file was moved, not copied');
+
+    // A read-only filesystem: the file cannot be removed, so it is copied and the answer says so.
+    await run('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', readonly]);
+    try {
+      const kept = path.join(readonly, 'cfec-001-kept.task.json');
+      await writeFile(kept, taskJson('kept'));
+      await run('mount', ['-o', 'remount,ro', readonly]);
+      const answer = await d.api('recv', { taskfile: kept });
+      assert.equal(answer.return_status, 'true');
+      assert.equal(answer.return_content.desc, `succeed! (copied to ${path.join(d.paths.tmp, 'cfec-001-kept.task.json')}: the original could not be removed, EROFS)`);
+      assert.equal(await readFile(kept, 'utf8'), taskJson('kept'));
+    } finally {
+      await run('umount', ['-l', readonly]);
+    }
+
+    // reactive true while the same name downloads: it starts over with the new file, from the bytes on disk.
+    await waitFor(async () => ((await d.api('progress', { taskfile: 'cfec-001-moved.task.json' })).return_content.downloaded > 8 * MB ? true : undefined), { timeoutMs: 30_000, what: 'moved downloading' });
+    const again = path.join(callers, 'cfec-001-moved.task.json');
+    await writeFile(again, taskJson('moved'));
+    const refused = await d.api('recv', { taskfile: again, reactive: 'false' });
+    assert.equal(refused.return_status, 'false');
+    assert.match(refused.return_content.desc, /^same taskfile in (queues|downloading):/);
+    const before = origin.requests.length;
+    const restarted = await d.api('recv', { taskfile: again, reactive: 'true' });
+    assert.equal(restarted.return_content.desc, 'restarted same name task, succeed!');
+    origin.throttle(null);
+    await waitFor(downloaded(d, 'cfec-001-moved'), { timeoutMs: 60_000, what: `moved downloaded\n${d.output()}` });
+    await assertStored(d, 'moved');
+    const asked = origin.requests.slice(before).filter((r) => r.method === 'GET' && r.path.endsWith('/video.mxf')).reduce((n, r) => {
+      const m = /^bytes=(\d+)-(\d+)$/.exec(r.range ?? '')!;
+      return n + Number(m[2]) + 1 - Number(m[1]);
+    }, 0);
+    assert.ok(asked <= dcp.filelist[0].size - 8 * MB, `the restart kept the bytes on disk: ${asked} bytes of the reel asked again`);
+    assert.ok((await readdir(d.paths.history)).includes('cfec-001-moved.task.json'), 'the old file is in history');
+  } finally {
+    origin.throttle(null);
+    await d.stop();
+    await rm(root, { recursive: true, force: true });
+  }
+});

@@ -208,20 +208,14 @@ export class Cacher {
     await checkBtShare(t);
 
     let again = false;
+    let copied = '';
     const queued = await this.spool.withLock(task, async () => {
       if (await sameName()) return false;
       if (await exists(this.spool.file('downloaded', task))) {
         await this.spool.move(task, 'downloaded', 'history');
         again = true;
       }
-      const tmpFile = this.spool.file('tmp', task);
-      if (path.resolve(taskfile) !== tmpFile) {
-        try {
-          await writeFileDurable(tmpFile, text);
-        } catch {
-          throw errors.MOVE_TO_TMP(this.spool.dir('tmp'));
-        }
-      }
+      copied = await this.spool.adopt('tmp', task, taskfile, text);
       await this.spool.clearErr('tmp', task);
       await this.spool.move(task, 'tmp', 'queues');
       return true;
@@ -229,7 +223,8 @@ export class Cacher {
     // It reached downloading between the two looks: the same answers as above.
     if (!queued) return this.receive(task, taskfile, reactive);
     await this.admitToQueue(task, this.spool.file('queues', task), raw, true);
-    return again ? 'same name task downloaded, to download again.' : 'succeed!';
+    const desc = again ? 'same name task downloaded, to download again.' : 'succeed!';
+    return desc + copied;
   }
 
   /**

@@ -403,7 +403,6 @@ export class Receiver {
     const { raw, text } = await readTaskJson(taskfile, { noFollow: false });
     const { task: t, plan } = await this.check(raw, taskfile);
 
-    const tmpFile = this.spool.file('tmp', task);
     let again = false;
     let restarted = false;
     let copied = '';
@@ -416,17 +415,8 @@ export class Receiver {
         await this.moveToHistory(task, 'downloaded');
         again = true;
       }
-      if (path.resolve(taskfile) !== tmpFile) {
-        // The seed moves the file. The text written is the one just checked (not whatever
-        // the path holds now); the original goes — or stays, when this daemon may not
-        // remove it, and the answer says so.
-        try {
-          await writeFileDurable(tmpFile, text);
-        } catch {
-          throw errors.MOVE_TO_TMP(this.spool.dir('tmp'));
-        }
-        await rm(taskfile).catch((err: NodeJS.ErrnoException) => (copied = err.code ?? messageOf(err)));
-      }
+      // The text written is the one just checked, not whatever the path holds now.
+      copied = await this.spool.adopt('tmp', task, taskfile, text);
       await this.spool.clearErr('tmp', task);
       await this.spool.move(task, 'tmp', 'queues');
     });
@@ -436,7 +426,7 @@ export class Receiver {
     if (restarted) desc = 'restarted same name task, succeed!';
     else if (allLocal) desc = again ? 'same name task downloaded, all localsamefiles existed copy and finished, succeed!' : 'all localsamefiles existed copy and finished, succeed!';
     else desc = again ? 'same name task downloaded, to download again.' : 'succeed!';
-    return copied ? `${desc} (copied to ${tmpFile}: the original could not be removed, ${copied})` : desc;
+    return desc + copied;
   }
 
   /**
