@@ -34,9 +34,14 @@ test('downloadingnum 1: one task at a time, the others wait in queues and start 
     }
     const active = (await readdir(d.paths.downloading)).filter((n) => n.endsWith('.task.json'));
     assert.deepEqual(active, ['cfec-001-first.task.json']);
-    const { stdout: queued } = await run(bft2, ['--root', root, 'progress', 'cfec-001-third']);
-    assert.equal(JSON.parse(queued).status, 'queues');
-    assert.equal(JSON.parse(queued).desc, 'task in queues, no progress now.');
+    // The seed: a queued task has no progress — a false answer (exit 1) with its text.
+    const queued = await run(bft2, ['--root', root, 'progress', 'cfec-001-third']).then(
+      () => assert.fail('progress of a queued task answers false'),
+      (err: { code: number; stdout: string }) => err,
+    );
+    assert.equal(queued.code, 1);
+    assert.equal(JSON.parse(queued.stdout).status, 'queues');
+    assert.equal(JSON.parse(queued.stdout).desc, 'task in queues, no progress now.');
     await waitFor(() => stat(path.join(d.paths.downloaded, 'cfec-001-third.task.json')).then(() => true), { timeoutMs: 90_000, what: `third downloaded\n${d.output()}` });
     const log = await readFile(d.paths.log, 'utf8');
     const order = [...log.matchAll(/downloading cfec-001-(\w+):/g)].map((m) => m[1]);

@@ -118,7 +118,10 @@ test('each method fetches only inside its windows: nothing before 10:00, a pause
   const progress = async () => (await receiver.api('progress', { taskfile: 'cfec-001-win.task.json' })).return_content;
 
   // Before 10:00: nothing moves; each method says when it starts.
-  const early = await progress();
+  const early = await waitFor(async () => {
+    const p = await progress();
+    return p.status === 'downloading' ? p : undefined;
+  }, { timeoutMs: 10_000, intervalMs: 100, what: 'the task in downloading' });
   assert.ok((await receiverClock()) < '10:00:00');
   assert.equal(early.status, 'downloading');
   assert.equal(early.downloaded, 0);
