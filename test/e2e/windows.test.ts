@@ -33,7 +33,7 @@ let task: Record<string, any>;
 before(async () => {
   base = await makeTempRoot();
   // s3rver under the same shifted clock (it refuses requests dated 15 minutes off its own).
-  s3proc = spawn(FAKE[0], [...FAKE.slice(1), process.execPath, '--import', 'tsx', path.join(REPO_ROOT, 'test/helpers/fixtures/s3rver-child.ts'), 'cfec-001'], { cwd: REPO_ROOT, stdio: ['pipe', 'pipe', 'inherit'] });
+  s3proc = spawn(FAKE[0], [...FAKE.slice(1), process.execPath, '--import', 'tsx', path.join(REPO_ROOT, 'test/helpers/fixtures/s3rver-child.ts'), 'cfec-001'], { cwd: REPO_ROOT, stdio: ['pipe', 'pipe', 'inherit'], detached: true });
   s3 = await new Promise((resolve, reject) => {
     let out = '';
     s3proc.stdout!.on('data', (b) => {
@@ -97,8 +97,12 @@ after(async () => {
   await receiver?.stop();
   await sender?.stop();
   await cdn?.close();
+  // faketime forks s3rver and waits: the pair is a process group of its own.
   s3proc?.stdin?.end();
-  await new Promise((r) => (s3proc?.exitCode !== null ? r(undefined) : s3proc.once('exit', r)));
+  const gone = new Promise((r) => (s3proc?.exitCode !== null ? r(undefined) : s3proc.once('exit', r)));
+  const timer = setTimeout(() => s3proc?.pid && process.kill(-s3proc.pid, 'SIGKILL'), 5000);
+  await gone;
+  clearTimeout(timer);
   await rm(base, { recursive: true, force: true });
 });
 

@@ -53,16 +53,21 @@ export interface StartDaemonOptions {
   startTimeoutMs?: number;
   /** Script run as `<entry> --root <root> daemon`; default src/cli/main.ts (fixtures may pass a fake). */
   entry?: string;
-  /** A command the daemon runs under, e.g. ['faketime', '-f', '@2026-01-05 09:59:30 x5'] (it execs the daemon, so signals reach it). */
+  /**
+   * A command the daemon runs under, e.g. ['faketime', '-f', '@2026-01-05 09:59:30 x5'].
+   * faketime forks the daemon and waits for it, so the pair gets a process group of its
+   * own and signals go to the whole group.
+   */
   wrap?: string[];
 }
 
 // Kept so a crashed or interrupted test run does not leave daemons behind.
-const live = new Set<ChildProcess>();
+/** Each live daemon and how to kill it (a wrapped one leads a process group of its own). */
+const live = new Map<ChildProcess, (sig: NodeJS.Signals) => void>();
 process.once('exit', () => {
-  for (const p of live) {
+  for (const kill of live.values()) {
     try {
-      p.kill('SIGKILL');
+      kill('SIGKILL');
     } catch {
       // already gone
     }
@@ -143,9 +148,10 @@ export async function startDaemon(opts: StartDaemonOptions): Promise<Daemon> {
   const proc = spawn(
     opts.wrap ? opts.wrap[0] : command,
     opts.wrap ? [...opts.wrap.slice(1), command, ...argv] : argv,
-    { cwd: REPO_ROOT, env: { ...process.env, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] },
+    { cwd: REPO_ROOT, env: { ...process.env, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'], detached: opts.wrap !== undefined },
   );
-  live.add(proc);
+  const signal = (sig: NodeJS.Signals) => (opts.wrap ? process.kill(-proc.pid!, sig) : proc.kill(sig));
+  live.set(proc, signal);
   const chunks: string[] = [];
   let outLen = 0;
   const collect = (b: Buffer): void => {
@@ -199,15 +205,15 @@ export async function startDaemon(opts: StartDaemonOptions): Promise<Daemon> {
       throw new Error(`${method}: HTTP ${status}, answer is not JSON: ${body.slice(0, 500)}`);
     }
   };
-  const kill = async (signal: NodeJS.Signals = 'SIGKILL'): Promise<void> => {
+  const kill = async (sig: NodeJS.Signals = 'SIGKILL'): Promise<void> => {
     if (exitInfo) return;
-    proc.kill(signal);
+    signal(sig);
     await exitPromise;
   };
   const stop = async (): Promise<void> => {
     if (exitInfo) return;
-    proc.kill('SIGTERM');
-    const timer = setTimeout(() => proc.kill('SIGKILL'), 5000);
+    signal('SIGTERM');
+    const timer = setTimeout(() => signal('SIGKILL'), 5000);
     await exitPromise;
     clearTimeout(timer);
   };
