@@ -63,7 +63,7 @@ export interface TaskDownloadOptions {
 export interface DownloadSnapshot {
   bytes: Record<Method, number>;
   rates: Record<Method, number>;
-  /** The rate each method had when it last moved bytes (for the ETA of a method waiting for its window). */
+  /** Each method's average rate while its window was open, in this run (for the ETA of a method waiting for its window). */
   lastRates: Record<Method, number>;
   /** '' while a method runs or is done; else why it waits ("waiting for obs window 00:00"). */
   waiting: Record<Method, string>;
@@ -97,7 +97,10 @@ interface Lane {
   failures: number;
   backoffUntil: number;
   meter: RateMeter;
-  lastRate: number;
+  /** Bytes this lane moved in this run, and the time its window was open meanwhile (the average rate). */
+  runBytes: number;
+  openMs: number;
+  openSince?: number;
   bytes: number;
   failed?: Bft2Error;
   parallel: number;
@@ -199,8 +202,7 @@ export class TaskDownload {
       const l = this.lanes.get(m);
       s.bytes[m] = l?.bytes ?? 0;
       s.rates[m] = l ? l.meter.rate() : 0;
-      if (l && s.rates[m] > 0) l.lastRate = s.rates[m];
-      s.lastRates[m] = l?.lastRate ?? 0;
+      s.lastRates[m] = l ? this.averageRate(l) : 0;
       s.remaining[m] = this.plan ? this.plan.remainingBytes(m) : 0;
       s.waiting[m] = l && s.remaining[m] > 0 ? l.waiting : '';
       s.next[m] = l && !l.open && s.remaining[m] > 0 ? l.next : undefined;
@@ -230,7 +232,8 @@ export class TaskDownload {
       failures: 0,
       backoffUntil: 0,
       meter: new RateMeter(),
-      lastRate: 0,
+      runBytes: 0,
+      openMs: 0,
       bytes: 0,
       inflight: 0,
       helpCooldownUntil: 0,
@@ -247,7 +250,15 @@ export class TaskDownload {
     return `download:${this.o.task}:${m}`;
   }
 
+  /** Bytes per second while open, since the lane first moved bytes in this run. */
+  private averageRate(l: Lane): number {
+    const ms = l.openMs + (l.open && l.openSince !== undefined ? this.o.scheduler.now() - l.openSince : 0);
+    return ms > 0 ? (l.runBytes * 1000) / ms : 0;
+  }
+
   private onWindow(lane: Lane, open: boolean): void {
+    if (lane.open && !open && lane.openSince !== undefined) lane.openMs += this.o.scheduler.now() - lane.openSince;
+    if (!lane.open && open && lane.openSince !== undefined) lane.openSince = this.o.scheduler.now();
     lane.open = open;
     if (open) {
       lane.waiting = '';
@@ -433,6 +444,8 @@ export class TaskDownload {
       const lane = this.lanes.get(m)!;
       lane.bytes += added;
       lane.meter.add(added);
+      lane.runBytes += added;
+      lane.openSince ??= this.o.scheduler.now();
       this.o.tries.progressed(m);
       this.o.onBytes(m, added);
     }
