@@ -13,6 +13,7 @@
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type WebTorrent from 'webtorrent';
+import type { Torrent } from 'webtorrent';
 import type { Logger } from '../../log/logger.ts';
 
 export interface BtClient {
@@ -118,4 +119,20 @@ export function stagedPath(dir: string, torrentName: string, rel: string): strin
   const segs = rel.split('/');
   const base = segs.pop()!.replace(RESERVED_IN_NAME, '');
   return path.join(dir, torrentName, ...segs, base);
+}
+
+/** Resolves when a just-added torrent is ready (metadata, store, start-up check), rejects with its first error as `what: <message>`. */
+export function whenReady(torrent: Torrent, what: string): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const onReady = () => {
+      torrent.off('error', onError);
+      resolve();
+    };
+    const onError = (err: Error) => {
+      torrent.off('ready', onReady);
+      reject(new Error(`${what}: ${err.message}`));
+    };
+    torrent.once('ready', onReady);
+    torrent.once('error', onError);
+  });
 }

@@ -14,7 +14,7 @@
 import path from 'node:path';
 import FSChunkStore from 'fs-chunk-store';
 import type { Torrent } from 'webtorrent';
-import type { BtClient } from './bt-client.ts';
+import { whenReady, type BtClient } from './bt-client.ts';
 import { cacheSlotsFor, readTorrentFiles, type TorrentInfo } from './make-torrent.ts';
 import { fetchTorrent, checkTorrent } from './torrent-fetch.ts';
 import { btErrors, describe } from './bt-errors.ts';
@@ -244,18 +244,7 @@ export class BtLane {
       for (const w of a.wanted) w.reject(err);
       a.wanted.clear();
     });
-    await new Promise<void>((resolve, reject) => {
-      const onReady = () => {
-        torrent.off('error', onError);
-        resolve();
-      };
-      const onError = (err: Error) => {
-        torrent.off('ready', onReady);
-        reject(err);
-      };
-      torrent.once('ready', onReady);
-      torrent.once('error', onError);
-    });
+    await whenReady(torrent, `cannot add ${a.info.name} (${a.url})`);
     return torrent;
   }
 

@@ -5,7 +5,7 @@
 // and never delete it (stop() closes the store, it does not destroy it).
 import { readFile } from 'node:fs/promises';
 import type { Torrent, Wire } from 'webtorrent';
-import { roleOfPeer, type BtClient } from './bt-client.ts';
+import { roleOfPeer, whenReady, type BtClient } from './bt-client.ts';
 import { cacheSlotsFor, readTorrentFiles } from './make-torrent.ts';
 
 export interface SeedOptions {
@@ -62,18 +62,7 @@ export async function seed(client: BtClient, opts: SeedOptions): Promise<SeedHan
     deselect: true,
     storeCacheSlots: cacheSlotsFor(info.pieceLength),
   });
-  await new Promise<void>((resolve, reject) => {
-    const onReady = () => {
-      torrent.off('error', onError);
-      resolve();
-    };
-    const onError = (err: Error) => {
-      torrent.off('ready', onReady);
-      reject(new Error(`cannot seed ${opts.torrentFile}: ${err.message}`));
-    };
-    torrent.once('ready', onReady);
-    torrent.once('error', onError);
-  });
+  await whenReady(torrent, `cannot seed ${opts.torrentFile}`);
   // From here on a torrent error (e.g. a file removed under it) is logged; the seed's
   // owner sees it as stopped.
   torrent.on('error', (err: Error) => log.warn(`bt seed ${info.name}: ${err.message}`));
