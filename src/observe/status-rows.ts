@@ -236,13 +236,15 @@ function receiverRow(row: StatusRow, a: ApiResponse | undefined, byDir: ByDir, c
   const waits = (['bt', 'obs', 'cdn'] as const).filter((m) => s(c[`${m}next`])).map((m) => `${m} waits for its window (opens ${s(c[`${m}next`])})`);
   switch (row.state) {
     case 'queues':
-      row.reason = s(c.downerror) ? firstLine(s(c.downerror)) : queuePosition(byDir, row.task, 'downloading', 'downloadingnum', config.downloadingnum);
+      // Its .err, else why it may not start (the disk reserve), else its place in the queue.
+      row.reason = s(c.downerror) ? firstLine(s(c.downerror)) : s(c.waiting) || queuePosition(byDir, row.task, 'downloading', 'downloadingnum', config.downloadingnum);
       break;
     case 'downloaderror':
       row.reason = firstLine(s(c.downerror || c.desc));
       break;
     case 'downloading':
-      row.reason = waits.join('; ');
+      // A method retrying after a failure, and what the others wait for (a window, disk space).
+      row.reason = [firstLine(s(c.downerror)), s(c.waiting) || waits.join('; ')].filter(Boolean).join('; ');
       break;
     case 'downloaded':
       row.reason = s(c.btstatus) === 'btseeding' ? 'seeding its BT share' : '';

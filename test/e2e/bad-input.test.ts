@@ -196,6 +196,10 @@ test('reloadconf applies a valid config and refuses an invalid one, naming the f
   try {
     await writeFile(file, JSON.stringify({ ...JSON.parse(original), downloadingnum: '4' }));
     assert.equal(JSON.parse((await d.get('/reloadconf')).body), 'reload config.json ok.');
+    // By POST too (TMS integrations send either).
+    const posted = await d.post('/reloadconf', '');
+    assert.equal(posted.status, 200);
+    assert.equal(JSON.parse(posted.body), 'reload config.json ok.');
     await writeFile(file, JSON.stringify({ ...JSON.parse(original), servertype: 'seeder', cdntime: '8-18' }));
     const refused = JSON.parse((await d.get('/reloadconf')).body);
     assert.match(refused, /^reload config.json failed: invalid config .*config.json: servertype: .*; cdntime: 8-18: .*must be HH:MM-HH:MM/);
