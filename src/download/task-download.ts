@@ -170,7 +170,7 @@ export class TaskDownload {
       if (this.fatal) throw this.fatal;
       o.signal.throwIfAborted();
       const missing = [...this.entries.keys()].filter((f) => !this.parts.isVerified(f));
-      if (missing.length) throw errors.DOWNLOAD_FAILED('bt', missing[0], 'no method could fetch it');
+      if (missing.length) throw errors.DOWNLOAD_FAILED(owners.get(missing[0])!, missing[0], 'no method could fetch it');
       await this.parts.promoteAll();
     } finally {
       o.signal.removeEventListener('abort', onAbort);
