@@ -33,8 +33,14 @@ export interface ReceiverOutcome {
   result: string;
   /** bft2's own view, from the last `progress` sample while downloading: bytes per method. */
   bft2?: Record<Method, number>;
-  /** Bytes a method carried beyond its planned share (bft2's view): rebalancing. */
+  /**
+   * Bytes whose method changed while downloading (progress `rebalancedbytes`, the engine's
+   * count), from the last sample taken while the task was downloading: a move in the
+   * last half second before the DCP was stored can be missing.
+   */
   rebalanced?: number;
+  /** What moved, in the engine's words (progress `rebalanced`: "bt took N bytes from cdn; ..."). */
+  rebalancedText?: string;
 }
 
 export interface DeliveryResult {
@@ -141,8 +147,7 @@ export async function deliver(lab: Lab, split: string): Promise<DeliveryResult> 
   // --- watching ---
   const spool = (d: Daemon, state: string, file = taskFile) => path.join(d.root, 'data', 'receiver', state, file);
   const exists = (p: string) => stat(p).then(() => true, () => false);
-  const lastSample = new Map<string, Record<Method, number>>();
-  let cprogressWorks: boolean | undefined;
+  const lastSample = new Map<string, { bytes: Record<Method, number>; rebalanced: number; rebalancedText: string }>();
   const deadline = t0 + s.timeoutS * 1000;
   let lastPoll = 0;
   const pending = () => [...lab.cinemas, ...lab.cachers].filter((d) => outcomes.get(d.host.name)?.accepted && outcomes.get(d.host.name)!.timeS === null && !outcomes.get(d.host.name)!.result.startsWith('failed'));
@@ -155,7 +160,7 @@ export async function deliver(lab: Lab, split: string): Promise<DeliveryResult> 
       problems.push(`${gone.name} exited during the delivery; see its log in the work directory (--keep)`);
       break;
     }
-    const sampleNow = Date.now() - lastPoll >= 1000;
+    const sampleNow = Date.now() - lastPoll >= 500;
     if (sampleNow) lastPoll = Date.now();
     for (const d of pending()) {
       const o = outcomes.get(d.host.name)!;
@@ -180,19 +185,17 @@ export async function deliver(lab: Lab, split: string): Promise<DeliveryResult> 
           const c = p?.return_content;
           if (c?.status === 'downloading') {
             const bytes = (pct: string) => (parseFloat(pct) / 100) * made.size;
-            lastSample.set(d.host.name, { bt: bytes(c.btpercent), obs: bytes(c.obspercent), cdn: bytes(c.cdnpercent) });
+            lastSample.set(d.host.name, {
+              bytes: { bt: bytes(c.btpercent), obs: bytes(c.obspercent), cdn: bytes(c.cdnpercent) },
+              rebalanced: Number(c.rebalancedbytes ?? 0),
+              rebalancedText: String(c.rebalanced ?? ''),
+            });
           }
         }
-      } else {
-        // A cacher: SPEC §5's cprogress once bft2 has it (its share complete = percent
-        // 100%, seeding); until then the receiver-like daemon files the task in downloaded.
-        let complete = await exists(spool(d, 'downloaded'));
-        if (!complete && sampleNow && cprogressWorks !== false) {
-          const c = await d.api('cprogress', { taskfile: taskFile }).catch(() => undefined);
-          // Only "not available yet" (METHOD_NOT_READY) stops the asking; any other false is "not yet".
-          if (c?.return_status === 'false' && /not available on this node yet/.test(String(c.return_content?.desc))) cprogressWorks = false;
-          else if (c?.return_status === 'true') complete = c.return_content?.percent === '100.000%';
-        }
+      } else if (sampleNow) {
+        // A cacher (SPEC §5): its share is complete when cprogress says seeding at 100%.
+        const c = await d.api('cprogress', { taskfile: taskFile }).catch(() => undefined);
+        const complete = c?.return_status === 'true' && c.return_content?.status === 'seeding' && c.return_content?.percent === '100.000%';
         if (complete) {
           o.timeS = (Date.now() - startedAt.get(d.host.name)!) / 1000;
           o.result = 'complete';
@@ -227,8 +230,9 @@ export async function deliver(lab: Lab, split: string): Promise<DeliveryResult> 
   for (const o of outcomes.values()) {
     const b = lastSample.get(o.host);
     if (b) {
-      o.bft2 = b;
-      o.rebalanced = METHODS.reduce((sum, m) => sum + Math.max(0, b[m] - shares[m]), 0);
+      o.bft2 = b.bytes;
+      o.rebalanced = b.rebalanced;
+      o.rebalancedText = b.rebalancedText;
     }
   }
   for (const d of lab.cinemas) {

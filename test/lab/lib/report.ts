@@ -22,7 +22,9 @@ export interface HostRow {
   btTx: number;
   /** bft2's view (progress); only for receivers that reported while downloading. */
   bft2?: { bt: number; obs: number; cdn: number };
+  /** Progress `rebalancedbytes` / `rebalanced` of a cinema (the last sample while downloading). */
   rebalanced?: number;
+  rebalancedText?: string;
 }
 
 export interface Summary {
@@ -88,6 +90,7 @@ export function makeReport(scenario: string, runId: string, hosts: HostPlan[], d
       btTx: c.nft[h.name]?.bt_tx ?? 0,
       bft2: o?.bft2,
       rebalanced: o?.rebalanced,
+      rebalancedText: o?.rebalancedText,
     };
   });
   const cinemaRows = rows.filter((r) => r.role === 'cinema');
