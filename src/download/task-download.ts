@@ -274,9 +274,15 @@ export class TaskDownload {
     return `${p(n.getHours())}:${p(n.getMinutes())}`;
   }
 
+  /**
+   * BitTorrent runs for its own files, or to take over others' when rebalancing — but only
+   * for a task that gives it a share: a sender seeds nothing of a task without one (SPEC §5),
+   * so ranges taken over would wait BFT2_HELP_STALL_MS for peers that never come.
+   */
   private usesBt(): boolean {
     const t = this.o.t;
-    return this.o.available.has('bt') && !!this.o.btClient && (this.o.lists2.bt.length > 0 || (this.o.config().rebalance !== 'off' && t.bt.url !== ''));
+    if (!this.o.available.has('bt') || !this.o.btClient) return false;
+    return this.o.lists2.bt.length > 0 || (this.o.config().rebalance !== 'off' && t.bt.url !== '' && t.btlist.length > 0);
   }
 
   private reaches(m: Method, file: string): boolean {
