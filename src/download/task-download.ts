@@ -155,7 +155,12 @@ export class TaskDownload {
     // Bytes on disk from before count for the method that owns them.
     for (const f of planFiles) this.lanes.get(f.owner)!.bytes += this.plan.doneBytes(f.file);
     for (const f of verified) this.lanes.get(owners.get(f)!)!.bytes += this.entries.get(f)!.size;
-    if (this.usesBt()) this.bt = this.makeBtLane();
+    if (this.usesBt()) {
+      this.bt = this.makeBtLane();
+      // The daemon's client is made on first use (webtorrent's modules load, the port
+      // binds): start that now, beside the fetch of the torrent, not after it.
+      void o.btClient!().catch(() => undefined);
+    }
     const onAbort = () => this.stopAll(o.signal.reason);
     o.signal.addEventListener('abort', onAbort, { once: true });
     this.saveTimer = setInterval(() => void this.save(), 2000);
