@@ -41,6 +41,8 @@ export interface ReceiverOutcome {
   rebalanced?: number;
   /** What moved, in the engine's words (progress `rebalanced`: "bt took N bytes from cdn; ..."). */
   rebalancedText?: string;
+  /** A cinema's progress samples while downloading: seconds since its recv, bytes per method (where the time goes). */
+  timeline?: { t: number; bt: number; obs: number; cdn: number }[];
 }
 
 export interface DeliveryResult {
@@ -148,6 +150,9 @@ export async function deliver(lab: Lab, split: string): Promise<DeliveryResult> 
   const spool = (d: Daemon, state: string, file = taskFile) => path.join(d.root, 'data', 'receiver', state, file);
   const exists = (p: string) => stat(p).then(() => true, () => false);
   const lastSample = new Map<string, { bytes: Record<Method, number>; rebalanced: number; rebalancedText: string }>();
+  const timelines = new Map<string, { t: number; bt: number; obs: number; cdn: number }[]>();
+  // Progress is sampled every 250 ms per cinema or so: finer for a few cinemas (the hybrid bench), coarser for many.
+  const sampleMs = Math.min(1000, Math.max(250, 125 * lab.cinemas.length));
   const deadline = t0 + s.timeoutS * 1000;
   let lastPoll = 0;
   const pending = () => [...lab.cinemas, ...lab.cachers].filter((d) => outcomes.get(d.host.name)?.accepted && outcomes.get(d.host.name)!.timeS === null && !outcomes.get(d.host.name)!.result.startsWith('failed'));
@@ -160,7 +165,7 @@ export async function deliver(lab: Lab, split: string): Promise<DeliveryResult> 
       problems.push(`${gone.name} exited during the delivery; see its log in the work directory (--keep)`);
       break;
     }
-    const sampleNow = Date.now() - lastPoll >= 500;
+    const sampleNow = Date.now() - lastPoll >= sampleMs;
     if (sampleNow) lastPoll = Date.now();
     for (const d of pending()) {
       const o = outcomes.get(d.host.name)!;
@@ -185,11 +190,11 @@ export async function deliver(lab: Lab, split: string): Promise<DeliveryResult> 
           const c = p?.return_content;
           if (c?.status === 'downloading') {
             const bytes = (pct: string) => (parseFloat(pct) / 100) * made.size;
-            lastSample.set(d.host.name, {
-              bytes: { bt: bytes(c.btpercent), obs: bytes(c.obspercent), cdn: bytes(c.cdnpercent) },
-              rebalanced: Number(c.rebalancedbytes ?? 0),
-              rebalancedText: String(c.rebalanced ?? ''),
-            });
+            const b = { bt: bytes(c.btpercent), obs: bytes(c.obspercent), cdn: bytes(c.cdnpercent) };
+            lastSample.set(d.host.name, { bytes: b, rebalanced: Number(c.rebalancedbytes ?? 0), rebalancedText: String(c.rebalanced ?? '') });
+            const tl = timelines.get(d.host.name) ?? [];
+            tl.push({ t: Math.round(Date.now() - startedAt.get(d.host.name)!) / 1000, ...b });
+            timelines.set(d.host.name, tl);
           }
         }
       } else if (sampleNow) {
@@ -233,6 +238,7 @@ export async function deliver(lab: Lab, split: string): Promise<DeliveryResult> 
       o.bft2 = b.bytes;
       o.rebalanced = b.rebalanced;
       o.rebalancedText = b.rebalancedText;
+      o.timeline = timelines.get(o.host);
     }
   }
   for (const d of lab.cinemas) {

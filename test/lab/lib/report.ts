@@ -25,6 +25,8 @@ export interface HostRow {
   /** Progress `rebalancedbytes` / `rebalanced` of a cinema (the last sample while downloading). */
   rebalanced?: number;
   rebalancedText?: string;
+  /** A cinema's progress samples while downloading (seconds since its recv; bytes per method). */
+  timeline?: { t: number; bt: number; obs: number; cdn: number }[];
 }
 
 export interface Summary {
@@ -91,6 +93,7 @@ export function makeReport(scenario: string, runId: string, hosts: HostPlan[], d
       bft2: o?.bft2,
       rebalanced: o?.rebalanced,
       rebalancedText: o?.rebalancedText,
+      timeline: o?.timeline,
     };
   });
   const cinemaRows = rows.filter((r) => r.role === 'cinema');
