@@ -98,6 +98,21 @@ test('rebalance idle: near the end ranges shrink to 1/8 of the bytes nobody fetc
   assert.deepEqual([stolen.file, stolen.start, stolen.end, stolen.from], ['c.mxf', 36, 40, 'cdn']);
 });
 
+test('startFile: a method begins its own files at that file, each front to back, and wraps around to the front', () => {
+  const own: PlanFile[] = ['r1', 'r2', 'r3'].map((f) => ({ file: f, size: 20, owner: 'bt' as Method }));
+  const p = new WorkPlan([...own, { file: 'c', size: 20, owner: 'cdn' }], { chunk: 10, reach: () => true, rebalance: 'off', startFile: { bt: 1 } });
+  const got: string[] = [];
+  for (let a = p.next('bt'); a; a = p.next('bt')) {
+    got.push(`${a.file}:${a.start}`);
+    p.markDone(a.file, a.start, a.end);
+    p.release(a.id);
+  }
+  assert.deepEqual(got, ['r2:0', 'r2:10', 'r3:0', 'r3:10', 'r1:0', 'r1:10']);
+  // Others keep the front; an index past the end is the last file.
+  const q = new WorkPlan(own, { chunk: 10, reach: () => true, rebalance: 'off', startFile: { bt: 99 } });
+  assert.equal(q.next('bt')!.file, 'r3');
+});
+
 test('property: lanes at random speeds with random pauses and failures never fetch a byte twice and finish every reachable byte', () => {
   let seed = 7;
   const rnd = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
@@ -106,7 +121,7 @@ test('property: lanes at random speeds with random pauses and failures never fet
     const mode = (['off', 'failed', 'idle'] as const)[round % 3];
     const reach = (m: Method, f: string) => m === 'cdn' || m === 'bt' || fs.find((x) => x.file === f)!.owner === 'obs';
     const chunk = 1 + Math.floor(rnd() * 100);
-    const p = new WorkPlan(fs, { chunk, minChunk: 1 + (round % 7 === 0 ? 0 : Math.floor(chunk / 4)), reach, rebalance: mode });
+    const p = new WorkPlan(fs, { chunk, minChunk: 1 + (round % 7 === 0 ? 0 : Math.floor(chunk / 4)), reach, rebalance: mode, startFile: { bt: round % fs.length, cdn: (round * 7) % fs.length } });
     const written = new Map<string, Uint8Array>(fs.map((f) => [f.file, new Uint8Array(f.size)]));
     const lanes: Method[] = ['bt', 'obs', 'cdn'];
     const current = new Map<Method, { id: number; file: string; at: number; end: number }>();

@@ -1,6 +1,7 @@
 // Which method fetches which bytes of a task, pure and in memory (SPEC §8, rebalancing).
 // Every file starts owned whole by the method its task list names; a method asks for its
-// next range (at most one chunk, from the front of what it owns and nobody fetches yet);
+// next range (at most one chunk, from the front of what it owns and nobody fetches yet,
+// beginning at its start file: see `startFile`);
 // bytes written are marked done as they land. Rebalancing moves ownership:
 // - `failed`: a method that failed for good hands every byte it still owns to methods
 //   that can reach that file (CDN reaches every file, BT the files of its torrents, OBS
@@ -69,6 +70,12 @@ export class WorkPlan {
       chunk: number;
       /** The smallest range near the end under `idle` (default 4 MiB, or `chunk` when smaller). */
       minChunk?: number;
+      /**
+       * Per method, the file (an index into the plan's files) from which it looks for its own
+       * next range, going on in order and wrapping around; default 0, the front. Each file is
+       * still fetched front to back, so its hash still follows the bytes as they land.
+       */
+      startFile?: Partial<Record<Method, number>>;
       /** Whether a method can fetch a file at all. */
       reach: (m: Method, file: string) => boolean;
       rebalance: RebalanceMode;
@@ -217,7 +224,9 @@ export class WorkPlan {
   }
 
   private firstPending(m: Method): { file: string; start: number; end: number } | undefined {
-    for (const name of this.order) {
+    const from = Math.max(0, Math.min(this.order.length - 1, this.opts.startFile?.[m] ?? 0));
+    for (let i = 0; i < this.order.length; i++) {
+      const name = this.order[(from + i) % this.order.length];
       const f = this.files.get(name)!;
       for (const [s, e] of f.owned[m]) {
         for (const [gs, ge] of f.done.gaps(s, e)) {
