@@ -65,5 +65,8 @@ export function swarmSummary(r: RunReport): string {
     `== bench swarm: ${mb(s.dcpBytes)} MB, 1 centre, ${r.rows.filter((h) => h.role === 'cacher').length} cachers, ${s.cinemas} cinemas, bt:obs:cdn ${r.split}`,
     formatTable(['host', 'time s', 'result', 'from centre MB', 'from cachers MB', 'bt rx MB', 'bt tx MB'], rows, [0, 2]),
     `centre BitTorrent upload ${mb(s.centreBtBytes)} MB = ${s.centreBtPerDcp.toFixed(2)} x DCP size (all of its uplink: ${s.centreUplinkPerDcp.toFixed(2)} x); slowest cinema ${s.slowestCinemaS === null ? 'did not finish' : `${s.slowestCinemaS.toFixed(1)} s`}; verified ${s.verifiedCinemas}/${s.cinemas}`,
+    r.cacherLeadS > 0
+      ? `the cachers had a head start of ${r.cacherLeadS} s: the slowest cinema finished ${s.slowestCinemaFromFirstS === null ? '-' : s.slowestCinemaFromFirstS.toFixed(1)} s after the first hand-out, and the centre's upload includes what it sent during the lead`
+      : 'all hand-outs at once (no head start for the cachers)',
   ].join('\n');
 }

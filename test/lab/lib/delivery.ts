@@ -29,6 +29,8 @@ export interface ReceiverOutcome {
   accepted: boolean;
   /** Seconds from its `recv` to its share (cacher) or DCP (cinema) being complete; null if never. */
   timeS: number | null;
+  /** The same moment, in seconds from the first hand-out of the task (a cacher's, when cachers lead). */
+  fromFirstS?: number;
   /** verified | failed: <reason> | incomplete | complete (a cacher) | refused | sha1 mismatch ... */
   result: string;
   /** bft2's own view, from the last `progress` sample while downloading: bytes per method. */
@@ -54,6 +56,8 @@ export interface DeliveryResult {
   publishS: number;
   warmS: number | null;
   receivers: ReceiverOutcome[];
+  /** Seconds the cachers were handed the task before the cinemas (the scenario's cacherLeadS; 0 without cachers). */
+  cacherLeadS: number;
   events: { at: number; link: string; cut: boolean; appliedAtS: number }[];
   counters: Snapshot;
   problems: string[];
@@ -125,6 +129,7 @@ export async function deliver(lab: Lab, split: string): Promise<DeliveryResult> 
     if (!accepted && d.host.role === 'cinema') problems.push(`${d.host.name}: recv refused: ${desc}`);
     if (!accepted && d.host.role === 'cacher') log(`${d.host.name}: recv refused: ${desc}`);
   };
+  const firstHandOut = Date.now();
   await Promise.all(lab.cachers.map(handOut));
   if (lab.cachers.length && s.cacherLeadS > 0) await sleep(s.cacherLeadS * 1000);
   const t0 = Date.now();
@@ -183,6 +188,7 @@ export async function deliver(lab: Lab, split: string): Promise<DeliveryResult> 
       if (d.host.role === 'cinema') {
         if (await exists(spool(d, 'downloaded'))) {
           o.timeS = (Date.now() - startedAt.get(d.host.name)!) / 1000;
+          o.fromFirstS = (Date.now() - firstHandOut) / 1000;
           o.result = 'stored';
           log(`${d.host.name}: DCP stored after ${o.timeS.toFixed(1)} s`);
         } else if (sampleNow) {
@@ -203,6 +209,7 @@ export async function deliver(lab: Lab, split: string): Promise<DeliveryResult> 
         const complete = c?.return_status === 'true' && c.return_content?.status === 'seeding' && c.return_content?.percent === '100.000%';
         if (complete) {
           o.timeS = (Date.now() - startedAt.get(d.host.name)!) / 1000;
+          o.fromFirstS = (Date.now() - firstHandOut) / 1000;
           o.result = 'complete';
           log(`${d.host.name}: share complete after ${o.timeS.toFixed(1)} s`);
         }
@@ -252,6 +259,7 @@ export async function deliver(lab: Lab, split: string): Promise<DeliveryResult> 
     publishS,
     warmS,
     receivers: [...lab.cachers, ...lab.cinemas].map((d) => outcomes.get(d.host.name)!).filter(Boolean),
+    cacherLeadS: lab.cachers.length ? s.cacherLeadS : 0,
     events,
     counters: diff(after, before),
     problems,
