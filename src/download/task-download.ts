@@ -300,15 +300,10 @@ export class TaskDownload {
     return `${p(n.getHours())}:${p(n.getMinutes())}`;
   }
 
-  /**
-   * BitTorrent runs for its own files, or to take over others' when rebalancing — but only
-   * for a task that gives it a share: a sender seeds nothing of a task without one (SPEC §5),
-   * so ranges taken over would wait BFT2_HELP_STALL_MS for peers that never come.
-   */
   private usesBt(): boolean {
     const t = this.o.t;
-    if (!this.o.available.has('bt') || !this.o.btClient) return false;
-    return this.o.lists2.bt.length > 0 || (this.o.config().rebalance !== 'off' && t.bt.url !== '' && t.btlist.length > 0);
+    // A BitTorrent share in the task (its files may all be local copies, yet BT may take over others).
+    return this.o.available.has('bt') && !!this.o.btClient && t.btlist.length > 0 && (this.o.lists2.bt.length > 0 || (this.o.config().rebalance !== 'off' && t.bt.url !== ''));
   }
 
   private reaches(m: Method, file: string): boolean {
