@@ -8,8 +8,8 @@
 //   every file) and BitTorrent (the full torrent) would take part of it, and it would not
 //   be the time of one method.
 // - swarm (test/lab/swarm-bench.json): 1 centre, 2 cachers, 8 cinemas, 1:0:0, BitTorrent
-//   only (the cinemas' rebalance `failed`: under `idle` the CDN named in the task would take
-//   most of it), every node handed the task at once. Figures: the centre's BitTorrent
+//   only (the cinemas' rebalance `failed`, so no method the task gives no share can take
+//   part, whatever the engine's rule), every node handed the task at once. Figures: the centre's BitTorrent
 //   upload ÷ DCP size (target ≤ 3), and the slowest cinema's time. No head start for the
 //   cachers here: it would flatter both figures (the cinemas' times leave the lead out).
 //   test/lab/swarm-lead.json is the same with one (pre-positioning), reported as such.
