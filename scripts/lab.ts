@@ -18,7 +18,7 @@ import { loadScenario, ScenarioError, type Scenario } from '../test/lab/lib/scen
 import { Lab } from '../test/lab/lib/lab.ts';
 import { deliver } from '../test/lab/lib/delivery.ts';
 import { makeReport, formatReport, type RunReport } from '../test/lab/lib/report.ts';
-import { hybridSummary, swarmSummary } from '../test/lab/lib/bench.ts';
+import { hybridSummary, swarmSummary, benchScenario } from '../test/lab/lib/bench.ts';
 import { run } from '../test/lab/lib/sh.ts';
 import { topology } from '../test/lab/lib/topology.ts';
 
@@ -125,7 +125,7 @@ async function main(): Promise<number> {
       const s = await loadScenario(path.join(REPO, 'test', 'lab', 'hybrid-bench.json'));
       out.hybrid = [];
       for (const split of s.benchSplits ?? [s.split]) {
-        const r = await runOnce(s, split, runId, path.join(workRoot, `${++n}-hybrid-${split.replace(/:/g, '')}`));
+        const r = await runOnce(benchScenario(s, split), split, runId, path.join(workRoot, `${++n}-hybrid-${split.replace(/:/g, '')}`));
         console.log(formatReport(r) + '\n');
         out.hybrid.push(r);
         ok &&= r.ok;

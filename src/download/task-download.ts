@@ -110,6 +110,26 @@ interface Lane {
   helpCooldownUntil: number;
 }
 
+/**
+ * Where BitTorrent begins in its own files: a file picked at random, weighted by size. Many
+ * cinemas fetch one share at once, and behind their firewalls they cannot trade pieces with
+ * each other, only with the cachers; starting all at the front, they would all hold (and
+ * offer the cachers) the same pieces and ask the centre for the same ones. Each begins
+ * elsewhere instead, so the swarm holds every piece sooner, the cachers complete sooner and
+ * the centre leaves the cinemas to them sooner (bt-seed.ts). Each file is still fetched
+ * front to back (its hash follows the bytes as they land).
+ */
+function btStartFile(files: { size: number; owner: Method }[]): number {
+  const total = files.reduce((n, f) => n + (f.owner === 'bt' ? f.size : 0), 0);
+  let at = Math.random() * total;
+  for (let i = 0; i < files.length; i++) {
+    if (files[i].owner !== 'bt') continue;
+    at -= files[i].size;
+    if (at < 0) return i;
+  }
+  return 0;
+}
+
 export class TaskDownload {
   private readonly parts: PartStore;
   private plan!: WorkPlan;
@@ -148,6 +168,7 @@ export class TaskDownload {
       reach: (m, file) => this.reaches(m, file),
       rebalance: config.rebalance as RebalanceMode,
       done,
+      startFile: { bt: btStartFile(planFiles) },
       // Only a method busy at full capacity has bytes that would wait for it.
       canStealFrom: (victim) => {
         const v = this.lanes.get(victim);
@@ -158,7 +179,12 @@ export class TaskDownload {
     // Bytes on disk from before count for the method that owns them.
     for (const f of planFiles) this.lanes.get(f.owner)!.bytes += this.plan.doneBytes(f.file);
     for (const f of verified) this.lanes.get(owners.get(f)!)!.bytes += this.entries.get(f)!.size;
-    if (this.usesBt()) this.bt = this.makeBtLane();
+    if (this.usesBt()) {
+      this.bt = this.makeBtLane();
+      // The daemon's client is made on first use (webtorrent's modules load, the port
+      // binds): start that now, beside the fetch of the torrent, not after it.
+      void o.btClient!().catch(() => undefined);
+    }
     const onAbort = () => this.stopAll(o.signal.reason);
     o.signal.addEventListener('abort', onAbort, { once: true });
     this.saveTimer = setInterval(() => void this.save(), 2000);

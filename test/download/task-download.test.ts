@@ -243,6 +243,24 @@ test('rebalance idle: a slow CDN is helped by BitTorrent (the full torrent) with
   }
 });
 
+test('rebalance idle, a task that gives BitTorrent no share: no byte over BitTorrent (the sender seeds nothing of it), the CDN alone', async () => {
+  // The seeder of this suite seeds the full torrent anyway; a sender would not (SPEC §5: BT
+  // seeding only for a task with a BT share), so ranges taken over by BitTorrent would wait
+  // BFT2_HELP_STALL_MS for peers that never come.
+  origin.throttle(16 * MB);
+  try {
+    const s = start({ bt: none, obs: none, cdn: all() }, { config: { rebalance: 'idle' } });
+    await s.run;
+    await assertAssembled(s.assembly);
+    const snap = s.td.snapshot();
+    assert.equal(snap.bytes.bt, 0);
+    assert.equal(snap.bytes.cdn, dcp.size);
+    assert.ok(!s.lines.some((l) => /rebalance: bt takes/.test(l)), s.lines.join('\n'));
+  } finally {
+    origin.throttle(null);
+  }
+});
+
 test('windows: a closed window fetches nothing; at the opening it fetches; a closing stops it without an error or a try; the next opening goes on from the byte it stopped at', async () => {
   let now = new Date(2026, 5, 1, 9, 59, 30).getTime();
   const scheduler = new WindowScheduler({ now: () => now });

@@ -72,6 +72,47 @@ test('rebalance failed: a failed method hands what it owns to methods that can r
   assert.deepEqual(onlyCdn.fail('cdn'), ['c.mxf']);
 });
 
+test('rebalance idle: near the end ranges shrink to 1/8 of the bytes nobody fetches yet, never below minChunk; other modes keep the chunk', () => {
+  const sizes = (mode: 'idle' | 'failed') => {
+    const p = new WorkPlan([{ file: 'r.mxf', size: 160, owner: 'cdn' }], { chunk: 16, minChunk: 4, reach: () => true, rebalance: mode });
+    const out: number[] = [];
+    for (let a = p.next('cdn'); a; a = p.next('cdn')) {
+      out.push(a.end - a.start);
+      p.markDone(a.file, a.start, a.end);
+      p.release(a.id);
+    }
+    return out;
+  };
+  const idle = sizes('idle');
+  assert.deepEqual(idle.slice(0, 4), [16, 16, 16, 14]);
+  assert.ok(idle.every((n, i) => i === 0 || n <= idle[i - 1]), `shrinking: ${idle}`);
+  assert.ok(idle.slice(0, -1).every((n) => n >= 4), `never below minChunk but for the file's last bytes: ${idle}`);
+  assert.equal(idle.reduce((a, b) => a + b, 0), 160);
+  assert.deepEqual(sizes('failed'), Array(10).fill(16));
+  // A thief's chunk shrinks the same way.
+  const p = new WorkPlan([{ file: 'a.mxf', size: 40, owner: 'bt' }, { file: 'c.mxf', size: 40, owner: 'cdn' }], { chunk: 16, minChunk: 4, reach: () => true, rebalance: 'idle' });
+  p.markDone('a.mxf', 0, 40);
+  const own = p.next('cdn')!;
+  assert.equal(own.end - own.start, 5); // 40 pending / 8
+  const stolen = p.next('bt')!;
+  assert.deepEqual([stolen.file, stolen.start, stolen.end, stolen.from], ['c.mxf', 36, 40, 'cdn']);
+});
+
+test('startFile: a method begins its own files at that file, each front to back, and wraps around to the front', () => {
+  const own: PlanFile[] = ['r1', 'r2', 'r3'].map((f) => ({ file: f, size: 20, owner: 'bt' as Method }));
+  const p = new WorkPlan([...own, { file: 'c', size: 20, owner: 'cdn' }], { chunk: 10, reach: () => true, rebalance: 'off', startFile: { bt: 1 } });
+  const got: string[] = [];
+  for (let a = p.next('bt'); a; a = p.next('bt')) {
+    got.push(`${a.file}:${a.start}`);
+    p.markDone(a.file, a.start, a.end);
+    p.release(a.id);
+  }
+  assert.deepEqual(got, ['r2:0', 'r2:10', 'r3:0', 'r3:10', 'r1:0', 'r1:10']);
+  // Others keep the front; an index past the end is the last file.
+  const q = new WorkPlan(own, { chunk: 10, reach: () => true, rebalance: 'off', startFile: { bt: 99 } });
+  assert.equal(q.next('bt')!.file, 'r3');
+});
+
 test('property: lanes at random speeds with random pauses and failures never fetch a byte twice and finish every reachable byte', () => {
   let seed = 7;
   const rnd = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
@@ -79,7 +120,8 @@ test('property: lanes at random speeds with random pauses and failures never fet
     const fs: PlanFile[] = Array.from({ length: 1 + Math.floor(rnd() * 5) }, (_, i) => ({ file: `f${i}`, size: 1 + Math.floor(rnd() * 500), owner: (['bt', 'obs', 'cdn'] as Method[])[Math.floor(rnd() * 3)] }));
     const mode = (['off', 'failed', 'idle'] as const)[round % 3];
     const reach = (m: Method, f: string) => m === 'cdn' || m === 'bt' || fs.find((x) => x.file === f)!.owner === 'obs';
-    const p = new WorkPlan(fs, { chunk: 1 + Math.floor(rnd() * 100), reach, rebalance: mode });
+    const chunk = 1 + Math.floor(rnd() * 100);
+    const p = new WorkPlan(fs, { chunk, minChunk: 1 + (round % 7 === 0 ? 0 : Math.floor(chunk / 4)), reach, rebalance: mode, startFile: { bt: round % fs.length, cdn: (round * 7) % fs.length } });
     const written = new Map<string, Uint8Array>(fs.map((f) => [f.file, new Uint8Array(f.size)]));
     const lanes: Method[] = ['bt', 'obs', 'cdn'];
     const current = new Map<Method, { id: number; file: string; at: number; end: number }>();

@@ -1,13 +1,16 @@
 // Which method fetches which bytes of a task, pure and in memory (SPEC §8, rebalancing).
 // Every file starts owned whole by the method its task list names; a method asks for its
-// next range (at most one chunk, from the front of what it owns and nobody fetches yet);
+// next range (at most one chunk, from the front of what it owns and nobody fetches yet,
+// beginning at its start file: see `startFile`);
 // bytes written are marked done as they land. Rebalancing moves ownership:
 // - `failed`: a method that failed for good hands every byte it still owns to methods
 //   that can reach that file (CDN reaches every file, BT the files of its torrents, OBS
 //   only its own share);
 // - `idle`: a method with nothing left of its own takes the tail of the largest gap
 //   another method still has to fetch, a chunk at a time, so the two meet in the middle
-//   of a large file instead of one waiting for the other.
+//   of a large file instead of one waiting for the other. Near the end ranges shrink (to
+//   1/8 of the bytes nobody fetches yet, at least `minChunk`): a range being fetched cannot
+//   be taken over, so the last ones decide how long the others stand idle at the end.
 // Whatever moves, every file is still checked against its sha1 once complete.
 // Owns no I/O; the lanes (task-download.ts) do the fetching and call back here.
 import { RangeSet } from './range-set.ts';
@@ -47,6 +50,11 @@ interface FileState {
 
 const ALL: Method[] = ['bt', 'obs', 'cdn'];
 
+/** Under `idle`, a range is at most this fraction of the bytes nobody fetches yet (see above). */
+const TAIL_SHARES = 8;
+/** The smallest range the tail shrinks to: a BitTorrent piece (create-torrent's largest automatic one), so BitTorrent fetches no piece twice over. */
+const MIN_CHUNK = 4 * 1024 * 1024;
+
 export class WorkPlan {
   private readonly files = new Map<string, FileState>();
   private readonly order: string[];
@@ -60,6 +68,14 @@ export class WorkPlan {
     files: PlanFile[],
     private readonly opts: {
       chunk: number;
+      /** The smallest range near the end under `idle` (default 4 MiB, or `chunk` when smaller). */
+      minChunk?: number;
+      /**
+       * Per method, the file (an index into the plan's files) from which it looks for its own
+       * next range, going on in order and wrapping around; default 0, the front. Each file is
+       * still fetched front to back, so its hash still follows the bytes as they land.
+       */
+      startFile?: Partial<Record<Method, number>>;
       /** Whether a method can fetch a file at all. */
       reach: (m: Method, file: string) => boolean;
       rebalance: RebalanceMode;
@@ -208,12 +224,14 @@ export class WorkPlan {
   }
 
   private firstPending(m: Method): { file: string; start: number; end: number } | undefined {
-    for (const name of this.order) {
+    const from = Math.max(0, Math.min(this.order.length - 1, this.opts.startFile?.[m] ?? 0));
+    for (let i = 0; i < this.order.length; i++) {
+      const name = this.order[(from + i) % this.order.length];
       const f = this.files.get(name)!;
       for (const [s, e] of f.owned[m]) {
         for (const [gs, ge] of f.done.gaps(s, e)) {
           const free = f.inflight.gaps(gs, ge)[0];
-          if (free) return { file: name, start: free[0], end: Math.min(free[1], free[0] + this.opts.chunk) };
+          if (free) return { file: name, start: free[0], end: Math.min(free[1], free[0] + this.chunkNow()) };
         }
       }
     }
@@ -241,9 +259,19 @@ export class WorkPlan {
     if (!best || best.end - best.start < Math.min(this.opts.chunk, 1024 * 1024)) return undefined;
     // A failed method's bytes are already handed over by fail(); an owner still working
     // keeps the front of the gap, the thief takes one chunk from its end.
-    const start = Math.max(best.start, best.end - this.opts.chunk);
+    const start = Math.max(best.start, best.end - this.chunkNow());
     this.transfer(best.file, start, best.end, best.victim, m);
     return this.assign(m, best.file, start, best.end, best.victim);
+  }
+
+  /** The size of the next range: `chunk`, or under `idle` less near the end (TAIL_SHARES). */
+  private chunkNow(): number {
+    const { chunk, rebalance } = this.opts;
+    if (rebalance !== 'idle') return chunk;
+    const min = Math.min(chunk, this.opts.minChunk ?? MIN_CHUNK);
+    let pending = 0;
+    for (const m of ALL) pending += this.pendingBytes(m);
+    return Math.max(min, Math.min(chunk, Math.floor(pending / TAIL_SHARES)));
   }
 
   private transfer(file: string, start: number, end: number, from: Method, to: Method): void {

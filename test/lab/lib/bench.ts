@@ -3,23 +3,40 @@
 // - hybrid (test/lab/hybrid-bench.json): one cinema, each source link capped alike, the
 //   cinema's downlink 4x that; the DCP delivered once per split of `benchSplits` (1:0:0,
 //   0:1:0, 0:0:1, 1:1:1). Figure: time of 1:1:1 ÷ time of the best single method
-//   (target ≤ 0.40; file-granular allocation alone gives about 0.57).
-// - swarm (test/lab/swarm-bench.json): 1 centre, 2 cachers, 8 cinemas, 1:0:0. Figures:
-//   the centre's BitTorrent upload ÷ DCP size, and the slowest cinema's time.
+//   (target ≤ 0.40; file-granular allocation alone gives about 0.57). A single-method run
+//   is run with the cinema's `rebalance` off: with rebalancing on, the CDN (which reaches
+//   every file) and BitTorrent (the full torrent) would take part of it, and it would not
+//   be the time of one method.
+// - swarm (test/lab/swarm-bench.json): 1 centre, 2 cachers, 8 cinemas, 1:0:0, BitTorrent
+//   only (the cinemas' rebalance `failed`, so no method the task gives no share can take
+//   part, whatever the engine's rule), every node handed the task at once. Figures: the centre's BitTorrent
+//   upload ÷ DCP size (target ≤ 3), and the slowest cinema's time. No head start for the
+//   cachers here: it would flatter both figures (the cinemas' times leave the lead out).
+//   test/lab/swarm-lead.json is the same with one (pre-positioning), reported as such.
 // Owns: the summaries; the runs are delivery.ts's.
 import { formatTable, type RunReport } from './report.ts';
+import type { Scenario } from './scenario.ts';
+
+/** Whether a bt:obs:cdn split gives a share to one method only. */
+export const isSingle = (split: string) => split.split(':').filter((n) => Number(n) > 0).length === 1;
+
+/** The scenario a hybrid bench run uses for `split`: a single method runs alone (the cinemas' rebalance off). */
+export function benchScenario(s: Scenario, split: string): Scenario {
+  if (!isSingle(split)) return s;
+  return { ...s, config: { ...s.config, cinemas: { ...s.config.cinemas, rebalance: 'off' } } };
+}
 
 const mb = (b: number) => (b / 1e6).toFixed(1);
 
 export function hybridSummary(runs: RunReport[]): { text: string; ratio: number | null } {
   const time = (r: RunReport) => r.summary.slowestCinemaS;
-  const singles = runs.filter((r) => r.split.split(':').filter((n) => Number(n) > 0).length === 1 && r.ok && time(r) !== null);
+  const singles = runs.filter((r) => isSingle(r.split) && r.ok && time(r) !== null);
   const best = singles.length ? Math.min(...singles.map((r) => time(r)!)) : null;
   const rows = runs.map((r) => {
     const cinema = r.rows.find((h) => h.role === 'cinema')!;
     const t = time(r);
     return [
-      r.split,
+      `${r.split}${isSingle(r.split) ? ' (alone)' : ''}`,
       t === null ? '-' : t.toFixed(1),
       t !== null && best ? (t / best).toFixed(2) : '-',
       mb(cinema.from.centre),
@@ -52,5 +69,8 @@ export function swarmSummary(r: RunReport): string {
     `== bench swarm: ${mb(s.dcpBytes)} MB, 1 centre, ${r.rows.filter((h) => h.role === 'cacher').length} cachers, ${s.cinemas} cinemas, bt:obs:cdn ${r.split}`,
     formatTable(['host', 'time s', 'result', 'from centre MB', 'from cachers MB', 'bt rx MB', 'bt tx MB'], rows, [0, 2]),
     `centre BitTorrent upload ${mb(s.centreBtBytes)} MB = ${s.centreBtPerDcp.toFixed(2)} x DCP size (all of its uplink: ${s.centreUplinkPerDcp.toFixed(2)} x); slowest cinema ${s.slowestCinemaS === null ? 'did not finish' : `${s.slowestCinemaS.toFixed(1)} s`}; verified ${s.verifiedCinemas}/${s.cinemas}`,
+    r.cacherLeadS > 0
+      ? `the cachers had a head start of ${r.cacherLeadS} s: the slowest cinema finished ${s.slowestCinemaFromFirstS === null ? '-' : s.slowestCinemaFromFirstS.toFixed(1)} s after the first hand-out, and the centre's upload includes what it sent during the lead`
+      : 'all hand-outs at once (no head start for the cachers)',
   ].join('\n');
 }

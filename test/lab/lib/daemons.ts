@@ -83,7 +83,7 @@ function labConfig(h: HostPlan, all: HostPlan[]): Record<string, unknown> {
   }
   return {
     ...common,
-    // A cacher runs the cacher role (SPEC §5); until bft2 has it, the daemon receives like a cinema.
+    // A cacher runs the cacher role (SPEC §5): it downloads the BT share and seeds it.
     servertype: h.role === 'cacher' ? 'cacher' : 'receiver',
     receiverid: h.name,
     avoidrepeat: false,

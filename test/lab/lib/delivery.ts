@@ -29,12 +29,22 @@ export interface ReceiverOutcome {
   accepted: boolean;
   /** Seconds from its `recv` to its share (cacher) or DCP (cinema) being complete; null if never. */
   timeS: number | null;
+  /** The same moment, in seconds from the first hand-out of the task (a cacher's, when cachers lead). */
+  fromFirstS?: number;
   /** verified | failed: <reason> | incomplete | complete (a cacher) | refused | sha1 mismatch ... */
   result: string;
   /** bft2's own view, from the last `progress` sample while downloading: bytes per method. */
   bft2?: Record<Method, number>;
-  /** Bytes a method carried beyond its planned share (bft2's view): rebalancing. */
+  /**
+   * Bytes whose method changed while downloading (progress `rebalancedbytes`, the engine's
+   * count), from the last sample taken while the task was downloading: a move in the
+   * last half second before the DCP was stored can be missing.
+   */
   rebalanced?: number;
+  /** What moved, in the engine's words (progress `rebalanced`: "bt took N bytes from cdn; ..."). */
+  rebalancedText?: string;
+  /** A cinema's progress samples while downloading: seconds since its recv, bytes per method (where the time goes). */
+  timeline?: { t: number; bt: number; obs: number; cdn: number }[];
 }
 
 export interface DeliveryResult {
@@ -46,6 +56,8 @@ export interface DeliveryResult {
   publishS: number;
   warmS: number | null;
   receivers: ReceiverOutcome[];
+  /** Seconds the cachers were handed the task before the cinemas (the scenario's cacherLeadS; 0 without cachers). */
+  cacherLeadS: number;
   events: { at: number; link: string; cut: boolean; appliedAtS: number }[];
   counters: Snapshot;
   problems: string[];
@@ -117,6 +129,7 @@ export async function deliver(lab: Lab, split: string): Promise<DeliveryResult> 
     if (!accepted && d.host.role === 'cinema') problems.push(`${d.host.name}: recv refused: ${desc}`);
     if (!accepted && d.host.role === 'cacher') log(`${d.host.name}: recv refused: ${desc}`);
   };
+  const firstHandOut = Date.now();
   await Promise.all(lab.cachers.map(handOut));
   if (lab.cachers.length && s.cacherLeadS > 0) await sleep(s.cacherLeadS * 1000);
   const t0 = Date.now();
@@ -141,8 +154,10 @@ export async function deliver(lab: Lab, split: string): Promise<DeliveryResult> 
   // --- watching ---
   const spool = (d: Daemon, state: string, file = taskFile) => path.join(d.root, 'data', 'receiver', state, file);
   const exists = (p: string) => stat(p).then(() => true, () => false);
-  const lastSample = new Map<string, Record<Method, number>>();
-  let cprogressWorks: boolean | undefined;
+  const lastSample = new Map<string, { bytes: Record<Method, number>; rebalanced: number; rebalancedText: string }>();
+  const timelines = new Map<string, { t: number; bt: number; obs: number; cdn: number }[]>();
+  // Progress is sampled every 250 ms per cinema or so: finer for a few cinemas (the hybrid bench), coarser for many.
+  const sampleMs = Math.min(1000, Math.max(250, 125 * lab.cinemas.length));
   const deadline = t0 + s.timeoutS * 1000;
   let lastPoll = 0;
   const pending = () => [...lab.cinemas, ...lab.cachers].filter((d) => outcomes.get(d.host.name)?.accepted && outcomes.get(d.host.name)!.timeS === null && !outcomes.get(d.host.name)!.result.startsWith('failed'));
@@ -155,7 +170,7 @@ export async function deliver(lab: Lab, split: string): Promise<DeliveryResult> 
       problems.push(`${gone.name} exited during the delivery; see its log in the work directory (--keep)`);
       break;
     }
-    const sampleNow = Date.now() - lastPoll >= 1000;
+    const sampleNow = Date.now() - lastPoll >= sampleMs;
     if (sampleNow) lastPoll = Date.now();
     for (const d of pending()) {
       const o = outcomes.get(d.host.name)!;
@@ -173,6 +188,7 @@ export async function deliver(lab: Lab, split: string): Promise<DeliveryResult> 
       if (d.host.role === 'cinema') {
         if (await exists(spool(d, 'downloaded'))) {
           o.timeS = (Date.now() - startedAt.get(d.host.name)!) / 1000;
+          o.fromFirstS = (Date.now() - firstHandOut) / 1000;
           o.result = 'stored';
           log(`${d.host.name}: DCP stored after ${o.timeS.toFixed(1)} s`);
         } else if (sampleNow) {
@@ -180,21 +196,20 @@ export async function deliver(lab: Lab, split: string): Promise<DeliveryResult> 
           const c = p?.return_content;
           if (c?.status === 'downloading') {
             const bytes = (pct: string) => (parseFloat(pct) / 100) * made.size;
-            lastSample.set(d.host.name, { bt: bytes(c.btpercent), obs: bytes(c.obspercent), cdn: bytes(c.cdnpercent) });
+            const b = { bt: bytes(c.btpercent), obs: bytes(c.obspercent), cdn: bytes(c.cdnpercent) };
+            lastSample.set(d.host.name, { bytes: b, rebalanced: Number(c.rebalancedbytes ?? 0), rebalancedText: String(c.rebalanced ?? '') });
+            const tl = timelines.get(d.host.name) ?? [];
+            tl.push({ t: Math.round(Date.now() - startedAt.get(d.host.name)!) / 1000, ...b });
+            timelines.set(d.host.name, tl);
           }
         }
-      } else {
-        // A cacher: SPEC §5's cprogress once bft2 has it (its share complete = percent
-        // 100%, seeding); until then the receiver-like daemon files the task in downloaded.
-        let complete = await exists(spool(d, 'downloaded'));
-        if (!complete && sampleNow && cprogressWorks !== false) {
-          const c = await d.api('cprogress', { taskfile: taskFile }).catch(() => undefined);
-          // Only "not available yet" (METHOD_NOT_READY) stops the asking; any other false is "not yet".
-          if (c?.return_status === 'false' && /not available on this node yet/.test(String(c.return_content?.desc))) cprogressWorks = false;
-          else if (c?.return_status === 'true') complete = c.return_content?.percent === '100.000%';
-        }
+      } else if (sampleNow) {
+        // A cacher (SPEC §5): its share is complete when cprogress says seeding at 100%.
+        const c = await d.api('cprogress', { taskfile: taskFile }).catch(() => undefined);
+        const complete = c?.return_status === 'true' && c.return_content?.status === 'seeding' && c.return_content?.percent === '100.000%';
         if (complete) {
           o.timeS = (Date.now() - startedAt.get(d.host.name)!) / 1000;
+          o.fromFirstS = (Date.now() - firstHandOut) / 1000;
           o.result = 'complete';
           log(`${d.host.name}: share complete after ${o.timeS.toFixed(1)} s`);
         }
@@ -227,8 +242,10 @@ export async function deliver(lab: Lab, split: string): Promise<DeliveryResult> 
   for (const o of outcomes.values()) {
     const b = lastSample.get(o.host);
     if (b) {
-      o.bft2 = b;
-      o.rebalanced = METHODS.reduce((sum, m) => sum + Math.max(0, b[m] - shares[m]), 0);
+      o.bft2 = b.bytes;
+      o.rebalanced = b.rebalanced;
+      o.rebalancedText = b.rebalancedText;
+      o.timeline = timelines.get(o.host);
     }
   }
   for (const d of lab.cinemas) {
@@ -242,6 +259,7 @@ export async function deliver(lab: Lab, split: string): Promise<DeliveryResult> 
     publishS,
     warmS,
     receivers: [...lab.cachers, ...lab.cinemas].map((d) => outcomes.get(d.host.name)!).filter(Boolean),
+    cacherLeadS: lab.cachers.length ? s.cacherLeadS : 0,
     events,
     counters: diff(after, before),
     problems,

@@ -22,7 +22,11 @@ export interface HostRow {
   btTx: number;
   /** bft2's view (progress); only for receivers that reported while downloading. */
   bft2?: { bt: number; obs: number; cdn: number };
+  /** Progress `rebalancedbytes` / `rebalanced` of a cinema (the last sample while downloading). */
   rebalanced?: number;
+  rebalancedText?: string;
+  /** A cinema's progress samples while downloading (seconds since its recv; bytes per method). */
+  timeline?: { t: number; bt: number; obs: number; cdn: number }[];
 }
 
 export interface Summary {
@@ -31,6 +35,11 @@ export interface Summary {
   verifiedCinemas: number;
   slowestCinemaS: number | null;
   meanCinemaS: number | null;
+  /**
+   * The slowest cinema's end in seconds from the first hand-out: with a cacher lead
+   * (cacherLeadS) the cinemas' own times leave the lead out, this figure does not.
+   */
+  slowestCinemaFromFirstS: number | null;
   /** The centre's data link, outbound, during the delivery. */
   centreUplinkBytes: number;
   centreUplinkPerCinema: number;
@@ -52,6 +61,8 @@ export interface RunReport {
   runId: string;
   split: string;
   task: string;
+  /** Seconds the cachers were handed the task before the cinemas (0: all at once). */
+  cacherLeadS: number;
   dcp: DeliveryResult['dcp'];
   shares: DeliveryResult['shares'];
   publishS: number;
@@ -88,10 +99,13 @@ export function makeReport(scenario: string, runId: string, hosts: HostPlan[], d
       btTx: c.nft[h.name]?.bt_tx ?? 0,
       bft2: o?.bft2,
       rebalanced: o?.rebalanced,
+      rebalancedText: o?.rebalancedText,
+      timeline: o?.timeline,
     };
   });
   const cinemaRows = rows.filter((r) => r.role === 'cinema');
   const times = cinemaRows.map((r) => r.timeS).filter((t): t is number => t !== null);
+  const fromFirst = d.receivers.filter((o) => o.role === 'cinema').map((o) => o.fromFirstS).filter((t): t is number => t !== undefined);
   const size = d.dcp.size;
   const centre = rows.find((r) => r.role === 'centre')!;
   const summary: Summary = {
@@ -100,6 +114,7 @@ export function makeReport(scenario: string, runId: string, hosts: HostPlan[], d
     verifiedCinemas: cinemaRows.filter((r) => r.result === 'verified').length,
     slowestCinemaS: times.length === cinemaRows.length && times.length ? Math.max(...times) : null,
     meanCinemaS: times.length ? times.reduce((a, b) => a + b, 0) / times.length : null,
+    slowestCinemaFromFirstS: fromFirst.length === cinemaRows.length && fromFirst.length ? Math.max(...fromFirst) : null,
     centreUplinkBytes: centre.tx,
     centreUplinkPerCinema: centre.tx / Math.max(1, cinemaRows.length),
     centreUplinkPerDcp: centre.tx / size,
@@ -115,6 +130,7 @@ export function makeReport(scenario: string, runId: string, hosts: HostPlan[], d
     runId,
     split: d.split,
     task: d.task,
+    cacherLeadS: d.cacherLeadS,
     dcp: d.dcp,
     shares: d.shares,
     publishS: d.publishS,
@@ -163,6 +179,11 @@ export function formatReport(r: RunReport): string {
   ]);
   out.push(formatTable(headers, rows, [0, 2, 13]));
   if (r.events.length) out.push(`events: ${r.events.map((e) => `t+${e.appliedAtS.toFixed(1)} s ${e.link} ${e.cut ? 'cut' : 'restored'}`).join('; ')}`);
+  if (r.cacherLeadS > 0) {
+    out.push(
+      `the cachers were handed the task ${r.cacherLeadS} s before the cinemas (cacherLeadS): each time is from that node's own recv; the slowest cinema finished ${secs(s.slowestCinemaFromFirstS)} s after the first hand-out; the byte counts include the lead`,
+    );
+  }
   out.push(
     `cinemas verified ${s.verifiedCinemas}/${s.cinemas}; slowest ${secs(s.slowestCinemaS)} s, mean ${secs(s.meanCinemaS)} s`,
     `centre uplink ${mb(s.centreUplinkBytes)} MB = ${s.centreUplinkPerDcp.toFixed(2)} x DCP, ${mb(s.centreUplinkPerCinema)} MB per cinema; centre BitTorrent upload ${mb(s.centreBtBytes)} MB = ${s.centreBtPerDcp.toFixed(2)} x DCP`,
