@@ -95,7 +95,9 @@ export async function startDaemon(root: string, opts: { console?: boolean } = {}
   let tracker: RunningTracker | undefined;
   if (config.embeddedtracker) {
     const t = splitHostPort(config.embeddedtracker);
-    tracker = await startTracker({ host: t.host, port: t.port, log });
+    // Peers announce every minute, not every ten (the package's default): a cinema that first
+    // heard only of the centre learns of the cachers soon after they join (SPEC §5).
+    tracker = await startTracker({ host: t.host, port: t.port, log, intervalMs: 60_000 });
   }
   const sender = config.servertype === 'sender' ? new Sender(ctx, hashStore, await bt(), createObsPublisher(ctx)) : undefined;
 

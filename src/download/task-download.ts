@@ -184,6 +184,7 @@ export class TaskDownload {
       // The daemon's client is made on first use (webtorrent's modules load, the port
       // binds): start that now, beside the fetch of the torrent, not after it.
       void o.btClient!().catch(() => undefined);
+      if (config.rebalance === 'idle') void this.bt.warmUp();
     }
     const onAbort = () => this.stopAll(o.signal.reason);
     o.signal.addEventListener('abort', onAbort, { once: true });

@@ -41,8 +41,8 @@ let completedAt = 0;
 
 const cacherData = () => path.join(base, 'cacher/data/transfer/bt/cfec-001', `${NAME}-tmp`);
 const senderLog = () => readFile(sender.paths.log, 'utf8');
-const HANDOVER = `bt seed ${NAME}-tmp: a cacher holds the whole share; cinemas are left to the cachers`;
-const TAKEBACK = `bt seed ${NAME}-tmp: no complete cacher connected; serving every peer again`;
+const HANDOVER = `bt seed ${NAME}-tmp: 1 cacher(s) connected; the centre serves the cachers, cinemas are left to them`;
+const TAKEBACK = `bt seed ${NAME}-tmp: no cacher connected; serving every peer`;
 const count = (text: string, needle: string) => text.split(needle).length - 1;
 
 before(async () => {
@@ -166,7 +166,7 @@ async function metric(d: Daemon, name: string, labels: Record<string, string>): 
 
 const senderShareUploaded = () => metric(sender, 'bft2_seed_uploaded_bytes', { role: 'sender', task: TASK });
 
-test('2:1:1: the cacher (noseeding, then seeding) and a plan A cinema receive it while the sender seeds; the sender leaves cinemas to the complete cacher', async () => {
+test('2:1:1: the cacher (noseeding, then seeding) and a plan A cinema receive it while the sender seeds; the sender leaves cinemas to the cacher', async () => {
   const r = await cacher.api('recv', { taskfile: await handOut('cacher', (t) => (t.bt.seedtime = SEED_H)), reactive: 'false' });
   assert.equal(r.return_content.desc, 'succeed!', JSON.stringify(r));
   // Nobody seeds yet: the cacher waits in downloading with nothing to serve.
@@ -187,7 +187,7 @@ test('2:1:1: the cacher (noseeding, then seeding) and a plan A cinema receive it
   assert.equal(seeding.Status, 'seeding');
   assert.ok(seeding.seedleft >= 1 && seeding.seedleft <= Math.ceil(SEED_H * 60), JSON.stringify(seeding));
   for (const f of task.btlist as string[]) assert.equal(await sha1File(path.join(cacherData(), f)), dcp.filelist.find((x) => x.file === f)!.hash, `cacher ${f}`);
-  // The sender sees a complete cacher among its peers and stops serving cinemas.
+  // The sender sees the cacher among its peers and leaves cinemas to it.
   await waitFor(async () => (await senderLog()).includes(HANDOVER) || undefined, { timeoutMs: 15_000, intervalMs: 250, what: 'the sender to hand cinemas over to the cacher' });
 
   await waitDownloaded(receiverA, 90_000);
