@@ -41,7 +41,7 @@ let completedAt = 0;
 
 const cacherData = () => path.join(base, 'cacher/data/transfer/bt/cfec-001', `${NAME}-tmp`);
 const senderLog = () => readFile(sender.paths.log, 'utf8');
-const HANDOVER = `bt seed ${NAME}-tmp: 1 cacher(s) connected; the centre serves the cachers, cinemas are left to them`;
+const HANDOVER = `bt seed ${NAME}-tmp: a cacher is connected; the centre serves the cachers, cinemas are left to them`;
 const TAKEBACK = `bt seed ${NAME}-tmp: no cacher connected; serving every peer`;
 const count = (text: string, needle: string) => text.split(needle).length - 1;
 

@@ -90,7 +90,7 @@ function deferToCachers(torrent: Torrent, name: string, log: BtClient['log']): (
     const cachers = torrent.wires.filter(isCacher).length;
     if ((cachers > 0) !== handedOver) {
       handedOver = cachers > 0;
-      log.info(handedOver ? `bt seed ${name}: ${cachers} cacher(s) connected; the centre serves the cachers, cinemas are left to them` : `bt seed ${name}: no cacher connected; serving every peer`);
+      log.info(handedOver ? `bt seed ${name}: a cacher is connected; the centre serves the cachers, cinemas are left to them` : `bt seed ${name}: no cacher connected; serving every peer`);
     }
     if (handedOver) for (const w of [...torrent.wires]) if (!isCacher(w)) w.destroy();
   };
