@@ -9,7 +9,8 @@ import { mkdir, readFile, readdir, rm, stat, writeFile, lstat, utimes } from 'no
 import path from 'node:path';
 import WebTorrent from 'webtorrent';
 import { makeDcp, makeCdnTask, sha1File, type MadeDcp } from '../helpers/dcp-fixture.ts';
-import { startDaemon, makeTempRoot, waitFor, freePort, type Daemon } from '../helpers/daemon.ts';
+import { loopbackSender } from '../helpers/sender-config.ts';
+import { startDaemon, makeTempRoot, waitFor, type Daemon } from '../helpers/daemon.ts';
 import { startS3Server, type TestS3 } from '../helpers/s3-server.ts';
 
 const MB = 1024 * 1024;
@@ -31,24 +32,12 @@ const cacherBt = (...p: string[]) => path.join(base, 'cacher/data/transfer/bt/cf
 before(async () => {
   base = await makeTempRoot();
   s3 = await startS3Server({ bucket: 'cfec-001' });
-  const originPort = await freePort();
-  const trackerPort = await freePort();
-  const origin = `http://127.0.0.1:${originPort}`;
+  const loop = await loopbackSender(s3);
+  const origin = loop.origin;
   sender = await startDaemon({
     root: path.join(base, 'sender'),
     config: {
-      servertype: 'sender',
-      senderdomain: origin,
-      cdnurl: origin,
-      httporigin: `127.0.0.1:${originPort}`,
-      embeddedtracker: `127.0.0.1:${trackerPort}`,
-      tracker: `http://127.0.0.1:${trackerPort}/announce`,
-      obsurl: 'obs://cfec-001',
-      obsak: s3.ak,
-      obssk: s3.sk,
-      obsendpoint: s3.endpoint,
-      obssignature: 'v2',
-      obspathstyle: true,
+      ...loop.config,
       // Each test sends when it wants the sender to seed.
       autosend: false,
     },

@@ -7,7 +7,8 @@ import assert from 'node:assert/strict';
 import { readFile, rm, stat, writeFile, mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { makeDcp, sha1File, type MadeDcp } from '../helpers/dcp-fixture.ts';
-import { startDaemon, makeTempRoot, waitFor, freePort, type Daemon } from '../helpers/daemon.ts';
+import { loopbackSender } from '../helpers/sender-config.ts';
+import { startDaemon, makeTempRoot, waitFor, type Daemon } from '../helpers/daemon.ts';
 import { startS3Server, type TestS3 } from '../helpers/s3-server.ts';
 
 const MB = 1024 * 1024;
@@ -20,25 +21,13 @@ let dcp: MadeDcp;
 before(async () => {
   base = await makeTempRoot();
   s3 = await startS3Server({ bucket: 'cfec-001' });
-  const originPort = await freePort();
-  const trackerPort = await freePort();
-  const origin = `http://127.0.0.1:${originPort}`;
+  const loop = await loopbackSender(s3);
+  const origin = loop.origin;
   const env = { BFT2_HASH_STABLE_MS: '300', BFT2_RETRY_BASE_MS: '200' };
   sender = await startDaemon({
     root: path.join(base, 'sender'),
     config: {
-      servertype: 'sender',
-      senderdomain: origin,
-      cdnurl: origin,
-      httporigin: `127.0.0.1:${originPort}`,
-      embeddedtracker: `127.0.0.1:${trackerPort}`,
-      tracker: `http://127.0.0.1:${trackerPort}/announce`,
-      obsurl: 'obs://cfec-001',
-      obsak: s3.ak,
-      obssk: s3.sk,
-      obsendpoint: s3.endpoint,
-      obssignature: 'v2',
-      obspathstyle: true,
+      ...loop.config,
       autosend: true,
     },
     env,

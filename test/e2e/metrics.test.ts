@@ -11,6 +11,7 @@ import path from 'node:path';
 import { request } from 'undici';
 import { makeDcp, makeCdnTask, type MadeDcp } from '../helpers/dcp-fixture.ts';
 import { startTestOrigin, type TestOrigin } from '../helpers/test-origin.ts';
+import { loopbackSender } from '../helpers/sender-config.ts';
 import { startDaemon, makeTempRoot, waitFor, freePort, type Daemon } from '../helpers/daemon.ts';
 import { startS3Server, type TestS3 } from '../helpers/s3-server.ts';
 
@@ -324,25 +325,12 @@ test('a 1:1:1 delivery: bytes by method and direction on both nodes, the sender\
   let receiver: Daemon | undefined;
   try {
     s3 = await startS3Server({ bucket: 'cfec-001' });
-    const originPort = await freePort();
-    const trackerPort = await freePort();
-    const originUrl = `http://127.0.0.1:${originPort}`;
+    const loop = await loopbackSender(s3);
     const env = { ...FAST_ENV, BFT2_OBS_PART_MB: '1' };
     sender = await startDaemon({
       root: path.join(base, 'sender'),
       config: {
-        servertype: 'sender',
-        senderdomain: originUrl,
-        cdnurl: originUrl,
-        httporigin: `127.0.0.1:${originPort}`,
-        embeddedtracker: `127.0.0.1:${trackerPort}`,
-        tracker: `http://127.0.0.1:${trackerPort}/announce`,
-        obsurl: 'obs://cfec-001',
-        obsak: s3.ak,
-        obssk: s3.sk,
-        obsendpoint: s3.endpoint,
-        obssignature: 'v2',
-        obspathstyle: true,
+        ...loop.config,
         autosend: true,
         defaultseedtime: 2,
       },

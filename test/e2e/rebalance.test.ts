@@ -14,7 +14,8 @@ import assert from 'node:assert/strict';
 import { mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { makeDcp, sha1File, type MadeDcp } from '../helpers/dcp-fixture.ts';
-import { startDaemon, makeTempRoot, waitFor, freePort, type Daemon } from '../helpers/daemon.ts';
+import { loopbackSender } from '../helpers/sender-config.ts';
+import { startDaemon, makeTempRoot, waitFor, type Daemon } from '../helpers/daemon.ts';
 import { startS3Server, type TestS3 } from '../helpers/s3-server.ts';
 import { startTestOrigin, type TestOrigin } from '../helpers/test-origin.ts';
 
@@ -48,28 +49,15 @@ const storeOf = () => path.join(base, 'sender/data/dcp');
 before(async () => {
   base = await makeTempRoot();
   s3 = await startS3Server({ bucket: 'cfec-001' });
-  const originPort = await freePort();
-  const trackerPort = await freePort();
-  const origin = `http://127.0.0.1:${originPort}`;
   // The CDN the task names is an origin of the test's own (serving the sender's store), so a
   // test can take it away while the sender's origin keeps serving the torrents.
   const cdn = await startTestOrigin(storeOf());
   cdnOrigins.push(cdn);
+  const loop = await loopbackSender(s3, { cdnurl: cdn.url });
   sender = await startDaemon({
     root: path.join(base, 'sender'),
     config: {
-      servertype: 'sender',
-      senderdomain: origin,
-      cdnurl: cdn.url,
-      httporigin: `127.0.0.1:${originPort}`,
-      embeddedtracker: `127.0.0.1:${trackerPort}`,
-      tracker: `http://127.0.0.1:${trackerPort}/announce`,
-      obsurl: 'obs://cfec-001',
-      obsak: s3.ak,
-      obssk: s3.sk,
-      obsendpoint: s3.endpoint,
-      obssignature: 'v2',
-      obspathstyle: true,
+      ...loop.config,
       autosend: true,
     },
     env,

@@ -9,6 +9,7 @@ import path from 'node:path';
 import { request } from 'undici';
 import WebTorrent from 'webtorrent';
 import { makeDcp, sha1File, type MadeDcp } from '../helpers/dcp-fixture.ts';
+import { loopbackSender } from '../helpers/sender-config.ts';
 import { startDaemon, makeTempRoot, waitFor, freePort, type Daemon } from '../helpers/daemon.ts';
 import { startS3Server, type TestS3 } from '../helpers/s3-server.ts';
 import { createObsClient } from '../../src/transfer/obs/obs-client.ts';
@@ -27,26 +28,12 @@ const tmp = () => path.join(root, 'data/sender/tmp');
 before(async () => {
   root = await makeTempRoot();
   s3 = await startS3Server({ bucket: 'cfec-001' });
-  const originPort = await freePort();
-  const trackerPort = await freePort();
-  originUrl = `http://127.0.0.1:${originPort}`;
+  const loop = await loopbackSender(s3, { senderid: 'cfec', btport: await freePort() });
+  originUrl = loop.origin;
   d = await startDaemon({
     root,
     config: {
-      servertype: 'sender',
-      senderid: 'cfec',
-      senderdomain: originUrl,
-      cdnurl: originUrl,
-      httporigin: `127.0.0.1:${originPort}`,
-      embeddedtracker: `127.0.0.1:${trackerPort}`,
-      tracker: `http://127.0.0.1:${trackerPort}/announce`,
-      btport: await freePort(),
-      obsurl: 'obs://cfec-001',
-      obsak: s3.ak,
-      obssk: s3.sk,
-      obsendpoint: s3.endpoint,
-      obssignature: 'v2',
-      obspathstyle: true,
+      ...loop.config,
       autosend: false,
       uploadingnum: 2,
     },

@@ -13,7 +13,8 @@ import { readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { makeDcp, sha1File, type MadeDcp } from '../helpers/dcp-fixture.ts';
 import { startTestOrigin, type TestOrigin } from '../helpers/test-origin.ts';
-import { startDaemon, makeTempRoot, waitFor, freePort, REPO_ROOT, type Daemon } from '../helpers/daemon.ts';
+import { loopbackSender } from '../helpers/sender-config.ts';
+import { startDaemon, makeTempRoot, waitFor, REPO_ROOT, type Daemon } from '../helpers/daemon.ts';
 
 const MB = 1024 * 1024;
 const FAKE = ['faketime', '-f', '@2026-01-05 09:59:30 x5'];
@@ -49,26 +50,13 @@ before(async () => {
     });
     s3proc.once('exit', (code) => reject(new Error(`s3rver exited (${code})`)));
   });
-  const originPort = await freePort();
-  const trackerPort = await freePort();
-  const origin = `http://127.0.0.1:${originPort}`;
   cdn = await startTestOrigin(path.join(base, 'sender', 'data/dcp'));
+  const loop = await loopbackSender(s3, { cdnurl: cdn.url });
   sender = await startDaemon({
     root: path.join(base, 'sender'),
     wrap: FAKE,
     config: {
-      servertype: 'sender',
-      senderdomain: origin,
-      cdnurl: cdn.url,
-      httporigin: `127.0.0.1:${originPort}`,
-      embeddedtracker: `127.0.0.1:${trackerPort}`,
-      tracker: `http://127.0.0.1:${trackerPort}/announce`,
-      obsurl: 'obs://cfec-001',
-      obsak: s3.ak,
-      obssk: s3.sk,
-      obsendpoint: s3.endpoint,
-      obssignature: 'v2',
-      obspathstyle: true,
+      ...loop.config,
       bttime: WINDOWS,
       obstime: WINDOWS,
       cdntime: WINDOWS,

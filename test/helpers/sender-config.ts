@@ -1,0 +1,35 @@
+// The config of a sender on loopback that publishes by every method — its own HTTP origin
+// (also the CDN, unless the test puts one in front), an embedded tracker, and an s3rver
+// bucket `cfec-001` for OBS — with free ports. The e2e tests that need a real sender start
+// it with this and add what they test (autosend, windows, ...). Owns nothing on disk.
+import { freePort } from './daemon.ts';
+
+export interface LoopbackSender {
+  config: Record<string, unknown>;
+  /** http://127.0.0.1:<origin port>: the sender's origin, `senderdomain`. */
+  origin: string;
+}
+
+export async function loopbackSender(s3: { ak: string; sk: string; endpoint: string }, over: Record<string, unknown> = {}): Promise<LoopbackSender> {
+  const originPort = await freePort();
+  const trackerPort = await freePort();
+  const origin = `http://127.0.0.1:${originPort}`;
+  return {
+    origin,
+    config: {
+      servertype: 'sender',
+      senderdomain: origin,
+      cdnurl: origin,
+      httporigin: `127.0.0.1:${originPort}`,
+      embeddedtracker: `127.0.0.1:${trackerPort}`,
+      tracker: `http://127.0.0.1:${trackerPort}/announce`,
+      obsurl: 'obs://cfec-001',
+      obsak: s3.ak,
+      obssk: s3.sk,
+      obsendpoint: s3.endpoint,
+      obssignature: 'v2',
+      obspathstyle: true,
+      ...over,
+    },
+  };
+}
