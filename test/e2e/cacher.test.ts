@@ -156,6 +156,7 @@ test('1:0:0: noseeding until the sender seeds, then seeding to 100.000%; reactiv
   const handed = await handOut(TASK_FEATURE, (t) => (t.bt.seedtime = 0.02)); // 72 s
   const r = await cacher.api('recv', { taskfile: handed, reactive: 'false' });
   assert.equal(r.return_content.desc, 'succeed!', JSON.stringify(r));
+  await assert.rejects(stat(handed), { code: 'ENOENT' }, 'recv moves the task file into the spool');
   // No peer has the data yet (the sender has not sent): in downloading, nothing to serve.
   const waiting = await waitCprogress(TASK_FEATURE, (c) => c.taskfile === path.join(cacher.paths.downloading, TASK_FEATURE), 'task in downloading', 20_000);
   assert.deepEqual(waiting, {
@@ -180,16 +181,23 @@ test('1:0:0: noseeding until the sender seeds, then seeding to 100.000%; reactiv
   assert.deepEqual(await filesUnder(cacherBt('feature')), new Map(m.filelist.map((f) => [f.file, f.size])));
   for (const f of m.filelist) assert.equal(await sha1File(cacherBt('feature', f.file)), f.hash, f.file);
   const inDownloading = path.join(cacher.paths.downloading, TASK_FEATURE);
-  const first = JSON.parse(await readFile(inDownloading, 'utf8'));
+  // cprogress says seeding once the share is complete; the record follows after its files are fingerprinted.
+  const first = await waitFor(async () => {
+    const t = JSON.parse(await readFile(inDownloading, 'utf8'));
+    return t.cacher?.files ? t : undefined;
+  }, { timeoutMs: 20_000, what: 'seed record written' });
   assert.match(first.cacher.seedstart, /^\d{4}-\d\d-\d\dT/);
   assert.equal(first.cacher.files.length, m.filelist.length);
 
-  // Same name while it seeds: reactive false refused, reactive true restarts the seed clock.
-  const refused = await cacher.api('recv', { taskfile: handed, reactive: 'false' });
+  // Same name while it seeds (recv moved the first copy; the TMS hands out another):
+  // reactive false refused and the copy stays, reactive true restarts the seed clock.
+  const handedAgain = await handOut(TASK_FEATURE, (t) => (t.bt.seedtime = 0.02));
+  const refused = await cacher.api('recv', { taskfile: handedAgain, reactive: 'false' });
   assert.equal(refused.return_status, 'false');
   assert.equal(refused.return_content.desc, `same taskfile in downloading:${inDownloading}`);
+  await stat(handedAgain);
   await new Promise((res) => setTimeout(res, 1100));
-  const again = await cacher.api('recv', { taskfile: handed, reactive: 'true' });
+  const again = await cacher.api('recv', { taskfile: handedAgain, reactive: 'true' });
   assert.equal(again.return_status, 'true');
   assert.equal(again.return_content.desc, `reactive cacher bt seeding with taskfile:${TASK_FEATURE}`);
   const restarted = JSON.parse(await readFile(inDownloading, 'utf8'));
@@ -213,7 +221,7 @@ test('1:0:0: noseeding until the sender seeds, then seeding to 100.000%; reactiv
   assert.equal(over.seedleft, 0);
 
   // Same name already downloaded: downloaded again. Then cancelled: seeding stops, data deleted.
-  const twice = await cacher.api('recv', { taskfile: handed });
+  const twice = await cacher.api('recv', { taskfile: await handOut(TASK_FEATURE, (t) => (t.bt.seedtime = 0.02)) });
   assert.equal(twice.return_content.desc, 'same name task downloaded, to download again.');
   await waitCprogress(TASK_FEATURE, (c) => c.status === 'seeding' && c.percent === '100.000%', 'seeding again');
   assert.ok((await readdir(cacher.paths.history)).some((f) => f.startsWith(TASK_FEATURE)), 'the earlier task file is in history');
