@@ -15,7 +15,7 @@ import path from 'node:path';
 import FSChunkStore from 'fs-chunk-store';
 import type { Torrent } from 'webtorrent';
 import { whenReady, type BtClient } from './bt-client.ts';
-import { cacheSlotsFor, readTorrentFiles, type TorrentInfo } from './make-torrent.ts';
+import { readTorrentFiles, type TorrentInfo } from './make-torrent.ts';
 import { fetchTorrent, checkTorrent } from './torrent-fetch.ts';
 import { btErrors, describe } from './bt-errors.ts';
 import { TEMP_PREFIX } from '../../config/paths.ts';
@@ -228,7 +228,9 @@ export class BtLane {
       store: partChunkStore(mapPath),
       deselect: true,
       strategy: 'sequential',
-      storeCacheSlots: cacheSlotsFor(a.info.pieceLength),
+      // No piece cache (see bt-seed.ts): verified pieces served to other peers are read
+      // a block at a time from the part files.
+      storeCacheSlots: 0,
       bitfield: a.bitfield ?? this.bitfieldFromDisk(a.info),
     });
     a.torrent = torrent;
