@@ -92,7 +92,7 @@ export class PartHasher {
   /** Bytes hashed, for tests and benchmarks. */
   readonly stats = { bytes: 0 };
 
-  constructor(private readonly idleMs = 30_000) {}
+  constructor(private readonly idleMs = 5_000) {}
 
   /** A new, empty hash state. */
   create(): string {
