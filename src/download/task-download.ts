@@ -36,6 +36,7 @@ import type { Logger } from '../log/logger.ts';
 import { envNumber, sleep } from '../util/time.ts';
 
 const MiB = 1024 * 1024;
+const HASH_STEP = 8 * MiB;
 
 export interface TaskDownloadOptions {
   task: string;
@@ -448,9 +449,11 @@ export class TaskDownload {
       take: (n) => this.o.caps[source].take(n, signal),
       validator: this.parts.validator(a.file, source),
       setValidator: (v) => this.parts.setValidator(a.file, source, v),
-      write: async (offset, buf) => {
-        await this.parts.write(a.file, offset, buf);
-        this.markDone(lane.m, a.file, offset, offset + buf.length);
+      write: async (offset, bufs) => {
+        await this.parts.writev(a.file, offset, bufs);
+        let n = 0;
+        for (const b of bufs) n += b.length;
+        this.markDone(lane.m, a.file, offset, offset + n);
       },
     };
     if (lane.m === 'cdn') {
@@ -505,6 +508,12 @@ export class TaskDownload {
 
   /** Hashes what is newly done in order; a complete file is checked against its sha1. */
   private scheduleVerify(file: string): void {
+    // The hashing worker is woken per HASH_STEP of new in-order bytes (and at the file's
+    // end), not per 1 MiB write: each wake-up is a cross-thread signal.
+    if (this.plan) {
+      const to = this.plan.contiguousDone(file, 0);
+      if (to < this.entries.get(file)!.size && to - this.parts.hashedTo(file) < HASH_STEP) return;
+    }
     if (this.verifying.has(file)) {
       this.recheck.add(file);
       return;

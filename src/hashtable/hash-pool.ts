@@ -70,11 +70,14 @@ export class HashPool {
 
   /**
    * Workers start with the first file to hash and end after `idleMs` without work: a
-   * daemon whose store is quiet does not keep one V8 isolate per core (about 10 MB each).
+   * daemon whose store is quiet does not keep one V8 isolate per core (12-20 MB each once
+   * they have hashed). 5 s, not 30: a sender that publishes a DCP starts seeding it at
+   * once, and the workers that hashed it would otherwise sit beside the seeds (issue 10);
+   * starting them again costs about 40 ms.
    */
   constructor(
     private readonly size = Math.max(1, os.availableParallelism()),
-    private readonly idleMs = 30_000,
+    private readonly idleMs = 5_000,
   ) {}
 
   hash(path: string): Promise<HashResult> {

@@ -1,8 +1,11 @@
 // Watches one spool directory and reports each task file once it is complete. A task file
 // is complete when it parses as JSON and its size, mtime and inode have not changed for a
-// short settle time: a JSON object cannot parse before its last byte is written, so a
-// file written in place by scp is never taken early however slow the writer, and a file
-// renamed into place (rsync) is taken once. A file that stays unparseable for the grace
+// short settle time (BFT2_SETTLE_MS, counted from its mtime): a JSON object cannot parse
+// before its last byte is written, so a file written in place by scp is never taken early
+// however slow the writer, and a file renamed into place (rsync) is taken once. The parse
+// is the guard of completeness; the settle time only lets a writer that rewrites a
+// complete file at once (an editor's save) finish, and is kept short so a dropped task
+// leaves `queues` within about a tenth of a second (scripts/bench-spool measures it). A file that stays unparseable for the grace
 // period is reported as such (the caller writes `.err`). While `<task>.err` exists the
 // file is parked; deleting the `.err` re-arms it.
 // A spool entry is data from outside (SPEC §4): it is looked at with lstat and read only
@@ -34,8 +37,10 @@ export interface SpoolWatcherEvents {
 
 interface Candidate {
   signature?: string;
-  /** When the signature was first seen unchanged. */
+  /** Since when the file is unchanged (its mtime, at the latest when first seen). */
   since: number;
+  /** When the pending check is due. */
+  due?: number;
   /** Signature already reported, so repeated events for the same content do nothing. */
   reported?: string;
   timer?: NodeJS.Timeout;
@@ -44,8 +49,7 @@ interface Candidate {
 export class SpoolWatcher {
   private watcher?: FSWatcher;
   private readonly candidates = new Map<string, Candidate>();
-  private readonly settleMs = envNumber('BFT2_SETTLE_MS', 200);
-  private readonly pollMs = Math.max(20, Math.min(100, envNumber('BFT2_SETTLE_MS', 200) / 2));
+  private readonly settleMs = envNumber('BFT2_SETTLE_MS', 50);
   private readonly graceMs = envNumber('BFT2_UNPARSEABLE_GRACE_MS', 10_000);
   private closed = false;
 
@@ -96,6 +100,12 @@ export class SpoolWatcher {
     if (!taskNameOf(base)) return;
     let c = this.candidates.get(p);
     if (!c) this.candidates.set(p, (c = { since: Date.now() }));
+    // A change while a long wait is pending (an unparseable file being written slowly):
+    // look now, so the last write of a slow writer is not followed by that whole wait.
+    if (c.timer && (c.due ?? 0) - Date.now() > this.settleMs) {
+      clearTimeout(c.timer);
+      c.timer = undefined;
+    }
     if (!c.timer) this.schedule(p, c, 0);
   }
 
@@ -112,8 +122,10 @@ export class SpoolWatcher {
   }
 
   private schedule(p: string, c: Candidate, ms: number): void {
+    c.due = Date.now() + ms;
     c.timer = setTimeout(() => {
       c.timer = undefined;
+      c.due = undefined;
       this.check(p, c).catch((err) => this.log.error(`checking ${p}: ${(err as Error).message}`));
     }, ms);
   }
@@ -141,13 +153,14 @@ export class SpoolWatcher {
     const now = Date.now();
     if (signature !== c.signature) {
       c.signature = signature;
-      // A file untouched for longer than the settle time (present at start, or renamed
-      // into place with an old mtime) needs no further wait.
-      c.since = now - st.mtimeMs >= this.settleMs ? now - this.settleMs : now;
+      // Unchanged since its last write: a file present at start, or renamed into place
+      // with an old mtime, needs no further wait. Never later than now (a network
+      // filesystem's clock may run ahead of ours).
+      c.since = Math.min(now, st.mtimeMs);
     }
     if (c.reported === signature) return;
     const stableFor = now - c.since;
-    if (stableFor < this.settleMs) return this.schedule(p, c, this.pollMs);
+    if (stableFor < this.settleMs) return this.schedule(p, c, this.settleMs - stableFor);
 
     let text: string;
     try {
@@ -172,7 +185,7 @@ export class SpoolWatcher {
     }
     // Read again: a writer that changed the file while we parsed gets another round.
     const after = await lstat(p).catch(() => undefined);
-    if (!after || `${after.ino}:${after.size}:${after.mtimeMs}` !== signature) return this.schedule(p, c, this.pollMs);
+    if (!after || `${after.ino}:${after.size}:${after.mtimeMs}` !== signature) return this.schedule(p, c, this.settleMs);
     c.reported = signature;
     await this.on.ready({ task, file: p, raw });
   }

@@ -13,9 +13,9 @@
 // torrents of the client, the client itself, or files outside the task's assembly dir.
 import path from 'node:path';
 import FSChunkStore from 'fs-chunk-store';
-import type { Torrent } from 'webtorrent';
+import type { Torrent, Wire } from 'webtorrent';
 import { whenReady, type BtClient } from './bt-client.ts';
-import { cacheSlotsFor, readTorrentFiles, type TorrentInfo } from './make-torrent.ts';
+import { readTorrentFiles, type TorrentInfo } from './make-torrent.ts';
 import { fetchTorrent, checkTorrent } from './torrent-fetch.ts';
 import { btErrors, describe } from './bt-errors.ts';
 import { TEMP_PREFIX } from '../../config/paths.ts';
@@ -85,11 +85,35 @@ function partChunkStore(mapPath: (rel: string) => string) {
   };
 }
 
+/**
+ * At most `blocks` block requests outstanding to one peer. webtorrent asks a peer for a
+ * second's worth of blocks at the speed it measures (PIPELINE_MAX_DURATION), bounded only
+ * by the `reqq` the peer announces, and holds every answered block in memory until its
+ * piece is complete and written: on loopback that was about 100 MB in flight (issue 10).
+ * The cap goes into the peer's handshake record, where webtorrent reads reqq; 128 blocks
+ * (2 MiB) keep a link of 160 Mbit/s with 100 ms of round trip full (BFT2_BT_PIPELINE).
+ */
+function capPipeline(wire: Wire, blocks: number): void {
+  if (!(blocks > 0)) return;
+  const w = wire as Wire & { peerExtendedHandshake?: { reqq?: unknown } };
+  const cap = () => {
+    const h = w.peerExtendedHandshake;
+    if (!h) return;
+    h.reqq = typeof h.reqq === 'number' && h.reqq > 0 ? Math.min(h.reqq, blocks) : blocks;
+  };
+  cap();
+  // The peer's extended handshake replaces the record: cap the new one.
+  wire.on('extended', (ext: unknown) => {
+    if (ext === 'handshake') cap();
+  });
+}
+
 export class BtLane {
   private readonly torrents = new Map<string, Added>();
   private loading = new Map<string, Promise<Added>>();
   private readonly ours: Set<string>;
   private readonly stallMs: number;
+  private readonly pipeline = envNumber('BFT2_BT_PIPELINE', 128);
   private stallTimer?: NodeJS.Timeout;
   private quietTimer?: NodeJS.Timeout;
   private closed = false;
@@ -243,11 +267,14 @@ export class BtLane {
       store: partChunkStore(mapPath),
       deselect: true,
       strategy: 'sequential',
-      storeCacheSlots: cacheSlotsFor(a.info.pieceLength),
+      // No piece cache (see bt-seed.ts): verified pieces served to other peers are read
+      // a block at a time from the part files.
+      storeCacheSlots: 0,
       bitfield: a.bitfield ?? this.bitfieldFromDisk(a.info),
     });
     a.torrent = torrent;
     this.o.log.info(`${this.o.task}: bt: ${a.info.name} (${a.info.infoHash}) added`);
+    torrent.on('wire', (wire: Wire) => capPipeline(wire, this.pipeline));
     torrent.on('verified', (piece: number) => this.onVerified(a, piece));
     torrent.on('download', () => this.armStall());
     torrent.on('warning', (err: Error) => this.o.log.debug(`${this.o.task}: bt: ${err.message}`));

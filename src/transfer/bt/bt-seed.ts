@@ -6,7 +6,7 @@
 import { readFile } from 'node:fs/promises';
 import type { Torrent, Wire } from 'webtorrent';
 import { roleOfPeer, whenReady, type BtClient } from './bt-client.ts';
-import { cacheSlotsFor, readTorrentFiles } from './make-torrent.ts';
+import { readTorrentFiles } from './make-torrent.ts';
 
 export interface SeedOptions {
   /** The .torrent file. */
@@ -60,7 +60,11 @@ export async function seed(client: BtClient, opts: SeedOptions): Promise<SeedHan
     // Nothing selected: pieces that fail verification are not fetched from peers into
     // the store (webtorrent selects everything by default and would "repair" a DCP).
     deselect: true,
-    storeCacheSlots: cacheSlotsFor(info.pieceLength),
+    // No piece cache: a peer's 16 KiB block is read as 16 KiB (from the page cache).
+    // webtorrent's cache (cache-chunk-store) reads whole pieces and keeps up to N of them
+    // per torrent — 80 MiB each here — which took a sender seeding three DCPs to 460 MB of
+    // RSS (issue 10; about 200 MB without it, serving as fast: scripts/bench-receive).
+    storeCacheSlots: 0,
   });
   await whenReady(torrent, `cannot seed ${opts.torrentFile}`);
   // From here on a torrent error (e.g. a file removed under it) is logged; the seed's

@@ -5,9 +5,9 @@
 // part holds and the source validators (ETag / Last-Modified) they were fetched under,
 // written atomically after the parts are flushed, so a restart resumes from the bytes on
 // disk and never splices two versions of a file.
-// Every file is hashed in order as its done prefix grows — straight from the buffer when a
-// write lands where the hash stands, else read back while the page cache is hot — and when
-// the last byte is in, checked against its sha1 and recorded as verified (with the size,
+// Every file is hashed in order as its done prefix grows, read back by the hashing worker
+// (part-hasher.ts) while the page cache is hot, never on the event loop; when the last
+// byte is in, it is checked against its sha1 and recorded as verified (with the size,
 // mtime and inode it was verified at). Verified parts keep their names until the whole
 // download is over, so BitTorrent can go on serving their pieces; `promoteAll` then
 // renames each to its real name. A file under its real name is verified.
@@ -15,17 +15,19 @@
 // files of other tasks or anything outside the assembly directory.
 import { open, rm, stat, mkdir, readFile, type FileHandle } from 'node:fs/promises';
 import { constants } from 'node:fs';
-import { createHash, type Hash } from 'node:crypto';
 import path from 'node:path';
 import { TEMP_PREFIX } from '../../config/paths.ts';
 import { renameDurable, writeJsonDurable } from '../../spool/durable-fs.ts';
 import { errors } from '../../errors/catalogue.ts';
 import { isDiskFull, diskFullError } from '../disk-full.ts';
 import { RangeSet } from './range-set.ts';
+import { envNumber } from '../../util/time.ts';
+import { partHasher, HasherRestarted } from './part-hasher.ts';
 import type { FileEntry } from '../../task/schema.ts';
 
 export const RANGES_FILE = `${TEMP_PREFIX}ranges.json`;
-const READ_BACK = 1024 * 1024;
+/** A part is flushed in the background after this many bytes written (BFT2_FLUSH_MB; 0: only at saves). */
+const FLUSH_BYTES = envNumber('BFT2_FLUSH_MB', 64) * 1024 * 1024;
 
 /**
  * Records that could not be written because the filesystem was full, by assembly dir: the
@@ -46,13 +48,20 @@ export function partPathOf(assembly: string, file: string): string {
 interface OpenPart {
   entry: FileEntry;
   fh?: Promise<FileHandle>;
-  hash: Hash;
+  /** The file's running sha1 in the hashing worker. */
+  hashKey: string;
   hashedTo: number;
   /** A read-back of the part is under way (one at a time per file). */
   hashing?: Promise<void>;
   /** The sha1 is being compared (one check per completion). */
   checking?: boolean;
   dirty: boolean;
+  /** Bytes written through our descriptor since its last flush (the pacing of writev). */
+  unflushed: number;
+  /** A paced flush under way. */
+  flushing?: Promise<void>;
+  /** The done ranges of the last save whose flush succeeded. */
+  savedDone: [number, number][];
   validators: Record<string, string>;
   /** sha1 checked: the part is the file (stat at that moment), or it is already under its real name. */
   verified?: { size: number; mtimeMs: number; ino: number };
@@ -74,7 +83,7 @@ export class PartStore {
     readonly assembly: string,
     entries: FileEntry[],
   ) {
-    for (const e of entries) this.parts.set(e.file, { entry: e, hash: createHash('sha1'), hashedTo: 0, dirty: false, validators: {}, promoted: false });
+    for (const e of entries) this.parts.set(e.file, { entry: e, hashKey: '', hashedTo: 0, dirty: false, unflushed: 0, savedDone: [], validators: {}, promoted: false });
   }
 
   partPath(file: string): string {
@@ -155,26 +164,45 @@ export class PartStore {
   }
 
   /** Writes `buf` at `offset` of the file's part; the bytes may be marked done once this resolves. */
-  async write(file: string, offset: number, buf: Uint8Array): Promise<void> {
+  write(file: string, offset: number, buf: Uint8Array): Promise<void> {
+    return this.writev(file, offset, [buf]);
+  }
+
+  /**
+   * Writes `bufs` one after the other from `offset` (one pwritev: a block gathered from a
+   * response's chunks is not copied into one buffer first); the bytes may be marked done
+   * once this resolves.
+   */
+  async writev(file: string, offset: number, bufs: Uint8Array[]): Promise<void> {
     const p = this.parts.get(file);
     if (!p) throw new Error(`${file} is not part of this download`);
-    if (offset < 0 || offset + buf.length > p.entry.size) throw errors.DOWNLOAD_FAILED('bt', file, `a write past the file's ${p.entry.size} bytes was refused`);
+    let length = 0;
+    for (const b of bufs) length += b.length;
+    if (offset < 0 || offset + length > p.entry.size) throw errors.DOWNLOAD_FAILED('bt', file, `a write past the file's ${p.entry.size} bytes was refused`);
     const fh = await this.handle(p);
     try {
-      let written = 0;
-      while (written < buf.length) {
-        const { bytesWritten } = await fh.write(buf, written, buf.length - written, offset + written);
-        written += bytesWritten;
+      let at = offset;
+      let rest = bufs;
+      while (rest.length > 0) {
+        const { bytesWritten } = rest.length === 1 ? await fh.write(rest[0], 0, rest[0].length, at) : await fh.writev(rest, at);
+        at += bytesWritten;
+        rest = after(rest, bytesWritten);
       }
     } catch (err) {
       if (isDiskFull(err)) throw await diskFullError(this.partPath(file), p.entry.size - offset);
       throw err;
     }
     p.dirty = true;
-    // In order: hash the buffer now, no read back.
-    if (offset === p.hashedTo && !p.hashing) {
-      p.hash.update(buf);
-      p.hashedTo += buf.length;
+    p.unflushed += length;
+    if (FLUSH_BYTES > 0 && p.unflushed >= FLUSH_BYTES && !p.flushing) {
+      // Pacing: the disk writes back while the download goes on, instead of holding a
+      // file's worth of dirty pages for the fdatasync that verifies it (curl + sync pays
+      // that flush after the transfer; this pays it during). Nothing waits for it.
+      p.unflushed = 0;
+      p.flushing = fh
+        .datasync()
+        .catch(() => undefined)
+        .finally(() => (p.flushing = undefined));
     }
   }
 
@@ -185,28 +213,37 @@ export class PartStore {
   }
 
   /**
-   * Moves the file's hash up to `doneTo` (the end of its done prefix), reading back what
-   * was not hashed on the way in; when the whole file is hashed, checks the sha1 and, if it
-   * matches, renames the part to the file's name (durably). A mismatch removes the part.
+   * Moves the file's hash up to `doneTo` (the end of its done prefix), read back by the
+   * hashing worker; when the whole file is hashed, checks the sha1 and, if it matches,
+   * flushes the part and records it verified. A mismatch removes the part.
    */
   async advance(file: string, doneTo: number): Promise<FinishedFile | undefined> {
     const p = this.parts.get(file);
     if (!p || p.verified) return undefined;
     while (p.hashing) await p.hashing;
     if (p.verified || p.checking) return undefined;
-    if (doneTo > p.hashedTo) {
-      p.hashing = this.readBack(p, doneTo).finally(() => (p.hashing = undefined));
-      await p.hashing;
-    }
-    if (p.hashedTo < p.entry.size) return undefined;
     p.checking = true;
     try {
-      const digest = p.hash.digest('hex');
+      let digest: string | undefined;
+      while (digest === undefined) {
+        if (doneTo > p.hashedTo) {
+          p.hashing = this.readBack(p, doneTo).finally(() => (p.hashing = undefined));
+          await p.hashing;
+        }
+        if (p.hashedTo < p.entry.size) return undefined;
+        try {
+          digest = await partHasher().digest(this.hashKey(p));
+          p.hashKey = '';
+        } catch (err) {
+          if (!(err instanceof HasherRestarted)) throw err;
+          // The worker went with the hash: the whole file again (its bytes are on disk).
+          this.restartHash(p);
+        }
+      }
       const part = this.partPath(file);
       if (digest !== p.entry.hash) {
         await this.closeHandle(p);
         await rm(part, { force: true });
-        p.hash = createHash('sha1');
         p.hashedTo = 0;
         p.validators = {};
         return { file, ok: false, actual: digest };
@@ -219,6 +256,11 @@ export class PartStore {
     } finally {
       p.checking = false;
     }
+  }
+
+  /** Where the file's hash stands. */
+  hashedTo(file: string): number {
+    return this.parts.get(file)?.hashedTo ?? 0;
   }
 
   isVerified(file: string): boolean {
@@ -235,17 +277,33 @@ export class PartStore {
     }
   }
 
+  /** The hashing worker reads [hashedTo, to) of the part back and hashes it. */
   private async readBack(p: OpenPart, to: number): Promise<void> {
     if (to > p.entry.size) to = p.entry.size;
-    const fh = await this.handle(p);
-    const buf = Buffer.allocUnsafe(Math.min(READ_BACK, Math.max(1, to - p.hashedTo)));
-    while (p.hashedTo < to) {
-      const want = Math.min(buf.length, to - p.hashedTo);
-      const { bytesRead } = await fh.read(buf, 0, want, p.hashedTo);
-      if (bytesRead === 0) throw new Error(`${p.entry.file}: the part ends at ${p.hashedTo}, ${to} bytes were recorded`);
-      p.hash.update(buf.subarray(0, bytesRead));
-      p.hashedTo += bytesRead;
+    await this.handle(p); // the part exists (a zero-length file, or one BitTorrent wrote) before the worker opens it
+    try {
+      await partHasher().update(this.hashKey(p), this.partPath(p.entry.file), p.hashedTo, to);
+    } catch (err) {
+      if (!(err instanceof HasherRestarted)) {
+        p.hashKey = '';
+        throw err;
+      }
+      // The worker went and took the hash with it: start over from byte 0 (the bytes are on disk).
+      this.restartHash(p);
+      await partHasher().update(this.hashKey(p), this.partPath(p.entry.file), 0, to);
     }
+    p.hashedTo = to;
+  }
+
+  private hashKey(p: OpenPart): string {
+    if (!p.hashKey) p.hashKey = partHasher().create();
+    return p.hashKey;
+  }
+
+  private restartHash(p: OpenPart): void {
+    if (p.hashKey) partHasher().drop(p.hashKey);
+    p.hashKey = '';
+    p.hashedTo = 0;
   }
 
   /** A zero-byte file needs no source: its (empty) part is created and checked like any other. */
@@ -254,25 +312,28 @@ export class PartStore {
     return this.advance(file, 0);
   }
 
-  /** Flushes every part written since the last save, then records the done ranges atomically. */
+  /**
+   * Flushes every part written since the last save, then records the done ranges
+   * atomically. The ranges are taken before the flush starts, so every byte recorded was
+   * written before it (a write that lands during the flush waits for the next save); a
+   * part whose flush fails keeps the ranges of its last good save.
+   */
   save(doneOf: (file: string) => [number, number][]): Promise<void> {
     this.saving = this.saving.then(async () => {
       const state: SavedState = { version: 1, files: {} };
       for (const [file, p] of this.parts) {
         if (p.promoted) continue;
-        if (p.dirty && p.fh) {
-          const fh = await p.fh.catch(() => undefined);
-          await fh?.datasync().catch(() => undefined);
+        let done = doneOf(file);
+        if (p.dirty) {
           p.dirty = false;
+          try {
+            await this.flush(p);
+          } catch {
+            p.dirty = true;
+            done = p.savedDone;
+          }
         }
-        if (p.dirty && !p.fh) {
-          // Written by webtorrent's store through its own descriptor: flush through ours.
-          const fh = await open(this.partPath(file), constants.O_RDONLY | constants.O_NOFOLLOW).catch(() => undefined);
-          await fh?.datasync().catch(() => undefined);
-          await fh?.close();
-          p.dirty = false;
-        }
-        const done = doneOf(file);
+        p.savedDone = done;
         if (done.length || p.verified) state.files[file] = { done, validators: p.validators, ...(p.verified ? { verified: p.verified } : {}) };
       }
       try {
@@ -287,15 +348,31 @@ export class PartStore {
     return this.saving;
   }
 
+  /** fdatasync of a part: through our descriptor, or one of its own for bytes webtorrent's store wrote. */
+  private async flush(p: OpenPart): Promise<void> {
+    if (p.fh) {
+      await (await p.fh).datasync();
+      return;
+    }
+    const fh = await open(this.partPath(p.entry.file), constants.O_RDONLY | constants.O_NOFOLLOW).catch((err: NodeJS.ErrnoException) => {
+      if (err.code === 'ENOENT') return undefined; // nothing written yet
+      throw err;
+    });
+    try {
+      await fh?.datasync();
+    } finally {
+      await fh?.close();
+    }
+  }
+
   /** Forgets a file's bytes (its source changed under it): the part is emptied. */
   async reset(file: string): Promise<void> {
     const p = this.parts.get(file);
     if (!p) return;
     while (p.hashing) await p.hashing.catch(() => undefined);
+    this.restartHash(p);
     await this.closeHandle(p);
     await rm(this.partPath(file), { force: true });
-    p.hash = createHash('sha1');
-    p.hashedTo = 0;
     p.validators = {};
     p.verified = undefined;
   }
@@ -307,6 +384,18 @@ export class PartStore {
   }
 
   async close(): Promise<void> {
-    for (const p of this.parts.values()) await this.closeHandle(p);
+    for (const p of this.parts.values()) {
+      while (p.hashing) await p.hashing.catch(() => undefined);
+      this.restartHash(p);
+      await this.closeHandle(p);
+    }
   }
+}
+
+/** What is left of `bufs` after the first `n` bytes. */
+function after(bufs: Uint8Array[], n: number): Uint8Array[] {
+  let i = 0;
+  while (i < bufs.length && n >= bufs[i].length) n -= bufs[i++].length;
+  if (i === bufs.length) return [];
+  return n > 0 ? [bufs[i].subarray(n), ...bufs.slice(i + 1)] : bufs.slice(i);
 }

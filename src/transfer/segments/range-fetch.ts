@@ -4,8 +4,9 @@
 // does not start where asked is rejected, not appended (undici's rule); a source whose
 // validator (ETag / Last-Modified) changed under a resumed file is SourceChanged, and the
 // file starts over; the method's rate cap paces the bytes; a range that receives nothing
-// for BFT2_STALL_MS is cut. Writes are gathered into 1 MiB blocks with one write in flight
-// while the next block arrives, so the network and the disk work at once.
+// for BFT2_STALL_MS is cut. Writes are gathered into 1 MiB blocks (one pwritev of the
+// response's chunks, not copied into one buffer) with one write in flight while the next
+// block arrives, so the network and the disk work at once.
 // Owns nothing on disk: `write` is the part store's.
 import type { IncomingHttpHeaders } from 'node:http';
 import { errors } from '../../errors/catalogue.ts';
@@ -21,8 +22,8 @@ export interface RangeJob {
   start: number;
   end: number;
   signal: AbortSignal;
-  /** Writes bytes at an offset of the file; they count as done once it resolves. */
-  write(offset: number, buf: Uint8Array): Promise<void>;
+  /** Writes the buffers one after the other from an offset of the file; they count as done once it resolves. */
+  write(offset: number, bufs: Uint8Array[]): Promise<void>;
   /** The method's rate cap (resolves when n more bytes may pass). */
   take?(n: number): Promise<void>;
   /** The validator the file's bytes so far were fetched under, if any. */
@@ -52,17 +53,28 @@ async function pump(body: AsyncIterable<unknown>, job: RangeJob, offset: number,
   let inFlight: Promise<void> = Promise.resolve();
   const flush = async () => {
     if (blockLen === 0) return;
-    const buf = block.length === 1 ? block[0] : Buffer.concat(block, blockLen);
+    // The chunks go to one pwritev as they are: no copy into one buffer.
+    const bufs = block;
     const where = blockAt;
     block = [];
     blockAt += blockLen;
     blockLen = 0;
     await inFlight;
-    inFlight = job.write(where, buf);
+    inFlight = job.write(where, bufs);
   };
+  // Re-arming the stall timer on every 64 KiB chunk costs a timer per chunk; once a
+  // second is as good for a limit of a minute.
+  let armedAt = 0;
   try {
     for await (const raw of body) {
-      arm();
+      const now = performance.now();
+      if (now - armedAt > 1000) {
+        armedAt = now;
+        arm();
+      }
+      // Past the range: the server sends more than asked (a correct one has ended the
+      // body by now; leaving the loop earlier would destroy every body with an AbortError).
+      if (at >= job.end && !whole) break;
       let chunk = raw as Buffer;
       seen += chunk.length;
       if (whole && seen > job.file.size) throw errors.DOWNLOAD_FAILED(source === 'OBS' ? 'obs' : 'cdn', job.file.file, `${source} sent more than the file's ${job.file.size} bytes`);
@@ -82,9 +94,8 @@ async function pump(body: AsyncIterable<unknown>, job: RangeJob, offset: number,
         block.push(chunk);
         blockLen += chunk.length;
         at += chunk.length;
-        if (blockLen >= BLOCK) await flush();
+        if (blockLen >= BLOCK || at >= job.end) await flush();
       }
-      if (at >= job.end && !whole) break;
     }
   } finally {
     // What arrived is kept even when the body failed.
