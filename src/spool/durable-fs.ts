@@ -1,7 +1,7 @@
 // Crash-safe file operations shared by every part that writes into a spool, the staging
 // area or the store: write elsewhere then rename, and fsync the directory so the rename
 // itself survives a power cut (rename is atomic, not durable).
-import { open, rename, mkdir, rm, cp, stat } from 'node:fs/promises';
+import { open, rename, mkdir, rm, cp, stat, readdir } from 'node:fs/promises';
 import { constants } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
@@ -57,20 +57,43 @@ export async function renameDurable(from: string, to: string): Promise<void> {
 }
 
 /**
- * Moves a directory tree; across filesystems (EXDEV) it copies into a temp name beside the
- * target first, so the target appears whole or not at all.
+ * Moves a directory tree durably. Across filesystems (EXDEV: a store on another disk than
+ * the transfer area) it copies into `tempName` beside the target first, flushes every
+ * copied file and directory, then renames: the target appears whole or not at all, and
+ * the source is removed only after that. A copy left by a crash is removed by the next
+ * call. Returns whether it copied (the files then have new inodes).
  */
-export async function moveTree(from: string, to: string, tempName: string): Promise<void> {
+export async function moveTree(from: string, to: string, tempName: string): Promise<boolean> {
   try {
     await renameDurable(from, to);
+    return false;
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'EXDEV') throw err;
-    const temp = path.join(path.dirname(to), tempName);
-    await rm(temp, { recursive: true, force: true });
-    await cp(from, temp, { recursive: true, preserveTimestamps: true });
-    await renameDurable(temp, to);
-    await rm(from, { recursive: true, force: true });
   }
+  const temp = path.join(path.dirname(to), tempName);
+  await rm(temp, { recursive: true, force: true });
+  await cp(from, temp, { recursive: true, preserveTimestamps: true, verbatimSymlinks: true });
+  await syncTree(temp);
+  await renameDurable(temp, to);
+  await rm(from, { recursive: true, force: true });
+  return true;
+}
+
+/** fsync of every regular file and directory under `dir` (children first), not following links. */
+async function syncTree(dir: string): Promise<void> {
+  for (const e of await readdir(dir, { withFileTypes: true })) {
+    const full = path.join(dir, e.name);
+    if (e.isDirectory()) await syncTree(full);
+    else if (e.isFile()) {
+      const fh = await open(full, constants.O_RDONLY | constants.O_NOFOLLOW);
+      try {
+        await fh.sync();
+      } finally {
+        await fh.close();
+      }
+    }
+  }
+  await fsyncDir(dir);
 }
 
 export async function exists(p: string): Promise<boolean> {

@@ -6,10 +6,12 @@
 //   reserve waits in `queues` (progress says why) until space is freed; a running task
 //   whose filesystem fills up (another writer) pauses before crossing the reserve and goes
 //   on when space returns; the DCP is whole and verified at the end.
+// - a store on its own tmpfs: the reserve is checked there too, and the DCP crosses from
+//   the transfer area by a durable copy (rename gives EXDEV), hashes recorded.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdir, readFile, rm, statfs, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, statfs, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { makeDcp, makeCdnTask, sha1File, type MadeDcp } from '../helpers/dcp-fixture.ts';
 import { startTestOrigin, type TestOrigin } from '../helpers/test-origin.ts';
@@ -122,5 +124,41 @@ test('diskreserve on a small filesystem: a task that would cross it waits in que
     origin.throttle(null);
     await d?.stop();
     execFileSync('umount', ['-l', root]);
+  }
+});
+
+test('the store on another filesystem than the transfer area: the reserve is kept on the store too; the DCP is copied across whole and its hashes recorded', async () => {
+  const root = await makeTempRoot();
+  const store = path.join(root, 'data', 'dcp');
+  await mkdir(store, { recursive: true });
+  execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=96m', 'tmpfs', store], { stdio: 'pipe' });
+  let d: Daemon | undefined;
+  try {
+    // 30 MiB taken on the store: 66 MiB free there, less than the 60 MB task plus the
+    // 16 MiB reserve; the transfer area (the root's disk) has plenty.
+    const filler = path.join(store, 'filler');
+    await writeFile(filler, Buffer.alloc(30 * MB));
+    d = await startDaemon({ root, config: { diskreserve: '16MB', receiverstoreplan: 'A' } });
+    const task = 'cfec-001-mid';
+    await writeFile(path.join(d.paths.queues, `${task}.task.json`), JSON.stringify(makeCdnTask({ name: 'mid', basesubdir: 'cfec-001', cdnUrl: `${origin.url}/dcp/cfec-001/dcps/mid`, filelist: mid.filelist })));
+    const progress = async () => (await d!.api('progress', { taskfile: `${task}.task.json` })).return_content;
+    const queued = await waitFor(async () => {
+      const p = await progress();
+      return /waiting for disk space/.test(p.desc ?? '') ? p : undefined;
+    }, { timeoutMs: 20_000, what: 'the task waits for space on the store' });
+    assert.match(queued.desc, new RegExp(`waiting for disk space: the filesystem at ${store} \\(tmpfs\\) has \\d+ bytes free; the task needs ${mid.size}`));
+
+    await rm(filler);
+    await waitFor(async () => ((await progress()).status === 'downloaded' ? true : undefined), { timeoutMs: 60_000, what: 'downloaded' });
+    for (const f of mid.filelist) assert.equal(await sha1File(path.join(store, 'mid', f.file)), f.hash, f.file);
+    assert.deepEqual((await readdir(store)).sort(), ['mid', 'mid.finished'], 'no temp copy left in the store');
+    assert.deepEqual(await readdir(path.join(root, 'data', 'transfer', 'assembly', 'cfec-001')).catch(() => []), [], 'nothing left in the transfer area');
+    const table = await readFile(path.join(root, 'etc/bft2/hashtable.txt'), 'utf8');
+    for (const f of mid.filelist) assert.ok(table.includes(`${f.hash}  ${path.join(store, 'mid', f.file)}`), `${f.file} in the hash table`);
+    assert.doesNotMatch(await readFile(d.paths.log, 'utf8'), /STORE_FAILED|EXDEV/);
+  } finally {
+    await d?.stop();
+    execFileSync('umount', ['-l', store]);
+    await rm(root, { recursive: true, force: true });
   }
 });

@@ -6,7 +6,7 @@
 // stopped and their links removed. A cinema behind a firewall simply gets no inbound peers.
 // Owns: `data/transfer/bt/<basesubdir>/<torrent name>{/,.torrent}` of received tasks and
 // their seeds in the client. Must not touch the store's files (it only links them).
-import { link, mkdir, readFile, rm, stat } from 'node:fs/promises';
+import { link, mkdir, readFile, rm, stat, symlink } from 'node:fs/promises';
 import path from 'node:path';
 import { writeFileDurable } from '../../spool/durable-fs.ts';
 import { regularFileInside } from '../../trust/confined-file.ts';
@@ -66,7 +66,9 @@ export class ReceiverSeeds {
         if ((await stat(to).catch(() => undefined))?.ino === st.ino) continue;
         await rm(to, { force: true });
         await mkdir(path.dirname(to), { recursive: true });
-        await link(from, to);
+        // A hard link costs nothing; a store on another filesystem than the transfer area
+        // gets a symlink instead (ours, in our own directory; the client follows it).
+        await link(from, to).catch((err: NodeJS.ErrnoException) => (err.code === 'EXDEV' ? symlink(from, to) : Promise.reject(err)));
       }
       const handle = await seed(await this.client(), { torrentFile, parentDir: path.dirname(dir), trusted });
       this.seeds.set(task, { handle, until, dir, torrentFile });

@@ -9,7 +9,7 @@
 import { lstat, mkdir, readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { TEMP_PREFIX } from '../../config/paths.ts';
-import { renameDurable, writeFileDurable, exists } from '../../spool/durable-fs.ts';
+import { moveTree, renameDurable, writeFileDurable, exists } from '../../spool/durable-fs.ts';
 import { errors, messageOf } from '../../errors/catalogue.ts';
 import { formatLocalTime } from '../../util/time.ts';
 import type { Task } from '../../task/schema.ts';
@@ -57,10 +57,16 @@ export async function removeTempEntries(dir: string): Promise<void> {
   }
 }
 
-/** Moves the assembled DCP into the store and writes `<name>.finished`. */
-export async function storeDcp(t: Task, task: string, at: StoreTarget, receivetime: unknown): Promise<void> {
+/**
+ * Moves the assembled DCP into the store and writes `<name>.finished`. The store may be on
+ * another filesystem than the transfer area: then the DCP is copied (durably) and the
+ * verified inodes are those of the copies. Returns the inode of each verified file in the
+ * store.
+ */
+export async function storeDcp(t: Task, task: string, at: StoreTarget, receivetime: unknown, verified: Map<string, number>): Promise<Map<string, number>> {
   const parent = path.dirname(at.storeDir);
   const old = path.join(parent, `${TEMP_PREFIX}old-${t.name}`);
+  let stored = verified;
   try {
     await mkdir(parent, { recursive: true });
     if (await exists(at.assembly)) {
@@ -69,13 +75,25 @@ export async function storeDcp(t: Task, task: string, at: StoreTarget, receiveti
         await rm(old, { recursive: true, force: true });
         await renameDurable(at.storeDir, old);
       }
-      await renameDurable(at.assembly, at.storeDir);
+      if (await moveTree(at.assembly, at.storeDir, `${TEMP_PREFIX}copy-${t.name}`)) stored = await copiedInodes(t, at.storeDir, verified);
     }
     await writeFileDurable(at.finishedMarker, JSON.stringify({ task, name: t.name, receivetime, finishedtime: formatLocalTime() }) + '\n');
     await rm(old, { recursive: true, force: true });
   } catch (err) {
     throw errors.STORE_FAILED(at.storeDir, messageOf(err));
   }
+  return stored;
+}
+
+/** After a copy across filesystems: the new inode of each file that was verified before the copy. */
+async function copiedInodes(t: Task, storeDir: string, verified: Map<string, number>): Promise<Map<string, number>> {
+  const stored = new Map<string, number>();
+  for (const f of t.filelist) {
+    if (!verified.has(f.file)) continue;
+    const st = await lstat(path.join(storeDir, f.file)).catch(() => undefined);
+    if (st?.isFile()) stored.set(f.file, st.ino);
+  }
+  return stored;
 }
 
 /**
