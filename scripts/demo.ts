@@ -535,13 +535,13 @@ async function run(): Promise<Summary> {
   say(`sender ready: ${ready.btstatus}, obs ${ready.obsstatus}, cdn ${ready.cdnstatus}; shares ${METHODS.map((m) => `${m} ${mb(shares[m])}`).join(', ')}`);
   phase('published');
 
-  // --- hand-out: the TMS copies the task file to each node and calls recv
-  const handoff = path.join(workDir, 'handoff', TASKFILE);
-  await mkdir(path.dirname(handoff), { recursive: true });
-  await writeFile(handoff, JSON.stringify(task, null, 2));
+  // --- hand-out: the TMS copies the task file to each node and calls recv (which moves it)
   const tRecv = performance.now();
   const recvWall = Date.now();
   for (const n of [cacher, receiver]) {
+    const handoff = path.join(workDir, 'handoff', n.name, TASKFILE);
+    await mkdir(path.dirname(handoff), { recursive: true });
+    await writeFile(handoff, JSON.stringify(task, null, 2));
     const r = await api(n, 'recv', { taskfile: handoff, reactive: 'false' });
     if (!r.ok) throw new DemoError(`the ${n.name} refused recv: ${r.c.desc}\n${await tail(n)}`);
     say(`${n.name} recv: ${r.c.desc}`);

@@ -260,6 +260,8 @@ test('recv moves the task file (one it may not remove is copied, and the answer 
     } finally {
       await run('umount', ['-l', readonly]);
     }
+    // 'kept' fetches the same origin files: cancelled, so the count below is the restart's alone.
+    assert.equal((await d.api('cancel', { taskfile: 'cfec-001-kept.task.json' })).return_content.desc, 'succeeded!');
 
     // reactive true while the same name downloads: it starts over with the new file, from the bytes on disk.
     await waitFor(async () => ((await d.api('progress', { taskfile: 'cfec-001-moved.task.json' })).return_content.downloaded > 8 * MB ? true : undefined), { timeoutMs: 30_000, what: 'moved downloading' });
