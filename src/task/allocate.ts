@@ -5,11 +5,7 @@
 // Targets are total × share / sum(shares). "Closest" means, in this order:
 //   1. the smallest maximum absolute deviation of the three methods from their targets;
 //   2. ties toward BT: the smallest |BT deviation|, then the larger BT size;
-//   3. then the larger OBS size. What file sizes force over a target goes to OBS rather
-//      than the CDN because a receiver that rebalances (SPEC §8) can move bytes of OBS's
-//      files to BitTorrent and the CDN (the full torrent and the CDN URL hold every file),
-//      but OBS holds only its own share and cannot help the others: 4 equal reels at
-//      1:1:1 as 1:2:1 finish in about 0.37 x one method's time in the lab, as 1:1:2 in 0.43.
+//   3. then toward OBS: the smallest |OBS deviation|, then the larger OBS size.
 // Deviations are compared scaled by sum(shares) (size × sum − total × share), which is
 // integer arithmetic and so exact while total × sum(shares) < 2^53 (over 2 PB at 2:1:1).
 //
@@ -112,13 +108,14 @@ interface Scale {
   share: Ratio;
 }
 
-/** [max |dev|, |dev bt|, -bt, -obs], deviations scaled by sum(shares); smaller is closer. */
-type Key = [number, number, number, number];
+/** [max |dev|, |dev bt|, -bt, |dev obs|, -obs], deviations scaled by sum(shares); smaller is closer. */
+type Key = [number, number, number, number, number];
 
 function closenessKey(bt: number, obs: number, cdn: number, sc: Scale): Key {
   const dev = (size: number, k: Method) => Math.abs(size * sc.sum - sc.total * sc.share[k]);
   const db = dev(bt, 'bt');
-  return [Math.max(db, dev(obs, 'obs'), dev(cdn, 'cdn')), db, -bt, -obs];
+  const dobs = dev(obs, 'obs');
+  return [Math.max(db, dobs, dev(cdn, 'cdn')), db, -bt, dobs, -obs];
 }
 
 function less(a: Key, b: Key): boolean {
@@ -162,16 +159,10 @@ function contiguousOwners(files: readonly SizedFile[], sc: Scale): Method[] {
     else {
       cands = [];
       // Where OBS and CDN meet their targets; ±1 around the search absorbs float rounding.
-      const near = (v: number) => {
+      for (const v of [b + (total * share.obs) / sc.sum, total - (total * share.cdn) / sc.sum]) {
         const at = lowerBound(P, v);
         for (let d = -1; d <= 1; d++) cands.push(Math.min(m - 1, Math.max(kb, at + d)));
-      };
-      near(b + (total * share.obs) / sc.sum);
-      near(total - (total * share.cdn) / sc.sum);
-      // Those give the smallest maximum deviation g for this b; every x keeping OBS and
-      // CDN within g ties on it, and rule 3 wants the largest: the last such x.
-      const g = Math.min(...cands.map((k) => closenessKey(b, P[k]! - b, total - P[k]!, sc)[0]));
-      near(Math.min(b + (total * share.obs + g) / sc.sum, total - (total * share.cdn - g) / sc.sum));
+      }
     }
     for (const kx of cands) {
       const x = P[kx]!;
