@@ -5,15 +5,19 @@
 // however slow the writer, and a file renamed into place (rsync) is taken once. The parse
 // is the guard of completeness; the settle time only lets a writer that rewrites a
 // complete file at once (an editor's save) finish, and is kept short so a dropped task
-// leaves `queues` within about a tenth of a second (scripts/bench-spool measures it). A file that stays unparseable for the grace
-// period is reported as such (the caller writes `.err`). While `<task>.err` exists the
-// file is parked; deleting the `.err` re-arms it.
+// leaves `queues` within about a tenth of a second (scripts/bench-spool measures it).
+// A file that stays unparseable for the grace period is reported as such (the caller
+// writes `.err`). While `<task>.err` exists the file is parked; deleting the `.err`
+// re-arms it. The directory is also listed every BFT2_SPOOL_RESCAN_MS: chokidar 4 was
+// seen to miss a file renamed into place from a dotfile (rsync's way) once in a dozen
+// drops, and inotify sees nothing written to a network share by another host; a task
+// must not wait for an event that never comes.
 // A spool entry is data from outside (SPEC §4): it is looked at with lstat and read only
 // when it is a regular file of at most 16 MiB, never through a symlink, never blocking;
 // anything else is reported as unsafe at once (the caller writes `.err`, the entry stays).
 // Owns no file: it only reads and reports.
 import { watch, type FSWatcher } from 'chokidar';
-import { lstat } from 'node:fs/promises';
+import { lstat, readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { taskNameOf } from '../config/paths.ts';
 import { exists } from './durable-fs.ts';
@@ -51,6 +55,8 @@ export class SpoolWatcher {
   private readonly candidates = new Map<string, Candidate>();
   private readonly settleMs = envNumber('BFT2_SETTLE_MS', 50);
   private readonly graceMs = envNumber('BFT2_UNPARSEABLE_GRACE_MS', 10_000);
+  private readonly rescanMs = envNumber('BFT2_SPOOL_RESCAN_MS', 2000);
+  private rescanTimer?: NodeJS.Timeout;
   private closed = false;
 
   constructor(
@@ -66,7 +72,7 @@ export class SpoolWatcher {
       // A symlinked entry is reported as an entry, never followed (a link to /dev/zero or a
       // directory elsewhere must not be read or watched).
       followSymlinks: false,
-      // Our own fallback poll below catches what inotify misses; chokidar's polling is off.
+      // The periodic listing (rescan) catches what inotify misses; chokidar's polling is off.
       ignored: (p: string) => path.basename(p).startsWith('.') && p !== this.dir,
     });
     this.watcher.on('add', (p) => this.touch(p));
@@ -77,10 +83,23 @@ export class SpoolWatcher {
     this.watcher.on('unlinkDir', (p) => this.forget(p));
     this.watcher.on('error', (err) => this.log.error(`watcher on ${this.dir}: ${(err as Error).message}`));
     await new Promise<void>((resolve) => this.watcher!.once('ready', () => resolve()));
+    if (this.rescanMs > 0) this.rescanTimer = setInterval(() => void this.rescan(), this.rescanMs).unref();
+  }
+
+  /** Task files the watcher never told of are looked at as if it had. */
+  private async rescan(): Promise<void> {
+    const names = await readdir(this.dir).catch(() => [] as string[]);
+    for (const name of names) {
+      const p = path.join(this.dir, name);
+      if (this.closed || name.startsWith('.') || !taskNameOf(name) || this.candidates.has(p)) continue;
+      this.log.info(`${name}: found in ${this.dir} by the periodic listing (no watcher event came)`);
+      this.touch(p);
+    }
   }
 
   async close(): Promise<void> {
     this.closed = true;
+    clearInterval(this.rescanTimer);
     for (const c of this.candidates.values()) clearTimeout(c.timer);
     await this.watcher?.close();
   }
