@@ -166,6 +166,7 @@ export class TaskDownload {
     const config = o.config();
     this.plan = new WorkPlan(planFiles, {
       chunk: envNumber('BFT2_CHUNK_MB', 16) * MiB,
+      chunkOf: { obs: envNumber('BFT2_OBS_CHUNK_MB', 64) * MiB },
       reach: (m, file) => this.reaches(m, file),
       rebalance: config.rebalance as RebalanceMode,
       done,
@@ -574,7 +575,9 @@ export class TaskDownload {
   private async spaceProblem(): Promise<string | undefined> {
     const config = this.o.config();
     const reserve = parseReserve(config.diskreserve);
-    const chunk = envNumber('BFT2_CHUNK_MB', 16) * MiB;
+    // The next range may be an OBS one, larger than the others.
+    const obsRanges = this.o.lists2.obs.some((f) => f !== '');
+    const chunk = Math.max(envNumber('BFT2_CHUNK_MB', 16), obsRanges ? envNumber('BFT2_OBS_CHUNK_MB', 64) : 0) * MiB;
     const checks: [string, number][] = [[this.o.assembly, chunk]];
     // A store on another filesystem receives the whole DCP at the end.
     const store = await freeSpace(this.o.storeDir).catch(() => undefined);

@@ -68,6 +68,9 @@ export class WorkPlan {
     files: PlanFile[],
     private readonly opts: {
       chunk: number;
+      /** A range size of its own for a method (default `chunk`): OBS answers each ranged GET
+       * as a signed request, billed per request, so it is asked for fewer, larger ranges. */
+      chunkOf?: Partial<Record<Method, number>>;
       /** The smallest range near the end under `idle` (default 4 MiB, or `chunk` when smaller). */
       minChunk?: number;
       /**
@@ -231,7 +234,7 @@ export class WorkPlan {
       for (const [s, e] of f.owned[m]) {
         for (const [gs, ge] of f.done.gaps(s, e)) {
           const free = f.inflight.gaps(gs, ge)[0];
-          if (free) return { file: name, start: free[0], end: Math.min(free[1], free[0] + this.chunkNow()) };
+          if (free) return { file: name, start: free[0], end: Math.min(free[1], free[0] + this.chunkNow(m)) };
         }
       }
     }
@@ -259,15 +262,15 @@ export class WorkPlan {
     if (!best || best.end - best.start < Math.min(this.opts.chunk, 1024 * 1024)) return undefined;
     // A failed method's bytes are already handed over by fail(); an owner still working
     // keeps the front of the gap, the thief takes one chunk from its end.
-    const start = Math.max(best.start, best.end - this.chunkNow());
+    const start = Math.max(best.start, best.end - this.chunkNow(m));
     this.transfer(best.file, start, best.end, best.victim, m);
     return this.assign(m, best.file, start, best.end, best.victim);
   }
 
-  /** The size of the next range: `chunk`, or under `idle` less near the end (TAIL_SHARES). */
-  private chunkNow(): number {
-    const { chunk, rebalance } = this.opts;
-    if (rebalance !== 'idle') return chunk;
+  /** The size of `m`'s next range: its chunk, or under `idle` less near the end (TAIL_SHARES). */
+  private chunkNow(m: Method): number {
+    const chunk = this.opts.chunkOf?.[m] ?? this.opts.chunk;
+    if (this.opts.rebalance !== 'idle') return chunk;
     const min = Math.min(chunk, this.opts.minChunk ?? MIN_CHUNK);
     let pending = 0;
     for (const m of ALL) pending += this.pendingBytes(m);
