@@ -23,6 +23,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import * as path from 'node:path';
 import { makeDcp, type FileEntry } from '../test/helpers/dcp-fixture.ts';
 import { freePort, makeTempRoot, startDaemon, waitFor, type Daemon } from '../test/helpers/daemon.ts';
+import { loopbackSender } from '../test/helpers/sender-config.ts';
 import { objectKey, parseObsUrl } from '../src/transfer/obs/obs-url.ts';
 import {
   Cleanup,
@@ -208,28 +209,9 @@ async function main(): Promise<void> {
   ensureTool('aria2c');
   const base = cleanup.dir(await makeTempRoot());
   const s3 = await startS3();
-  const originPort = await freePort();
-  const trackerPort = await freePort();
-  const origin = `http://127.0.0.1:${originPort}`;
-  const sender = await startDaemon({
-    root: path.join(base, 'sender'),
-    config: {
-      servertype: 'sender',
-      senderdomain: origin,
-      cdnurl: origin,
-      httporigin: `127.0.0.1:${originPort}`,
-      embeddedtracker: `127.0.0.1:${trackerPort}`,
-      tracker: `http://127.0.0.1:${trackerPort}/announce`,
-      obsurl: 'obs://cfec-001',
-      obsak: s3.ak,
-      obssk: s3.sk,
-      obsendpoint: s3.endpoint,
-      obssignature: 'v2',
-      obspathstyle: true,
-      autosend: true,
-    },
-    env: { BFT2_HASH_STABLE_MS: '300' },
-  });
+  const loop = await loopbackSender(s3, { autosend: true });
+  const origin = loop.origin;
+  const sender = await startDaemon({ root: path.join(base, 'sender'), config: loop.config, env: { BFT2_HASH_STABLE_MS: '300' } });
   cleanup.onStop(() => sender.stop());
   const senderRss = sampleRss(sender.proc.pid!);
   const out = cleanup.dir(path.join(base, 'tool-out'));

@@ -37,6 +37,21 @@ after(async () => {
   await rm(base, { recursive: true, force: true });
 });
 
+/** Drops the `mid` task into the daemon's queues; returns a getter of its progress answer. */
+async function dropMid(d: Daemon): Promise<() => Promise<any>> {
+  const taskfile = 'cfec-001-mid.task.json';
+  await writeFile(path.join(d.paths.queues, taskfile), JSON.stringify(makeCdnTask({ name: 'mid', basesubdir: 'cfec-001', cdnUrl: `${origin.url}/dcp/cfec-001/dcps/mid`, filelist: mid.filelist })));
+  return async () => (await d.api('progress', { taskfile })).return_content;
+}
+
+/** The progress answer once it says the queued task waits for disk space. */
+function queuedForSpace(progress: () => Promise<any>): Promise<any> {
+  return waitFor(async () => {
+    const p = await progress();
+    return /waiting for disk space/.test(p.desc ?? '') ? p : undefined;
+  }, { timeoutMs: 20_000, what: 'the task waits for space' });
+}
+
 test('cdnlimit 5 MB/s is shared by two running tasks and holds within 10% over 20 s; reloadconf 10 MB/s changes it live', async () => {
   const d = await startDaemon({ root: path.join(base, 'caps'), config: { cdnlimit: '5MB/s', downloadingnum: 2 } });
   try {
@@ -86,13 +101,8 @@ test('diskreserve on a small filesystem: a task that would cross it waits in que
     await writeFile(filler, Buffer.alloc(30 * MB));
     origin.throttle(10 * MB);
     d = await startDaemon({ root, config: { diskreserve: '16MB' }, env: { BFT2_CHUNK_MB: '2' } });
-    const task = 'cfec-001-mid';
-    await writeFile(path.join(d.paths.queues, `${task}.task.json`), JSON.stringify(makeCdnTask({ name: 'mid', basesubdir: 'cfec-001', cdnUrl: `${origin.url}/dcp/cfec-001/dcps/mid`, filelist: mid.filelist })));
-    const progress = async () => (await d!.api('progress', { taskfile: `${task}.task.json` })).return_content;
-    const queued = await waitFor(async () => {
-      const p = await progress();
-      return /waiting for disk space/.test(p.desc ?? '') ? p : undefined;
-    }, { timeoutMs: 20_000, what: 'the task waits for space' });
+    const progress = await dropMid(d);
+    const queued = await queuedForSpace(progress);
     assert.equal(queued.status, 'queues');
     assert.match(queued.desc, new RegExp(`^task in queues, no progress now\\. \\(waiting for disk space: the filesystem at ${root} \\(tmpfs\\) has \\d+ bytes free; the task needs ${mid.size} and the reserve \\(16MB\\) \\d+ more\\)$`));
 
@@ -139,13 +149,8 @@ test('the store on another filesystem than the transfer area: the reserve is kep
     const filler = path.join(store, 'filler');
     await writeFile(filler, Buffer.alloc(30 * MB));
     d = await startDaemon({ root, config: { diskreserve: '16MB', receiverstoreplan: 'A' } });
-    const task = 'cfec-001-mid';
-    await writeFile(path.join(d.paths.queues, `${task}.task.json`), JSON.stringify(makeCdnTask({ name: 'mid', basesubdir: 'cfec-001', cdnUrl: `${origin.url}/dcp/cfec-001/dcps/mid`, filelist: mid.filelist })));
-    const progress = async () => (await d!.api('progress', { taskfile: `${task}.task.json` })).return_content;
-    const queued = await waitFor(async () => {
-      const p = await progress();
-      return /waiting for disk space/.test(p.desc ?? '') ? p : undefined;
-    }, { timeoutMs: 20_000, what: 'the task waits for space on the store' });
+    const progress = await dropMid(d);
+    const queued = await queuedForSpace(progress);
     assert.match(queued.desc, new RegExp(`waiting for disk space: the filesystem at ${store} \\(tmpfs\\) has \\d+ bytes free; the task needs ${mid.size}`));
 
     await rm(filler);
