@@ -55,7 +55,7 @@ export const KEY_DOCS: Record<string, KeyDoc> = {
   autosend: doc('a complete task file appearing in `data/sender/tmp` is sent as by `send` (reactive false)', ['sender']),
   obssignature: doc('OBS request signing: `obs` (Huawei OBS), `v2` or `v4` (S3-compatible servers)', ['sender', 'receiver']),
   obspathstyle: doc('path-style bucket addressing (`http://host/bucket/key`), for S3-compatible test servers', ['sender', 'receiver']),
-  receiverseed: doc('a receiver keeps seeding its BT share from the store for the task\'s seed time', ['receiver']),
+  receiverseed: doc('a receiver keeps seeding its BT share from the store for the task\'s seed time; its BitTorrent client then listens on btport from the start', ['receiver']),
   btlimit: doc('cap on BitTorrent download rate, e.g. `20MB/s`, or a timetable `08:00,5MB/s 18:00,off`; `""`/`off` = no cap', ALL),
   obslimit: doc('cap on OBS download rate, as `btlimit`', ['sender', 'receiver']),
   cdnlimit: doc('cap on CDN download rate, as `btlimit`', ['sender', 'receiver']),
