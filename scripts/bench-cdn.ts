@@ -20,7 +20,7 @@ import * as path from 'node:path';
 import { startOrigin } from '../src/origin/http-origin.ts';
 import { makeCdnTask, makeDcp, type FileEntry } from '../test/helpers/dcp-fixture.ts';
 import { makeTempRoot, startDaemon } from '../test/helpers/daemon.ts';
-import { Cleanup, dataSet, describeMachine, ensureTool, Figures, machineLoad, mb, mibps, MiB, positiveInt, ratioText, sec, timeTask, timeTool } from './bench-common.ts';
+import { Cleanup, dataSet, describeMachine, ensureTool, Figures, machineLoad, mb, mibps, MiB, positiveInt, ratioText, sec, timeTask, timeTool, runBench } from './bench-common.ts';
 
 const TARGET_RATIO = 1.15;
 const TARGET_RSS_MB = 150;
@@ -139,11 +139,4 @@ async function main(): Promise<void> {
   console.log(await load.report());
 }
 
-try {
-  await main();
-} catch (err) {
-  console.log(`bench-cdn: FAILED: ${(err as Error).stack ?? err}`);
-} finally {
-  await cleanup.run();
-}
-process.exit(0);
+await runBench('bench-cdn', main, cleanup);

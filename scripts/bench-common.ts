@@ -293,3 +293,18 @@ export class Cleanup {
 export function tmpName(prefix: string): string {
   return path.join(os.tmpdir(), `${prefix}${process.pid}-${Math.random().toString(36).slice(2, 8)}`);
 }
+
+/**
+ * Runs a bench's `main` as a report, not a gate: a failure is printed, what it started is
+ * always cleaned up, and the process exits 0.
+ */
+export async function runBench(name: string, main: () => Promise<void>, cleanup: Cleanup): Promise<never> {
+  try {
+    await main();
+  } catch (err) {
+    console.log(`${name}: FAILED: ${(err as Error).stack ?? err}`);
+  } finally {
+    await cleanup.run();
+  }
+  process.exit(0);
+}

@@ -44,6 +44,7 @@ import {
   sec,
   timeTask,
   timeTool,
+  runBench,
 } from './bench-common.ts';
 
 const TARGET_RATIO = 1.15;
@@ -268,11 +269,4 @@ async function main(): Promise<void> {
   console.log(await load.report());
 }
 
-try {
-  await main();
-} catch (err) {
-  console.log(`bench-receive: FAILED: ${(err as Error).stack ?? err}`);
-} finally {
-  await cleanup.run();
-}
-process.exit(0);
+await runBench('bench-receive', main, cleanup);

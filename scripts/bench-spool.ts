@@ -17,7 +17,7 @@ import * as path from 'node:path';
 import { startOrigin } from '../src/origin/http-origin.ts';
 import { makeCdnTask, makeDcp } from '../test/helpers/dcp-fixture.ts';
 import { makeTempRoot, startDaemon, waitFor, type Daemon } from '../test/helpers/daemon.ts';
-import { Cleanup, describeMachine, exists, machineLoad, msText, percentile, positiveInt, sec } from './bench-common.ts';
+import { Cleanup, describeMachine, exists, machineLoad, msText, percentile, positiveInt, sec, runBench } from './bench-common.ts';
 
 const runs = positiveInt(process.env.BENCH_RUNS, 60);
 const soak = positiveInt(process.env.BENCH_SOAK, 1000);
@@ -158,11 +158,4 @@ async function main(): Promise<void> {
   console.log(await load.report());
 }
 
-try {
-  await main();
-} catch (err) {
-  console.log(`bench-spool: FAILED: ${(err as Error).stack ?? err}`);
-} finally {
-  await cleanup.run();
-}
-process.exit(0);
+await runBench('bench-spool', main, cleanup);
