@@ -23,7 +23,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import * as path from 'node:path';
 import { makeDcp, type FileEntry } from '../test/helpers/dcp-fixture.ts';
 import { freePort, makeTempRoot, startDaemon, waitFor, type Daemon } from '../test/helpers/daemon.ts';
-import { loopbackSender } from '../test/helpers/sender-config.ts';
+import { startLoopbackSender } from '../test/helpers/sender-config.ts';
 import { objectKey, parseObsUrl } from '../src/transfer/obs/obs-url.ts';
 import {
   Cleanup,
@@ -210,9 +210,7 @@ async function main(): Promise<void> {
   ensureTool('aria2c');
   const base = cleanup.dir(await makeTempRoot());
   const s3 = await startS3();
-  const loop = await loopbackSender(s3, { autosend: true });
-  const origin = loop.origin;
-  const sender = await startDaemon({ root: path.join(base, 'sender'), config: loop.config, env: { BFT2_HASH_STABLE_MS: '300' } });
+  const { sender, origin } = await startLoopbackSender(s3, { root: path.join(base, 'sender'), config: { autosend: true }, env: { BFT2_HASH_STABLE_MS: '300' } });
   cleanup.onStop(() => sender.stop());
   const senderRss = sampleRss(sender.proc.pid!);
   const out = cleanup.dir(path.join(base, 'tool-out'));

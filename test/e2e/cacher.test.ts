@@ -9,7 +9,7 @@ import { mkdir, readFile, readdir, rm, stat, writeFile, lstat, utimes } from 'no
 import path from 'node:path';
 import WebTorrent from 'webtorrent';
 import { makeDcp, makeCdnTask, sha1File, type MadeDcp } from '../helpers/dcp-fixture.ts';
-import { loopbackSender } from '../helpers/sender-config.ts';
+import { startLoopbackSender } from '../helpers/sender-config.ts';
 import { startDaemon, makeTempRoot, waitFor, type Daemon } from '../helpers/daemon.ts';
 import { startS3Server, type TestS3 } from '../helpers/s3-server.ts';
 
@@ -32,17 +32,10 @@ const cacherBt = (...p: string[]) => path.join(base, 'cacher/data/transfer/bt/cf
 before(async () => {
   base = await makeTempRoot();
   s3 = await startS3Server({ bucket: 'cfec-001' });
-  const loop = await loopbackSender(s3);
-  const origin = loop.origin;
-  sender = await startDaemon({
-    root: path.join(base, 'sender'),
-    config: {
-      ...loop.config,
-      // Each test sends when it wants the sender to seed.
-      autosend: false,
-    },
-    env,
-  });
+  // Each test sends when it wants the sender to seed.
+  const started = await startLoopbackSender(s3, { root: path.join(base, 'sender'), config: { autosend: false }, env });
+  sender = started.sender;
+  const origin = started.origin;
   cacher = await startDaemon({ root: path.join(base, 'cacher'), config: { servertype: 'cacher', downloadingnum: 2 }, env });
   const store = path.join(base, 'sender/data/dcp/cfec-001/dcps');
   dcps.feature = await makeDcp(store, 'feature', [

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { readFile, rm, stat, writeFile, mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { makeDcp, sha1File, type MadeDcp } from '../helpers/dcp-fixture.ts';
-import { loopbackSender } from '../helpers/sender-config.ts';
+import { startLoopbackSender } from '../helpers/sender-config.ts';
 import { startDaemon, makeTempRoot, waitFor, type Daemon } from '../helpers/daemon.ts';
 import { startS3Server, type TestS3 } from '../helpers/s3-server.ts';
 
@@ -21,17 +21,10 @@ let dcp: MadeDcp;
 before(async () => {
   base = await makeTempRoot();
   s3 = await startS3Server({ bucket: 'cfec-001' });
-  const loop = await loopbackSender(s3);
-  const origin = loop.origin;
   const env = { BFT2_HASH_STABLE_MS: '300', BFT2_RETRY_BASE_MS: '200' };
-  sender = await startDaemon({
-    root: path.join(base, 'sender'),
-    config: {
-      ...loop.config,
-      autosend: true,
-    },
-    env,
-  });
+  const started = await startLoopbackSender(s3, { root: path.join(base, 'sender'), config: { autosend: true }, env });
+  sender = started.sender;
+  const origin = started.origin;
   // The receiver finds its OBS keys in obsbuckets.txt, not in the task or its config.
   await mkdir(path.join(base, 'receiver/etc/bft2'), { recursive: true });
   await writeFile(path.join(base, 'receiver/etc/bft2/obsbuckets.txt'), `# bucket ak sk endpoint\ncfec-001 ${s3.ak} ${s3.sk} ${s3.endpoint}\n`);

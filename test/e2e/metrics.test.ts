@@ -11,7 +11,7 @@ import path from 'node:path';
 import { request } from 'undici';
 import { makeDcp, makeCdnTask, type MadeDcp } from '../helpers/dcp-fixture.ts';
 import { startTestOrigin, type TestOrigin } from '../helpers/test-origin.ts';
-import { loopbackSender } from '../helpers/sender-config.ts';
+import { startLoopbackSender } from '../helpers/sender-config.ts';
 import { startDaemon, makeTempRoot, waitFor, freePort, type Daemon } from '../helpers/daemon.ts';
 import { startS3Server, type TestS3 } from '../helpers/s3-server.ts';
 
@@ -325,17 +325,8 @@ test('a 1:1:1 delivery: bytes by method and direction on both nodes, the sender\
   let receiver: Daemon | undefined;
   try {
     s3 = await startS3Server({ bucket: 'cfec-001' });
-    const loop = await loopbackSender(s3);
     const env = { ...FAST_ENV, BFT2_OBS_PART_MB: '1' };
-    sender = await startDaemon({
-      root: path.join(base, 'sender'),
-      config: {
-        ...loop.config,
-        autosend: true,
-        defaultseedtime: 2,
-      },
-      env,
-    });
+    ({ sender } = await startLoopbackSender(s3, { root: path.join(base, 'sender'), config: { autosend: true, defaultseedtime: 2 }, env }));
     await mkdir(path.join(base, 'receiver/etc/bft2'), { recursive: true });
     await writeFile(path.join(base, 'receiver/etc/bft2/obsbuckets.txt'), `cfec-001 ${s3.ak} ${s3.sk} ${s3.endpoint}\n`);
     receiver = await startDaemon({ root: path.join(base, 'receiver'), config: { obssignature: 'v2', obspathstyle: true }, env });

@@ -14,7 +14,7 @@ import assert from 'node:assert/strict';
 import { mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { makeDcp, sha1File, type MadeDcp } from '../helpers/dcp-fixture.ts';
-import { loopbackSender } from '../helpers/sender-config.ts';
+import { startLoopbackSender } from '../helpers/sender-config.ts';
 import { startDaemon, makeTempRoot, waitFor, type Daemon } from '../helpers/daemon.ts';
 import { startS3Server, type TestS3 } from '../helpers/s3-server.ts';
 import { startTestOrigin, type TestOrigin } from '../helpers/test-origin.ts';
@@ -53,15 +53,7 @@ before(async () => {
   // test can take it away while the sender's origin keeps serving the torrents.
   const cdn = await startTestOrigin(storeOf());
   cdnOrigins.push(cdn);
-  const loop = await loopbackSender(s3, { cdnurl: cdn.url });
-  sender = await startDaemon({
-    root: path.join(base, 'sender'),
-    config: {
-      ...loop.config,
-      autosend: true,
-    },
-    env,
-  });
+  ({ sender } = await startLoopbackSender(s3, { root: path.join(base, 'sender'), config: { cdnurl: cdn.url, autosend: true }, env }));
   dcp = await makeDcp(path.join(storeOf(), 'cfec-001/dcps'), NAME, [
     { file: 'reel1.mxf', size: 12 * MiB + 11 },
     { file: 'reel2.mxf', size: 12 * MiB + 22 },

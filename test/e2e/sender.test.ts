@@ -9,7 +9,7 @@ import path from 'node:path';
 import { request } from 'undici';
 import WebTorrent from 'webtorrent';
 import { makeDcp, sha1File, type MadeDcp } from '../helpers/dcp-fixture.ts';
-import { loopbackSender } from '../helpers/sender-config.ts';
+import { startLoopbackSender } from '../helpers/sender-config.ts';
 import { startDaemon, makeTempRoot, waitFor, freePort, type Daemon } from '../helpers/daemon.ts';
 import { startS3Server, type TestS3 } from '../helpers/s3-server.ts';
 import { createObsClient } from '../../src/transfer/obs/obs-client.ts';
@@ -28,17 +28,11 @@ const tmp = () => path.join(root, 'data/sender/tmp');
 before(async () => {
   root = await makeTempRoot();
   s3 = await startS3Server({ bucket: 'cfec-001' });
-  const loop = await loopbackSender(s3, { senderid: 'cfec', btport: await freePort() });
-  originUrl = loop.origin;
-  d = await startDaemon({
+  ({ sender: d, origin: originUrl } = await startLoopbackSender(s3, {
     root,
-    config: {
-      ...loop.config,
-      autosend: false,
-      uploadingnum: 2,
-    },
+    config: { senderid: 'cfec', btport: await freePort(), autosend: false, uploadingnum: 2 },
     env: { BFT2_HASH_STABLE_MS: '300', BFT2_RETRY_BASE_MS: '200' },
-  });
+  }));
   dcp = await makeDcp(dcps(), 'feature', [
     { file: 'picture.mxf', size: 30 * MB },
     { file: 'sound.mxf', size: 12 * MB },

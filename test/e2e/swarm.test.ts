@@ -16,7 +16,7 @@ import assert from 'node:assert/strict';
 import { mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { makeDcp, sha1File, type MadeDcp } from '../helpers/dcp-fixture.ts';
-import { loopbackSender } from '../helpers/sender-config.ts';
+import { startLoopbackSender } from '../helpers/sender-config.ts';
 import { startDaemon, makeTempRoot, waitFor, type Daemon } from '../helpers/daemon.ts';
 import { startS3Server, type TestS3 } from '../helpers/s3-server.ts';
 
@@ -49,15 +49,7 @@ const count = (text: string, needle: string) => text.split(needle).length - 1;
 before(async () => {
   base = await makeTempRoot();
   s3 = await startS3Server({ bucket: 'cfec-001' });
-  const loop = await loopbackSender(s3);
-  sender = await startDaemon({
-    root: path.join(base, 'sender'),
-    config: {
-      ...loop.config,
-      autosend: false,
-    },
-    env,
-  });
+  ({ sender } = await startLoopbackSender(s3, { root: path.join(base, 'sender'), config: { autosend: false }, env }));
   cacher = await startDaemon({ root: path.join(base, 'cacher'), config: { servertype: 'cacher' }, env });
   // The first cinema does not seed what it stored: the second one's BitTorrent share can
   // then only come from the cacher (or the sender, which must not serve it).

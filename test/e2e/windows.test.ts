@@ -13,7 +13,7 @@ import { readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { makeDcp, sha1File, type MadeDcp } from '../helpers/dcp-fixture.ts';
 import { startTestOrigin, type TestOrigin } from '../helpers/test-origin.ts';
-import { loopbackSender } from '../helpers/sender-config.ts';
+import { startLoopbackSender } from '../helpers/sender-config.ts';
 import { startDaemon, makeTempRoot, waitFor, REPO_ROOT, type Daemon } from '../helpers/daemon.ts';
 
 const MB = 1024 * 1024;
@@ -51,19 +51,12 @@ before(async () => {
     s3proc.once('exit', (code) => reject(new Error(`s3rver exited (${code})`)));
   });
   cdn = await startTestOrigin(path.join(base, 'sender', 'data/dcp'));
-  const loop = await loopbackSender(s3, { cdnurl: cdn.url });
-  sender = await startDaemon({
+  ({ sender } = await startLoopbackSender(s3, {
     root: path.join(base, 'sender'),
     wrap: FAKE,
-    config: {
-      ...loop.config,
-      bttime: WINDOWS,
-      obstime: WINDOWS,
-      cdntime: WINDOWS,
-      autosend: false,
-    },
+    config: { cdnurl: cdn.url, bttime: WINDOWS, obstime: WINDOWS, cdntime: WINDOWS, autosend: false },
     env: { BFT2_HASH_STABLE_MS: '300' },
-  });
+  }));
   dcp = await makeDcp(path.join(base, 'sender', 'data/dcp/cfec-001/dcps'), 'win', [
     { file: 'CPL.xml', size: 2000 },
     { file: 'reel1.mxf', size: 20 * MB },

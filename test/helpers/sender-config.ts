@@ -1,8 +1,9 @@
 // The config of a sender on loopback that publishes by every method — its own HTTP origin
 // (also the CDN, unless the test puts one in front), an embedded tracker, and an s3rver
-// bucket `cfec-001` for OBS — with free ports. The e2e tests that need a real sender start
-// it with this and add what they test (autosend, windows, ...). Owns nothing on disk.
-import { freePort } from './daemon.ts';
+// bucket `cfec-001` for OBS — with free ports. The e2e tests and benches that need a real
+// sender start it with startLoopbackSender and add what they test (autosend, windows, ...).
+// Owns nothing on disk but the daemon's root.
+import { freePort, startDaemon, type Daemon, type StartDaemonOptions } from './daemon.ts';
 
 export interface LoopbackSender {
   config: Record<string, unknown>;
@@ -32,4 +33,13 @@ export async function loopbackSender(s3: { ak: string; sk: string; endpoint: str
       ...over,
     },
   };
+}
+
+/** A sender daemon with the loopback config; `config` adds to it or overrides it. */
+export async function startLoopbackSender(
+  s3: { ak: string; sk: string; endpoint: string },
+  opts: Omit<StartDaemonOptions, 'config'> & { config?: Record<string, unknown> },
+): Promise<{ sender: Daemon; origin: string }> {
+  const loop = await loopbackSender(s3, opts.config);
+  return { sender: await startDaemon({ ...opts, config: loop.config }), origin: loop.origin };
 }
