@@ -115,6 +115,9 @@ test('install under a temp root, twice (same result), then the installed daemon 
       // logrotate with the installed file, then the SIGHUP its postrotate sends through
       // `systemctl reload` (there is no systemd unit running here, so the test sends it).
       const log = path.join(root, 'var/log/bft2/bftv2.log');
+      // The API answers before the daemon has finished starting (its hash watcher and
+      // spools start after the listen); the log rotated below must hold the start line.
+      await waitFor(async () => (await readFile(log, 'utf8').catch(() => '')).includes(' started: '), { timeoutMs: 30_000, what: `the start line in bftv2.log\n${out}` });
       await exec('logrotate', ['-f', '-s', path.join(root, 'logrotate.state'), path.join(root, 'etc/logrotate.d/bft2')]);
       assert.match(await readFile(`${log}.1`, 'utf8'), / started: /);
       await assert.rejects(stat(log), 'rotated away');
