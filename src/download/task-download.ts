@@ -582,7 +582,7 @@ export class TaskDownload {
     // A store on another filesystem receives the whole DCP at the end.
     const store = await freeSpace(this.o.storeDir).catch(() => undefined);
     const here = await freeSpace(this.o.assembly).catch(() => undefined);
-    if (store && here && (store.total !== here.total || store.free !== here.free)) checks.push([this.o.storeDir, this.o.t.size]);
+    if (store && here && store.dev !== here.dev) checks.push([this.o.storeDir, this.o.t.size]);
     for (const [p, needed] of checks) {
       const space = p === this.o.assembly ? here : store;
       if (!space) continue;

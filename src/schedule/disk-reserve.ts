@@ -4,7 +4,7 @@
 // on", and naming the filesystem in messages ("the filesystem at /data (tmpfs)").
 // Owns: nothing on disk (it only reads statfs and /proc/self/mountinfo). Must not touch:
 // tasks or transfers (the pipelines pause and resume on the verdict).
-import { statfs, realpath, readFile } from 'node:fs/promises';
+import { statfs, stat, realpath, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseByteSize } from './byte-size.ts';
 
@@ -64,13 +64,17 @@ export function reserveVerdict({ free, total, reserve, needed }: SpaceVerdictInp
 export interface FsSpace {
   free: number;
   total: number;
+  /** The filesystem's device number: two paths are on one filesystem when theirs are equal
+   * (free and total are no test of that: they change between two reads while anyone writes). */
+  dev: number;
 }
 
 /** Free (bavail) and total bytes of the filesystem holding `target`, measured at its
  * nearest existing ancestor: a task's directories may not exist yet. */
 export async function freeSpace(target: string): Promise<FsSpace> {
-  const s = await statfs(await nearestExisting(target));
-  return { free: s.bavail * s.bsize, total: s.blocks * s.bsize };
+  const at = await nearestExisting(target);
+  const [s, st] = await Promise.all([statfs(at), stat(at)]);
+  return { free: s.bavail * s.bsize, total: s.blocks * s.bsize, dev: st.dev };
 }
 
 async function nearestExisting(target: string): Promise<string> {
