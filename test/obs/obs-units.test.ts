@@ -1,7 +1,7 @@
 // Units of the OBS method: obs:// URL parsing and object keys, where credentials come
 // from (task, obsbuckets.txt, config), and that secrets are redacted. No server needed,
-// except one check that a wrong access key is refused by the real store with a clear
-// message that does not contain the key.
+// except one check that a wrong access key (listing and downloading) and a missing object
+// are refused by the real store with a clear message that does not contain the key.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtemp, writeFile, rm } from 'node:fs/promises';
@@ -129,7 +129,7 @@ test('createObsClient refuses an empty or malformed endpoint instead of an unhan
   await assert.rejects(createObsClient({ ak: '', sk: 'b', endpoint: 'http://127.0.0.1:1' }), /no OBS access key/);
 });
 
-test('a wrong access key is refused by the store with a message that names the object, not the key', async () => {
+test('a wrong access key is refused by the store with a message that names the object, not the key nor the signed URL', async () => {
   const s3 = await startS3Server();
   try {
     const good = await createObsClient({ ak: s3.ak, sk: s3.sk, endpoint: s3.endpoint, signature: 'v2', pathStyle: true });
@@ -137,12 +137,30 @@ test('a wrong access key is refused by the store with a message that names the o
     assert.deepEqual(await good.listObjects(s3.bucket, 'dcps/'), []);
     good.close();
     const bad = await createObsClient({ ak: 'WRONGACCESSKEY0001', sk: 'WRONGSECRET', endpoint: s3.endpoint, signature: 'v2', pathStyle: true });
+    const keyless = (err: Error) => !err.message.includes('WRONGACCESSKEY0001') && !err.message.includes('WRONGSECRET') && !/Signature=|AccessKeyId=/.test(err.message);
     await assert.rejects(bad.listObjects(s3.bucket, 'dcps/'), (err: Error) => {
       assert.match(err.message, /HTTP 403 InvalidAccessKeyId/);
-      assert.ok(!err.message.includes('WRONGACCESSKEY0001') && !err.message.includes('WRONGSECRET'), err.message);
+      assert.ok(keyless(err), err.message);
+      return true;
+    });
+    // A download (a GET of a URL the SDK signs): the status and the store's code, the object named.
+    await assert.rejects(bad.getObjectFrom(s3.bucket, 'dcps/film/reel.mxf', { start: 0, signal: new AbortController().signal }), (err: Error & { status?: number; code?: string }) => {
+      assert.equal(err.status, 403);
+      assert.equal(err.code, 'InvalidAccessKeyId');
+      assert.match(err.message, new RegExp(`^OBS getObject ${s3.bucket}/dcps/film/reel\\.mxf at .*: HTTP 403 InvalidAccessKeyId`));
+      assert.ok(keyless(err), err.message);
       return true;
     });
     bad.close();
+    // With the right key, a missing object is a 404 NoSuchKey.
+    const again = await createObsClient({ ak: s3.ak, sk: s3.sk, endpoint: s3.endpoint, signature: 'v2', pathStyle: true });
+    await assert.rejects(again.getObjectFrom(s3.bucket, 'dcps/none/file', { start: 0, signal: new AbortController().signal }), (err: Error & { status?: number; code?: string }) => {
+      assert.equal(err.status, 404);
+      assert.equal(err.code, 'NoSuchKey');
+      assert.ok(!/Signature=|AccessKeyId=/.test(err.message), err.message);
+      return true;
+    });
+    again.close();
   } finally {
     await s3.close();
   }
