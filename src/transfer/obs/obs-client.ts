@@ -92,8 +92,8 @@ export interface ObsClient {
   headObject(bucket: string, key: string): Promise<ObsObjectInfo | undefined>;
   /** Every object whose key starts with `prefix` (all pages). */
   listObjects(bucket: string, prefix: string): Promise<ObsListEntry[]>;
-  /** GET from byte `start` to the end; `ifMatch` makes the server refuse (412) a changed object. */
-  /** The object from byte `start` (to `end`, exclusive, when given). */
+  /** The object from byte `start` (to `end`, exclusive, when given); `ifMatch` makes the
+   * server refuse (412) a changed object. */
   getObjectFrom(bucket: string, key: string, opts: { start: number; end?: number; ifMatch?: string; signal: AbortSignal }): Promise<RangedObject>;
   /** Multipart upload through the SDK's `uploadFile`, resumable from `checkpointFile`. */
   uploadFile(p: UploadFileParams): Promise<void>;
@@ -166,7 +166,7 @@ export async function createObsClient(opts: ObsClientOptions): Promise<ObsClient
   // context (one turn of the event loop in practice; a few more are allowed).
   for (let i = 0; i < 20 && !raw.util?.signatureContext; i++) await new Promise((r) => setImmediate(r));
   if (!raw.util?.signatureContext) throw errors.OBS_CREDENTIALS(`OBS client for ${opts.endpoint} did not initialise`);
-  return new Client(raw, opts, opts.timeoutSec ?? 60);
+  return new Client(raw, opts);
 }
 
 interface UploadCtx {
@@ -208,11 +208,10 @@ class Client implements ObsClient {
 
   constructor(
     private readonly raw: SdkClient,
-    private readonly keys: ObsKeys,
-    timeoutSec: number,
+    private readonly keys: ObsClientOptions,
   ) {
     this.endpoint = keys.endpoint;
-    this.timeoutMs = timeoutSec * 1000;
+    this.timeoutMs = (keys.timeoutSec ?? 60) * 1000;
     // uploadFile sends its parts through `this.uploadPart`, with no way to pass options
     // down. Wrapping it on this instance lets every part carry a RequestHook (so an abort
     // cancels parts in flight instead of leaving them running) and report its bytes.
