@@ -251,12 +251,14 @@ test('recv moves the task file (one it may not remove is copied, and the answer 
     await run('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', readonly]);
     try {
       const kept = path.join(readonly, 'cfec-001-kept.task.json');
-      await writeFile(kept, taskJson('kept'));
+      // One text: taskJson stamps gentime with the current second.
+      const keptText = taskJson('kept');
+      await writeFile(kept, keptText);
       await run('mount', ['-o', 'remount,ro', readonly]);
       const answer = await d.api('recv', { taskfile: kept });
       assert.equal(answer.return_status, 'true');
       assert.equal(answer.return_content.desc, `succeed! (copied to ${path.join(d.paths.tmp, 'cfec-001-kept.task.json')}: the original could not be removed, EROFS)`);
-      assert.equal(await readFile(kept, 'utf8'), taskJson('kept'));
+      assert.equal(await readFile(kept, 'utf8'), keptText);
     } finally {
       await run('umount', ['-l', readonly]);
     }
