@@ -36,6 +36,11 @@ import type { Logger } from '../log/logger.ts';
 import { envNumber, sleep } from '../util/time.ts';
 
 const MiB = 1024 * 1024;
+
+/** The size of a method's ranges: OBS's own (BFT2_OBS_CHUNK_MB: each OBS range is a signed,
+ * billed request), the other methods' BFT2_CHUNK_MB. */
+const rangeBytes = (m: Method) => (m === 'obs' ? envNumber('BFT2_OBS_CHUNK_MB', 64) : envNumber('BFT2_CHUNK_MB', 16)) * MiB;
+
 const HASH_STEP = 8 * MiB;
 
 export interface TaskDownloadOptions {
@@ -165,8 +170,8 @@ export class TaskDownload {
     const planFiles = [...this.entries.values()].filter((f) => !verified.has(f.file)).map((f) => ({ file: f.file, size: f.size, owner: owners.get(f.file)! }));
     const config = o.config();
     this.plan = new WorkPlan(planFiles, {
-      chunk: envNumber('BFT2_CHUNK_MB', 16) * MiB,
-      chunkOf: { obs: envNumber('BFT2_OBS_CHUNK_MB', 64) * MiB },
+      chunk: rangeBytes('cdn'),
+      chunkOf: { obs: rangeBytes('obs') },
       reach: (m, file) => this.reaches(m, file),
       rebalance: config.rebalance as RebalanceMode,
       done,
@@ -577,7 +582,7 @@ export class TaskDownload {
     const reserve = parseReserve(config.diskreserve);
     // The next range may be an OBS one, larger than the others.
     const obsRanges = this.o.lists2.obs.some((f) => f !== '');
-    const chunk = Math.max(envNumber('BFT2_CHUNK_MB', 16), obsRanges ? envNumber('BFT2_OBS_CHUNK_MB', 64) : 0) * MiB;
+    const chunk = Math.max(rangeBytes('cdn'), obsRanges ? rangeBytes('obs') : 0);
     const checks: [string, number][] = [[this.o.assembly, chunk]];
     // A store on another filesystem receives the whole DCP at the end.
     const store = await freeSpace(this.o.storeDir).catch(() => undefined);

@@ -98,6 +98,15 @@ test('rebalance idle: near the end ranges shrink to 1/8 of the bytes nobody fetc
   assert.deepEqual([stolen.file, stolen.start, stolen.end, stolen.from], ['c.mxf', 36, 40, 'cdn']);
 });
 
+test('chunkOf: a method with a range size of its own asks for ranges of that size, the others for the chunk, also for bytes taken over', () => {
+  // BitTorrent fails for good: the CDN takes a.mxf over in its own 30s, OBS cannot reach it.
+  const q = new WorkPlan(files, { chunk: 30, chunkOf: { obs: 60 }, reach: (m, f) => m === 'cdn' || f === 'b.mxf', rebalance: 'failed' });
+  assert.deepEqual(q.fail('bt'), []);
+  const taken = [1, 2, 3, 4, 5].map(() => q.next('cdn')!).map((r) => [r.file, r.start, r.end]);
+  assert.deepEqual(taken, [['a.mxf', 0, 30], ['a.mxf', 30, 60], ['a.mxf', 60, 90], ['a.mxf', 90, 100], ['c.mxf', 0, 30]]);
+  assert.deepEqual([1, 2].map(() => q.next('obs')!).map((r) => [r.start, r.end]), [[0, 60], [60, 100]], 'OBS keeps its 60s (the second one ends at the file)');
+});
+
 test('startFile: a method begins its own files at that file, each front to back, and wraps around to the front', () => {
   const own: PlanFile[] = ['r1', 'r2', 'r3'].map((f) => ({ file: f, size: 20, owner: 'bt' as Method }));
   const p = new WorkPlan([...own, { file: 'c', size: 20, owner: 'cdn' }], { chunk: 10, reach: () => true, rebalance: 'off', startFile: { bt: 1 } });
