@@ -4,6 +4,7 @@
 // percentiles, and clean up whatever a run left. A bench is a report, not a gate.
 // Owns the temp roots and daemons it registers; touches nothing else.
 import { execFileSync, spawn } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
 import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -163,6 +164,39 @@ export function machineLoad() {
   };
 }
 
+/**
+ * Whether this machine is a VM whose balloon device reports free pages to the host
+ * (virtio device 5, feature bit 5, VIRTIO_BALLOON_F_REPORTING): memory freed here is handed
+ * back to the host about 2 s later, and the next write to it is much slower.
+ */
+function freePageReporting(): boolean {
+  try {
+    const root = '/sys/bus/virtio/devices';
+    return readdirSync(root).some((d) => {
+      const dev = readFileSync(path.join(root, d, 'device'), 'utf8').trim();
+      return dev === '0x0005' && readFileSync(path.join(root, d, 'features'), 'utf8')[5] === '1';
+    });
+  } catch {
+    return false;
+  }
+}
+
+const SETTLE_MS = positiveInt(process.env.BENCH_SETTLE_MS, 3000);
+
+/**
+ * Waits before a timed run so that every contender starts from the same state of the
+ * machine's free memory. Measured on the bench VM, whose balloon reports free pages to the
+ * host: writing 1 GiB into the page cache took 0.3 s of system time into memory freed a
+ * moment before, and 2.8-3.1 s after 5 s of rest. `timeTool` deletes its output right
+ * after a run, so without a pause `curl + sync` wrote into the pages `curl` had just freed,
+ * while bft2, timed after its daemon's start-up of several seconds, paid the full price
+ * (about 2.5 CPU-seconds per GiB on 2 cores, shared with the origin). BENCH_SETTLE_MS
+ * (3000; the kernel reports after 2 s) sets the pause.
+ */
+export async function settleMemory(): Promise<void> {
+  await new Promise((res) => setTimeout(res, SETTLE_MS));
+}
+
 /** One line about the machine: CPU, cores, memory, kernel, the filesystem of the temp dir. */
 export function describeMachine(dir = os.tmpdir()): string {
   const cpus = os.cpus();
@@ -172,7 +206,8 @@ export function describeMachine(dir = os.tmpdir()): string {
   } catch {
     // unknown
   }
-  return `${cpus.length} x ${cpus[0]?.model.trim() ?? 'cpu'}, ${(os.totalmem() / 1024 ** 3).toFixed(0)} GB RAM, Linux ${os.release()}, ${dir} on ${fs || 'unknown fs'}, node ${process.version}`;
+  const reporting = freePageReporting() ? `, free page reporting on (a ${SETTLE_MS} ms pause before each timed run)` : '';
+  return `${cpus.length} x ${cpus[0]?.model.trim() ?? 'cpu'}, ${(os.totalmem() / 1024 ** 3).toFixed(0)} GB RAM, Linux ${os.release()}, ${dir} on ${fs || 'unknown fs'}, node ${process.version}${reporting}`;
 }
 
 /** Peak RSS and CPU of a daemon over one timed run. */
@@ -201,6 +236,7 @@ export async function timeTask(
   const tmpPath = path.join(daemon.paths.queues, `.bench-${taskName}.tmp`);
   await writeFile(tmpPath, JSON.stringify(task, null, 2));
   const finished = path.join(daemon.paths.dcp, `${task.name}.finished`);
+  await settleMemory();
   const rss = sampleRss(pid);
   const cpu0 = await cpuSeconds(pid);
   const t0 = performance.now();
@@ -228,6 +264,7 @@ export async function timeTask(
 /** Times a command that writes files, optionally followed by `sync FILES` (coreutils fsyncs each). */
 export async function timeTool(cmd: string, args: string[], outFiles: string[], sizes: number[], opts: { sync?: boolean; cwd?: string } = {}): Promise<number> {
   for (const f of outFiles) await rm(f, { force: true });
+  await settleMemory();
   const t0 = performance.now();
   const code = await runCommand(cmd, args, { cwd: opts.cwd });
   if (opts.sync && code === 0) await runCommand('sync', outFiles);
