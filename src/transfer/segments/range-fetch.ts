@@ -4,9 +4,9 @@
 // does not start where asked is rejected, not appended (undici's rule); a source whose
 // validator (ETag / Last-Modified) changed under a resumed file is SourceChanged, and the
 // file starts over; the method's rate cap paces the bytes; a range that receives nothing
-// for BFT2_STALL_MS is cut. Writes are gathered into 1 MiB blocks (one pwritev of the
-// response's chunks, not copied into one buffer) with one write in flight while the next
-// block arrives, so the network and the disk work at once.
+// for BFT2_STALL_MS is cut. One write is in flight while the response goes on; the chunks
+// that arrive meanwhile go together in the next (not copied into one buffer), and reading
+// pauses when 1 MiB waits, so the network and the disk work at once.
 // Owns nothing on disk: `write` is the part store's.
 import type { IncomingHttpHeaders } from 'node:http';
 import { errors } from '../../errors/catalogue.ts';
@@ -47,20 +47,30 @@ async function pump(body: AsyncIterable<unknown>, job: RangeJob, offset: number,
   let at = offset;
   let toSkip = skip;
   let seen = 0;
+  // Chunks wait here while a write is under way, and go to the disk as soon as it is free
+  // (up to BLOCK bytes wait before reading pauses): a chunk is garbage sooner than when
+  // every write waited for a whole block (1 GiB: 3.27-3.46 s against 3.44-3.69 s).
   let block: Buffer[] = [];
   let blockLen = 0;
   let blockAt = at;
-  let inFlight: Promise<void> = Promise.resolve();
-  const flush = async () => {
-    if (blockLen === 0) return;
-    // The chunks go to one pwritev as they are: no copy into one buffer.
+  let inFlight: Promise<void> | undefined;
+  let writeFailed: { err: unknown } | undefined;
+  const startWrite = () => {
+    // The chunks go to the part store as they are: no copy into one buffer.
     const bufs = block;
     const where = blockAt;
     block = [];
     blockAt += blockLen;
     blockLen = 0;
-    await inFlight;
-    inFlight = job.write(where, bufs);
+    inFlight = job.write(where, bufs).then(
+      () => void (inFlight = undefined),
+      (err: unknown) => void ((writeFailed = { err }), (inFlight = undefined)),
+    );
+  };
+  const flush = async () => {
+    if (inFlight) await inFlight;
+    if (writeFailed) throw writeFailed.err;
+    if (blockLen > 0) startWrite();
   };
   // Re-arming the stall timer on every 64 KiB chunk costs a timer per chunk; once a
   // second is as good for a limit of a minute.
@@ -94,14 +104,17 @@ async function pump(body: AsyncIterable<unknown>, job: RangeJob, offset: number,
         block.push(chunk);
         blockLen += chunk.length;
         at += chunk.length;
-        if (blockLen >= BLOCK || at >= job.end) await flush();
+        if (writeFailed) throw writeFailed.err;
+        // The disk is free: write now. Else read on until BLOCK bytes wait (backpressure).
+        if (!inFlight || blockLen >= BLOCK || at >= job.end) await flush();
       }
     }
   } finally {
     // What arrived is kept even when the body failed.
     await flush().catch(() => undefined);
-    await inFlight;
+    if (inFlight) await inFlight;
   }
+  if (writeFailed) throw writeFailed.err;
   if (at < job.end) throw new Error(`${source} closed the connection at byte ${at} of ${job.file.file} (range ${job.start}-${job.end})`);
   return at - offset;
 }
