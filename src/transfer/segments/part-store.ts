@@ -27,14 +27,15 @@ import type { FileEntry } from '../../task/schema.ts';
 
 export const RANGES_FILE = `${TEMP_PREFIX}ranges.json`;
 /**
- * The most one write syscall carries. The kernel sizes page-cache folios by the write, and
- * a write of 1 MiB takes 1 MiB folios, which on a VM whose balloon reports free pages to
- * its host (the bench machine) are pages the host must hand back first: writing 1 GiB
- * cost 3.0-3.2 s of system time in 1 MiB writes against 1.0-1.1 s in 64 KiB writes
- * (0.5 s in 16 KiB ones, but at twice the calls). A response's chunks are at most 64 KiB
- * (one socket read), so most writes are one chunk. BitTorrent's verified pieces are still
- * written whole by fs-chunk-store: cut the same way, they stayed in memory longer and a
- * receive of 1 GiB peaked at 220-245 MB instead of 163-203.
+ * The most one write syscall carries. Measured on the bench machine, a VM whose balloon
+ * reports free pages to its host: after a few seconds of rest, writing 1 GiB into the page
+ * cache cost 3.0-3.2 s of system time in 1 MiB writes against 1.0-1.1 s in 64 KiB writes
+ * (0.5 s in 16 KiB ones, but at twice the calls). The kernel sizes page-cache folios by
+ * the write, and large folios seem to come from the memory the host has taken back. On
+ * bare metal the cost is 16k calls per GiB, a few tens of ms. A response's chunks are at
+ * most 64 KiB (one socket read), so most writes are one chunk. BitTorrent's verified
+ * pieces are still written whole by fs-chunk-store: cut the same way, they stayed in
+ * memory longer and a receive of 1 GiB peaked at 220-245 MB instead of 163-203.
  */
 export const WRITE_MAX = 64 * 1024;
 /** A part is flushed in the background after this many bytes written (BFT2_FLUSH_MB; 0: only at saves). */
