@@ -206,7 +206,7 @@ export function describeMachine(dir = os.tmpdir()): string {
   } catch {
     // unknown
   }
-  const reporting = freePageReporting() ? `, free page reporting on (a ${SETTLE_MS} ms pause before each timed run)` : '';
+  const reporting = `${freePageReporting() ? ', free page reporting on' : ''}; a ${SETTLE_MS} ms pause before each timed run`;
   return `${cpus.length} x ${cpus[0]?.model.trim() ?? 'cpu'}, ${(os.totalmem() / 1024 ** 3).toFixed(0)} GB RAM, Linux ${os.release()}, ${dir} on ${fs || 'unknown fs'}, node ${process.version}${reporting}`;
 }
 
