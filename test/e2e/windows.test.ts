@@ -102,11 +102,12 @@ test('each method fetches only inside its windows: nothing before 10:00, a pause
   assert.equal((await receiver.api('recv', { taskfile })).return_status, 'true');
   const progress = async () => (await receiver.api('progress', { taskfile: 'cfec-001-win.task.json' })).return_content;
 
-  // Before 10:00: nothing moves; each method says when it starts.
+  // Before 10:00: nothing moves; each method says when it starts (once the download is
+  // planned: in its first moments in downloading, what each method will carry is not known).
   const early = await waitFor(async () => {
     const p = await progress();
-    return p.status === 'downloading' ? p : undefined;
-  }, { timeoutMs: 10_000, intervalMs: 100, what: 'the task in downloading' });
+    return p.status === 'downloading' && p.btnext && p.obsnext && p.cdnnext ? p : undefined;
+  }, { timeoutMs: 10_000, intervalMs: 100, what: 'the task in downloading, each method with its next opening' });
   assert.ok((await receiverClock()) < '10:00:00');
   assert.equal(early.status, 'downloading');
   assert.equal(early.downloaded, 0);
