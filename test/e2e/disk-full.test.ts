@@ -17,6 +17,8 @@ import { startTestOrigin, type TestOrigin } from '../helpers/test-origin.ts';
 import { startDaemon, makeTempRoot, waitFor, type Daemon } from '../helpers/daemon.ts';
 
 const MB = 1024 * 1024;
+/** Bytes in when another writer fills the filesystem. */
+const FILL_AT = 3 * MB;
 let base: string;
 let root: string;
 let mounted = false;
@@ -55,10 +57,14 @@ test('a receiver whose filesystem fills up: .err names it and the bytes still ne
   const errFile = path.join(d.paths.downloading, `${task}.err`);
   const assembly = path.join(root, 'data/transfer/assembly/cfec-001/big');
   const filler = path.join(root, 'filler');
-  origin.throttle(8 * MB);
+  // The filesystem must fill while a range is in flight: the 40 MB reel goes in ranges of
+  // about 5 MB, two at a time, so at 4 MB/s the filler lands with some 7 MB still on the
+  // way (at 8 MB/s and 8 MB in, the ranges could end first, and then bft2 rightly waits
+  // for space to start the next one instead of failing).
+  origin.throttle(4 * MB);
   const t0 = Date.now();
   await writeFile(path.join(d.paths.queues, `${task}.task.json`), JSON.stringify(makeCdnTask({ name: 'big', basesubdir: 'cfec-001', cdnUrl: `${origin.url}/dcp/cfec-001/dcps/big`, filelist: dcp.filelist })));
-  await waitFor(async () => ((await d.api('progress', { taskfile: `${task}.task.json` })).return_content.downloaded > 8 * MB ? true : undefined), { timeoutMs: 30_000, what: '8 MB in' });
+  await waitFor(async () => ((await d.api('progress', { taskfile: `${task}.task.json` })).return_content.downloaded > FILL_AT ? true : undefined), { timeoutMs: 30_000, what: `${FILL_AT} bytes in` });
   // Another writer takes all but 2 MiB of what is free.
   const { bavail, bsize } = await statfs(root);
   await writeFile(filler, Buffer.alloc(bavail * bsize - 2 * MB));
@@ -74,9 +80,9 @@ test('a receiver whose filesystem fills up: .err names it and the bytes still ne
   // What the reel's part holds: with the disk full its record may live only in the daemon
   // (written once space returns); the part itself keeps the bytes.
   const partBytes = (await stat(path.join(assembly, '.bft2-reel.mxf.part'))).size;
-  assert.ok(partBytes > 8 * MB, `what was written stays: the part reaches byte ${partBytes}`);
+  assert.ok(partBytes > FILL_AT, `what was written stays: the part reaches byte ${partBytes}`);
   const cplDone = (await stat(path.join(assembly, 'CPL.xml')).catch(() => undefined))?.size ?? 0;
-  assert.ok(Number(m[2]) >= dcp.size - partBytes - cplDone && Number(m[2]) < dcp.size - 8 * MB, `the need (${m[2]}) is the task size minus the bytes on disk`);
+  assert.ok(Number(m[2]) >= dcp.size - partBytes - cplDone && Number(m[2]) < dcp.size - FILL_AT, `the need (${m[2]}) is the task size minus the bytes on disk`);
   // Not a retry loop: one stop, and the origin saw no more requests for the reel.
   const getsAtStop = origin.getsFor('/big/reel.mxf');
   await new Promise((r) => setTimeout(r, 1500));
@@ -98,7 +104,7 @@ test('a receiver whose filesystem fills up: .err names it and the bytes still ne
   const asked = origin.requests.filter((x) => x.path.endsWith('/big/reel.mxf')).map((r) => /^bytes=(\d+)-(\d+)$/.exec(r.range ?? '')!.slice(1).map(Number));
   const after = asked.slice(asked.length - origin.requests.slice(afterStop).filter((x) => x.path.endsWith('/big/reel.mxf')).length);
   const fetchedAfter = after.reduce((n, [s, e]) => n + e + 1 - s, 0);
-  assert.ok(fetchedAfter <= dcp.filelist[0].size - 8 * MB, `after the restart ${fetchedAfter} bytes of the reel were asked for; ${partBytes} were on disk`);
+  assert.ok(fetchedAfter <= dcp.filelist[0].size - FILL_AT, `after the restart ${fetchedAfter} bytes of the reel were asked for; ${partBytes} were on disk`);
   assert.equal(await sha1File(path.join(d.paths.dcp, 'big', 'reel.mxf')), dcp.filelist[0].hash);
   assert.deepEqual((await readdir(d.paths.downloading)).filter((n) => n.startsWith(task)), []);
   console.log(`disk full: .err ${stopAfter} ms after the drop (the reel's part reached byte ${partBytes}, ${m[2]} bytes still needed); after space returned, finished ${resumeTook} ms after the .err was deleted, asking for ${fetchedAfter} bytes of the reel`);
