@@ -41,7 +41,7 @@ export const WRITE_MAX = 64 * 1024;
 /**
  * A write of at most WRITE_MAX into the page cache is done on the event loop: it takes tens
  * of microseconds, less than handing it to libuv's threadpool costs in waking a pool
- * thread and then the loop (1 GiB over HTTP on the bench machine: 2.2 CPU-s and 2.35-2.58 s,
+ * thread and then the loop (1 GiB over HTTP on the bench machine: 2.3-2.5 CPU-s and 2.35-2.58 s,
  * against 2.6-2.9 CPU-s and 2.81-3.11 s through the pool). A few writes in a download take
  * 5-35 ms there (the filesystem's journal, the VM's memory); one that takes longer than
  * WRITE_STALL_MS means the kernel is throttling writers whose dirty pages outrun the disk
