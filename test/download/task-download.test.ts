@@ -16,6 +16,7 @@ import { memoryLogger, clientFor } from '../obs/obs-test-util.ts';
 import { spawnSeeder, type SeederProcess } from '../bt/helpers.ts';
 import { startTracker, type RunningTracker } from '../../src/transfer/bt/tracker.ts';
 import { createBtClient, type BtClient } from '../../src/transfer/bt/bt-client.ts';
+import { pieceBuffers } from '../../src/transfer/bt/block-buffers.ts';
 import { makeTorrent } from '../../src/transfer/bt/make-torrent.ts';
 import { uploadShare } from '../../src/transfer/obs/obs-upload.ts';
 import { createObsClient } from '../../src/transfer/obs/obs-client.ts';
@@ -167,12 +168,20 @@ const none: string[] = [];
 for (const m of METHODS) {
   test(`${m} alone fetches the whole DCP; every file verified under its name`, async () => {
     const lists = { bt: none, obs: none, cdn: none, [m]: all() } as Record<Method, string[]>;
+    const pool = { taken: pieceBuffers.taken, returned: pieceBuffers.returned };
     const s = start(lists, { config: { rebalance: 'off' } });
     await s.run;
     await assertAssembled(s.assembly);
     const snap = s.td.snapshot();
     assert.equal(snap.bytes[m], dcp.size);
     for (const other of METHODS) if (other !== m) assert.equal(snap.bytes[other], 0);
+    if (m === 'bt') {
+      // webtorrent assembled its pieces in pooled buffers (block-buffers.ts), and every one
+      // came back once written.
+      const taken = pieceBuffers.taken - pool.taken;
+      assert.ok(taken > 0, 'pieces assembled in pooled buffers');
+      assert.equal(pieceBuffers.returned - pool.returned, taken);
+    }
   });
 }
 

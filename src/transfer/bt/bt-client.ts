@@ -15,6 +15,7 @@ import { randomBytes } from 'node:crypto';
 import type WebTorrent from 'webtorrent';
 import type { Torrent } from 'webtorrent';
 import type { Logger } from '../../log/logger.ts';
+import { installBlockBuffers } from './block-buffers.ts';
 
 export interface BtClient {
   /** The webtorrent client, for bt-seed.ts and bt-method.ts. */
@@ -58,6 +59,7 @@ export interface BtClientOptions {
 export async function createBtClient(opts: BtClientOptions): Promise<BtClient> {
   // Loaded on first use: a node that never touches BitTorrent does not carry webtorrent's
   // modules (tens of MB of RSS).
+  await installBlockBuffers();
   const { default: WebTorrentClient } = await import('webtorrent');
   const wt = new WebTorrentClient({
     peerId: peerIdFor(opts.role ?? 'receiver'),

@@ -15,6 +15,7 @@ import path from 'node:path';
 import FSChunkStore from 'fs-chunk-store';
 import type { Torrent, Wire } from 'webtorrent';
 import { whenReady, type BtClient } from './bt-client.ts';
+import { pieceBuffers } from './block-buffers.ts';
 import { readTorrentFiles, type TorrentInfo } from './make-torrent.ts';
 import { fetchTorrent, checkTorrent } from './torrent-fetch.ts';
 import { btErrors, describe } from './bt-errors.ts';
@@ -81,6 +82,18 @@ function partChunkStore(mapPath: (rel: string) => string) {
       super(chunkLength, { ...opts, path: undefined, files: opts.files.map((f) => ({ path: '/', length: f.length, offset: f.offset })) });
       // Set after construction: the base class strips characters from file names.
       opts.files.forEach((f, i) => ((this as unknown as { files: { path: string }[] }).files[i].path = mapPath(f.path.split('/').slice(1).join('/'))));
+    }
+
+    /**
+     * A verified piece's buffer goes back to the pool once it is written (block-buffers.ts).
+     * Not after an error: the store reports the first failed file write while writes to the
+     * piece's other files may still be reading the buffer.
+     */
+    override put(index: number, buf: Uint8Array, cb?: (err?: Error | null) => void): void {
+      super.put(index, buf, (err) => {
+        if (!err) pieceBuffers.give(buf);
+        cb?.(err);
+      });
     }
   };
 }

@@ -1,5 +1,6 @@
 // Minimal types for the untyped BitTorrent packages bft2 uses (webtorrent 2.8.5,
-// parse-torrent 11, bittorrent-tracker 11, create-torrent 6 — the last only in tests), covering only what src/transfer/bt/ calls.
+// parse-torrent 11, bittorrent-tracker 11, create-torrent 6 — the last only in tests — and
+// bittorrent-protocol and torrent-piece), covering only what src/transfer/bt/ calls.
 // Owns these ambient declarations only; if another part of bft2 needs more of these
 // APIs, extend the declarations here rather than declaring the modules a second time
 // (two `declare module 'webtorrent'` blocks would merge or clash).
@@ -117,6 +118,15 @@ declare module 'fs-chunk-store' {
     close(cb?: (err?: Error | null) => void): void;
     destroy(cb?: (err?: Error | null) => void): void;
   }
+}
+
+// Only the classes block-buffers.ts replaces methods of; their internals are typed there.
+declare module 'bittorrent-protocol' {
+  export default class Wire {}
+}
+
+declare module 'torrent-piece' {
+  export default class Piece {}
 }
 
 declare module 'parse-torrent' {
