@@ -100,6 +100,7 @@ test('two real Wires with their bytes cut at random: every block arrives byte fo
     request(index: number, offset: number, length: number, cb: (err: Error | null, buf: Uint8Array) => void): void;
     destroy(): void;
   };
+  assert.equal((Wire.prototype as unknown as { _write: { name: string } })._write.name, 'framedWrite', 'the replacement framer is installed');
   const seeder = new (Wire as unknown as new () => W)();
   const leecher = new (Wire as unknown as new () => W)();
   const cutter = new Transform({

@@ -158,7 +158,8 @@ async function checkVersion(name: string, want: string): Promise<void> {
 /** The framer: same parsing as bittorrent-protocol's, without joining chunks. */
 function patchWire(WireProto: { _write: WriteFn }): void {
   const original = WireProto._write;
-  WireProto._write = function (this: WireInternals, data, cb) {
+  // Named so a test can tell the replacement is the one in use.
+  WireProto._write = function framedWrite(this: WireInternals, data, cb) {
     // The encrypted handshake scans for its sync pattern in one joined buffer: leave that
     // (a few hundred bytes, once per connection) to the original, which also decrypts.
     if (this._cryptoSyncPattern) return original.call(this, data, cb);
