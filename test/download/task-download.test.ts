@@ -16,7 +16,7 @@ import { memoryLogger, clientFor } from '../obs/obs-test-util.ts';
 import { spawnSeeder, type SeederProcess } from '../bt/helpers.ts';
 import { startTracker, type RunningTracker } from '../../src/transfer/bt/tracker.ts';
 import { createBtClient, type BtClient } from '../../src/transfer/bt/bt-client.ts';
-import { pieceBuffers } from '../../src/transfer/bt/block-buffers.ts';
+import { pieceBuffers } from '../../src/transfer/bt/buffer-pool.ts';
 import { makeTorrent } from '../../src/transfer/bt/make-torrent.ts';
 import { uploadShare } from '../../src/transfer/obs/obs-upload.ts';
 import { createObsClient } from '../../src/transfer/obs/obs-client.ts';

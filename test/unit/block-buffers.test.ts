@@ -5,7 +5,8 @@ import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes, randomInt } from 'node:crypto';
 import { Transform } from 'node:stream';
-import { installBlockBuffers, PieceBufferPool, pieceBuffers, takeBytes } from '../../src/transfer/bt/block-buffers.ts';
+import { installBlockBuffers, takeBytes } from '../../src/transfer/bt/block-buffers.ts';
+import { BufferPool, pieceBuffers } from '../../src/transfer/bt/buffer-pool.ts';
 
 const BLOCK = 16 * 1024;
 
@@ -39,8 +40,8 @@ test('takeBytes returns the stream cut into the asked sizes, a view inside one c
   }
 });
 
-test('PieceBufferPool: a given-back buffer is reused; foreign or twice-given buffers are ignored; at most `keep` kept; none after idling', async () => {
-  const pool = new PieceBufferPool(2, 50);
+test('BufferPool: a given-back buffer is reused; foreign or twice-given buffers are ignored; at most `keep` kept; none after idling', async () => {
+  const pool = new BufferPool(2, 50);
   const a = pool.take(1000);
   const b = pool.take(1000);
   const c = pool.take(1000);

@@ -11,12 +11,13 @@
 // between 20 and 65 MB of dead buffers and peaked at 170-190 MB of RSS.
 // Now the framer hands out views of the socket chunks themselves (copying only a message
 // that spans two chunks), a piece copies each block into its own buffer at once, so socket
-// chunks die young, and the piece buffers are reused (PieceBufferPool) once the store has
+// chunks die young, and the piece buffers are reused (buffer-pool.ts) once the store has
 // written them.
-// Owns: the two replacements and the pool. Must not change what the wire or the piece
+// Owns: the two replacements and the piece pool. Must not change what the wire or the piece
 // delivers, only how the bytes are held; other webtorrent behaviour stays as shipped.
 // The packages are pinned in package.json to the versions whose internals this reads.
 import { readFile } from 'node:fs/promises';
+import { pieceBuffers, type BufferPool } from './buffer-pool.ts';
 
 /**
  * Takes the first `size` bytes off a queue of chunks. A message inside the first chunk is
@@ -45,64 +46,6 @@ export function takeBytes(queue: Uint8Array[], size: number): Uint8Array {
   return out;
 }
 
-/**
- * Whole-piece buffers for reuse, by length. A piece takes one when its first block arrives;
- * the store gives it back when the piece is on disk. Buffers that never come back (a piece
- * that failed its hash, a torrent removed mid-piece) are left to the garbage collector.
- * At most `keep` free buffers per length are held, and none after `idleMs` without a take,
- * so an idle node does not keep them.
- */
-export class PieceBufferPool {
-  private readonly free = new Map<number, Buffer[]>();
-  private readonly lent = new WeakSet<Uint8Array>();
-  private idleTimer: NodeJS.Timeout | undefined;
-  /** Counts since start: buffers handed out, made new, given back (tests and figures). */
-  taken = 0;
-  allocated = 0;
-  returned = 0;
-
-  constructor(
-    private readonly keep = 4,
-    private readonly idleMs = 10_000,
-  ) {}
-
-  take(length: number): Buffer {
-    let buf = this.free.get(length)?.pop();
-    if (!buf) {
-      buf = Buffer.allocUnsafeSlow(length);
-      this.allocated++;
-    }
-    this.taken++;
-    this.lent.add(buf);
-    this.armIdleTimer();
-    return buf;
-  }
-
-  /** Returns a buffer from take(); anything else (or a second give) is ignored. */
-  give(buf: Uint8Array): void {
-    if (!this.lent.delete(buf)) return;
-    this.returned++;
-    const list = this.free.get(buf.length) ?? [];
-    if (list.length < this.keep) list.push(buf as Buffer);
-    this.free.set(buf.length, list);
-  }
-
-  /** Free buffers held now (for tests and figures). */
-  get freeCount(): number {
-    let n = 0;
-    for (const l of this.free.values()) n += l.length;
-    return n;
-  }
-
-  private armIdleTimer(): void {
-    clearTimeout(this.idleTimer);
-    this.idleTimer = setTimeout(() => this.free.clear(), this.idleMs);
-    this.idleTimer.unref();
-  }
-}
-
-/** The process's pool: every torrent's pieces take from it; bt-lane's store gives back what it wrote. */
-export const pieceBuffers = new PieceBufferPool();
 
 const BLOCK_LENGTH = 16 * 1024;
 
@@ -180,7 +123,7 @@ function patchWire(WireProto: { _write: WriteFn }): void {
 }
 
 /** The piece: blocks are copied into a pooled whole-piece buffer as they arrive. */
-function patchPiece(PieceProto: Record<string, unknown>, pool: PieceBufferPool): void {
+function patchPiece(PieceProto: Record<string, unknown>, pool: BufferPool): void {
   PieceProto.init = function (this: PieceInternals): boolean {
     if (this._flushed) return false;
     if (this._buffer) return true;

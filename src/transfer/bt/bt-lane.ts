@@ -15,7 +15,7 @@ import path from 'node:path';
 import FSChunkStore from 'fs-chunk-store';
 import type { Torrent, Wire } from 'webtorrent';
 import { whenReady, type BtClient } from './bt-client.ts';
-import { pieceBuffers } from './block-buffers.ts';
+import { pieceBuffers } from './buffer-pool.ts';
 import { readTorrentFiles, type TorrentInfo } from './make-torrent.ts';
 import { fetchTorrent, checkTorrent } from './torrent-fetch.ts';
 import { btErrors, describe } from './bt-errors.ts';

@@ -7,6 +7,7 @@ import { readFile } from 'node:fs/promises';
 import type { Torrent, Wire } from 'webtorrent';
 import { roleOfPeer, whenReady, type BtClient } from './bt-client.ts';
 import { readTorrentFiles } from './make-torrent.ts';
+import { SeedChunkStore } from './seed-store.ts';
 
 export interface SeedOptions {
   /** The .torrent file. */
@@ -65,6 +66,8 @@ export async function seed(client: BtClient, opts: SeedOptions): Promise<SeedHan
     // per torrent — 80 MiB each here — which took a sender seeding three DCPs to 460 MB of
     // RSS (issue 10; about 200 MB without it, serving as fast: scripts/bench-receive).
     storeCacheSlots: 0,
+    // Blocks read into reused buffers (seed-store.ts).
+    store: SeedChunkStore,
   });
   await whenReady(torrent, `cannot seed ${opts.torrentFile}`);
   // From here on a torrent error (e.g. a file removed under it) is logged; the seed's

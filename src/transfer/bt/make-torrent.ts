@@ -18,6 +18,7 @@ import path from 'node:path';
 import parseTorrent from 'parse-torrent';
 import { bencode, type BValue } from './bencode.ts';
 import { hashPiecesParallel } from './piece-hasher.ts';
+import { pieceBuffers } from './buffer-pool.ts';
 import { TEMP_PREFIX } from '../../config/paths.ts';
 import { renameDurable } from '../../spool/durable-fs.ts';
 
@@ -248,10 +249,9 @@ async function hashPieces(
       await (await h).close();
     }
   };
-  const free: Buffer[] = [];
   const start = (index: number) => {
     const segs = plan(index);
-    const buf = free.pop() ?? Buffer.allocUnsafe(pieceLength);
+    const buf = pieceBuffers.take(pieceLength);
     // Segments of one piece are read one after another (a piece rarely spans files);
     // the pieces themselves overlap.
     const done = (async () => {
@@ -271,7 +271,7 @@ async function hashPieces(
       const len = Math.min(pieceLength, total - i * pieceLength);
       createHash('sha1').update(p.buf.subarray(0, len)).digest().copy(pieces, 20 * i);
       if (fileHashes) for (const s of p.segs) fileHashes[s.file].update(p.buf.subarray(s.at, s.at + s.len));
-      free.push(p.buf);
+      pieceBuffers.give(p.buf);
       await closeBefore(p.segs[p.segs.length - 1].file);
       if (next < count) inflight.push(start(next++));
       hashed += len;
@@ -280,6 +280,7 @@ async function hashPieces(
   } finally {
     // Never leave reads running into buffers after we return (or throw).
     await Promise.allSettled(inflight.map((p) => p.done));
+    for (const p of inflight) pieceBuffers.give(p.buf);
     await Promise.allSettled([...handles.values()].map(async (h) => (await h).close()));
   }
   return pieces;
