@@ -98,7 +98,7 @@ export class SeedChunkStore extends FSChunkStore {
   /** Reads of this store under way or waiting; close waits for them (their descriptor must stay open). */
   private reading = 0;
   private closing = false;
-  private drained?: () => void;
+  private readonly onDrained: (() => void)[] = [];
 
   override get(index: number, opts: unknown, cb: Done): void {
     const range = opts as { offset?: number; length?: number } | null;
@@ -109,7 +109,7 @@ export class SeedChunkStore extends FSChunkStore {
     const position = target.offset + (range.offset ?? 0) - target.from;
     this.reading++;
     const done: Done = (err, buf) => {
-      if (--this.reading === 0) this.drained?.();
+      if (--this.reading === 0) for (const then of this.onDrained.splice(0)) then();
       cb(err, buf);
     };
     target.file.open((err, raf) => {
@@ -128,10 +128,7 @@ export class SeedChunkStore extends FSChunkStore {
   override close(cb?: (err?: Error | null) => void): void {
     this.closing = true;
     if (this.reading === 0) return super.close(cb);
-    this.drained = () => {
-      this.drained = undefined;
-      super.close(cb);
-    };
+    this.onDrained.push(() => super.close(cb));
   }
 
   /** A seed's data is the DCP (or a share of it): destroying the store closes it and deletes nothing. */
