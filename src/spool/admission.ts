@@ -34,6 +34,8 @@ export interface AdmissionOptions<S extends string, R extends Running> {
    * undefined. The task keeps its place; it is asked again a few seconds later.
    */
   canStart?: (task: string) => Promise<string | undefined>;
+  /** How long a held task waits before it is asked again (default 5 s). */
+  holdRetryMs?: number;
 }
 
 interface Waiting {
@@ -126,17 +128,33 @@ export class Admission<S extends string, R extends Running> {
     r.done = this.o.work(r).finally(() => this.release(r));
   }
 
-  /** A task that may not start yet goes back to its place in the queue; the queue is tried again shortly. */
+  /** A task that may not start yet goes back to its place in the queue; the queue is tried again shortly (see pump). */
   private hold(w: Waiting, why: string): void {
     if (this.held.get(w.task) !== why) this.o.log.info(`task ${w.task} waits in ${this.o.queue}: ${why}`);
     this.held.set(w.task, why);
     this.waiting.unshift(w);
-    this.heldUntil.set(w.task, Date.now() + HOLD_RETRY_MS);
-    clearTimeout(this.retry);
-    this.retry = setTimeout(() => this.pump(), HOLD_RETRY_MS);
-    this.retry.unref();
+    this.heldUntil.set(w.task, Date.now() + (this.o.holdRetryMs ?? HOLD_RETRY_MS));
   }
   private readonly heldUntil = new Map<string, number>();
+
+  /**
+   * Wakes the queue when the earliest held task may be asked again. Armed by every pump
+   * rather than once per hold: a timer may fire a few ms before Date.now() reaches the
+   * hold's end (its start is the event loop's cached time), and a pump that finds the task
+   * still held must arm the next wake-up, or the task waits until something else pumps.
+   */
+  private wakeForHeld(): void {
+    clearTimeout(this.retry);
+    const now = Date.now();
+    let earliest = Infinity;
+    for (const w of this.waiting) {
+      const until = this.heldUntil.get(w.task);
+      if (until !== undefined && until > now) earliest = Math.min(earliest, until);
+    }
+    if (earliest === Infinity) return;
+    this.retry = setTimeout(() => this.pump(), earliest - now + 1);
+    this.retry.unref();
+  }
 
   private release(r: R): void {
     if (this.running.get(r.task) === r) {
@@ -177,6 +195,7 @@ export class Admission<S extends string, R extends Running> {
           (outcome) => {
             if (outcome === 'moved') {
               this.held.delete(w.task);
+              this.heldUntil.delete(w.task);
               return this.start(r);
             }
             if (outcome !== 'gone') this.hold(w, outcome);
@@ -188,5 +207,6 @@ export class Admission<S extends string, R extends Running> {
           },
         );
     }
+    this.wakeForHeld();
   }
 }
