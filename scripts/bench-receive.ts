@@ -16,7 +16,8 @@
 //
 // Env: BENCH_SIZE_MB (1024: each of the obs, hybrid and bt DCPs), BENCH_SEED_MB (940: each
 // of the other two seeded DCPs, so the sender seeds about 2.8 GB), BENCH_RUNS (3),
-// BENCH_SCENARIOS (obs,hybrid,bt,seed), BENCH_TIMEOUT_S (per run).
+// BENCH_SCENARIOS (obs,hybrid,bt,seed), BENCH_HYBRID_MIX (1:1:1: the hybrid's bt:obs:cdn),
+// BENCH_TIMEOUT_S (per run).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
@@ -54,6 +55,7 @@ const sizeMb = positiveInt(process.env.BENCH_SIZE_MB, 1024);
 const seedMb = positiveInt(process.env.BENCH_SEED_MB, 940);
 const runs = positiveInt(process.env.BENCH_RUNS, 3);
 const scenarios = new Set((process.env.BENCH_SCENARIOS ?? 'obs,hybrid,bt,seed').split(','));
+const hybridMix = process.env.BENCH_HYBRID_MIX ?? '1:1:1';
 const timeoutS = positiveInt(process.env.BENCH_TIMEOUT_S, 120 + Math.ceil(sizeMb / 5));
 const cleanup = new Cleanup();
 cleanup.trapSignals();
@@ -220,7 +222,7 @@ async function main(): Promise<void> {
 
   const wantBt = scenarios.has('bt') || scenarios.has('seed');
   const obsTask = scenarios.has('obs') ? await publish(sender, base, 'recv-obs', sizeMb, '0:1:0') : undefined;
-  const hybridTask = scenarios.has('hybrid') ? await publish(sender, base, 'recv-hybrid', sizeMb, '1:1:1') : undefined;
+  const hybridTask = scenarios.has('hybrid') ? await publish(sender, base, 'recv-hybrid', sizeMb, hybridMix) : undefined;
   const btTask = wantBt ? await publish(sender, base, 'recv-bt', sizeMb, '1:0:0') : undefined;
   const seedTasks = scenarios.has('seed') ? [btTask!, await publish(sender, base, 'seed-2', seedMb, '1:0:0'), await publish(sender, base, 'seed-3', seedMb, '1:0:0')] : [];
   await load.mark();
@@ -232,7 +234,7 @@ async function main(): Promise<void> {
   }
   if (hybridTask) {
     const tool = curlTool(out, hybridTask, (f) => `${origin}/dcp/${BASESUBDIR}/dcps/${hybridTask.name}/${encodePath(f.file)}`);
-    summary.push(...(await compare('hybrid 1:1:1', base, s3, hybridTask, tool)).lines);
+    summary.push(...(await compare(`hybrid ${hybridMix}`, base, s3, hybridTask, tool)).lines);
   }
   const torrents = new Map<string, string>();
   for (const t of seedTasks.length ? seedTasks : btTask ? [btTask] : []) {

@@ -28,6 +28,7 @@ import { HashWatcher } from '../hashtable/hash-watcher.ts';
 import type { DaemonContext } from './context.ts';
 import { TransferCaps } from '../download/transfer-caps.ts';
 import { Observability } from '../observe/observability.ts';
+import { startGcGovernor } from './gc-governor.ts';
 
 
 function splitHostPort(hp: string): { host: string; port: number } {
@@ -68,6 +69,8 @@ export async function startDaemon(root: string, opts: { console?: boolean } = {}
   } catch {
     throw errors.DAEMON_RUNNING(paths.root);
   }
+  // Keeps the garbage V8 would let pile up within the RSS budget (needs --expose-gc: scripts/bft2).
+  const gcGovernor = startGcGovernor();
 
   const scheduler = new WindowScheduler({ onError: (err, key) => log.error(`window scheduler (${key}): ${messageOf(err)}`) });
   const caps = new TransferCaps(() => config, log);
@@ -171,6 +174,7 @@ export async function startDaemon(root: string, opts: { console?: boolean } = {}
         scheduler.close();
         caps.close();
         await releaseDaemonLock().catch(() => {});
+        gcGovernor?.stop();
         await Promise.all([log, hashLog].map((l) => closeLogger(l)));
       })().catch((err) => {
         console.error(`error while stopping: ${messageOf(err)}`);

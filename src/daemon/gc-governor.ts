@@ -1,0 +1,97 @@
+// Asks V8 for a full collection when the daemon's garbage has grown past a bound, so its
+// RSS stays within the 150 MB budget of issue 10.
+//
+// Why: V8 sizes its heap for throughput, not for a small resident set. It starts a full
+// collection when ArrayBuffer memory has grown by 64 MB since the last one (a constant of
+// V8, kExternalAllocationSoftLimit, no flag), or when the old generation reaches its limit
+// (64 MB here, scripts/bft2's --initial-old-space-size). Garbage that lives long enough to be
+// promoted therefore piles up to about 64 MB of each kind before it is freed. Measured with
+// scripts/bench-receive on the development machine:
+// - a hybrid 1:1:1 receive: socket chunks that waited while the event loop served the three
+//   methods were promoted at ~12 MB/s; `arrayBuffers` swung between 22 and 47-77 MB and the
+//   receiver peaked at 143-184 MB;
+// - a sender seeding 3 DCPs: the per-request objects of ~700 queued peer requests were
+//   promoted, the JS heap grew from 27 to 80 MB between collections, RSS 156-166 MB.
+// With this governor (16 MB of ArrayBuffers, 24 MB of heap) the numbers are in docs and
+// the README's benchmark table; a full collection of this heap takes a few ms.
+// Owns: one timer and one GC observer. Needs node's --expose-gc (scripts/bft2 passes it);
+// without it, it does nothing.
+import { PerformanceObserver, constants } from 'node:perf_hooks';
+import { envNumber } from '../util/time.ts';
+
+const MB = 1024 * 1024;
+
+export interface GcLimits {
+  /** ArrayBuffer bytes above the level after the last full collection that ask for one. */
+  arrayBufferSlack: number;
+  /** JS heap bytes (used) above that level that ask for one. */
+  heapSlack: number;
+}
+
+export interface MemorySample {
+  arrayBuffers: number;
+  heapUsed: number;
+}
+
+/** Whether the garbage since the last full collection (`floor`) is past the limits (0: that limit is off). */
+export function collectionDue(now: MemorySample, floor: MemorySample, limits: GcLimits): boolean {
+  return (limits.arrayBufferSlack > 0 && now.arrayBuffers - floor.arrayBuffers > limits.arrayBufferSlack) || (limits.heapSlack > 0 && now.heapUsed - floor.heapUsed > limits.heapSlack);
+}
+
+/** The level to measure growth from: what a full collection left, or lower if memory fell since. */
+export function lowerFloor(floor: MemorySample, now: MemorySample): MemorySample {
+  return { arrayBuffers: Math.min(floor.arrayBuffers, now.arrayBuffers), heapUsed: Math.min(floor.heapUsed, now.heapUsed) };
+}
+
+export const defaultGcLimits = (): GcLimits => ({
+  arrayBufferSlack: envNumber('BFT2_GC_BUFFERS_MB', 16) * MB,
+  heapSlack: envNumber('BFT2_GC_HEAP_MB', 24) * MB,
+});
+
+type GcFunction = (options: { type: 'major'; execution: 'async' }) => Promise<void> | void;
+
+export interface GcGovernor {
+  /** Full collections it asked for. */
+  readonly asked: number;
+  stop(): void;
+}
+
+/** Samples memory every `everyMs` and asks for a full collection (asynchronously, one at a time) when one is due. */
+export function startGcGovernor(limits: GcLimits = defaultGcLimits(), everyMs = 100): GcGovernor | undefined {
+  const gc = (globalThis as { gc?: GcFunction }).gc;
+  if (typeof gc !== 'function' || (limits.arrayBufferSlack <= 0 && limits.heapSlack <= 0)) return undefined;
+  const sample = (): MemorySample => {
+    const m = process.memoryUsage();
+    return { arrayBuffers: m.arrayBuffers, heapUsed: m.heapUsed };
+  };
+  let floor = sample();
+  let collecting = false;
+  let asked = 0;
+  // Every full collection, V8's own or ours, sets the level growth is measured from.
+  const observer = new PerformanceObserver((list) => {
+    if (list.getEntries().some((e) => (e as PerformanceEntry & { detail?: { kind?: number } }).detail?.kind === constants.NODE_PERFORMANCE_GC_MAJOR)) floor = sample();
+  });
+  observer.observe({ entryTypes: ['gc'] });
+  const timer = setInterval(() => {
+    const now = sample();
+    floor = lowerFloor(floor, now);
+    if (collecting || !collectionDue(now, floor, limits)) return;
+    collecting = true;
+    asked++;
+    // Async: V8 runs it as a task of its own, not inside this timer's callback.
+    void Promise.resolve(gc({ type: 'major', execution: 'async' })).finally(() => {
+      collecting = false;
+      floor = sample();
+    });
+  }, everyMs);
+  timer.unref();
+  return {
+    get asked() {
+      return asked;
+    },
+    stop() {
+      clearInterval(timer);
+      observer.disconnect();
+    },
+  };
+}
