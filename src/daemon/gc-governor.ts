@@ -7,13 +7,18 @@
 // (64 MB here, scripts/bft2's --initial-old-space-size). Garbage that lives long enough to be
 // promoted therefore piles up to about 64 MB of each kind before it is freed. Measured with
 // scripts/bench-receive on the development machine:
-// - a hybrid 1:1:1 receive: socket chunks that waited while the event loop served the three
-//   methods were promoted at ~12 MB/s; `arrayBuffers` swung between 22 and 47-77 MB and the
-//   receiver peaked at 143-184 MB;
-// - a sender seeding 3 DCPs: the per-request objects of ~700 queued peer requests were
-//   promoted, the JS heap grew from 27 to 80 MB between collections, RSS 156-166 MB.
-// With this governor (16 MB of ArrayBuffers, 24 MB of heap) the numbers are in docs and
-// the README's benchmark table; a full collection of this heap takes a few ms.
+// - a hybrid 1:1:1 receive: after each young collection `arrayBuffers` stood ~12 MB/s
+//   higher (buffers, mostly 64 KiB socket reads, kept past two young collections while the
+//   event loop served the three methods), from 22 to 47-77 MB, until a full collection;
+//   the receiver peaked at 143-184 MB;
+// - a sender seeding 3 DCPs: the JS heap grew from 27 to 80 MB between full collections
+//   (the objects of the ~700 peer requests queued at a time live long enough to be
+//   promoted); RSS 156-166 MB.
+// With this governor (16 MB of ArrayBuffers, 24 MB of heap): hybrid 135-142 MB in 8 runs
+// of 9 (one 150.3), the seed 131-135 MB, the CDN receive unchanged in time and CPU. It
+// asked for 4 collections per GiB of the hybrid receive, 14-20 ms each (70 ms in all); a
+// sender publishing and serving for ~20 s got 33, of 27-37 ms. A slack of 8 MB kept the
+// hybrid at 133-137 MB but made it 20% slower.
 // Owns: one timer and one GC observer. Needs node's --expose-gc (scripts/bft2 passes it);
 // without it, it does nothing.
 import { PerformanceObserver, constants } from 'node:perf_hooks';
