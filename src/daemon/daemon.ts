@@ -28,7 +28,7 @@ import { HashWatcher } from '../hashtable/hash-watcher.ts';
 import type { DaemonContext } from './context.ts';
 import { TransferCaps } from '../download/transfer-caps.ts';
 import { Observability } from '../observe/observability.ts';
-import { startGcGovernor } from './gc-governor.ts';
+import { startGcGovernor, gcExposed } from './gc-governor.ts';
 
 
 function splitHostPort(hp: string): { host: string; port: number } {
@@ -71,6 +71,7 @@ export async function startDaemon(root: string, opts: { console?: boolean } = {}
   }
   // Keeps the garbage V8 would let pile up within the RSS budget (needs --expose-gc: scripts/bft2).
   const gcGovernor = startGcGovernor();
+  if (!gcExposed()) log.warn('node was started without --expose-gc (scripts/bft2 passes it): garbage is left to V8, which lets up to 64 MB of it pile up before it collects');
 
   const scheduler = new WindowScheduler({ onError: (err, key) => log.error(`window scheduler (${key}): ${messageOf(err)}`) });
   const caps = new TransferCaps(() => config, log);

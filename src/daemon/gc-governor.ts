@@ -61,10 +61,13 @@ export interface GcGovernor {
   stop(): void;
 }
 
+/** Whether node was started with --expose-gc. */
+export const gcExposed = (): boolean => typeof (globalThis as { gc?: unknown }).gc === 'function';
+
 /** Samples memory every `everyMs` and asks for a full collection (asynchronously, one at a time) when one is due. */
 export function startGcGovernor(limits: GcLimits = defaultGcLimits(), everyMs = 100): GcGovernor | undefined {
-  const gc = (globalThis as { gc?: GcFunction }).gc;
-  if (typeof gc !== 'function' || (limits.arrayBufferSlack <= 0 && limits.heapSlack <= 0)) return undefined;
+  if (!gcExposed() || (limits.arrayBufferSlack <= 0 && limits.heapSlack <= 0)) return undefined;
+  const gc = (globalThis as unknown as { gc: GcFunction }).gc;
   const sample = (): MemorySample => {
     const m = process.memoryUsage();
     return { arrayBuffers: m.arrayBuffers, heapUsed: m.heapUsed };
