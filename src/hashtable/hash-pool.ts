@@ -71,13 +71,14 @@ export class HashPool {
   /**
    * Workers start with the first file to hash and end after `idleMs` without work: a
    * daemon whose store is quiet does not keep one V8 isolate per core (12-20 MB each once
-   * they have hashed). 5 s, not 30: a sender that publishes a DCP starts seeding it at
-   * once, and the workers that hashed it would otherwise sit beside the seeds (issue 10);
-   * starting them again costs about 40 ms.
+   * they have hashed). Half a second, longer than the hash watcher's debounce (300 ms), so
+   * passes that follow each other keep them; starting them again costs about 40 ms. At 5 s,
+   * a sender that publishes a DCP still had them while it uploaded to OBS and made the
+   * torrent: 157-178 MB over bench-receive against 145 (issue 10).
    */
   constructor(
     private readonly size = Math.max(1, os.availableParallelism()),
-    private readonly idleMs = 5_000,
+    private readonly idleMs = 500,
   ) {}
 
   hash(path: string): Promise<HashResult> {
