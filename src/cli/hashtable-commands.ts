@@ -8,7 +8,7 @@ import type { Command } from 'commander';
 import { Paths } from '../config/paths.ts';
 import { loadConfig } from '../config/load-config.ts';
 import { createLogger, closeLogger } from '../log/logger.ts';
-import { HashPool } from '../hashtable/hash-pool.ts';
+import { hashWorkers } from '../hashing/hash-workers.ts';
 import { HashTableStore } from '../hashtable/hash-table.ts';
 import { indexPass, under, type PassResult } from '../hashtable/indexer.ts';
 import { CliFailure, missingPathMessage, type CliContext } from './cli-context.ts';
@@ -20,7 +20,6 @@ export async function runHashCommand(paths: Paths, command: 'inithashtable' | 'a
   const base = paths.basedata(config);
   const log = createLogger(paths.hashLog);
   const store = new HashTableStore(paths, log);
-  const pool = new HashPool();
   // inithashtable without DIR rebuilds the whole table: entries outside the store go too.
   const dir = dirArg ? path.resolve(dirArg) : base;
   const whole = command === 'inithashtable' && !dirArg;
@@ -30,7 +29,7 @@ export async function runHashCommand(paths: Paths, command: 'inithashtable' | 'a
   const started = Date.now();
   log.info(`${command} ${dir}${opts.force ? ' (force)' : ''} started`);
   try {
-    const result = await indexPass(store, pool, log, {
+    const result = await indexPass(store, hashWorkers, log, {
       dir,
       inScope: whole ? () => true : under(dir),
       force: opts.force,
@@ -58,7 +57,7 @@ export async function runHashCommand(paths: Paths, command: 'inithashtable' | 'a
     log.info(summary);
     return result;
   } finally {
-    await pool.close();
+    await hashWorkers.close();
     await closeLogger(log);
   }
 }

@@ -23,7 +23,7 @@ import { startTracker, type RunningTracker } from '../transfer/bt/tracker.ts';
 import { createApiServer, createApiDispatcher } from '../api/server.ts';
 import { startOrigin } from '../origin/http-origin.ts';
 import { HashTableStore } from '../hashtable/hash-table.ts';
-import { HashPool } from '../hashtable/hash-pool.ts';
+import { hashWorkers } from '../hashing/hash-workers.ts';
 import { HashWatcher } from '../hashtable/hash-watcher.ts';
 import type { DaemonContext } from './context.ts';
 import { TransferCaps } from '../download/transfer-caps.ts';
@@ -83,8 +83,7 @@ export async function startDaemon(root: string, opts: { console?: boolean } = {}
   warnUnknownKeys(config, log);
   const ctx: DaemonContext = { paths, config: () => config, log, version, metrics: observe.metrics, scheduler, caps };
   const hashStore = new HashTableStore(paths, hashLog);
-  const hashPool = new HashPool();
-  const hashWatcher = new HashWatcher(paths.basedata(config), () => config, hashStore, hashPool, hashLog);
+  const hashWatcher = new HashWatcher(paths.basedata(config), () => config, hashStore, hashWorkers, hashLog);
   // One BitTorrent client for the node: the sender seeds with it, the receiver downloads
   // and seeds. Made at start on nodes that are BitTorrent peers anyway (below), else on
   // first use; a failed start (port in use) is tried again at the next use.
@@ -171,8 +170,7 @@ export async function startDaemon(root: string, opts: { console?: boolean } = {}
         if (btClient) await (await btClient.catch(() => undefined))?.close();
         await tracker?.close();
         await hashWatcher.close();
-        await hashPool.close();
-        scheduler.close();
+        await hashWorkers.close();
         caps.close();
         await releaseDaemonLock().catch(() => {});
         gcGovernor?.stop();

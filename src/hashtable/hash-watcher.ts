@@ -10,7 +10,7 @@ import { watch, type FSWatcher } from 'chokidar';
 import { mkdir } from 'node:fs/promises';
 import type { Config } from '../config/schema.ts';
 import type { Logger } from '../log/logger.ts';
-import { HashPool } from './hash-pool.ts';
+import type { FileHasher } from '../hashing/hash-workers.ts';
 import { HashTableStore, type TableMeta } from './hash-table.ts';
 import { indexPass, type PassResult } from './indexer.ts';
 import { isCovered } from './store-walk.ts';
@@ -35,7 +35,7 @@ export class HashWatcher {
     private readonly base: string,
     private readonly config: () => Config,
     private readonly store: HashTableStore,
-    private readonly pool: HashPool,
+    private readonly hasher: FileHasher,
     private readonly log: Logger,
   ) {}
 
@@ -116,7 +116,7 @@ export class HashWatcher {
     this.running = (async () => {
       let result: PassResult | undefined;
       try {
-        result = await indexPass(this.store, this.pool, this.log, { dir: this.base, stableMs: this.stableMs, meta: this.meta(), ...opts });
+        result = await indexPass(this.store, this.hasher, this.log, { dir: this.base, stableMs: this.stableMs, meta: this.meta(), ...opts });
         this.totals.passes += 1;
         this.totals.hashed += result.hashed;
         this.totals.hashedBytes += result.hashedBytes;

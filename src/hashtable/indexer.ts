@@ -1,11 +1,11 @@
 // One indexing pass over (part of) the store: a stat-only walk, the reconcile plan, the
-// hashing of what is new or changed in the worker pool, then one update of the table.
+// hashing of what is new or changed in the hashing threads, then one update of the table.
 // Used by the hash watcher, `inithashtable` and `addhashtable`.
 import path from 'node:path';
 import { lstat } from 'node:fs/promises';
 import { walkStore } from './store-walk.ts';
 import { reconcile, type IndexEntry } from './reconcile.ts';
-import type { HashPool } from './hash-pool.ts';
+import type { FileHasher } from '../hashing/hash-workers.ts';
 import type { HashTableStore, TableMeta } from './hash-table.ts';
 import type { Logger } from '../log/logger.ts';
 
@@ -33,7 +33,7 @@ export interface PassResult {
 
 export const under = (dir: string) => (p: string) => p === dir || p.startsWith(dir.endsWith(path.sep) ? dir : dir + path.sep);
 
-export async function indexPass(store: HashTableStore, pool: HashPool, log: Logger, opts: PassOptions): Promise<PassResult> {
+export async function indexPass(store: HashTableStore, hasher: FileHasher, log: Logger, opts: PassOptions): Promise<PassResult> {
   const inScope = opts.inScope ?? under(opts.dir);
   const walked = await walkStore(opts.dir);
   const { entries, meta } = await store.load();
@@ -55,7 +55,7 @@ export async function indexPass(store: HashTableStore, pool: HashPool, log: Logg
   const hashed: IndexEntry[] = [];
   await Promise.all(
     plan.hash.map(async (f) => {
-      const r = await pool.hash(f.path);
+      const r = await hasher.hashFile(f.path);
       doneFiles += 1;
       doneBytes += f.size;
       opts.onProgress?.({ files: doneFiles, totalFiles: plan.hash.length, bytes: doneBytes, totalBytes });

@@ -11,7 +11,7 @@ import { Paths } from '../../src/config/paths.ts';
 import { parseConfig } from '../../src/config/load-config.ts';
 import { silentLogger, createLogger } from '../../src/log/logger.ts';
 import { HashTableStore } from '../../src/hashtable/hash-table.ts';
-import { HashPool } from '../../src/hashtable/hash-pool.ts';
+import { HashWorkers } from '../../src/hashing/hash-workers.ts';
 import { HashWatcher } from '../../src/hashtable/hash-watcher.ts';
 import { walkStore } from '../../src/hashtable/store-walk.ts';
 import { parseLine } from '../../src/hashtable/sha1sum-format.ts';
@@ -23,7 +23,7 @@ const MB = 1024 * 1024;
 let root: string;
 let base: string;
 let store: HashTableStore;
-let pool: HashPool;
+let pool: HashWorkers;
 let watcher: HashWatcher;
 
 before(async () => {
@@ -36,7 +36,7 @@ before(async () => {
   await mkdir(path.join(base, 'cfec-001', 'dcps'), { recursive: true });
   const log = silentLogger();
   store = new HashTableStore(paths, log);
-  pool = new HashPool();
+  pool = new HashWorkers();
   watcher = new HashWatcher(base, () => config, store, pool, log);
   await watcher.start();
 });

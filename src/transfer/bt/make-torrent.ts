@@ -7,18 +7,16 @@
 // The torrent is the one create-torrent 6.1.3 makes for `createTorrent(dir, { announce:
 // [tracker], pieceLength })` — same file selection (dotfiles and "junk" names skipped),
 // same order, same dictionary, byte for byte (test/bt/make-torrent.test.ts checks it) —
-// but hashed here: create-torrent reads 64 KiB chunks, copies them twice into a piece and
-// hashes one piece at a time; reading whole pieces with a few reads in flight is about
-// 2.5× faster (1 GiB: 0.9 s against 2.3–2.7 s; sha1sum 2.9 s) and can hash every file's
-// sha1 in the same pass (`fileSha1`), which gentask needs for files missing from the
-// hash table.
-import { createHash, type Hash } from 'node:crypto';
-import { open, readdir, stat, rm, type FileHandle } from 'node:fs/promises';
+// but hashed in the process's hashing threads (piece-hasher.ts): create-torrent reads
+// 64 KiB chunks, copies them twice into a piece and hashes one piece at a time on the event
+// loop (1 GiB: 2.3–2.7 s); the threads hash runs of pieces side by side and can hash every
+// file's sha1 in the same pass (`fileSha1`), which gentask needs for files missing from
+// the hash table.
+import { open, readdir, stat, rm } from 'node:fs/promises';
 import path from 'node:path';
 import parseTorrent from 'parse-torrent';
 import { bencode, type BValue } from './bencode.ts';
-import { hashPiecesParallel } from './piece-hasher.ts';
-import { pieceBuffers } from './buffer-pool.ts';
+import { hashPieces } from './piece-hasher.ts';
 import { TEMP_PREFIX } from '../../config/paths.ts';
 import { renameDurable } from '../../spool/durable-fs.ts';
 
@@ -124,7 +122,7 @@ export interface MakeTorrentOptions {
   pieceLength?: number;
   /** Also return every file's sha1, computed from the same reads. */
   fileSha1?: boolean;
-  /** Called after each piece with bytes hashed so far and the total. */
+  /** Called as the hashing goes (every 64 MiB a thread hashes) with bytes hashed so far and the total. */
   onProgress?: (hashed: number, total: number) => void;
   signal?: AbortSignal;
   /** Default now; tests fix it to compare with create-torrent. */
@@ -178,114 +176,6 @@ async function walk(dir: string): Promise<{ files: WalkedFile[]; skipped: string
   return { files, skipped: torrentFileOrder(skipped) };
 }
 
-interface Segment {
-  file: number;
-  /** Offset in the file. */
-  pos: number;
-  len: number;
-  /** Offset in the piece buffer. */
-  at: number;
-}
-
-/** Reads `len` bytes at `pos` into `buf` at `at`; a short file means it changed under us. */
-async function readSegment(fh: FileHandle, abs: string, buf: Buffer, at: number, pos: number, len: number): Promise<void> {
-  let done = 0;
-  while (done < len) {
-    const { bytesRead } = await fh.read(buf, at + done, len - done, pos + done);
-    if (bytesRead === 0) throw new Error(`${abs} became shorter while it was being hashed`);
-    done += bytesRead;
-  }
-}
-
-/** Pieces read ahead of the one being hashed: reads run in libuv's pool while sha1 runs here. */
-const READ_AHEAD = 3;
-
-async function hashPieces(
-  files: WalkedFile[],
-  pieceLength: number,
-  total: number,
-  fileHashes: Hash[] | undefined,
-  onProgress: MakeTorrentOptions['onProgress'],
-  signal: AbortSignal | undefined,
-): Promise<Buffer> {
-  const count = Math.ceil(total / pieceLength);
-  const pieces = Buffer.alloc(20 * count);
-  // The cursor that cuts the concatenated files into pieces, advanced in piece order.
-  let fi = 0;
-  let fpos = 0;
-  const plan = (index: number): Segment[] => {
-    let need = Math.min(pieceLength, total - index * pieceLength);
-    const segs: Segment[] = [];
-    let at = 0;
-    while (need > 0) {
-      const f = files[fi];
-      if (fpos === f.length) {
-        fi++;
-        fpos = 0;
-        continue;
-      }
-      const len = Math.min(need, f.length - fpos);
-      segs.push({ file: fi, pos: fpos, len, at });
-      fpos += len;
-      at += len;
-      need -= len;
-    }
-    return segs;
-  };
-  // One handle per file, opened at its first segment, closed once hashing has moved past it.
-  const handles = new Map<number, Promise<FileHandle>>();
-  const handle = (i: number) => {
-    let h = handles.get(i);
-    if (!h) {
-      h = open(files[i].abs, 'r');
-      handles.set(i, h);
-    }
-    return h;
-  };
-  const closeBefore = async (i: number) => {
-    for (const [k, h] of handles) {
-      if (k >= i) continue;
-      handles.delete(k);
-      await (await h).close();
-    }
-  };
-  const start = (index: number) => {
-    const segs = plan(index);
-    const buf = pieceBuffers.take(pieceLength);
-    // Segments of one piece are read one after another (a piece rarely spans files);
-    // the pieces themselves overlap.
-    const done = (async () => {
-      for (const s of segs) await readSegment(await handle(s.file), files[s.file].abs, buf, s.at, s.pos, s.len);
-    })();
-    return { index, segs, buf, done };
-  };
-  const inflight: ReturnType<typeof start>[] = [];
-  let next = 0;
-  let hashed = 0;
-  try {
-    while (next < Math.min(READ_AHEAD, count)) inflight.push(start(next++));
-    for (let i = 0; i < count; i++) {
-      if (signal?.aborted) throw signal.reason;
-      const p = inflight.shift()!;
-      await p.done;
-      const len = Math.min(pieceLength, total - i * pieceLength);
-      createHash('sha1').update(p.buf.subarray(0, len)).digest().copy(pieces, 20 * i);
-      if (fileHashes) for (const s of p.segs) fileHashes[s.file].update(p.buf.subarray(s.at, s.at + s.len));
-      pieceBuffers.give(p.buf);
-      await closeBefore(p.segs[p.segs.length - 1].file);
-      if (next < count) inflight.push(start(next++));
-      hashed += len;
-      onProgress?.(hashed, total);
-    }
-  } finally {
-    // Never leave reads running into buffers after we return (or throw).
-    await Promise.allSettled(inflight.map((p) => p.done));
-    for (const p of inflight) pieceBuffers.give(p.buf);
-    await Promise.allSettled([...handles.values()].map(async (h) => (await h).close()));
-  }
-  return pieces;
-}
-
 /** Makes the directory torrent of `dir` and writes it to `outFile` (atomically, durably). */
 export async function makeTorrent(opts: MakeTorrentOptions): Promise<MadeTorrent> {
   const dir = path.resolve(opts.dir);
@@ -298,11 +188,7 @@ export async function makeTorrent(opts: MakeTorrentOptions): Promise<MadeTorrent
   const pieceLength = opts.pieceLength ?? pieceLengthFor(total);
   if (!Number.isInteger(Math.log2(pieceLength)) || pieceLength < 16 * 1024) throw new Error(`piece length must be a power of two ≥ 16 KiB: ${pieceLength}`);
 
-  const fileHashes = opts.fileSha1 ? files.map(() => createHash('sha1')) : undefined;
-  // Per-file hashes need one sequential pass; without them the pieces hash on every core.
-  const pieces = fileHashes
-    ? await hashPieces(files, pieceLength, total, fileHashes, opts.onProgress, opts.signal)
-    : await hashPiecesParallel(files, pieceLength, total, opts.onProgress, opts.signal);
+  const { pieces, fileSha1s } = await hashPieces(files, pieceLength, total, { fileSha1: opts.fileSha1, onProgress: opts.onProgress, signal: opts.signal });
 
   // The data must not have changed while it was hashed, or the torrent describes bytes
   // nobody has.
@@ -333,7 +219,7 @@ export async function makeTorrent(opts: MakeTorrentOptions): Promise<MadeTorrent
   return {
     infoHash: parsed.infoHash,
     name,
-    files: files.map((f, i) => ({ path: f.rel, length: f.length, ...(fileHashes ? { sha1: fileHashes[i].digest('hex') } : {}) })),
+    files: files.map((f, i) => ({ path: f.rel, length: f.length, ...(fileSha1s ? { sha1: fileSha1s[i] } : {}) })),
     pieceLength,
     pieceCount: pieces.length / 20,
     totalLength: total,

@@ -13,7 +13,7 @@ import { Worker } from 'node:worker_threads';
 
 /**
  * The worker's code, run with `eval` so the same source works under tsx and in the build
- * (as hashtable/hash-pool.ts). One reusable read buffer: the worker allocates nothing per
+ * (as hashing/hash-workers.ts). One reusable read buffer: the worker allocates nothing per
  * byte range. The fd of a state stays open between updates (a part is read many times).
  */
 const WORKER_SOURCE = `
