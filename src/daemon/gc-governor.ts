@@ -18,7 +18,15 @@
 // of 9 (one 150.3), the seed 131-135 MB, the CDN receive unchanged in time and CPU. It
 // asked for 4 collections per GiB of the hybrid receive, 14-20 ms each (70 ms in all); a
 // sender publishing and serving for ~20 s got 33, of 27-37 ms. A slack of 8 MB kept the
-// hybrid at 133-137 MB but made it 20% slower.
+// hybrid at 133-137 MB but made it 20% slower; 10 MB cost the CDN receive 0.2-0.35
+// CPU-seconds per GiB, where RSS is 115-120 MB anyway.
+// So the slacks are halved only past a pressure line of resident set (130 MB,
+// BFT2_GC_PRESSURE_MB): the hybrid receive then peaked at 131-140 MB in 7 runs of 8 (one
+// slow run, 6.2 s, at 157), against 134-158 without it the same day.
+// When the daemon goes quiet (a download over, its memory no longer moving for a second)
+// with a few MB of garbage left, it asks for one more: otherwise nothing would free what
+// the burst left (a receiver sat at 150-157 MB for as long as it stayed idle after a hybrid
+// receive, its old ArrayBuffers and idle piece buffers never collected).
 // Owns: one timer and one GC observer. Needs node's --expose-gc (scripts/bft2 passes it);
 // without it, it does nothing.
 import { PerformanceObserver, constants } from 'node:perf_hooks';
@@ -31,26 +39,47 @@ export interface GcLimits {
   arrayBufferSlack: number;
   /** JS heap bytes (used) above that level that ask for one. */
   heapSlack: number;
+  /** From this resident set on (0: never) both slacks are halved: tighter near the budget. */
+  rssPressure: number;
+  /** Garbage of either kind that asks for one once memory has been still for `quietMs`. */
+  quietSlack: number;
+  quietMs: number;
 }
 
 export interface MemorySample {
   arrayBuffers: number;
   heapUsed: number;
+  rss: number;
 }
 
 /** Whether the garbage since the last full collection (`floor`) is past the limits (0: that limit is off). */
 export function collectionDue(now: MemorySample, floor: MemorySample, limits: GcLimits): boolean {
-  return (limits.arrayBufferSlack > 0 && now.arrayBuffers - floor.arrayBuffers > limits.arrayBufferSlack) || (limits.heapSlack > 0 && now.heapUsed - floor.heapUsed > limits.heapSlack);
+  const d = limits.rssPressure > 0 && now.rss >= limits.rssPressure ? 2 : 1;
+  return (limits.arrayBufferSlack > 0 && now.arrayBuffers - floor.arrayBuffers > limits.arrayBufferSlack / d) || (limits.heapSlack > 0 && now.heapUsed - floor.heapUsed > limits.heapSlack / d);
+}
+
+/** Whether two samples differ by more than noise (a timer's own allocations): the process is busy. */
+export function memoryMoved(prev: MemorySample, now: MemorySample): boolean {
+  return Math.abs(now.arrayBuffers - prev.arrayBuffers) > MB / 2 || Math.abs(now.heapUsed - prev.heapUsed) > MB / 2;
+}
+
+/** Whether a quiet daemon should free what is left: still for `quietMs`, garbage past `quietSlack`. */
+export function quietCollectionDue(now: MemorySample, floor: MemorySample, stillForMs: number, limits: GcLimits): boolean {
+  if (limits.quietSlack <= 0 || stillForMs < limits.quietMs) return false;
+  return now.arrayBuffers - floor.arrayBuffers > limits.quietSlack || now.heapUsed - floor.heapUsed > limits.quietSlack;
 }
 
 /** The level to measure growth from: what a full collection left, or lower if memory fell since. */
 export function lowerFloor(floor: MemorySample, now: MemorySample): MemorySample {
-  return { arrayBuffers: Math.min(floor.arrayBuffers, now.arrayBuffers), heapUsed: Math.min(floor.heapUsed, now.heapUsed) };
+  return { arrayBuffers: Math.min(floor.arrayBuffers, now.arrayBuffers), heapUsed: Math.min(floor.heapUsed, now.heapUsed), rss: now.rss };
 }
 
 export const defaultGcLimits = (): GcLimits => ({
   arrayBufferSlack: envNumber('BFT2_GC_BUFFERS_MB', 16) * MB,
   heapSlack: envNumber('BFT2_GC_HEAP_MB', 24) * MB,
+  rssPressure: envNumber('BFT2_GC_PRESSURE_MB', 130) * MB,
+  quietSlack: 4 * MB,
+  quietMs: 1000,
 });
 
 type GcFunction = (options: { type: 'major'; execution: 'async' }) => Promise<void> | void;
@@ -70,9 +99,11 @@ export function startGcGovernor(limits: GcLimits = defaultGcLimits(), everyMs = 
   const gc = (globalThis as unknown as { gc: GcFunction }).gc;
   const sample = (): MemorySample => {
     const m = process.memoryUsage();
-    return { arrayBuffers: m.arrayBuffers, heapUsed: m.heapUsed };
+    return { arrayBuffers: m.arrayBuffers, heapUsed: m.heapUsed, rss: m.rss };
   };
   let floor = sample();
+  let prev = floor;
+  let stillSince = performance.now();
   let collecting = false;
   let asked = 0;
   // Every full collection, V8's own or ours, sets the level growth is measured from.
@@ -82,8 +113,11 @@ export function startGcGovernor(limits: GcLimits = defaultGcLimits(), everyMs = 
   observer.observe({ entryTypes: ['gc'] });
   const timer = setInterval(() => {
     const now = sample();
+    const t = performance.now();
+    if (memoryMoved(prev, now)) stillSince = t;
+    prev = now;
     floor = lowerFloor(floor, now);
-    if (collecting || !collectionDue(now, floor, limits)) return;
+    if (collecting || !(collectionDue(now, floor, limits) || quietCollectionDue(now, floor, t - stillSince, limits))) return;
     collecting = true;
     asked++;
     // Async: V8 runs it as a task of its own, not inside this timer's callback.

@@ -30,6 +30,8 @@ type IndexRow = [path: string, sha1: string, size: number, mtimeMs: number, ino:
 
 export class HashTableStore {
   private cache?: { mtimeMs: number; size: number; snapshot: TableSnapshot };
+  /** Directories whose hashes a writer in this process is about to record. */
+  private readonly incoming = new Set<string>();
 
   constructor(
     private readonly paths: Paths,
@@ -73,6 +75,27 @@ export class HashTableStore {
     const n = text.split('\n').filter((l) => parseLine(l)).length;
     if (n) this.log.info(`hashtable.txt has ${n} lines but no index: they are verified by re-hashing`);
     return { entries: new Map() };
+  }
+
+  /**
+   * Runs `work`, which puts files into `dir` and then records their hashes itself (a
+   * receiver storing a DCP it has verified): meanwhile an indexing pass leaves that
+   * directory for a later pass instead of reading gigabytes it is about to be told (it did,
+   * when it ran between the files' arrival and the record).
+   */
+  async recording<T>(dir: string, work: () => Promise<T>): Promise<T> {
+    this.incoming.add(dir);
+    try {
+      return await work();
+    } finally {
+      this.incoming.delete(dir);
+    }
+  }
+
+  /** Whether `file` is in a directory being recorded (see recording). */
+  isIncoming(file: string): boolean {
+    for (const dir of this.incoming) if (file.startsWith(dir + path.sep)) return true;
+    return false;
   }
 
   /** Applies `change` to the table on disk under the writer lock, and writes both files. */

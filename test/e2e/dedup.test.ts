@@ -65,9 +65,13 @@ test('the same DCP twice: the second time nothing is downloaded and the copy is 
   const first = await receive('cfec-001-first', 'first', dcpA, 'A');
   assert.equal(first.desc, 'succeed!');
   assert.deepEqual(first.gets.sort(), dcpA.filelist.map((f) => f.file).sort());
-  // The received DCP's hashes went into the table without re-reading it.
+  // The received DCP's hashes went into the table without re-reading it: the hash
+  // watcher, which sees the files arrive in the store, leaves them to the receiver.
   const table = await readFile(path.join(rootDir(), 'etc/bft2/hashtable.txt'), 'utf8');
   for (const f of dcpA.filelist) assert.ok(table.includes(`${f.hash}  ${path.join(d.paths.dcp, 'first', f.file)}`), f.file);
+  await new Promise((r) => setTimeout(r, 1500)); // past the watcher's debounce and stable time
+  const hashLog = await readFile(path.join(rootDir(), 'var/log/bft2/mhashtable.log'), 'utf8');
+  assert.deepEqual(hashLog.split('\n').filter((l) => /hashed [1-9]/.test(l)), [], 'the watcher hashed files of the received DCP');
 
   const second = await receive('cfec-001-second', 'second', dcpA, 'A');
   assert.equal(second.desc, 'all localsamefiles existed copy and finished, succeed!');

@@ -339,8 +339,10 @@ export class Receiver {
     }
     a.storing = true;
     const verified = await checkAssembly(t, assembly).catch(() => new Map<string, number>());
-    const stored = await storeDcp(t, task, { assembly, storeDir, finishedMarker: paths.finishedMarker(this.config, t.basesubdir, t.name) }, raw.receivetime, verified);
-    await recordHashes(t, storeDir, stored, this.hashes, this.log);
+    await this.hashes.recording(storeDir, async () => {
+      const stored = await storeDcp(t, task, { assembly, storeDir, finishedMarker: paths.finishedMarker(this.config, t.basesubdir, t.name) }, raw.receivetime, verified);
+      await recordHashes(t, storeDir, stored, this.hashes, this.log);
+    });
     raw.finishedtime = formatLocalTime();
     await writeJsonDurable(file, raw);
     await this.spool.withLock(task, () => this.spool.move(task, 'downloading', 'downloaded'));

@@ -247,8 +247,14 @@ export class TaskGenerator {
     if (!survey.reuseFull || !filelist) {
       job.step = `making ${t.full}`;
       await mkdir(path.dirname(t.full), { recursive: true });
-      // File hashes ride on the torrent's reads only when the table lacks some (they cost CPU).
-      const full = await makeTorrent({ dir: p.dcppath, tracker: p.tracker!, outFile: t.full, fileSha1: known.size < files.length });
+      // File hashes ride on the torrent's reads only when the table lacks some (they cost
+      // CPU); the hash watcher leaves the DCP to them meanwhile (one read, not two).
+      const full = await this.hashes.recording(path.resolve(p.dcppath), async () => {
+        const made = await makeTorrent({ dir: p.dcppath, tracker: p.tracker!, outFile: t.full, fileSha1: known.size < files.length });
+        const fresh = made.files.filter((f) => !known.has(f.path));
+        if (fresh.length) await this.recordHashes(p.dcppath, fresh.map((f) => ({ rel: f.path, sha1: f.sha1! })));
+        return made;
+      });
       // A torrent never carries dotfiles or "junk" names (Thumbs.db, ...): they are not part of the DCP's task either.
       if (full.skipped.length) this.ctx.log.warn(`gentask ${p.taskfile}: left out of the task (never carried by a torrent): ${full.skipped.join(', ')}`);
       filelist = full.files.map((f) => {
@@ -256,8 +262,6 @@ export class TaskGenerator {
         if (!hash) throw new Error(`no sha1 for ${f.path}`);
         return { file: f.path, hash, size: f.length };
       });
-      const fresh = full.files.filter((f) => !known.has(f.path));
-      if (fresh.length) await this.recordHashes(p.dcppath, fresh.map((f) => ({ rel: f.path, sha1: f.sha1! })));
     }
 
     job.step = 'allocating files to methods';

@@ -1,5 +1,5 @@
 // Buffers the BitTorrent client reuses instead of leaving to the garbage collector: whole
-// pieces being received (block-buffers.ts) or hashed (make-torrent.ts), and blocks being
+// pieces being received (block-buffers.ts), and blocks being
 // read for a peer (seed-store.ts).
 // A buffer that lives for more than a few young-generation collections is moved to V8's
 // old generation, and an old buffer is freed only when ~64 MB of them have piled up — more
@@ -71,7 +71,8 @@ export class BufferPool {
 
 /**
  * The process's whole-piece buffers: every torrent's incoming pieces take from it (bt-lane's
- * store gives back what it wrote), and so does make-torrent's hashing, so gentasks one after
- * another read into the same few buffers.
+ * store gives back what it wrote). Free ones go after 1 s without a take (a receive takes
+ * one every ~20 ms): once a hybrid's BitTorrent share is in, its 4 free pieces (16 MiB)
+ * should not stay through the HTTP lanes' last seconds or the idle daemon after.
  */
-export const pieceBuffers = new BufferPool();
+export const pieceBuffers = new BufferPool(4, 1000);
