@@ -32,6 +32,8 @@ export class HashTableStore {
   private cache?: { mtimeMs: number; size: number; snapshot: TableSnapshot };
   /** Directories whose hashes a writer in this process is about to record. */
   private readonly incoming = new Set<string>();
+  /** Called when a recording ends (the hash watcher looks at what it left). */
+  private readonly recordedListeners = new Set<() => void>();
 
   constructor(
     private readonly paths: Paths,
@@ -80,8 +82,9 @@ export class HashTableStore {
   /**
    * Runs `work`, which puts files into `dir` and then records their hashes itself (a
    * receiver storing a DCP it has verified): meanwhile an indexing pass leaves that
-   * directory for a later pass instead of reading gigabytes it is about to be told (it did,
-   * when it ran between the files' arrival and the record).
+   * directory alone instead of reading gigabytes it is about to be told (it did, when it
+   * ran between the files' arrival and the record). When `work` ends, recorded or not, the
+   * listeners are told, so what it did not record is hashed then.
    */
   async recording<T>(dir: string, work: () => Promise<T>): Promise<T> {
     this.incoming.add(dir);
@@ -89,7 +92,14 @@ export class HashTableStore {
       return await work();
     } finally {
       this.incoming.delete(dir);
+      for (const listener of this.recordedListeners) listener();
     }
+  }
+
+  /** Calls `listener` whenever a recording ends; returns how to stop. */
+  onRecordingEnd(listener: () => void): () => void {
+    this.recordedListeners.add(listener);
+    return () => this.recordedListeners.delete(listener);
   }
 
   /** Whether `file` is in a directory being recorded (see recording). */

@@ -30,6 +30,7 @@ export class HashWatcher {
   private readonly stableMs = envNumber('BFT2_HASH_STABLE_MS', 2000);
   private readonly debounceMs = envNumber('BFT2_HASH_DEBOUNCE_MS', 300);
   private readonly rescanMs = envNumber('BFT2_RESCAN_MS', 10 * 60_000);
+  private stopListening?: () => void;
 
   constructor(
     private readonly base: string,
@@ -46,6 +47,7 @@ export class HashWatcher {
 
   async start(): Promise<void> {
     await mkdir(this.base, { recursive: true });
+    this.stopListening = this.store.onRecordingEnd(() => this.schedule(this.debounceMs));
     const { meta } = await this.store.load();
     const now = this.meta();
     const changed = meta && (meta.servertype !== now.servertype || meta.receiverstoreplan !== now.receiverstoreplan || meta.basedatapath !== now.basedatapath);
@@ -140,6 +142,7 @@ export class HashWatcher {
 
   async close(): Promise<void> {
     this.closed = true;
+    this.stopListening?.();
     clearTimeout(this.timer);
     clearInterval(this.rescanTimer);
     await this.watcher?.close();

@@ -47,15 +47,14 @@ export async function indexPass(store: HashTableStore, hasher: FileHasher, log: 
     if (!inScope(e.path) && inodes.has(e.ino) && !(await lstat(e.path).catch(() => undefined))) goneOutside.add(e.path);
   }
   const plan = reconcile(known, walked, { now: Date.now(), stableMs: opts.stableMs, inScope, goneOutside });
-  // Files whose hashes are being recorded by their writer count as still changing: the next
-  // pass finds them in the table.
-  const incoming = plan.hash.filter((f) => store.isIncoming(f.path));
-  if (incoming.length) plan.hash = plan.hash.filter((f) => !store.isIncoming(f.path));
+  // Files whose hashes their writer is recording are left to it; the pass that follows the
+  // recording (HashWatcher) finds them in the table, or hashes what it did not record.
+  plan.hash = plan.hash.filter((f) => !store.isIncoming(f.path));
 
   const totalBytes = plan.hash.reduce((s, f) => s + f.size, 0);
   let doneBytes = 0;
   let doneFiles = 0;
-  let unstable = plan.unstable.length + incoming.length;
+  let unstable = plan.unstable.length;
   const hashed: IndexEntry[] = [];
   await Promise.all(
     plan.hash.map(async (f) => {

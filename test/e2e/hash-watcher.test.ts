@@ -126,6 +126,26 @@ test('renaming a directory holding 500 MB updates the paths without re-hashing',
   assert.ok(text.includes('/big-renamed/video.mxf') && !text.includes('/big/video.mxf'));
 });
 
+test('a directory being recorded by its writer is not hashed meanwhile; what the writer did not record is hashed once it ends', async () => {
+  const dir = path.join(dcps(), 'incoming');
+  const file = path.join(dir, 'reel.mxf');
+  const listed = async () => (await readFile(store.tableFile, 'utf8').catch(() => '')).includes(file);
+  const passesBefore = watcher.totals.passes;
+  await store.recording(dir, async () => {
+    await mkdir(dir, { recursive: true });
+    await writeFile(file, Buffer.alloc(2 * MB, 3));
+    // Past the debounce and the stable time: a pass has run and left the file alone.
+    await waitFor(() => watcher.totals.passes > passesBefore || undefined, { timeoutMs: 5_000, what: 'a pass during the recording' });
+    await new Promise((r) => setTimeout(r, 1_500));
+    await watcher.idle();
+    assert.equal(await listed(), false, 'hashed while its writer was recording it');
+    assert.equal(watcher.totals.passes - passesBefore <= 2, true, `passes while recording: ${watcher.totals.passes - passesBefore} (no rescans every stable time)`);
+  });
+  // The writer recorded nothing (it failed): the pass after the recording hashes the file.
+  await settled('a recording that recorded nothing');
+  assert.ok(await listed());
+});
+
 test('a change of servertype rebuilds the table by itself, re-reading nothing unchanged', async () => {
   await watcher.close();
   const receiverConfig = parseConfig({ servertype: 'receiver', receiverstoreplan: 'B' }, 'test');
