@@ -18,9 +18,9 @@ import { mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { startOrigin } from '../src/origin/http-origin.ts';
-import { makeCdnTask, makeDcp, type FileEntry } from '../test/helpers/dcp-fixture.ts';
-import { makeTempRoot, startDaemon } from '../test/helpers/daemon.ts';
-import { Cleanup, dataSet, describeMachine, ensureTool, Figures, machineLoad, mb, mibps, MiB, positiveInt, ratioText, sec, timeTask, timeTool, runBench } from './bench-common.ts';
+import { makeCdnTask, makeDcp, type FileEntry } from '../tools/harness/dcp-fixture.ts';
+import { makeTempRoot, startDaemon } from '../tools/harness/daemon.ts';
+import { Cleanup, dataSet, describeMachine, ensureTool, Figures, machineLoad, mb, mibps, MiB, positiveInt, ratioText, sec, timeTask, timeTool, runBench } from './lib/common.ts';
 
 const TARGET_RATIO = 1.15;
 const TARGET_RSS_MB = 150;

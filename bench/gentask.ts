@@ -7,8 +7,8 @@
 import { execFileSync, spawn } from 'node:child_process';
 import { rm, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { makeDcp } from '../test/helpers/dcp-fixture.ts';
-import { startDaemon, makeTempRoot, waitFor } from '../test/helpers/daemon.ts';
+import { makeDcp } from '../tools/harness/dcp-fixture.ts';
+import { startDaemon, makeTempRoot, waitFor } from '../tools/harness/daemon.ts';
 import { pieceLengthFor } from '../src/transfer/bt/make-torrent.ts';
 
 const MB = 1024 * 1024;

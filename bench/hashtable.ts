@@ -9,7 +9,7 @@
 import { spawn } from 'node:child_process';
 import { mkdir, readFile, writeFile, stat, rm } from 'node:fs/promises';
 import path from 'node:path';
-import { makeDcp } from '../test/helpers/dcp-fixture.ts';
+import { makeDcp } from '../tools/harness/dcp-fixture.ts';
 import { walkStore } from '../src/hashtable/store-walk.ts';
 
 const MB = 1024 * 1024;
@@ -78,7 +78,7 @@ await timed('bash', ['-c', `xargs -0 cat < ${list} > /dev/null`]); // warm the p
 const t: Record<'bft2' | 'sha1sum' | 'xargs', number[]> = { bft2: [], sha1sum: [], xargs: [] };
 let peakKb = 0;
 for (let i = 1; i <= runs; i++) {
-  const b = await timed(path.join(repo, 'scripts/bft2'), ['--root', root, 'inithashtable', '--force'], { sampleRss: true });
+  const b = await timed(path.join(repo, 'bin/bft2'), ['--root', root, 'inithashtable', '--force'], { sampleRss: true });
   t.bft2.push(b.ms);
   peakKb = Math.max(peakKb, b.peakKb);
   const s = await timed('bash', ['-c', `xargs -0 sha1sum < ${list} > /dev/null`]);

@@ -22,9 +22,9 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import * as path from 'node:path';
-import { makeDcp, type FileEntry } from '../test/helpers/dcp-fixture.ts';
-import { freePort, makeTempRoot, startDaemon, waitFor, type Daemon } from '../test/helpers/daemon.ts';
-import { startLoopbackSender } from '../test/helpers/sender-config.ts';
+import { makeDcp, type FileEntry } from '../tools/harness/dcp-fixture.ts';
+import { freePort, makeTempRoot, startDaemon, waitFor, type Daemon } from '../tools/harness/daemon.ts';
+import { startLoopbackSender } from '../tools/harness/sender-config.ts';
 import { objectKey, parseObsUrl } from '../src/transfer/obs/obs-url.ts';
 import {
   Cleanup,
@@ -46,7 +46,7 @@ import {
   timeTask,
   timeTool,
   runBench,
-} from './bench-common.ts';
+} from './lib/common.ts';
 
 const TARGET_RATIO = 1.15;
 const TARGET_RSS_MB = 150;
@@ -69,9 +69,9 @@ interface S3 {
   proc: ChildProcess;
 }
 
-/** s3rver in a process of its own (test/helpers/fixtures/s3rver-child.ts), so its CPU is not the driver's. */
+/** s3rver in a process of its own (tools/harness/s3rver-child.ts), so its CPU is not the driver's. */
 async function startS3(): Promise<S3> {
-  const proc = spawn(process.execPath, ['--import', 'tsx', path.join(REPO, 'test/helpers/fixtures/s3rver-child.ts'), 'cfec-001'], { cwd: REPO, stdio: ['pipe', 'pipe', 'inherit'] });
+  const proc = spawn(process.execPath, ['--import', 'tsx', path.join(REPO, 'tools/harness/s3rver-child.ts'), 'cfec-001'], { cwd: REPO, stdio: ['pipe', 'pipe', 'inherit'] });
   const lines = createInterface({ input: proc.stdout! });
   const ready = await new Promise<string>((resolve, reject) => {
     lines.on('line', (l) => l.startsWith('READY ') && resolve(l.slice(6)));

@@ -15,9 +15,9 @@ import { watch } from 'node:fs';
 import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import * as path from 'node:path';
 import { startOrigin } from '../src/origin/http-origin.ts';
-import { makeCdnTask, makeDcp } from '../test/helpers/dcp-fixture.ts';
-import { makeTempRoot, startDaemon, waitFor, type Daemon } from '../test/helpers/daemon.ts';
-import { Cleanup, describeMachine, exists, machineLoad, msText, percentile, positiveInt, sec, runBench } from './bench-common.ts';
+import { makeCdnTask, makeDcp } from '../tools/harness/dcp-fixture.ts';
+import { makeTempRoot, startDaemon, waitFor, type Daemon } from '../tools/harness/daemon.ts';
+import { Cleanup, describeMachine, exists, machineLoad, msText, percentile, positiveInt, sec, runBench } from './lib/common.ts';
 
 const runs = positiveInt(process.env.BENCH_RUNS, 60);
 const soak = positiveInt(process.env.BENCH_SOAK, 1000);

@@ -1,9 +1,9 @@
-// The delivery lab's driver, started by scripts/lab (see there for the commands):
+// The delivery lab's driver, started by lab/lab (see there for the commands):
 //   run <scenario.json> [--split a:b:c] [--json FILE] [--keep]
 //   bench [hybrid|swarm] [--json FILE] [--keep]
 //   check <scenario.json>...
 // Where it runs: inside the run's control namespace (`bft2lab-<run>-ctl`), made by
-// scripts/lab. From there it reaches every daemon's API over a control bridge of its own
+// lab/lab. From there it reaches every daemon's API over a control bridge of its own
 // (198.19.0.0/16) — not over the data bridge, so API calls neither pass the shaped links
 // nor show in their byte counters, and a cut link does not cut the driver off its
 // daemons — and it never needs an address in the root namespace. It builds the hosts
@@ -14,20 +14,20 @@
 import os from 'node:os';
 import path from 'node:path';
 import { writeFile } from 'node:fs/promises';
-import { loadScenario, ScenarioError, type Scenario } from '../test/lab/lib/scenario.ts';
-import { Lab } from '../test/lab/lib/lab.ts';
-import { deliver } from '../test/lab/lib/delivery.ts';
-import { makeReport, formatReport, type RunReport } from '../test/lab/lib/report.ts';
-import { hybridSummary, swarmSummary, benchScenario } from '../test/lab/lib/bench.ts';
-import { run } from '../test/lab/lib/sh.ts';
-import { topology } from '../test/lab/lib/topology.ts';
+import { loadScenario, ScenarioError, type Scenario } from './lib/scenario.ts';
+import { Lab } from './lib/lab.ts';
+import { deliver } from './lib/delivery.ts';
+import { makeReport, formatReport, type RunReport } from './lib/report.ts';
+import { hybridSummary, swarmSummary, benchScenario } from './lib/bench.ts';
+import { run } from './lib/sh.ts';
+import { topology } from './lib/topology.ts';
 
 const REPO = path.resolve(import.meta.dirname, '..');
 const t0 = Date.now();
 const log = (line: string) => process.stderr.write(`[lab ${((Date.now() - t0) / 1000).toFixed(1).padStart(6)} s] ${line}\n`);
 
 function usage(): never {
-  process.stderr.write('usage: scripts/lab run <scenario.json> [--split a:b:c] [--json FILE] [--keep] | bench [hybrid|swarm] [--json FILE] [--keep] | check <scenario.json>... | clean [--all]\n');
+  process.stderr.write('usage: lab/lab run <scenario.json> [--split a:b:c] [--json FILE] [--keep] | bench [hybrid|swarm] [--json FILE] [--keep] | check <scenario.json>... | clean [--all]\n');
   process.exit(2);
 }
 
@@ -68,12 +68,12 @@ for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
   });
 }
 
-/** The driver must run inside its run's control namespace, where scripts/lab puts it. */
+/** The driver must run inside its run's control namespace, where lab/lab puts it. */
 async function checkPlace(runId: string): Promise<void> {
   const t = topology(runId);
   const r = await run('ip', ['netns', 'identify', String(process.pid)], { allowFailure: true });
   if (r.code !== 0) throw new Error(`cannot use network namespaces here (ip netns identify: ${r.stderr.trim() || `exit ${r.code}`}); the lab needs root and iproute2`);
-  if (r.stdout.trim() !== t.ctl) throw new Error(`run the lab through scripts/lab (the driver must run in the namespace ${t.ctl}, not ${r.stdout.trim() || 'the root namespace'})`);
+  if (r.stdout.trim() !== t.ctl) throw new Error(`run the lab through lab/lab (the driver must run in the namespace ${t.ctl}, not ${r.stdout.trim() || 'the root namespace'})`);
 }
 
 async function runOnce(s: Scenario, split: string, runId: string, workDir: string): Promise<RunReport> {
@@ -100,7 +100,7 @@ async function main(): Promise<number> {
     return 0;
   }
   const runId = process.env.BFT2_LAB_RUN_ID;
-  if (!runId) throw new Error('BFT2_LAB_RUN_ID is not set: run the lab through scripts/lab');
+  if (!runId) throw new Error('BFT2_LAB_RUN_ID is not set: run the lab through lab/lab');
   const workRoot = path.join(os.tmpdir(), `bft2lab-${runId}`);
 
   if (command === 'run') {
@@ -122,7 +122,7 @@ async function main(): Promise<number> {
     let ok = true;
     let n = 0;
     if (which !== 'swarm') {
-      const s = await loadScenario(path.join(REPO, 'test', 'lab', 'hybrid-bench.json'));
+      const s = await loadScenario(path.join(REPO, 'lab', 'scenarios', 'hybrid-bench.json'));
       out.hybrid = [];
       for (const split of s.benchSplits ?? [s.split]) {
         const r = await runOnce(benchScenario(s, split), split, runId, path.join(workRoot, `${++n}-hybrid-${split.replace(/:/g, '')}`));
@@ -135,7 +135,7 @@ async function main(): Promise<number> {
       texts.push(h.text);
     }
     if (which !== 'hybrid') {
-      const s = await loadScenario(path.join(REPO, 'test', 'lab', 'swarm-bench.json'));
+      const s = await loadScenario(path.join(REPO, 'lab', 'scenarios', 'swarm-bench.json'));
       const r = await runOnce(s, s.split, runId, path.join(workRoot, `${++n}-swarm`));
       console.log(formatReport(r) + '\n');
       out.swarm = r;

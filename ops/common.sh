@@ -1,10 +1,10 @@
 # Shared by the operator scripts (sourced, not run). They are thin wrappers of the bft2
 # command with the seed's argument order (seed §6.3); everything they do, bft2 does.
-#   BFT2       the bft2 command (default: the one beside these scripts, ../bft2)
+#   BFT2       the bft2 command (default: this checkout's or release's launcher, ../bin/bft2)
 #   BFT2_ROOT  the root prefix, as for bft2 (or --root DIR as first argument)
 set -euo pipefail
 ops_dir="$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")" && pwd)"
-BFT2="${BFT2:-$ops_dir/../bft2}"
+BFT2="${BFT2:-$ops_dir/../bin/bft2}"
 root="${BFT2_ROOT:-/}"
 pos=()   # positional arguments
 opts=()  # options passed on to bft2 (--wait, --timeout S, ...)

@@ -1,7 +1,7 @@
-// `npm run demo` (scripts/demo): one whole delivery on loopback, through the API, as a
+// `npm run demo` (tools/demo): one whole delivery on loopback, through the API, as a
 // distribution centre and its TMS would drive it. Under one temp directory it starts
 // s3rver (standing in for OBS, in this process) and three real daemons through the real
-// launcher (`scripts/bft2 --root <dir> daemon`, each with its own root and free ports): a
+// launcher (`bin/bft2 --root <dir> daemon`, each with its own root and free ports): a
 // sender (HTTP origin = the CDN, embedded tracker), a cacher and a receiver. It generates
 // a small DCP (3 reels of random data + XML) in the sender's store, then
 //   gentask 1:1:1 → taskfilesquery finished → send → uploadprogress ready
@@ -18,7 +18,7 @@
 // nor `progress` (a cacher's), so the demo falls back to its spool and transfer area.
 //
 // Flags: --keep (leave the work directory for inspection; the daemons are stopped anyway).
-// Env: BFT2_DEMO_DIR (an existing empty directory to work in; scripts/demo makes one and
+// Env: BFT2_DEMO_DIR (an existing empty directory to work in; tools/demo makes one and
 // sweeps it after, whatever happened to this process).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
@@ -32,10 +32,10 @@ import os from 'node:os';
 import path from 'node:path';
 import cliProgress from 'cli-progress';
 import { request } from 'undici';
-import { makeDcp, sha1File } from '../test/helpers/dcp-fixture.ts';
+import { makeDcp, sha1File } from './harness/dcp-fixture.ts';
 
 const REPO = path.resolve(import.meta.dirname, '..');
-const BFT2 = path.join(REPO, 'scripts', 'bft2');
+const BFT2 = path.join(REPO, 'bin', 'bft2');
 const BASESUBDIR = 'demo-001';
 const BUCKET = BASESUBDIR;
 const NAME = 'Demo_FTR_2K';
@@ -202,7 +202,7 @@ async function startS3(dir: string): Promise<NonNullable<typeof s3>> {
     directory: dir,
     silent: true,
     configureBuckets: [{ name: BUCKET }],
-    // s3rver's v2 string-to-sign lacks the Date header the OBS SDK signs (see test/helpers/s3-server.ts).
+    // s3rver's v2 string-to-sign lacks the Date header the OBS SDK signs (see tools/harness/s3-server.ts).
     allowMismatchedSignatures: true,
   });
   const address = await Promise.race([
@@ -249,7 +249,7 @@ async function startNode(n: Node, config: Record<string, unknown>, obsbuckets: s
       resolve();
     });
   });
-  // For scripts/demo's sweep, should this process die without cleaning up.
+  // For tools/demo's sweep, should this process die without cleaning up.
   if (proc.pid) await writeFile(path.join(workDir!, 'pids', n.name), `${proc.pid}\n`);
   if (closing) await stopNode(n);
 }

@@ -1,4 +1,4 @@
-// What the receive benchmarks share (scripts/bench-cdn.ts, bench-receive.ts, bench-spool.ts):
+// What the receive benchmarks share (bench/cdn.ts, receive.ts, spool.ts):
 // run a standard tool, drop a task into a receiver daemon and time it to `.finished`,
 // sample a process's RSS and CPU, describe the machine and how busy it was, medians and
 // percentiles, and clean up whatever a run left. A bench is a report, not a gate.
@@ -8,11 +8,11 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import type { Daemon } from '../test/helpers/daemon.ts';
-import type { DcpFileSpec } from '../test/helpers/dcp-fixture.ts';
+import type { Daemon } from '../../tools/harness/daemon.ts';
+import type { DcpFileSpec } from '../../tools/harness/dcp-fixture.ts';
 
 export const MiB = 1024 * 1024;
-export const REPO = path.resolve(import.meta.dirname, '..');
+export const REPO = path.resolve(import.meta.dirname, '..', '..');
 
 /** The files of a data set: one large file, or a DCP of 4 reels of about the same total. */
 export function dataSet(set: 'file' | 'dcp', totalMb: number): { name: string; files: DcpFileSpec[] } {
@@ -67,7 +67,7 @@ export function runCommand(cmd: string, args: string[], opts: { cwd?: string } =
   });
 }
 
-/** A Debian tool the bench compares against: installed through scripts/install-test-deps when missing. */
+/** A Debian tool the bench compares against: installed through tools/install-test-deps when missing. */
 export function ensureTool(cmd: string): void {
   try {
     execFileSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' });
@@ -75,8 +75,8 @@ export function ensureTool(cmd: string): void {
   } catch {
     // missing
   }
-  console.log(`${cmd} is missing: running scripts/install-test-deps ...`);
-  execFileSync(path.join(REPO, 'scripts/install-test-deps'), { stdio: 'inherit' });
+  console.log(`${cmd} is missing: running tools/install-test-deps ...`);
+  execFileSync(path.join(REPO, 'tools/install-test-deps'), { stdio: 'inherit' });
 }
 
 export async function exists(p: string): Promise<boolean> {

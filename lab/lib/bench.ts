@@ -1,18 +1,18 @@
-// The lab's benchmarks (`scripts/lab bench`), each a scenario run through the same code
-// as `scripts/lab run`, summarised against its target:
-// - hybrid (test/lab/hybrid-bench.json): one cinema, each source link capped alike, the
+// The lab's benchmarks (`lab/lab bench`), each a scenario run through the same code
+// as `lab/lab run`, summarised against its target:
+// - hybrid (lab/scenarios/hybrid-bench.json): one cinema, each source link capped alike, the
 //   cinema's downlink 4x that; the DCP delivered once per split of `benchSplits` (1:0:0,
 //   0:1:0, 0:0:1, 1:1:1). Figure: time of 1:1:1 ÷ time of the best single method
 //   (target ≤ 0.40; file-granular allocation alone gives about 0.57). A single-method run
 //   is run with the cinema's `rebalance` off: with rebalancing on, the CDN (which reaches
 //   every file) and BitTorrent (the full torrent) would take part of it, and it would not
 //   be the time of one method.
-// - swarm (test/lab/swarm-bench.json): 1 centre, 2 cachers, 8 cinemas, 1:0:0, BitTorrent
+// - swarm (lab/scenarios/swarm-bench.json): 1 centre, 2 cachers, 8 cinemas, 1:0:0, BitTorrent
 //   only (the cinemas' rebalance `failed`, so no method the task gives no share can take
 //   part, whatever the engine's rule), every node handed the task at once. Figures: the centre's BitTorrent
 //   upload ÷ DCP size (target ≤ 3), and the slowest cinema's time. No head start for the
 //   cachers here: it would flatter both figures (the cinemas' times leave the lead out).
-//   test/lab/swarm-lead.json is the same with one (pre-positioning), reported as such.
+//   lab/scenarios/swarm-lead.json is the same with one (pre-positioning), reported as such.
 // Owns: the summaries; the runs are delivery.ts's.
 import { formatTable, type RunReport } from './report.ts';
 import type { Scenario } from './scenario.ts';

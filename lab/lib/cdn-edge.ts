@@ -14,7 +14,7 @@ const SLICE = '4m';
 
 export function nginxConfig(opts: { dir: string; listen: string; origin: string }): string {
   const d = opts.dir;
-  return `# bft2 lab: CDN edge (generated; see test/lab/lib/cdn-edge.ts)
+  return `# bft2 lab: CDN edge (generated; see lab/lib/cdn-edge.ts)
 # Root only because the lab runs as root; the workers need to write the cache in the run's directory.
 user root;
 worker_processes 1;

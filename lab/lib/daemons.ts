@@ -1,5 +1,5 @@
 // The bft2 daemons of the lab: one per centre, cacher and cinema, each the real launcher
-// (`scripts/bft2 --root <dir> daemon`) in its host's namespace with a root directory of its
+// (`bin/bft2 --root <dir> daemon`) in its host's namespace with a root directory of its
 // own. Writes each config (sender: origin, tracker, OBS, CDN edge URL; receivers and
 // cachers: the OBS bucket's keys in obsbuckets.txt) and talks to each API over the
 // control bridge (198.19.0.0/16), so API calls never touch the shaped links or their
@@ -15,7 +15,7 @@ import { CDN_PORT } from './cdn-edge.ts';
 import type { HostPlan } from './scenario.ts';
 import type { Topology } from './topology.ts';
 
-export const REPO_ROOT = path.resolve(import.meta.dirname, '..', '..', '..');
+export const REPO_ROOT = path.resolve(import.meta.dirname, '..', '..');
 export const BASESUBDIR = 'cfec-001';
 export const BUCKET = BASESUBDIR;
 export const ORIGIN_PORT = 8080;
@@ -110,7 +110,7 @@ export async function startDaemon(t: Topology, h: HostPlan, all: HostPlan[], roo
     const obs = all.find((x) => x.role === 'obs')!.data;
     await writeFile(path.join(etc, 'obsbuckets.txt'), `# bucket ak sk endpoint\n${BUCKET} ${S3_KEY} ${S3_KEY} http://${obs}:${OBS_PORT}\n`);
   }
-  const proc = startLong(`${h.name} daemon`, 'ip', ['netns', 'exec', t.ns(h.name), path.join(REPO_ROOT, 'scripts', 'bft2'), '--root', root, 'daemon'], {
+  const proc = startLong(`${h.name} daemon`, 'ip', ['netns', 'exec', t.ns(h.name), path.join(REPO_ROOT, 'bin', 'bft2'), '--root', root, 'daemon'], {
     logFile: path.join(root, 'daemon.out'),
     env: { ...process.env, ...LAB_DAEMON_ENV, ...env },
     cwd: REPO_ROOT,
@@ -142,7 +142,7 @@ export async function startObsHost(t: Topology, h: HostPlan, dir: string): Promi
   const proc = startLong(
     'obs host (s3rver)',
     'ip',
-    ['netns', 'exec', t.ns(h.name), process.execPath, '--import', 'tsx', path.join(REPO_ROOT, 'test', 'lab', 'lib', 'obs-host.ts'), h.data, String(OBS_PORT), path.join(dir, 'store'), BUCKET],
+    ['netns', 'exec', t.ns(h.name), process.execPath, '--import', 'tsx', path.join(REPO_ROOT, 'lab', 'lib', 'obs-host.ts'), h.data, String(OBS_PORT), path.join(dir, 'store'), BUCKET],
     { logFile, cwd: REPO_ROOT },
   );
   const endpoint = `http://${h.data}:${OBS_PORT}`;

@@ -9,7 +9,7 @@
 // Owns: the task's journey; reads the daemons' spools, never writes into them.
 import { readFile, stat, writeFile, mkdir, readdir } from 'node:fs/promises';
 import path from 'node:path';
-import { makeDcp, sha1File, type FileEntry } from '../../helpers/dcp-fixture.ts';
+import { makeDcp, sha1File, type FileEntry } from '../../tools/harness/dcp-fixture.ts';
 import { dcpFiles, type Scenario } from './scenario.ts';
 import { sleep, waitFor, Fatal } from './sh.ts';
 import { snapshot, diff, type Snapshot } from './counters.ts';

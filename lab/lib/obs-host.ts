@@ -1,7 +1,7 @@
 // The OBS host's server: s3rver (a real S3-compatible store on disk, standing in for
 // Huawei OBS as in the tests) on the host's data address, with the task's bucket. Run
 // inside the OBS host's namespace by the lab (daemons.ts, startObsHost):
-//   node --import tsx test/lab/lib/obs-host.ts ADDRESS PORT DIR BUCKET
+//   node --import tsx lab/lib/obs-host.ts ADDRESS PORT DIR BUCKET
 // Prints `ready http://ADDRESS:PORT` once it listens; stops on SIGTERM/SIGINT.
 // Credentials: s3rver's own pair S3RVER/S3RVER; mismatched v2 signatures are allowed
 // because s3rver signs without the Date header the OBS SDK signs (TESTBED).

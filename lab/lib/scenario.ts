@@ -1,4 +1,4 @@
-// A lab scenario: the small JSON file under test/lab/ that says which hosts the lab
+// A lab scenario: the small JSON file under lab/scenarios/ that says which hosts the lab
 // builds, how each link is shaped, what DCP the centre publishes with which bt:obs:cdn
 // split, and which link events happen when. Validated once with zod; every problem is
 // reported at once, each naming its field. Also turns a valid scenario into the host
@@ -92,7 +92,7 @@ export const scenarioSchema = z
     config: z.record(z.string(), z.record(z.string(), z.unknown())).default({}),
     /** Extra environment of every bft2 daemon (the README's tuning knobs). */
     env: z.record(z.string().regex(/^BFT2_[A-Z0-9_]+$/, 'keys must be BFT2_* tuning knobs'), z.string()).default({}),
-    /** `scripts/lab bench`: run the scenario once per split. */
+    /** `lab/lab bench`: run the scenario once per split. */
     benchSplits: z.array(ratio).min(1).optional(),
   })
   .strict()

@@ -56,7 +56,7 @@ export async function listRunNamespaces(t: Topology): Promise<string[]> {
 
 /**
  * The switch namespace and its bridge, and the control bridge in the control namespace
- * (made by scripts/lab, which runs the driver in it; a later run of the same driver — the
+ * (made by lab/lab, which runs the driver in it; a later run of the same driver — the
  * benchmarks — finds the bridge there already).
  */
 export async function buildFabric(t: Topology): Promise<void> {
@@ -97,7 +97,7 @@ export async function setLinkCut(t: Topology, host: string, cut: boolean): Promi
 
 /**
  * Kills (SIGKILL, by pid) whatever still runs inside the run's host and switch namespaces,
- * then deletes them. The control namespace holds the driver itself: it is scripts/lab's,
+ * then deletes them. The control namespace holds the driver itself: it is lab/lab's,
  * which deletes it after the driver has exited. Never throws: teardown goes on.
  */
 export async function destroyAll(t: Topology, log: (s: string) => void = () => {}): Promise<void> {

@@ -139,11 +139,11 @@ export async function startDaemon(opts: StartDaemonOptions): Promise<Daemon> {
   await writeFile(path.join(etc, 'config.json'), JSON.stringify(config, null, 2) + '\n');
   const apiBase = `http://${String(config.apilisten)}`;
 
-  // The real launcher (scripts/bft2 execs node, so the child is the daemon itself and a
+  // The real launcher (bin/bft2 execs node, so the child is the daemon itself and a
   // SIGKILL reaches it); a fixture entry runs under node directly.
   const [command, args] = opts.entry
     ? [process.execPath, ['--import', 'tsx', opts.entry]]
-    : [path.join(REPO_ROOT, 'scripts', 'bft2'), [] as string[]];
+    : [path.join(REPO_ROOT, 'bin', 'bft2'), [] as string[]];
   const argv = [...args, '--root', root, 'daemon'];
   const proc = spawn(
     opts.wrap ? opts.wrap[0] : command,
