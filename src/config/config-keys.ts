@@ -63,6 +63,8 @@ export const KEY_DOCS: Record<string, KeyDoc> = {
   diskreserve: doc('free space kept on the store and transfer filesystems (`20GB` or `5%`): a download that would go below it waits', ALL),
   rebalance: doc('`off`; `failed`: a method that failed for good hands its files to others; `idle`: also a finished method helps a slow one', ['sender', 'receiver']),
   metricslisten: doc('host:port of `/metrics` and the status page; `""` = on the API address', ALL, 'restart'),
+  autoretry: doc('a task stopped by a transient fault (source refused, reset, timed out, unresolvable, 5xx/429) is tried again by itself once its sources answer, checked this often (`90s`, `30m`, `2h`); `off` = it waits for its `.err` to be deleted', ALL),
+  tuning: doc('timings and sizes production keeps at their defaults (tests shorten them); an object, each key below', ALL),
 };
 
 /** Keys of the seed's config that bft2 reads no more; named so checkconfig says why, not "unknown". */

@@ -5,6 +5,7 @@ import { z } from 'zod';
 import { windowProblem } from '../schedule/windows.ts';
 import { rateProblem } from '../schedule/rate.ts';
 import { reserveProblem } from '../schedule/disk-reserve.ts';
+import { tuningSchema, autoRetryProblem } from './tuning.ts';
 
 /** Numbers may arrive as strings ("72"): the seed's own examples write them so. */
 const numberish = (schema: z.ZodNumber) =>
@@ -80,6 +81,8 @@ export const configSchema = z
     diskreserve: checkedBy(reserveProblem).default('5%'),
     rebalance: z.enum(['off', 'failed', 'idle']).default('idle'),
     metricslisten: hostPortOrOff.default(''),
+    autoretry: checkedBy(autoRetryProblem).default('30m'),
+    tuning: tuningSchema,
   })
   // Keys of older installations (ctcs, hashtable, ...) are kept, not refused.
   .passthrough()
