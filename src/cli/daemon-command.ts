@@ -27,6 +27,8 @@ export function registerDaemonCommand(program: Command, ctx: CliContext): void {
         throw err;
       }
       const running = daemon;
+      process.once('uncaughtException', (err) => running.fatal('uncaught exception', err));
+      process.once('unhandledRejection', (err) => running.fatal('unhandled rejection', err));
       const stop = () => void running.stop().then(() => process.exit(0));
       process.on('SIGTERM', stop);
       process.on('SIGINT', stop);

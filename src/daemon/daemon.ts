@@ -39,6 +39,11 @@ function splitHostPort(hp: string): { host: string; port: number } {
 
 export interface RunningDaemon {
   stop(): Promise<void>;
+  /**
+   * An exception no task caught: logged with its stack, then the process ends (exit 70) and
+   * systemd starts it again; the crash guard sets aside a task that does this twice in a row.
+   */
+  fatal(kind: string, err: unknown): void;
   /** Reopens the log files (SIGHUP, after logrotate renamed them). */
   reopenLogs(): void;
 }
@@ -154,6 +159,10 @@ export async function startDaemon(root: string, opts: { console?: boolean } = {}
 
   let stopping: Promise<void> | undefined;
   return {
+    fatal: (kind, err) => {
+      log.error(`${kind}: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}; the daemon stops (a task running at two such stops in a row is set aside at the next start)`);
+      void Promise.race([closeLogger(log), new Promise((r) => setTimeout(r, 1000))]).finally(() => process.exit(70));
+    },
     reopenLogs: () => {
       reopenLogs(log, hashLog);
       log.info('log files reopened');

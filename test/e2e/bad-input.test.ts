@@ -5,7 +5,7 @@
 // The sender's side (publishing from outside the store) is in bad-input-sender.test.ts.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdir, writeFile, readFile, readdir, rm, rename, symlink, lstat } from 'node:fs/promises';
+import { mkdir, writeFile, readFile, readdir, rm, rename, symlink, lstat, stat } from 'node:fs/promises';
 import { execFileSync } from 'node:child_process';
 import net from 'node:net';
 import path from 'node:path';
@@ -100,17 +100,27 @@ test('broken task files dropped into queues each get a clear .err and stay where
   assert.deepEqual((await readdir(d.paths.downloading)).filter((n) => n !== '.gitkeep'), []);
 });
 
-test('deleting .err re-arms a task: once fixed, it downloads', async () => {
+test('a marker belongs to the file version that earned it: a parked file stays parked until its .err goes; one written again after its .err is examined afresh', async () => {
+  // Unchanged: parked while its .err exists; deleting the .err re-arms it (here it is still broken: a new .err).
+  const stuck = path.join(d.paths.queues, 'cfec-001-stuck.task.json');
+  await writeFile(stuck, '{"name": "stuck", ');
+  const stuckErr = path.join(d.paths.queues, 'cfec-001-stuck.err');
+  await waitFor(() => readFile(stuckErr, 'utf8'), { timeoutMs: 15_000, what: 'stuck.err' });
+  await new Promise((r) => setTimeout(r, 1000));
+  assert.match(await readFile(stuckErr, 'utf8'), /^invalid json format:/, 'still parked while the .err exists');
+  // Written again after its .err (a corrected file copied over it): the stale .err goes, the task downloads.
   const file = path.join(d.paths.queues, 'cfec-001-fixme.task.json');
   await writeFile(file, '{"name": "good", ');
   const errFile = path.join(d.paths.queues, 'cfec-001-fixme.err');
   await waitFor(() => readFile(errFile, 'utf8'), { timeoutMs: 15_000, what: 'fixme.err' });
+  await new Promise((r) => setTimeout(r, 20)); // the new version's mtime is after the .err's
   await writeFile(file + '.tmp', JSON.stringify(good()));
   await rename(file + '.tmp', file);
-  await new Promise((r) => setTimeout(r, 500));
-  assert.ok(await readFile(errFile, 'utf8'), 'still parked while the .err exists');
-  await rm(errFile);
   await waitFor(() => readFile(path.join(d.paths.downloaded, 'cfec-001-fixme.task.json'), 'utf8'), { timeoutMs: 20_000, what: `fixme downloaded\n${d.output()}` });
+  await assert.rejects(stat(errFile), { code: 'ENOENT' }, 'no stale .err left in queues');
+  await assert.rejects(stat(path.join(d.paths.downloaded, 'cfec-001-fixme.err')), { code: 'ENOENT' }, 'no .err followed it');
+  await rm(stuck);
+  await rm(stuckErr);
 });
 
 test('a served file whose sha1 differs: retries run out, .err names the file, status downloaderror', async () => {
