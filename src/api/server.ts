@@ -14,6 +14,7 @@ import type { TaskGenerator } from '../roles/sender/gentask.ts';
 import type { Sender } from '../roles/sender/sender.ts';
 import type { ObserveHandler } from '../observe/observe-http.ts';
 import type { ApiResponse } from './envelope.ts';
+import { reloadRefusedAnswer } from '../config/reload-plan.ts';
 import path from 'node:path';
 
 export interface ApiDeps {
@@ -25,7 +26,8 @@ export interface ApiDeps {
   /** Only on a sender. */
   sender?: Sender;
   generator: TaskGenerator;
-  reloadConfig(): Promise<void>;
+  /** Re-reads config.json; resolves to the answer's text (what changed), rejects when the file is refused. */
+  reloadConfig(): Promise<string>;
   /** The servertype the daemon started with (a reload does not change the parts that run). */
   role: string;
   /** GET /metrics, / and /status.json (src/observe), when they are served on the API address. */
@@ -121,10 +123,9 @@ export function createApiServer(deps: ApiDeps): http.Server {
     '/showschedules': async () => formatShowSchedules(new Date(ctx.scheduler.now()), (await deps.receiver.schedules?.()) ?? []),
     '/reloadconf': async () => {
       try {
-        await deps.reloadConfig();
-        return JSON.stringify('reload config.json ok.');
+        return JSON.stringify(await deps.reloadConfig());
       } catch (err) {
-        return JSON.stringify(`reload config.json failed: ${messageOf(err)}`);
+        return JSON.stringify(reloadRefusedAnswer(messageOf(err)));
       }
     },
   };

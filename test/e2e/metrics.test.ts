@@ -309,8 +309,9 @@ test('metricslisten: /metrics, / and /status.json on their own port, and no long
     const configFile = path.join(root, 'etc/bft2/config.json');
     const config = JSON.parse(await readFile(configFile, 'utf8'));
     await writeFile(configFile, JSON.stringify({ ...config, metricslisten: `127.0.0.1:${await freePort()}` }));
-    assert.equal(JSON.parse((await d.get('/reloadconf')).body), 'reload config.json ok.');
-    assert.match(await readFile(d.paths.log, 'utf8'), /config reloaded; metricslisten take effect after a restart/);
+    const answer = JSON.parse((await d.get('/reloadconf')).body);
+    assert.match(answer, /^reload config\.json ok\. no key to apply changed\. waiting for a restart: metricslisten \("127\.0\.0\.1:\d+" until then, "127\.0\.0\.1:\d+" after\)\.$/);
+    assert.match(await readFile(d.paths.log, 'utf8'), /config reloaded: no key to apply changed; waiting for a restart: metricslisten/);
     assert.equal((await httpGet(`${mbase}/metrics`)).status, 200, 'the running server stays until the restart');
   } finally {
     await d.stop();
