@@ -136,6 +136,71 @@ test('exit status: 0 success, 1 a false answer, 2 no daemon (API_UNREACHABLE); m
   await rm(root, { recursive: true, force: true });
 });
 
+test('every command against a stopped daemon keeps the documented exit status: 2 and "cannot reach" when it needs the daemon, its own status when it does not', async () => {
+  const help = await bft2(['--help']);
+  assert.match(help.stdout, /Exit status: 0 success; 1 failure or a `false` answer; 2 daemon not reachable\./, 'where the codes are documented');
+  const commands = [...help.stdout.slice(help.stdout.indexOf('Commands:')).matchAll(/^ {2}([a-z]+)\b/gm)].map((m) => m[1]).filter((c) => c !== 'help');
+  const root = await makeTempRoot();
+  try {
+    await writeConfig(root, {});
+    const apilisten = JSON.parse(await readFile(path.join(root, 'etc/bft2/config.json'), 'utf8')).apilisten;
+    const dcpDir = path.join(root, 'data/dcp/cfec-001/dcps/feature');
+    await makeDcp(path.dirname(dcpDir), 'feature', [{ file: 'reel.mxf', size: 1000 }]);
+    const taskFile = path.join(root, 'cfec-001-feature.task.json');
+    await writeFile(taskFile, cdnTask('feature', small, 'small'));
+    await mkdir(path.join(root, 'data/receiver/downloading'), { recursive: true });
+    await writeFile(path.join(root, 'data/receiver/downloading/cfec-001-broken.err'), 'cdn download error: x\n');
+    const NEEDS = 2;
+    // Each command with arguments that get it past its own checks to the daemon (or its work).
+    const table: Record<string, [string[], number][]> = {
+      heartbeat: [[[], NEEDS]],
+      showschedules: [[[], NEEDS]],
+      reloadconf: [[[], NEEDS]],
+      status: [[[], NEEDS], [['--json'], NEEDS]],
+      progress: [[['cfec-001-feature'], NEEDS], [['cfec-001-feature', '--wait', '--timeout', '5'], NEEDS]],
+      cprogress: [[['cfec-001-feature'], NEEDS]],
+      uploadprogress: [[['cfec-001-feature'], NEEDS]],
+      cancel: [[['cfec-001-feature'], NEEDS]],
+      recv: [[[taskFile], NEEDS]],
+      send: [[[taskFile], NEEDS], [['cfec-001-feature'], NEEDS]],
+      gentask: [[[dcpDir], NEEDS], [[dcpDir, '--wait', '--timeout', '5'], NEEDS]],
+      taskfilesquery: [[[dcpDir], NEEDS]],
+      // Without the daemon by design:
+      checkconfig: [[[], 0]],
+      inithashtable: [[[], 0]],
+      addhashtable: [[[path.join(root, 'data/dcp')], 0]],
+      retry: [[['cfec-001-broken'], 0], [['cfec-001-broken'], 1]],
+    };
+    // `daemon` starts one: the start-up tests above cover its exit status.
+    assert.deepEqual(commands.filter((c) => c !== 'daemon' && !table[c]), [], 'every command has a row here');
+    for (const [command, runs] of Object.entries(table)) {
+      for (const [args, expected] of runs) {
+        const r = await bft2(['--root', root, command, ...args]);
+        const what = `${command} ${args.join(' ')}`;
+        assert.equal(r.code, expected, `${what}: ${r.stdout}${r.stderr}`);
+        if (expected === NEEDS) assert.ok(r.stderr.includes(`bft2: cannot reach the bft2 daemon at ${apilisten}: `), `${what} says why: ${r.stderr}`);
+        else assert.doesNotMatch(r.stderr, /cannot reach/, what);
+      }
+    }
+    // status with no task at all: says the daemon is down, not only "no tasks".
+    await rm(path.join(root, 'data/receiver/downloading/cfec-001-broken.task.json'), { force: true });
+    const empty = await bft2(['--root', root, 'status']);
+    assert.equal(empty.code, 2);
+    assert.equal(empty.stdout, 'no tasks in the spool\n');
+    assert.match(empty.stderr, /^bft2: cannot reach the bft2 daemon at .*\(is `bft2 daemon` running\?\)\n$/);
+    // status --watch: stopped by Ctrl-C, it exits 2 when the daemon was down at its last look.
+    const watching = spawn(BFT2, ['--root', root, 'status', '--watch', '--interval', '0.2'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let seen = '';
+    watching.stdout.on('data', (b: Buffer) => (seen += b.toString()));
+    await waitFor(() => seen.includes('cannot reach the bft2 daemon'), { timeoutMs: 20_000, what: `status --watch output: ${seen}` });
+    watching.kill('SIGINT');
+    const code = await new Promise<number | null>((r) => watching.once('close', (c) => r(c)));
+    assert.equal(code, 2);
+  } finally {
+    await rm(root, { recursive: true, force: true });
+  }
+});
+
 test('status --json: one row per task of every role, agreeing with the API\'s own answers', async () => {
   const root = await makeTempRoot();
   const d = await startDaemon({ root, config: { downloadingnum: 1, avoidrepeat: false }, env: ENV });
