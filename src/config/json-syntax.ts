@@ -83,7 +83,7 @@ function what(text: string, e: ParseError, then?: ParseError): string {
       if (first === "'") return `${at(text, e.offset)}: strings need double quotes ("), not single ones`;
       if (first === BOM) return `${at(text, e.offset)}: a byte order mark inside the text`;
       if (then?.error === ParseErrorCode.PropertyNameExpected && /[\p{L}_$]/u.test(first)) return `${at(text, e.offset)}: keys need double quotes, found an unquoted word`;
-      if (e.length > 1 && /[\p{L}_$]/u.test(first)) return `${at(text, e.offset)}: an unquoted word where a value belongs (strings need double quotes; true, false and null are the only bare words)`;
+      if (e.length > 1 && /[\p{L}_$]/u.test(first)) return `${at(text, e.offset)}: an unquoted word where a value belongs (strings need double quotes, and true, false and null are the only bare words)`;
       return `${at(text, e.offset)}: not JSON here, ${found(text, e.offset)}`;
     }
     case ParseErrorCode.ColonExpected:

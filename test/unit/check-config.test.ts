@@ -28,7 +28,7 @@ test('an invalid config: every problem, each naming its field, as the daemon rep
 test('a file that is not JSON: the line, the column and what is wrong there, never the text around it (it may hold a key)', () => {
   const c = checkConfigText('{\n  "servertype": "receiver",\n  "obssk": TOPSECRETVALUE\n}');
   assert.equal(c.valid, false);
-  assert.equal(c.problems[0], 'not JSON: line 3, column 12: an unquoted word where a value belongs (strings need double quotes; true, false and null are the only bare words)');
+  assert.equal(c.problems[0], 'not JSON: line 3, column 12: an unquoted word where a value belongs (strings need double quotes, and true, false and null are the only bare words)');
   assert.doesNotMatch(c.problems.join(' '), /TOP|SECRET|T'/);
   const cut = checkConfigText('{\n  "servertype": "receiver",\n  "obssk": "TOPSECRETVALUE",\n}');
   assert.deepEqual(cut.problems, ["not JSON: line 3, column 28: a ',' before '}' (JSON allows no trailing comma)"]);
