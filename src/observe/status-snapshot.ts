@@ -2,7 +2,7 @@
 // gathers it (status-rows.ts, asking the API in-process), with per-method bars and the
 // transfer windows that apply to each task, the first lines of the `.err` files, the
 // daemon's recent warnings and errors, the disks and the hash table. Plain data: the page
-// (status-page.html) renders it, escaping nothing because it only ever sets text.
+// (status-page.ts) renders it, escaping every value.
 // Owns nothing; reads the spools (task files and markers as spool entries: no symlink,
 // no FIFO) and asks the API. Must not touch: any task or file.
 import { readdir, lstat } from 'node:fs/promises';
@@ -48,6 +48,12 @@ export interface TaskView {
   eta: string;
   etaMinutes: number | null;
   reason: string;
+  /** Stopped on an error or refused (shown in red). */
+  failed: boolean;
+  /** Why a running task makes no progress, or ''. */
+  stalled: string;
+  /** Peers connected to its torrent, or null when the role's answer has none. */
+  peers: number | null;
   /** The task's policy (`fulltime`/`priortime`), the config's when it names none; '' when unreadable. */
   policy: string;
   size: number | null;
@@ -160,7 +166,9 @@ async function taskView(row: StatusRow, config: Config): Promise<TaskView> {
   const policy = plan ? plan.policy || config.priorpolicy : '';
   const c = row.answer ?? {};
   const methods: MethodBar[] = [];
-  for (const m of METHODS) {
+  // A task refused at admission never ran: its own figures (a size that does not add up) mean nothing.
+  const refused = row.failed && (row.dir === 'queues' || row.dir === 'tmp');
+  for (const m of refused ? [] : METHODS) {
     const fraction = row.methods[m];
     const bytes = plan?.bytes[m] ?? 0;
     const shareFromAnswer = num(c[`${m}2downpercent`]) / 100;
@@ -190,6 +198,9 @@ async function taskView(row: StatusRow, config: Config): Promise<TaskView> {
     eta: formatEta(row.etaMinutes),
     etaMinutes: row.etaMinutes,
     reason: row.reason,
+    failed: row.failed,
+    stalled: row.stalled,
+    peers: row.peers,
     policy,
     size: plan ? plan.size : num(c.totalbytes) || null,
     methods,

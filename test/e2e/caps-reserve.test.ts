@@ -79,7 +79,7 @@ test('cdnlimit 5 MB/s is shared by two running tasks and holds within 10% over 2
 
     const configFile = path.join(d.root, 'etc/bft2/config.json');
     await writeFile(configFile, JSON.stringify({ ...JSON.parse(await readFile(configFile, 'utf8')), cdnlimit: '10MB/s' }));
-    assert.equal(JSON.parse((await d.get('/reloadconf')).body), 'reload config.json ok.');
+    assert.equal(JSON.parse((await d.get('/reloadconf')).body), 'reload config.json ok. applied: cdnlimit.');
     await new Promise((r) => setTimeout(r, 1000));
     const ten = await measure(8);
     console.log(`after reloadconf cdnlimit 10MB/s: ${(ten / MB).toFixed(2)} MiB/s over 8 s`);

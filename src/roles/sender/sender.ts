@@ -447,7 +447,7 @@ export class Sender implements SeedingProvider {
     }
     // While a method waits to try again, the reason shows at once (not when the tries run out).
     const retrying = u?.tries.status() ?? '';
-    return { ok: true, taskfile: where.file, status, desc: err ?? retrying, btstatus: m.bt, obsstatus: m.obs, cdnstatus: m.cdn };
+    return { ok: true, taskfile: where.file, status, desc: err ?? retrying, btstatus: m.bt, obsstatus: m.obs, cdnstatus: m.cdn, peers: m.bt === 'seeding' ? seeding!.numPeers : 0 };
   }
 
   /** `cancel` of a sender task; undefined when the sender has no task of that name. */
