@@ -79,6 +79,7 @@ test('send 1:1:1: uploadprogress reaches ready; OBS holds exactly obslist; the o
     btstatus: 'seeding',
     obsstatus: 'completed',
     cdnstatus: 'available',
+    peers: 0,
   });
   const stored = JSON.parse(await readFile(up.return_content.taskfile, 'utf8'));
   assert.match(stored.sendtime, /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d$/);
