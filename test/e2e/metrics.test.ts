@@ -177,6 +177,7 @@ const BFT2_FAMILIES = [
   'bft2_seed_time_left_seconds',
   'bft2_seed_uploaded_bytes',
   'bft2_seed_present_ratio',
+  'bft2_watch_polling',
   'bft2_hashtable_files',
   'bft2_hashtable_bytes',
   'bft2_disk_free_bytes',
