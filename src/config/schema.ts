@@ -5,6 +5,7 @@ import { z } from 'zod';
 import { windowProblem } from '../schedule/windows.ts';
 import { rateProblem } from '../schedule/rate.ts';
 import { reserveProblem } from '../schedule/disk-reserve.ts';
+import { priceProblem } from '../schedule/price.ts';
 
 /** Numbers may arrive as strings ("72"): the seed's own examples write them so. */
 const numberish = (schema: z.ZodNumber) =>
@@ -25,6 +26,7 @@ const checkedBy = (problem: (s: string) => string | undefined) =>
 /** Transfer windows (SPEC §8): `HH:MM-HH:MM[,HH:MM-HH:MM...]`; an empty value is refused here (config needs one). */
 const windowSpec = checkedBy((v) => (v.trim() === '' ? 'must be HH:MM-HH:MM[,HH:MM-HH:MM...], e.g. 18:00-05:00' : windowProblem(v)));
 const rateSpec = checkedBy(rateProblem);
+const priceSpec = checkedBy(priceProblem);
 
 const hostPort = z.string().regex(/^[^\s:]+:\d{1,5}$/, 'must be host:port, e.g. 127.0.0.1:8191');
 const hostPortOrOff = z.union([z.literal(''), hostPort]);
@@ -80,6 +82,13 @@ export const configSchema = z
     diskreserve: checkedBy(reserveProblem).default('5%'),
     rebalance: z.enum(['off', 'failed', 'idle']).default('idle'),
     metricslisten: hostPortOrOff.default(''),
+    btprice: priceSpec.default(''),
+    obsprice: priceSpec.default(''),
+    cdnprice: priceSpec.default(''),
+    currency: z
+      .string()
+      .regex(/^[^\s\p{Cc}]{1,16}$/u, 'must be a short label without spaces, e.g. CNY, EUR or ¥')
+      .default('CNY'),
   })
   // Keys of older installations (ctcs, hashtable, ...) are kept, not refused.
   .passthrough()
