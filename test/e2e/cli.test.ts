@@ -4,35 +4,18 @@
 // commands end to end, and the daemon's logs (first console line, SIGHUP reopen).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdir, writeFile, readFile, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { makeDcp, makeCdnTask, type MadeDcp } from '../helpers/dcp-fixture.ts';
 import { startTestOrigin, type TestOrigin } from '../helpers/test-origin.ts';
 import { startDaemon, makeTempRoot, waitFor, freePort, REPO_ROOT, type Daemon } from '../helpers/daemon.ts';
+import { runCommand } from '../helpers/run-command.ts';
 
 const BFT2 = path.join(REPO_ROOT, 'scripts/bft2');
 const MB = 1024 * 1024;
 const ENV = { BFT2_RETRY_TRIES: '1', BFT2_RETRY_BASE_MS: '100', BFT2_RETRY_MAX_MS: '200', BFT2_STALL_MS: '5000' };
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs a command to its end; never throws on a non-zero exit. */
-function run(cmd: string, args: string[], opts: { cwd?: string; env?: Record<string, string> } = {}): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const p = spawn(cmd, args, { cwd: opts.cwd ?? REPO_ROOT, env: { ...process.env, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    p.stdout.on('data', (b: Buffer) => (stdout += b.toString()));
-    p.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
-    p.once('error', reject);
-    p.once('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+const run = runCommand;
 const bft2 = (args: string[], opts?: { cwd?: string; env?: Record<string, string> }) => run(BFT2, args, opts);
 
 /** At most `n` at once: the machine running the tests is shared. */
