@@ -6,7 +6,7 @@
 // computed as three.
 // Owns: that translation and its checks (a bad window or cap in the scenario's config is
 // named with its field). Must not touch: the model's arithmetic (delivery-model.ts).
-import { allocate, parseRatio } from '../task/allocate.ts';
+import { allocate, parseRatio, type SizedFile } from '../task/allocate.ts';
 import { torrentFileOrder } from '../transfer/bt/make-torrent.ts';
 import { METHODS, type Method } from '../task/schema.ts';
 import { parseWindows, type Window } from '../schedule/windows.ts';
@@ -60,6 +60,8 @@ export interface FleetModel {
 }
 
 export interface ModelSources {
+  /** The DCP's own files in torrent order (gentask knows them), instead of the scenario's `dcp`. */
+  files?: SizedFile[];
   /** Windows when the scenario's centre config names none (the sender's config.json), by key. */
   windowsFallback?: Partial<Record<'bttime' | 'obstime' | 'cdntime', string>>;
 }
@@ -95,9 +97,12 @@ export function scenarioFiles(s: Scenario): { file: string; size: number }[] {
   return torrentFileOrder(files.map((f) => f.file)).map((f) => byName.get(f)!);
 }
 
-/** Bytes per method of `split` for the scenario's DCP (contiguous allocation, gentask's default `ctfilesorder`). */
-export function splitShares(s: Scenario, split: string): Record<Method, number> {
-  return allocate(scenarioFiles(s), parseRatio(split), { ctfilesorder: true }).sizes;
+/** The DCP the model delivers: the given files, else the scenario's. */
+export const dcpOf = (s: Scenario, sources: ModelSources = {}) => sources.files ?? scenarioFiles(s);
+
+/** Bytes per method of `split` for the files (contiguous allocation, gentask's default `ctfilesorder`). */
+export function splitShares(files: readonly SizedFile[], split: string): Record<Method, number> {
+  return allocate(files, parseRatio(split), { ctfilesorder: true }).sizes;
 }
 
 /** Cut intervals of a host from the scenario's events. */
@@ -117,7 +122,7 @@ function cutsOf(s: Scenario, host: string): Cut[] {
 
 /** The model of a scenario for one split (the windows are the centre's, used under priortime). */
 export function fleetModel(s: Scenario, split: string, cal: Calibration, sources: ModelSources = {}): FleetModel {
-  return { ...fleetOf(s, cal, sources), shares: splitShares(s, split) };
+  return { ...fleetOf(s, cal, sources), shares: splitShares(dcpOf(s, sources), split) };
 }
 
 /** The scenario's fleet: sources, classes of identical nodes, windows. */
@@ -160,7 +165,7 @@ export function fleetOf(s: Scenario, cal: Calibration, sources: ModelSources = {
   }
   const source = (h: HostSpec): SourceSpec => ({ up: rate(h.shape.upBps), down: rate(h.shape.downBps), cuts: cutsOf(s, h.name) });
   return {
-    dcpBytes: scenarioFiles(s).reduce((n, f) => n + f.size, 0),
+    dcpBytes: dcpOf(s, sources).reduce((n, f) => n + f.size, 0),
     centre: { ...source(centre), upCap: checked('config (centre).btuploadlimit', () => parseRateSpec(key(centre, 'btuploadlimit'))) },
     obs: source(obs),
     cdn: { ...source(cdn), prewarmed: s.cdnPrewarm },

@@ -11,7 +11,7 @@ import { coversWholeDay } from '../schedule/windows.ts';
 import { money, type PriceList } from '../cost/cost-math.ts';
 import { formatLocalTime } from '../util/time.ts';
 import { CALIBRATION, type Calibration } from './calibration.ts';
-import { fleetOf, splitShares, describeHosts, type ModelSources, type Policy } from './fleet-model.ts';
+import { dcpOf, fleetOf, splitShares, describeHosts, type ModelSources, type Policy } from './fleet-model.ts';
 import { runDelivery, type Outcome } from './delivery-model.ts';
 import type { Scenario } from './scenario.ts';
 
@@ -118,8 +118,9 @@ export function plan(req: PlanRequest): Plan {
   const grid = [...new Set([...(req.splits ?? splitGrid()), ...(req.splits ? [] : [s.split])])];
   const byShares = new Map<string, { split: string; shares: Record<Method, number> }>();
   const sameAs: Record<string, string> = {};
+  const files = dcpOf(s, req.sources);
   for (const split of grid) {
-    const shares = splitShares(s, split);
+    const shares = splitShares(files, split);
     const key = JSON.stringify(shares);
     const first = byShares.get(key);
     if (first === undefined) byShares.set(key, { split, shares });

@@ -9,7 +9,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { maxMinFair } from '../../src/plan/max-min.ts';
 import { parseScenario, planHosts, resolveHosts, type Scenario } from '../../src/plan/scenario.ts';
-import { fleetModel, splitShares } from '../../src/plan/fleet-model.ts';
+import { fleetModel, splitShares, scenarioFiles } from '../../src/plan/fleet-model.ts';
 import { runDelivery } from '../../src/plan/delivery-model.ts';
 import { plan, splitGrid, formatDuration } from '../../src/plan/planner.ts';
 import { formatPlan, planJson } from '../../src/plan/plan-report.ts';
@@ -40,7 +40,7 @@ test('max-min sharing: equal shares, a bounded flow leaves its rest to the other
 test('one method alone: its bytes over its link, plus the start and end of the node', () => {
   const s = scenario({ split: '0:1:0', links: { obs: { rate: '20MB/s' }, cinemas: { down: '100MB/s' } } });
   const dcp = 400 * MB + 9678; // 4 reels and the four XML files
-  assert.equal(splitShares(s, '0:1:0').obs, dcp);
+  assert.equal(splitShares(scenarioFiles(s), '0:1:0').obs, dcp);
   const o = run(s, '0:1:0');
   near(o.lastCinemaS, dcp / (20 * MB), 0.01, 'OBS at 20 MB/s');
   assert.equal(Math.round(o.bytes.obs), dcp);
@@ -81,7 +81,7 @@ test('caps and link cuts: a cap is the rate; a cut stops the transfer for its le
 test('idle rebalancing: a method done with its share takes over from a slow one; off: it stops', () => {
   // 1:1:1 of 4 reels: BT 100 MB (+ XML), OBS 100 MB, CDN 200 MB. OBS is fast, CDN slow.
   const base = { split: '1:1:1', cdnPrewarm: true, links: { centre: { up: '10MB/s' }, obs: { rate: '40MB/s' }, cdn: { rate: '10MB/s' }, cinemas: { down: '1000MB/s' } } };
-  const shares = splitShares(scenario(base), '1:1:1');
+  const shares = splitShares(scenarioFiles(scenario(base)), '1:1:1');
   assert.deepEqual(shares, { bt: 100 * MB + 9678, obs: 100 * MB, cdn: 200 * MB });
   const off = run(scenario({ ...base, config: { cinemas: { rebalance: 'off' } } }), '1:1:1');
   near(off.lastCinemaS, 20, 0.01, 'off: the CDN alone fetches its 200 MB at 10 MB/s');
