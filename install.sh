@@ -7,7 +7,7 @@
 #   - creates the directory tree under the root;
 #   - writes <root>/etc/bft2/config.json from a commented template, only when there is none;
 #   - installs the systemd unit (restart on failure) and the logrotate file;
-#   - links <root>/usr/local/bin/bft2; the operator scripts are in <prefix>/current/scripts/ops.
+#   - links <root>/usr/local/bin/bft2; the operator scripts are in <prefix>/current/ops.
 # Idempotent: a second run with the same checkout changes nothing.
 set -euo pipefail
 
@@ -59,13 +59,14 @@ if [ "$from_checkout" != 1 ] && ! command -v npm >/dev/null; then
   exit 1
 fi
 
-# --- the sources of a release: tracked and new files, not builds, tests or runtime state
+# --- the sources of a release: tracked and new files, not builds, tests, development tools
+# (bench/, lab/, tools/: they need the dev dependencies, which a release prunes) or runtime state
 list_sources() {
   if git -C "$repo" rev-parse --is-inside-work-tree >/dev/null 2>&1; then
     git -C "$repo" ls-files -z --cached --others --exclude-standard
   else
     (cd "$repo" && find . -path ./node_modules -prune -o -path ./dist -prune -o -path ./.git -prune -o -type f -printf '%P\0')
-  fi | grep -zv -e '^test/' -e '^spool/' -e '^\.ci/' | sort -z | while IFS= read -r -d '' f; do
+  fi | grep -zv -e '^test/' -e '^bench/' -e '^lab/' -e '^tools/' -e '^spool/' -e '^\.ci/' | sort -z | while IFS= read -r -d '' f; do
     [ -f "$repo/$f" ] && printf '%s\0' "$f"   # deleted but still tracked: skip
   done
 }
@@ -102,7 +103,7 @@ else
     # The build needed the dev dependencies (typescript); running needs none of them.
     (cd "$work" && npm prune --omit=dev --no-audit --no-fund >/dev/null)
   fi
-  # dist/.built must stay newer than src/, or scripts/bft2 would run the sources through tsx.
+  # dist/.built must stay newer than src/, or bin/bft2 would run the sources through tsx.
   touch "$work/dist/.built"
   echo "$id" >"$work/.bft2-release"
   mv -T "$work" "$release"
@@ -159,8 +160,8 @@ sed -e "s|@LOGDIR@|$r/var/log/bft2|g" "$repo/packaging/logrotate.in" \
 
 # --- the command
 mkdir -p "$r/usr/local/bin"
-if [ "$(readlink "$r/usr/local/bin/bft2" 2>/dev/null)" != "$prefix/current/scripts/bft2" ]; then
-  ln -sfn "$prefix/current/scripts/bft2" "$r/usr/local/bin/bft2"
+if [ "$(readlink "$r/usr/local/bin/bft2" 2>/dev/null)" != "$prefix/current/bin/bft2" ]; then
+  ln -sfn "$prefix/current/bin/bft2" "$r/usr/local/bin/bft2"
   say "linked $r/usr/local/bin/bft2"
 fi
 
@@ -176,6 +177,6 @@ if [ "$use_systemctl" = 1 ] && [ -d /run/systemd/system ] && command -v systemct
   fi
 fi
 
-say "done. bft2 $version in $prefix/current; operator scripts: $prefix/current/scripts/ops/"
+say "done. bft2 $version in $prefix/current; operator scripts: $prefix/current/ops/"
 rootopt=""; [ "$root" = / ] || rootopt=" --root $root"
 say "run by hand: $r/usr/local/bin/bft2$rootopt daemon --console"

@@ -8,8 +8,8 @@ import * as path from 'node:path';
 import { getGlobalDispatcher, request } from 'undici';
 import { startOrigin, type StartedOrigin } from '../src/origin/http-origin.ts';
 import { startTestOrigin } from './helpers/test-origin.ts';
-import { makeDcp, sha1File } from './helpers/dcp-fixture.ts';
-import { makeTempRoot } from './helpers/daemon.ts';
+import { makeDcp, sha1File } from '../tools/harness/dcp-fixture.ts';
+import { makeTempRoot } from '../tools/harness/daemon.ts';
 
 let tmp: string;
 let store: string; // plays <root>/data/dcp

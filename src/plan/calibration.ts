@@ -1,7 +1,7 @@
 // The constants of the delivery model that are not in a scenario: what a node costs
 // before its first byte and after its last one, how much of a link's rate each kind of
 // transfer gets, and how fast an unshaped link is. Measured once in the delivery lab
-// (`scripts/lab run --predict`; the runs and figures are in docs/performance.md), then
+// (`lab/lab run --predict`; the runs and figures are in docs/performance.md), then
 // fixed: the model does not fit itself to each run.
 // Owns: those numbers. Must not touch: the model's logic (delivery-model.ts).
 

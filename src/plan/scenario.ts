@@ -1,6 +1,6 @@
 // A delivery scenario: the JSON file that says which hosts a delivery has, how each link
 // is shaped, what DCP the centre publishes with which bt:obs:cdn split, and which link
-// events happen when. The delivery lab builds it (test/lab/*.json) and `bft2 plan`
+// events happen when. The delivery lab builds it (lab/scenarios/*.json) and `bft2 plan`
 // models it, so one format serves both; the planner's own fields (`prices`, `deadline`,
 // `start`) are ignored by the lab. Validated once with zod; every problem is reported at
 // once, each naming its field. Also resolves each host's link shape and config keys
@@ -127,7 +127,7 @@ export const scenarioSchema = z
     config: z.record(z.string(), z.record(z.string(), z.unknown())).default({}),
     /** Extra environment of every bft2 daemon (the README's tuning knobs). */
     env: z.record(z.string().regex(/^BFT2_[A-Z0-9_]+$/, 'keys must be BFT2_* tuning knobs'), z.string()).default({}),
-    /** `scripts/lab bench`: run the scenario once per split. */
+    /** `lab/lab bench`: run the scenario once per split. */
     benchSplits: z.array(ratio).min(1).optional(),
     /** `bft2 plan`: price per GB (1024^3 bytes) received from each method, as config.json's btprice...; absent: the config's. */
     prices: z.object({ bt: price.optional(), obs: price.optional(), cdn: price.optional(), currency: z.string().min(1).max(16).optional() }).strict().optional(),

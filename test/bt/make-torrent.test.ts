@@ -6,8 +6,8 @@ import assert from 'node:assert/strict';
 import { mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import createTorrent from 'create-torrent';
-import { makeDcp, type MadeDcp } from '../helpers/dcp-fixture.ts';
-import { makeTempRoot } from '../helpers/daemon.ts';
+import { makeDcp, type MadeDcp } from '../../tools/harness/dcp-fixture.ts';
+import { makeTempRoot } from '../../tools/harness/daemon.ts';
 import {
   makeTorrent,
   readTorrentFiles,

@@ -9,9 +9,9 @@ import { mkdir, readFile, rm, writeFile, symlink, chmod, readdir, lstat } from '
 import { execFileSync } from 'node:child_process';
 import path from 'node:path';
 import { request } from 'undici';
-import { makeDcp, type MadeDcp } from '../helpers/dcp-fixture.ts';
-import { startDaemon, makeTempRoot, waitFor, freePort, type Daemon } from '../helpers/daemon.ts';
-import { startS3Server, type TestS3 } from '../helpers/s3-server.ts';
+import { makeDcp, type MadeDcp } from '../../tools/harness/dcp-fixture.ts';
+import { startDaemon, makeTempRoot, waitFor, freePort, type Daemon } from '../../tools/harness/daemon.ts';
+import { startS3Server, type TestS3 } from '../../tools/harness/s3-server.ts';
 import { createObsClient } from '../../src/transfer/obs/obs-client.ts';
 
 let base: string;

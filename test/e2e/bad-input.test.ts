@@ -10,9 +10,9 @@ import { execFileSync } from 'node:child_process';
 import net from 'node:net';
 import path from 'node:path';
 import { startHostileServer, type HostileServer } from '../helpers/hostile-server.ts';
-import { makeDcp, makeCdnTask, type MadeDcp } from '../helpers/dcp-fixture.ts';
+import { makeDcp, makeCdnTask, type MadeDcp } from '../../tools/harness/dcp-fixture.ts';
 import { startTestOrigin, type TestOrigin } from '../helpers/test-origin.ts';
-import { startDaemon, makeTempRoot, waitFor, type Daemon } from '../helpers/daemon.ts';
+import { startDaemon, makeTempRoot, waitFor, type Daemon } from '../../tools/harness/daemon.ts';
 
 const ENV = { BFT2_RETRY_BASE_MS: '100', BFT2_RETRY_MAX_MS: '200', BFT2_RETRY_TRIES: '3', BFT2_UNPARSEABLE_GRACE_MS: '2000', BFT2_API_HEADERS_MS: '1500' };
 /** Hostile inputs this file feeds the daemon, counted as the tests go (printed at the end). */

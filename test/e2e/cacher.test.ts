@@ -8,10 +8,10 @@ import assert from 'node:assert/strict';
 import { mkdir, readFile, readdir, rm, stat, writeFile, lstat, utimes } from 'node:fs/promises';
 import path from 'node:path';
 import WebTorrent from 'webtorrent';
-import { makeDcp, makeCdnTask, sha1File, type MadeDcp } from '../helpers/dcp-fixture.ts';
-import { startLoopbackSender } from '../helpers/sender-config.ts';
-import { startDaemon, makeTempRoot, waitFor, type Daemon } from '../helpers/daemon.ts';
-import { startS3Server, type TestS3 } from '../helpers/s3-server.ts';
+import { makeDcp, makeCdnTask, sha1File, type MadeDcp } from '../../tools/harness/dcp-fixture.ts';
+import { startLoopbackSender } from '../../tools/harness/sender-config.ts';
+import { startDaemon, makeTempRoot, waitFor, type Daemon } from '../../tools/harness/daemon.ts';
+import { startS3Server, type TestS3 } from '../../tools/harness/s3-server.ts';
 
 const MB = 1024 * 1024;
 const TASK_FEATURE = 'cfec-001-feature.task.json';

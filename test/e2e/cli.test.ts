@@ -6,12 +6,12 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdir, writeFile, readFile, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { makeDcp, makeCdnTask, type MadeDcp } from '../helpers/dcp-fixture.ts';
+import { makeDcp, makeCdnTask, type MadeDcp } from '../../tools/harness/dcp-fixture.ts';
 import { startTestOrigin, type TestOrigin } from '../helpers/test-origin.ts';
-import { startDaemon, makeTempRoot, waitFor, freePort, REPO_ROOT, type Daemon } from '../helpers/daemon.ts';
+import { startDaemon, makeTempRoot, waitFor, freePort, REPO_ROOT, type Daemon } from '../../tools/harness/daemon.ts';
 import { runCommand } from '../helpers/run-command.ts';
 
-const BFT2 = path.join(REPO_ROOT, 'scripts/bft2');
+const BFT2 = path.join(REPO_ROOT, 'bin/bft2');
 const MB = 1024 * 1024;
 const ENV = { BFT2_RETRY_TRIES: '1', BFT2_RETRY_BASE_MS: '100', BFT2_RETRY_MAX_MS: '200', BFT2_STALL_MS: '5000' };
 
@@ -62,7 +62,7 @@ test('every command has --help (exit 0) and refuses an unknown option (exit 1); 
   });
   const ops = ['autosend', 'autorecv', 'progress', 'uprogress', 'cprogress', 'cancel'];
   await eachLimit(ops, 2, async (s) => {
-    const script = path.join(REPO_ROOT, 'scripts/ops', `${s}.sh`);
+    const script = path.join(REPO_ROOT, 'ops', `${s}.sh`);
     const h = await run(script, ['--help']);
     assert.equal(h.code, 0, `${s}.sh --help`);
     assert.match(h.stdout, new RegExp(`^usage: ${s}\\.sh `));
@@ -327,7 +327,7 @@ test('the daemon: its first console line says where it logs, its log no warning 
       const t = await readFile(d.paths.log, 'utf8');
       return t.includes(' started: ') ? t : undefined;
     }, { timeoutMs: 10_000, what: 'start logged' });
-    // scripts/bft2 starts node with --expose-gc, which the GC governor needs.
+    // bin/bft2 starts node with --expose-gc, which the GC governor needs.
     assert.doesNotMatch(started, /without --expose-gc/);
     await rename(d.paths.log, `${d.paths.log}.1`);
     d.proc.kill('SIGHUP');
@@ -359,7 +359,7 @@ test('operator scripts: autosend.sh publishes a DCP, autorecv.sh receives it fro
     env: { ...ENV, BFT2_HASH_STABLE_MS: '200' },
   });
   const r = await startDaemon({ root: rroot, config: {}, env: ENV });
-  const ops = (script: string, args: string[]) => run(path.join(REPO_ROOT, 'scripts/ops', script), args);
+  const ops = (script: string, args: string[]) => run(path.join(REPO_ROOT, 'ops', script), args);
   try {
     await makeDcp(path.join(sroot, 'data/dcp/demo-001/dcps'), 'trailer', [{ file: 'trailer.mxf', size: 3 * MB }, { file: 'PKL.xml', size: 500 }]);
     const sent = await ops('autosend.sh', ['--root', sroot, 'trailer', '0:0:1', 'fulltime', '--timeout', '60']);

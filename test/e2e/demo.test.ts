@@ -1,4 +1,4 @@
-// `npm run demo` as a user runs it: a child process (npm → scripts/demo → scripts/demo.ts,
+// `npm run demo` as a user runs it: a child process (npm → tools/demo → tools/demo.ts,
 // which starts s3rver and three real daemons), stdout not a terminal (plain progress
 // lines). It must end with status 0 and the "verified" summary line within two minutes,
 // and leave nothing behind: no process naming its work directory, no work directory.
@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
-import { REPO_ROOT } from '../helpers/daemon.ts';
+import { REPO_ROOT } from '../../tools/harness/daemon.ts';
 
 const LIMIT_MS = 120_000;
 

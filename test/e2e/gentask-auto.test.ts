@@ -7,8 +7,8 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { makeDcp } from '../helpers/dcp-fixture.ts';
-import { startDaemon, makeTempRoot, waitFor, type Daemon } from '../helpers/daemon.ts';
+import { makeDcp } from '../../tools/harness/dcp-fixture.ts';
+import { startDaemon, makeTempRoot, waitFor, type Daemon } from '../../tools/harness/daemon.ts';
 import { formatLocalTime } from '../../src/util/time.ts';
 
 const MB = 1024 * 1024;

@@ -4,8 +4,8 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile, rm, stat, readdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { makeDcp, sha1File, type MadeDcp } from '../helpers/dcp-fixture.ts';
-import { startDaemon, makeTempRoot, waitFor, type Daemon } from '../helpers/daemon.ts';
+import { makeDcp, sha1File, type MadeDcp } from '../../tools/harness/dcp-fixture.ts';
+import { startDaemon, makeTempRoot, waitFor, type Daemon } from '../../tools/harness/daemon.ts';
 import { validateTask } from '../../src/task/validate-task.ts';
 import { readTorrentFiles } from '../../src/transfer/bt/make-torrent.ts';
 

@@ -15,8 +15,8 @@ import { HashWorkers } from '../../src/hashing/hash-workers.ts';
 import { HashWatcher } from '../../src/hashtable/hash-watcher.ts';
 import { walkStore } from '../../src/hashtable/store-walk.ts';
 import { parseLine } from '../../src/hashtable/sha1sum-format.ts';
-import { makeDcp } from '../helpers/dcp-fixture.ts';
-import { makeTempRoot, waitFor } from '../helpers/daemon.ts';
+import { makeDcp } from '../../tools/harness/dcp-fixture.ts';
+import { makeTempRoot, waitFor } from '../../tools/harness/daemon.ts';
 
 const run = promisify(execFile);
 const MB = 1024 * 1024;

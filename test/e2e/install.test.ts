@@ -12,7 +12,7 @@ import { readFile, readlink, readdir, rm, writeFile, lstat, stat } from 'node:fs
 import { createHash } from 'node:crypto';
 import path from 'node:path';
 import { request } from 'undici';
-import { makeTempRoot, freePort, waitFor, REPO_ROOT } from '../helpers/daemon.ts';
+import { makeTempRoot, freePort, waitFor, REPO_ROOT } from '../../tools/harness/daemon.ts';
 
 const exec = promisify(execFile);
 const INSTALL = path.join(REPO_ROOT, 'install.sh');
@@ -52,9 +52,10 @@ test('install under a temp root, twice (same result), then the installed daemon 
     await stat(path.join(release, 'node_modules/winston'));
     await stat(path.join(release, 'docs/config.md'));
     for (const s of ['autosend', 'autorecv', 'progress', 'uprogress', 'cprogress', 'cancel']) {
-      assert.ok(((await stat(path.join(release, 'scripts/ops', `${s}.sh`))).mode & 0o111) !== 0, `${s}.sh installed, executable`);
+      assert.ok(((await stat(path.join(release, 'ops', `${s}.sh`))).mode & 0o111) !== 0, `${s}.sh installed, executable`);
     }
-    await assert.rejects(stat(path.join(release, 'test')), 'tests are not installed');
+    await stat(path.join(release, 'bin/bft2'));
+    for (const d of ['test', 'bench', 'lab', 'tools']) await assert.rejects(stat(path.join(release, d)), `${d}/ is not installed (tests and development tools)`);
 
     // The tree under the root.
     for (const d of ['etc/bft2', 'var/log/bft2', 'var/lib/bft2/locks', 'data/dcp', 'data/transfer', 'data/receiver/queues', 'data/receiver/history', 'data/sender/tmp', 'data/sender/uploaded']) {
@@ -68,7 +69,7 @@ test('install under a temp root, twice (same result), then the installed daemon 
     assert.equal((await stat(configFile)).mode & 0o777, 0o600);
     // systemd unit and logrotate.
     const unit = await readFile(path.join(root, 'etc/systemd/system/bft2.service'), 'utf8');
-    assert.match(unit, new RegExp(`^ExecStart=${prefix}/current/scripts/bft2 --root ${root} daemon$`, 'm'));
+    assert.match(unit, new RegExp(`^ExecStart=${prefix}/current/bin/bft2 --root ${root} daemon$`, 'm'));
     assert.match(unit, /^Restart=on-failure$/m);
     assert.match(unit, /^ExecReload=\/bin\/kill -HUP \$MAINPID$/m);
     assert.match(unit, /^RestartPreventExitStatus=78$/m);
@@ -81,7 +82,7 @@ test('install under a temp root, twice (same result), then the installed daemon 
     assert.match(rotate, /postrotate\n\s+systemctl reload bft2\.service .*\n\s+endscript/);
     // The command.
     const bin = path.join(root, 'usr/local/bin/bft2');
-    assert.equal(await readlink(bin), `${prefix}/current/scripts/bft2`);
+    assert.equal(await readlink(bin), `${prefix}/current/bin/bft2`);
 
     // Twice: nothing changes (config, unit, release, links, modes, mtimes).
     const before = await snapshot(root);

@@ -9,11 +9,11 @@ import assert from 'node:assert/strict';
 import { mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { request } from 'undici';
-import { makeDcp, makeCdnTask, type MadeDcp } from '../helpers/dcp-fixture.ts';
+import { makeDcp, makeCdnTask, type MadeDcp } from '../../tools/harness/dcp-fixture.ts';
 import { startTestOrigin, type TestOrigin } from '../helpers/test-origin.ts';
-import { startLoopbackSender } from '../helpers/sender-config.ts';
-import { startDaemon, makeTempRoot, waitFor, freePort, type Daemon } from '../helpers/daemon.ts';
-import { startS3Server, type TestS3 } from '../helpers/s3-server.ts';
+import { startLoopbackSender } from '../../tools/harness/sender-config.ts';
+import { startDaemon, makeTempRoot, waitFor, freePort, type Daemon } from '../../tools/harness/daemon.ts';
+import { startS3Server, type TestS3 } from '../../tools/harness/s3-server.ts';
 
 const MB = 1024 * 1024;
 const FAST_ENV = { BFT2_RETRY_BASE_MS: '200', BFT2_RETRY_MAX_MS: '1000', BFT2_RETRY_QUICK_MS: '200', BFT2_UNPARSEABLE_GRACE_MS: '1000', BFT2_HASH_STABLE_MS: '300' };

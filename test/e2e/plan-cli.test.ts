@@ -6,10 +6,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdir, readFile, writeFile, rm } from 'node:fs/promises';
 import path from 'node:path';
-import { makeTempRoot, REPO_ROOT } from '../helpers/daemon.ts';
+import { makeTempRoot, REPO_ROOT } from '../../tools/harness/daemon.ts';
 import { runCommand } from '../helpers/run-command.ts';
 
-const BFT2 = path.join(REPO_ROOT, 'scripts/bft2');
+const BFT2 = path.join(REPO_ROOT, 'bin/bft2');
 const FLEET = path.join(REPO_ROOT, 'docs/fleet.example.json');
 
 const bft2 = (args: string[]) => runCommand(BFT2, args);

@@ -6,9 +6,9 @@ import { mkdir, writeFile, rename, readFile, readdir, open, stat, rm } from 'nod
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import path from 'node:path';
-import { makeDcp, makeCdnTask, sha1File, type MadeDcp } from '../helpers/dcp-fixture.ts';
+import { makeDcp, makeCdnTask, sha1File, type MadeDcp } from '../../tools/harness/dcp-fixture.ts';
 import { startTestOrigin, type TestOrigin } from '../helpers/test-origin.ts';
-import { startDaemon, makeTempRoot, waitFor, type Daemon } from '../helpers/daemon.ts';
+import { startDaemon, makeTempRoot, waitFor, type Daemon } from '../../tools/harness/daemon.ts';
 
 const run = promisify(execFile);
 const MB = 1024 * 1024;
@@ -212,7 +212,7 @@ test('progress while downloading, status lists every task, cancel stops it and f
     assert.ok(Number.isInteger(c.ecompletedtime) && c.ecompletedtime >= 0, `eta ${c.ecompletedtime}`);
     assert.equal(c.dcppath, '');
 
-    const status = await run(path.join(process.cwd(), 'scripts/bft2'), ['--root', root, 'status']);
+    const status = await run(path.join(process.cwd(), 'bin/bft2'), ['--root', root, 'status']);
     assert.match(status.stdout, /^receiver\/downloading\s+cfec-001-slowone\s+\d+\.\d{3}%\s+\d+ (B|KB|MB)\/s(\s+(\d+ min|\d+ h \d\d min))?$/m);
 
     const cancel = await d.api('cancel', { taskfile: 'cfec-001-slowone.task.json' });

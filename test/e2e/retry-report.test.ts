@@ -9,10 +9,10 @@ import assert from 'node:assert/strict';
 import { readFile, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
-import { makeDcp, makeCdnTask, type MadeDcp } from '../helpers/dcp-fixture.ts';
-import { startDaemon, makeTempRoot, waitFor, freePort, type Daemon } from '../helpers/daemon.ts';
+import { makeDcp, makeCdnTask, type MadeDcp } from '../../tools/harness/dcp-fixture.ts';
+import { startDaemon, makeTempRoot, waitFor, freePort, type Daemon } from '../../tools/harness/daemon.ts';
 import { startHostileServer, type HostileServer } from '../helpers/hostile-server.ts';
-import { startS3Server, type TestS3 } from '../helpers/s3-server.ts';
+import { startS3Server, type TestS3 } from '../../tools/harness/s3-server.ts';
 
 let base: string;
 let hostile: HostileServer;

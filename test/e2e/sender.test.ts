@@ -8,10 +8,10 @@ import { mkdir, readFile, rm, writeFile, copyFile, rename } from 'node:fs/promis
 import path from 'node:path';
 import { request } from 'undici';
 import WebTorrent from 'webtorrent';
-import { makeDcp, sha1File, type MadeDcp } from '../helpers/dcp-fixture.ts';
-import { startLoopbackSender } from '../helpers/sender-config.ts';
-import { startDaemon, makeTempRoot, waitFor, freePort, type Daemon } from '../helpers/daemon.ts';
-import { startS3Server, type TestS3 } from '../helpers/s3-server.ts';
+import { makeDcp, sha1File, type MadeDcp } from '../../tools/harness/dcp-fixture.ts';
+import { startLoopbackSender } from '../../tools/harness/sender-config.ts';
+import { startDaemon, makeTempRoot, waitFor, freePort, type Daemon } from '../../tools/harness/daemon.ts';
+import { startS3Server, type TestS3 } from '../../tools/harness/s3-server.ts';
 import { createObsClient } from '../../src/transfer/obs/obs-client.ts';
 
 const MB = 1024 * 1024;

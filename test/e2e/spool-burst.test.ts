@@ -1,13 +1,13 @@
 // Many task files dropped into a receiver's `queues` at once (issue 10): every one is taken
 // once, downloaded once and stored — none lost, none doubled. No timing is asserted here;
-// scripts/bench-spool measures the pickup time and soaks 1,000 tasks.
+// bench/run spool measures the pickup time and soaks 1,000 tasks.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { makeDcp, makeCdnTask } from '../helpers/dcp-fixture.ts';
+import { makeDcp, makeCdnTask } from '../../tools/harness/dcp-fixture.ts';
 import { startTestOrigin } from '../helpers/test-origin.ts';
-import { startDaemon, makeTempRoot, waitFor } from '../helpers/daemon.ts';
+import { startDaemon, makeTempRoot, waitFor } from '../../tools/harness/daemon.ts';
 
 const COUNT = 200;
 

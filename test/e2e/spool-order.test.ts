@@ -7,12 +7,12 @@ import { writeFile, readFile, readdir, rm, stat } from 'node:fs/promises';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import path from 'node:path';
-import { makeDcp, makeCdnTask } from '../helpers/dcp-fixture.ts';
+import { makeDcp, makeCdnTask } from '../../tools/harness/dcp-fixture.ts';
 import { startTestOrigin } from '../helpers/test-origin.ts';
-import { startDaemon, makeTempRoot, waitFor, REPO_ROOT } from '../helpers/daemon.ts';
+import { startDaemon, makeTempRoot, waitFor, REPO_ROOT } from '../../tools/harness/daemon.ts';
 
 const run = promisify(execFile);
-const bft2 = path.join(REPO_ROOT, 'scripts/bft2');
+const bft2 = path.join(REPO_ROOT, 'bin/bft2');
 const ENV = { BFT2_RETRY_BASE_MS: '100', BFT2_UNPARSEABLE_GRACE_MS: '2000' };
 
 test('downloadingnum 1: one task at a time, the others wait in queues and start in arrival order; the CLI speaks to the API', async () => {

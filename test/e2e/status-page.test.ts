@@ -9,9 +9,9 @@ import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
-import { makeDcp, makeCdnTask, type MadeDcp } from '../helpers/dcp-fixture.ts';
+import { makeDcp, makeCdnTask, type MadeDcp } from '../../tools/harness/dcp-fixture.ts';
 import { startTestOrigin, type TestOrigin } from '../helpers/test-origin.ts';
-import { startDaemon, makeTempRoot, waitFor, type Daemon } from '../helpers/daemon.ts';
+import { startDaemon, makeTempRoot, waitFor, type Daemon } from '../../tools/harness/daemon.ts';
 
 const MB = 1024 * 1024;
 const CHROMIUM = '/usr/bin/chromium';
@@ -61,7 +61,7 @@ function cdnBar(page: Page, task: string): Promise<number | undefined> {
 }
 
 test('the status page: loads cleanly, a running download\'s CDN bar moves, a hostile task name is text', { timeout: 120_000 }, async (t) => {
-  assert.ok(await stat(CHROMIUM).then(() => true, () => false), `${CHROMIUM} is missing: run scripts/install-test-deps as root`);
+  assert.ok(await stat(CHROMIUM).then(() => true, () => false), `${CHROMIUM} is missing: run tools/install-test-deps as root`);
 
   // A download slow enough to watch: 12 MiB at 512 KiB/s, about 24 s.
   origin.throttle(MB / 2);

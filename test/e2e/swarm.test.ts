@@ -15,10 +15,10 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { makeDcp, sha1File, type MadeDcp } from '../helpers/dcp-fixture.ts';
-import { startLoopbackSender } from '../helpers/sender-config.ts';
-import { startDaemon, makeTempRoot, waitFor, type Daemon } from '../helpers/daemon.ts';
-import { startS3Server, type TestS3 } from '../helpers/s3-server.ts';
+import { makeDcp, sha1File, type MadeDcp } from '../../tools/harness/dcp-fixture.ts';
+import { startLoopbackSender } from '../../tools/harness/sender-config.ts';
+import { startDaemon, makeTempRoot, waitFor, type Daemon } from '../../tools/harness/daemon.ts';
+import { startS3Server, type TestS3 } from '../../tools/harness/s3-server.ts';
 
 const MiB = 1024 * 1024;
 const NAME = 'swarm';

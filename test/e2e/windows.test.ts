@@ -11,10 +11,10 @@ import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
-import { makeDcp, sha1File, type MadeDcp } from '../helpers/dcp-fixture.ts';
+import { makeDcp, sha1File, type MadeDcp } from '../../tools/harness/dcp-fixture.ts';
 import { startTestOrigin, type TestOrigin } from '../helpers/test-origin.ts';
-import { startLoopbackSender } from '../helpers/sender-config.ts';
-import { startDaemon, makeTempRoot, waitFor, REPO_ROOT, type Daemon } from '../helpers/daemon.ts';
+import { startLoopbackSender } from '../../tools/harness/sender-config.ts';
+import { startDaemon, makeTempRoot, waitFor, REPO_ROOT, type Daemon } from '../../tools/harness/daemon.ts';
 
 const MB = 1024 * 1024;
 const FAKE = ['faketime', '-f', '@2026-01-05 09:59:30 x5'];
@@ -34,7 +34,7 @@ let task: Record<string, any>;
 before(async () => {
   base = await makeTempRoot();
   // s3rver under the same shifted clock (it refuses requests dated 15 minutes off its own).
-  s3proc = spawn(FAKE[0], [...FAKE.slice(1), process.execPath, '--import', 'tsx', path.join(REPO_ROOT, 'test/helpers/fixtures/s3rver-child.ts'), 'cfec-001'], { cwd: REPO_ROOT, stdio: ['pipe', 'pipe', 'inherit'], detached: true });
+  s3proc = spawn(FAKE[0], [...FAKE.slice(1), process.execPath, '--import', 'tsx', path.join(REPO_ROOT, 'tools/harness/s3rver-child.ts'), 'cfec-001'], { cwd: REPO_ROOT, stdio: ['pipe', 'pipe', 'inherit'], detached: true });
   s3 = await new Promise((resolve, reject) => {
     let out = '';
     s3proc.stdout!.on('data', (b) => {

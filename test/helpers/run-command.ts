@@ -1,7 +1,7 @@
 // Runs a command to its end and keeps what it printed: the CLI tests' way to call
-// scripts/bft2 as a user would. Never throws on a non-zero exit.
+// bin/bft2 as a user would. Never throws on a non-zero exit.
 import { spawn } from 'node:child_process';
-import { REPO_ROOT } from './daemon.ts';
+import { REPO_ROOT } from '../../tools/harness/daemon.ts';
 
 export interface Run {
   code: number | null;

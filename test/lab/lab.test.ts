@@ -1,4 +1,4 @@
-// The delivery lab as a test: `scripts/lab run test/lab/small.json` — a centre, an OBS host,
+// The delivery lab as a test: `lab/lab run lab/scenarios/small.json` — a centre, an OBS host,
 // a CDN edge, one cacher and two cinemas behind closed firewalls, each a network namespace
 // with shaped links — delivers a 1:1:1 task end to end through the API; every cinema's DCP
 // is verified against the sender's sha1s, the report's byte counters are sane, and the run
@@ -10,21 +10,21 @@ import { spawn, execFileSync } from 'node:child_process';
 import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { REPO_ROOT } from '../helpers/daemon.ts';
-import type { RunReport } from './lib/report.ts';
+import { REPO_ROOT } from '../../tools/harness/daemon.ts';
+import type { RunReport } from '../../lab/lib/report.ts';
 
 test('lab: small scenario — 1 centre, 1 cacher, 2 cinemas on shaped links; every cinema DCP verified; figures sane; nothing left behind', { timeout: 170_000 }, async () => {
   assert.equal(process.getuid?.(), 0, 'the delivery lab needs root (network namespaces, tc, nftables); CI runs as root — run this test as root');
   try {
     execFileSync('ip', ['netns', 'list'], { stdio: 'pipe' });
   } catch (err) {
-    assert.fail(`'ip netns' is not usable here (${(err as Error).message}); the lab needs iproute2 and network namespaces (scripts/install-test-deps)`);
+    assert.fail(`'ip netns' is not usable here (${(err as Error).message}); the lab needs iproute2 and network namespaces (tools/install-test-deps)`);
   }
   const dir = await mkdtemp(path.join(os.tmpdir(), 'bft2-labtest-'));
   try {
     const jsonFile = path.join(dir, 'report.json');
     const { code, output } = await new Promise<{ code: number | null; output: string }>((resolve) => {
-      const p = spawn(path.join(REPO_ROOT, 'scripts', 'lab'), ['run', 'test/lab/small.json', '--json', jsonFile], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+      const p = spawn(path.join(REPO_ROOT, 'lab', 'lab'), ['run', 'lab/scenarios/small.json', '--json', jsonFile], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
       let out = '';
       p.stdout.on('data', (b: Buffer) => (out += b.toString()));
       p.stderr.on('data', (b: Buffer) => (out += b.toString()));
@@ -35,7 +35,7 @@ test('lab: small scenario — 1 centre, 1 cacher, 2 cinemas on shaped links; eve
         resolve({ code: c, output: out });
       });
     });
-    assert.equal(code, 0, `scripts/lab run failed (exit ${code}):\n${output}`);
+    assert.equal(code, 0, `lab/lab run failed (exit ${code}):\n${output}`);
     const r = JSON.parse(await readFile(jsonFile, 'utf8')) as RunReport;
     const size = r.dcp.size;
     assert.ok(r.ok, output);

@@ -9,7 +9,7 @@ import * as net from 'node:net';
 import winston from 'winston';
 import Transport from 'winston-transport';
 import { createObsClient, type ObsClient } from '../../src/transfer/obs/obs-client.ts';
-import type { TestS3 } from '../helpers/s3-server.ts';
+import type { TestS3 } from '../../tools/harness/s3-server.ts';
 import type { Logger } from '../../src/log/logger.ts';
 
 export const MB = 1024 * 1024;

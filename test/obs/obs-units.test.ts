@@ -11,7 +11,7 @@ import { parseObsUrl, objectKey } from '../../src/transfer/obs/obs-url.ts';
 import { parseObsBuckets, resolveObsCredentials, redact, redactText, maskKey } from '../../src/transfer/obs/credentials.ts';
 import { createObsClient } from '../../src/transfer/obs/obs-client.ts';
 import { isBft2Error } from '../../src/errors/catalogue.ts';
-import { startS3Server } from '../helpers/s3-server.ts';
+import { startS3Server } from '../../tools/harness/s3-server.ts';
 
 test('parseObsUrl splits bucket and prefix', () => {
   assert.deepEqual(parseObsUrl('obs://cfec-001/dcps/xiaofang'), { bucket: 'cfec-001', prefix: 'dcps/xiaofang' });

@@ -10,7 +10,7 @@ import { Paths, RECEIVER_STATES, type ReceiverState } from '../../src/config/pat
 import { TaskSpool } from '../../src/spool/task-spool.ts';
 import { Admission, type Running } from '../../src/spool/admission.ts';
 import { silentLogger, type Logger } from '../../src/log/logger.ts';
-import { waitFor } from '../helpers/daemon.ts';
+import { waitFor } from '../../tools/harness/daemon.ts';
 
 async function withSpool(fn: (spool: TaskSpool<ReceiverState>, log: Logger) => Promise<void>): Promise<void> {
   const root = await mkdtemp(path.join(os.tmpdir(), 'bft2-admission-'));

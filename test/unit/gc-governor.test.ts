@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import path from 'node:path';
 import { collectionDue, gcExposed, lowerFloor, memoryMoved, quietCollectionDue, startGcGovernor } from '../../src/daemon/gc-governor.ts';
-import { REPO_ROOT } from '../helpers/daemon.ts';
+import { REPO_ROOT } from '../../tools/harness/daemon.ts';
 
 const MB = 1024 * 1024;
 const limits = { arrayBufferSlack: 16 * MB, heapSlack: 24 * MB, rssPressure: 130 * MB, quietSlack: 4 * MB, quietMs: 1000 };
@@ -55,7 +55,7 @@ test('without --expose-gc (or with both limits off) there is no governor', () =>
 });
 
 // The fixture keeps ~6 MB alive, each object for ~60 ms (long enough to be promoted), for
-// 3 s, with a slack of 8 MB, under scripts/bft2's V8 flags; it prints the peak above where
+// 3 s, with a slack of 8 MB, under bin/bft2's V8 flags; it prints the peak above where
 // it started. Allowed: 6 MB live + 8 MB slack + what turns up between two samples.
 function runFixture(mode: 'governed' | 'plain', kind: 'buffers' | 'heap' | 'quiet'): { peakMb: number; leftMb: number; asked: number } {
   const args = ['--expose-gc', '--max-semi-space-size=2', '--initial-old-space-size=64', '--import', 'tsx', path.join(REPO_ROOT, 'test/helpers/fixtures/gc-garbage.ts'), mode, kind];

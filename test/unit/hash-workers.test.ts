@@ -12,7 +12,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { HashWorkers } from '../../src/hashing/hash-workers.ts';
 import { hashPieces } from '../../src/transfer/bt/piece-hasher.ts';
-import { waitFor } from '../helpers/daemon.ts';
+import { waitFor } from '../../tools/harness/daemon.ts';
 
 const MiB = 1024 * 1024;
 const threads = () => Number(/^Threads:\s+(\d+)$/m.exec(readFileSync('/proc/self/status', 'utf8'))![1]);

@@ -1,0 +1,299 @@
+// One delivery through a built lab, end to end through the API as a distribution centre
+// and its TMS would drive it: the centre's DCP is generated, `gentask` makes the task
+// (autosend publishes it: BT seeding, OBS upload, CDN origin), the edge is warmed if the
+// scenario says so, then the task file is handed to each cacher and cinema (`recv`), the
+// scenario's link events fire on time, every cinema is watched until its DCP is stored,
+// and each stored DCP is checked file by file against the sender's sha1s.
+// Measures: time per cinema and cacher (from its `recv`), byte counters around the
+// delivery (counters.ts), and bft2's own progress figures as a second view.
+// Owns: the task's journey; reads the daemons' spools, never writes into them.
+import { readFile, stat, writeFile, mkdir, readdir } from 'node:fs/promises';
+import path from 'node:path';
+import { makeDcp, sha1File, type FileEntry } from '../../tools/harness/dcp-fixture.ts';
+import { dcpFiles, type Scenario } from './scenario.ts';
+import { sleep, waitFor, Fatal } from './sh.ts';
+import { snapshot, diff, type Snapshot } from './counters.ts';
+import { warmCdnEdge } from './cdn-edge.ts';
+import { setLinkCut } from './topology.ts';
+import { BASESUBDIR, type Daemon } from './daemons.ts';
+import type { Lab } from './lab.ts';
+
+type Method = 'bt' | 'obs' | 'cdn';
+const METHODS: Method[] = ['bt', 'obs', 'cdn'];
+
+export interface ReceiverOutcome {
+  host: string;
+  role: 'cacher' | 'cinema';
+  /** The `recv` answer's desc. */
+  recv: string;
+  accepted: boolean;
+  /** Seconds from its `recv` to its share (cacher) or DCP (cinema) being complete; null if never. */
+  timeS: number | null;
+  /** The same moment, in seconds from the first hand-out of the task (a cacher's, when cachers lead). */
+  fromFirstS?: number;
+  /** verified | failed: <reason> | incomplete | complete (a cacher) | refused | sha1 mismatch ... */
+  result: string;
+  /** bft2's own view, from the last `progress` sample while downloading: bytes per method. */
+  bft2?: Record<Method, number>;
+  /**
+   * Bytes whose method changed while downloading (progress `rebalancedbytes`, the engine's
+   * count), from the last sample taken while the task was downloading: a move in the
+   * last half second before the DCP was stored can be missing.
+   */
+  rebalanced?: number;
+  /** What moved, in the engine's words (progress `rebalanced`: "bt took N bytes from cdn; ..."). */
+  rebalancedText?: string;
+  /** A cinema's progress samples while downloading: seconds since its recv, bytes per method (where the time goes). */
+  timeline?: { t: number; bt: number; obs: number; cdn: number }[];
+}
+
+export interface DeliveryResult {
+  task: string;
+  split: string;
+  dcp: { name: string; size: number; files: number };
+  /** Planned bytes per method (the task's lists). */
+  shares: Record<Method, number>;
+  publishS: number;
+  warmS: number | null;
+  receivers: ReceiverOutcome[];
+  /** Seconds the cachers were handed the task before the cinemas (the scenario's cacherLeadS; 0 without cachers). */
+  cacherLeadS: number;
+  events: { at: number; link: string; cut: boolean; appliedAtS: number }[];
+  counters: Snapshot;
+  problems: string[];
+}
+
+const MB = 1e6;
+
+export async function deliver(lab: Lab, split: string): Promise<DeliveryResult> {
+  const s: Scenario = lab.scenario;
+  const log = lab.opts.log;
+  const problems: string[] = [];
+  const centre = lab.centre;
+  const name = s.name.replace(/[^A-Za-z0-9_]/g, '_');
+  const task = `${BASESUBDIR}-${name}`;
+  const taskFile = `${task}.task.json`;
+
+  // --- the DCP and its publication ---
+  const dcps = path.join(centre.root, 'data', 'dcp', BASESUBDIR, 'dcps');
+  const made = await makeDcp(dcps, name, dcpFiles(s));
+  log(`dcp: ${name}, ${(made.size / MB).toFixed(1)} MB in ${made.filelist.length} files, generated on the centre`);
+  const t0Publish = Date.now();
+  const tmpTask = path.join(centre.root, 'data', 'sender', 'tmp', taskFile);
+  const g = await centre.api('gentask', { dcppath: made.dir, taskfile: tmpTask, basesubdir: BASESUBDIR, btobscdn: split, policy: 'fulltime', seedtime: String(s.seedtimeH) });
+  if (g.return_status !== 'true') throw new Error(`gentask refused: ${JSON.stringify(g.return_content)}`);
+  // Publishing moves the OBS share over the centre's uplink: bounded by its size at 1 MB/s.
+  const publishBound = 120_000 + made.size / 1000;
+  let lastUp: unknown;
+  await waitFor(
+    async () => {
+      const q = await centre.api('taskfilesquery', { dcppath: made.dir, taskfile: tmpTask });
+      if (q.return_content?.status === 'error') throw new Fatal(`gentask failed: ${JSON.stringify(q.return_content)}`);
+      const u = await centre.api('uploadprogress', { taskfile: taskFile });
+      lastUp = u.return_content;
+      if (u.return_content?.status === 'error') throw new Fatal(`publishing failed: ${JSON.stringify(u.return_content)}`);
+      return u.return_content?.status === 'ready' ? true : undefined;
+    },
+    { timeoutMs: publishBound, intervalMs: 500, what: `the centre to publish ${task} (uploadprogress ready)` },
+  ).catch((err: Error) => {
+    throw new Error(`${err.message}; last uploadprogress ${JSON.stringify(lastUp)}`);
+  });
+  const publishS = (Date.now() - t0Publish) / 1000;
+  const published = JSON.parse(await readFile(path.join(centre.root, 'data', 'sender', 'uploaded', taskFile), 'utf8'));
+  const shares = { bt: Number(published.btlistsize), obs: Number(published.obslistsize), cdn: Number(published.cdnlistsize) } as Record<Method, number>;
+  log(`published in ${publishS.toFixed(1)} s: bt:obs:cdn ${split} = ${METHODS.map((m) => `${m} ${(shares[m] / MB).toFixed(1)} MB`).join(', ')}`);
+
+  let warmS: number | null = null;
+  const cdnList: string[] = (published.cdnlist as string[]).filter((f) => f !== '');
+  if (s.cdnPrewarm && cdnList.length > 0) {
+    const t0 = Date.now();
+    await warmCdnEdge(lab.t.ns('cdn'), cdnList.map((f) => `${published.cdn.url}/${f.split('/').map(encodeURIComponent).join('/')}`), 30_000 + shares.cdn / 1000);
+    warmS = (Date.now() - t0) / 1000;
+    log(`cdn edge warmed in ${warmS.toFixed(1)} s (${(shares.cdn / MB).toFixed(1)} MB through the centre's uplink, before the delivery)`);
+  }
+
+  // --- hand-out ---
+  const before = await snapshot(lab.t, lab.hosts);
+  const outcomes = new Map<string, ReceiverOutcome>();
+  const startedAt = new Map<string, number>();
+  const handOut = async (d: Daemon) => {
+    const incoming = path.join(d.root, 'incoming');
+    await mkdir(incoming, { recursive: true });
+    const copy = path.join(incoming, taskFile);
+    await writeFile(copy, JSON.stringify(published, null, 2));
+    startedAt.set(d.host.name, Date.now());
+    const r = await d.api('recv', { taskfile: copy, reactive: 'false' });
+    const desc = String(r.return_content?.desc ?? JSON.stringify(r));
+    const accepted = r.return_status === 'true';
+    outcomes.set(d.host.name, { host: d.host.name, role: d.host.role as 'cacher' | 'cinema', recv: desc, accepted, timeS: null, result: accepted ? 'incomplete' : `refused: ${desc}` });
+    if (!accepted && d.host.role === 'cinema') problems.push(`${d.host.name}: recv refused: ${desc}`);
+    if (!accepted && d.host.role === 'cacher') log(`${d.host.name}: recv refused: ${desc}`);
+  };
+  const firstHandOut = Date.now();
+  await Promise.all(lab.cachers.map(handOut));
+  if (lab.cachers.length && s.cacherLeadS > 0) await sleep(s.cacherLeadS * 1000);
+  const t0 = Date.now();
+  await Promise.all(lab.cinemas.map(handOut));
+  log(`handed ${task} to ${lab.cachers.length} cacher(s) and ${lab.cinemas.length} cinema(s)`);
+
+  // --- events ---
+  const events: DeliveryResult['events'] = [];
+  const timers = s.events.map((e) =>
+    setTimeout(() => {
+      setLinkCut(lab.t, e.link, e.cut).then(
+        () => {
+          const appliedAtS = (Date.now() - t0) / 1000;
+          events.push({ ...e, appliedAtS });
+          log(`t+${appliedAtS.toFixed(1)} s: ${e.link} link ${e.cut ? 'cut' : 'restored'}`);
+        },
+        (err: Error) => problems.push(`event ${JSON.stringify(e)}: ${err.message}`),
+      );
+    }, e.at * 1000),
+  );
+
+  // --- watching ---
+  const spool = (d: Daemon, state: string, file = taskFile) => path.join(d.root, 'data', 'receiver', state, file);
+  const exists = (p: string) => stat(p).then(() => true, () => false);
+  const lastSample = new Map<string, { bytes: Record<Method, number>; rebalanced: number; rebalancedText: string }>();
+  const timelines = new Map<string, { t: number; bt: number; obs: number; cdn: number }[]>();
+  // Progress is sampled every 250 ms per cinema or so: finer for a few cinemas (the hybrid bench), coarser for many.
+  const sampleMs = Math.min(1000, Math.max(250, 125 * lab.cinemas.length));
+  const deadline = t0 + s.timeoutS * 1000;
+  let lastPoll = 0;
+  const pending = () => [...lab.cinemas, ...lab.cachers].filter((d) => outcomes.get(d.host.name)?.accepted && outcomes.get(d.host.name)!.timeS === null && !outcomes.get(d.host.name)!.result.startsWith('failed'));
+  const cinemasOpen = () => lab.cinemas.some((d) => pending().includes(d));
+  let lastReport = Date.now();
+  const sources = [centre.proc, lab.obs?.proc, lab.cdn?.proc].filter((p) => p !== undefined);
+  while (cinemasOpen() && Date.now() < deadline) {
+    const gone = sources.find((p) => p.hasExited());
+    if (gone) {
+      problems.push(`${gone.name} exited during the delivery; see its log in the work directory (--keep)`);
+      break;
+    }
+    const sampleNow = Date.now() - lastPoll >= sampleMs;
+    if (sampleNow) lastPoll = Date.now();
+    for (const d of pending()) {
+      const o = outcomes.get(d.host.name)!;
+      if (d.proc.hasExited()) {
+        o.result = 'failed: the daemon exited';
+        problems.push(`${d.host.name}: the daemon exited; see ${path.join(d.root, 'daemon.out')}`);
+        continue;
+      }
+      const err = (await readFile(spool(d, 'downloading', `${task}.err`), 'utf8').catch(() => undefined)) ?? (await readFile(spool(d, 'queues', `${task}.err`), 'utf8').catch(() => undefined));
+      if (err !== undefined) {
+        o.result = `failed: ${err.split('\n')[0]}`;
+        if (d.host.role === 'cinema') problems.push(`${d.host.name}: ${o.result}`);
+        continue;
+      }
+      if (d.host.role === 'cinema') {
+        if (await exists(spool(d, 'downloaded'))) {
+          o.timeS = (Date.now() - startedAt.get(d.host.name)!) / 1000;
+          o.fromFirstS = (Date.now() - firstHandOut) / 1000;
+          o.result = 'stored';
+          log(`${d.host.name}: DCP stored after ${o.timeS.toFixed(1)} s`);
+        } else if (sampleNow) {
+          const p = await d.api('progress', { taskfile: taskFile }).catch(() => undefined);
+          const c = p?.return_content;
+          if (c?.status === 'downloading') {
+            const bytes = (pct: string) => (parseFloat(pct) / 100) * made.size;
+            const b = { bt: bytes(c.btpercent), obs: bytes(c.obspercent), cdn: bytes(c.cdnpercent) };
+            lastSample.set(d.host.name, { bytes: b, rebalanced: Number(c.rebalancedbytes ?? 0), rebalancedText: String(c.rebalanced ?? '') });
+            const tl = timelines.get(d.host.name) ?? [];
+            tl.push({ t: Math.round(Date.now() - startedAt.get(d.host.name)!) / 1000, ...b });
+            timelines.set(d.host.name, tl);
+          }
+        }
+      } else if (sampleNow) {
+        // A cacher (SPEC §5): its share is complete when cprogress says seeding at 100%.
+        const c = await d.api('cprogress', { taskfile: taskFile }).catch(() => undefined);
+        const complete = c?.return_status === 'true' && c.return_content?.status === 'seeding' && c.return_content?.percent === '100.000%';
+        if (complete) {
+          o.timeS = (Date.now() - startedAt.get(d.host.name)!) / 1000;
+          o.fromFirstS = (Date.now() - firstHandOut) / 1000;
+          o.result = 'complete';
+          log(`${d.host.name}: share complete after ${o.timeS.toFixed(1)} s`);
+        }
+      }
+    }
+    if (Date.now() - lastReport > 15_000) {
+      lastReport = Date.now();
+      log(`t+${((Date.now() - t0) / 1000).toFixed(0)} s: waiting for ${pending().map((d) => d.host.name).join(', ')}`);
+    }
+    await sleep(200);
+  }
+  for (const tm of timers) clearTimeout(tm);
+  const after = await snapshot(lab.t, lab.hosts);
+  for (const d of lab.cinemas) {
+    const o = outcomes.get(d.host.name)!;
+    if (o.accepted && o.timeS === null && !o.result.startsWith('failed')) {
+      o.result = 'failed: timed out';
+      problems.push(`${d.host.name}: no DCP after ${s.timeoutS} s (timeoutS)`);
+    }
+  }
+
+  // --- verification: every cinema's DCP against the sender's sha1s ---
+  for (const d of lab.cinemas) {
+    const o = outcomes.get(d.host.name)!;
+    if (o.result !== 'stored') continue;
+    const v = await verifyStore(path.join(d.root, 'data', 'dcp'), name, made.filelist);
+    o.result = v ?? 'verified';
+    if (v) problems.push(`${d.host.name}: ${v}`);
+  }
+  for (const o of outcomes.values()) {
+    const b = lastSample.get(o.host);
+    if (b) {
+      o.bft2 = b.bytes;
+      o.rebalanced = b.rebalanced;
+      o.rebalancedText = b.rebalancedText;
+      o.timeline = timelines.get(o.host);
+    }
+  }
+  for (const d of lab.cinemas) {
+    if (outcomes.get(d.host.name)?.result !== 'verified') problems.push(...(await tails(d)));
+  }
+  return {
+    task,
+    split,
+    dcp: { name, size: made.size, files: made.filelist.length },
+    shares,
+    publishS,
+    warmS,
+    receivers: [...lab.cachers, ...lab.cinemas].map((d) => outcomes.get(d.host.name)!).filter(Boolean),
+    cacherLeadS: lab.cachers.length ? s.cacherLeadS : 0,
+    events,
+    counters: diff(after, before),
+    problems,
+  };
+}
+
+/** null when the store holds exactly the DCP's files with their sha1s and the .finished marker. */
+async function verifyStore(store: string, name: string, files: FileEntry[]): Promise<string | null> {
+  const dir = path.join(store, name);
+  if (!(await stat(path.join(store, `${name}.finished`)).then(() => true, () => false))) return `no ${name}.finished in ${store}`;
+  const found = await listFiles(dir);
+  const expected = new Set(files.map((f) => f.file));
+  const extra = found.filter((f) => !expected.has(f));
+  if (extra.length) return `unexpected files in the DCP: ${extra.join(', ')}`;
+  for (const f of files) {
+    const got = await sha1File(path.join(dir, f.file)).catch(() => 'missing');
+    if (got !== f.hash) return `${f.file}: sha1 ${got}, the sender's is ${f.hash}`;
+  }
+  return null;
+}
+
+async function listFiles(dir: string, rel = ''): Promise<string[]> {
+  const out: string[] = [];
+  for (const e of await readdir(path.join(dir, rel), { withFileTypes: true })) {
+    const r = rel ? `${rel}/${e.name}` : e.name;
+    if (e.isDirectory()) out.push(...(await listFiles(dir, r)));
+    else out.push(r);
+  }
+  return out;
+}
+
+/** The last lines of a daemon's log, for a failed cinema. */
+async function tails(d: Daemon): Promise<string[]> {
+  const log = await readFile(path.join(d.root, 'var', 'log', 'bft2', 'bftv2.log'), 'utf8').catch(() => '');
+  const lines = log.trimEnd().split('\n').slice(-25);
+  return [`--- ${d.host.name}: last lines of its bftv2.log ---`, ...lines];
+}
