@@ -6,7 +6,8 @@
 #     half-built tree, and the old release stays until the next install;
 #   - creates the directory tree under the root;
 #   - writes <root>/etc/bft2/config.json from a commented template, only when there is none;
-#   - installs the systemd unit (restart on failure) and the logrotate file;
+#   - installs the systemd unit (restart on failure), the logrotate file and the inotify
+#     limits (/etc/sysctl.d/60-bft2-inotify.conf, applied at once on the real root);
 #   - links <root>/usr/local/bin/bft2; the operator scripts are in <prefix>/current/ops.
 # Idempotent: a second run with the same checkout changes nothing.
 set -euo pipefail
@@ -157,6 +158,14 @@ sed -e "s|@PREFIX@|$prefix|g" -e "s|@ROOT@|$root|g" "$repo/packaging/bft2.servic
   | put 0644 "$r/etc/systemd/system/bft2.service" && unit_changed=1
 sed -e "s|@LOGDIR@|$r/var/log/bft2|g" "$repo/packaging/logrotate.in" \
   | put 0644 "$r/etc/logrotate.d/bft2" || true
+# inotify limits: applied now on the real root (only ever raised), persisted for boots.
+if put 0644 "$r/etc/sysctl.d/60-bft2-inotify.conf" <"$repo/packaging/sysctl.conf" && [ "$root" = / ]; then
+  for key in fs.inotify.max_user_watches fs.inotify.max_user_instances; do
+    want="$(sed -n "s/^$key = //p" "$repo/packaging/sysctl.conf")"
+    have="$(sysctl -n "$key" 2>/dev/null || echo 0)"
+    if [ "$have" -lt "$want" ]; then sysctl -q -w "$key=$want" >/dev/null 2>&1 && say "$key: $have -> $want" || say "could not raise $key (set it by hand: sysctl -w $key=$want)"; fi
+  done
+fi
 
 # --- the command
 mkdir -p "$r/usr/local/bin"

@@ -32,7 +32,7 @@ const dcp = await makeDcp(dcps, 'bench', [
   { file: 'sound.mxf', size: Math.floor(size * 0.2) - 20_000 },
   ...Array.from({ length: 8 }, (_, i) => ({ file: `xml/asset-${i}.xml`, size: 2500 })),
 ]);
-const d = await startDaemon({ root, config: { servertype: 'sender', autosend: false, tracker, senderdomain: 'http://127.0.0.1:1', cdnurl: 'http://127.0.0.1:1' }, env: { BFT2_HASH_STABLE_MS: '200' } });
+const d = await startDaemon({ root, config: { servertype: 'sender', autosend: false, tracker, senderdomain: 'http://127.0.0.1:1', cdnurl: 'http://127.0.0.1:1' }, tuning: { hashstable: '200ms' } });
 // "Already in the hash table": wait until the watcher has hashed every file.
 await waitFor(async () => ((await d.get('/heartbeat')).status === 200 && (await import('node:fs/promises')).readFile(path.join(root, 'etc/bft2/hashtable.txt'), 'utf8').then((t) => t.split('\n').filter(Boolean).length === dcp.filelist.length)) || undefined, { timeoutMs: 120_000, what: 'hash table filled' });
 await execFileSync('bash', ['-c', `cat ${dcp.dir}/*.mxf > /dev/null`]); // warm the page cache for both

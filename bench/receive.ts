@@ -212,7 +212,7 @@ async function main(): Promise<void> {
   ensureTool('aria2c');
   const base = cleanup.dir(await makeTempRoot());
   const s3 = await startS3();
-  const { sender, origin } = await startLoopbackSender(s3, { root: path.join(base, 'sender'), config: { autosend: true }, env: { BFT2_HASH_STABLE_MS: '300' } });
+  const { sender, origin } = await startLoopbackSender(s3, { root: path.join(base, 'sender'), config: { autosend: true }, tuning: { hashstable: '300ms' } });
   cleanup.onStop(() => sender.stop());
   const senderRss = sampleRss(sender.proc.pid!);
   const out = cleanup.dir(path.join(base, 'tool-out'));

@@ -1,5 +1,5 @@
 // Benchmark and soak of spool pickup (issue 10): how soon a task dropped into a receiver's
-// `queues` leaves it, with the default settle time (BFT2_SETTLE_MS) unless the environment
+// `queues` leaves it, with the default settle time (tuning.settle) unless BENCH_SETTLE
 // sets one, and what happens when 1,000 tasks are dropped at once.
 // - pickup: BENCH_RUNS tasks (default 60), one at a time into an idle daemon, half renamed
 //   into place (rsync, a TMS writing a temp name) and half written in place (cp); the time
@@ -138,17 +138,16 @@ async function soakRun(d: Daemon, cdnBase: string, filelist: { file: string; has
 }
 
 async function main(): Promise<void> {
-  const settle = process.env.BFT2_SETTLE_MS ?? 'default';
-  console.log(`bench-spool: ${runs} single drops, then ${soak} at once; BFT2_SETTLE_MS ${settle}`);
+  const settle = process.env.BENCH_SETTLE ?? '';
+  console.log(`bench-spool: ${runs} single drops, then ${soak} at once; tuning.settle ${settle || 'default'}`);
   console.log(`machine: ${describeMachine()}`);
   const base = cleanup.dir(await makeTempRoot());
   const dcp = await makeDcp(path.join(base, 'origin', BASESUBDIR, 'dcps'), 'tiny', [{ file: 'tiny.mxf', size: 4096 }]);
   const origin = await startOrigin({ rootDir: path.join(base, 'origin'), host: '127.0.0.1', port: 0 });
   cleanup.onStop(() => origin.close());
   const cdnBase = `${origin.url}/dcp/${BASESUBDIR}/dcps/tiny`;
-  const env: Record<string, string> = {};
   // The production default of downloadingnum (5), not the tests' 2.
-  const d = await startDaemon({ root: path.join(base, 'root'), config: { downloadingnum: 5 }, env });
+  const d = await startDaemon({ root: path.join(base, 'root'), config: { downloadingnum: 5 }, tuning: settle ? { settle } : {} });
   cleanup.onStop(() => d.stop());
   await mkdir(d.paths.queues, { recursive: true });
   const load = machineLoad();

@@ -5,7 +5,7 @@
 import http from 'node:http';
 import { errors, isBft2Error, messageOf } from '../errors/catalogue.ts';
 import { respond, parseRequest, requireParam, parseReactive } from './envelope.ts';
-import { formatLocalTime, envNumber } from '../util/time.ts';
+import { formatLocalTime } from '../util/time.ts';
 import { formatShowSchedules, type ScheduledTask } from '../schedule/showschedules.ts';
 import type { DaemonContext } from '../daemon/context.ts';
 import type { Receiver } from '../roles/receiver/receiver.ts';
@@ -15,6 +15,7 @@ import type { Sender } from '../roles/sender/sender.ts';
 import type { ObserveHandler } from '../observe/observe-http.ts';
 import type { ApiResponse } from './envelope.ts';
 import path from 'node:path';
+import { tuning } from '../config/tuning.ts';
 
 export interface ApiDeps {
   ctx: DaemonContext;
@@ -61,8 +62,8 @@ const ROLES_OF: Record<string, readonly string[]> = {
  * whole request within 30 s, idle keep-alive sockets closed after 5 s.
  */
 function apiTimeouts() {
-  const headersTimeout = envNumber('BFT2_API_HEADERS_MS', 10_000);
-  const requestTimeout = Math.max(headersTimeout, envNumber('BFT2_API_REQUEST_MS', 30_000));
+  const headersTimeout = tuning().apiheaders;
+  const requestTimeout = Math.max(headersTimeout, tuning().apirequest);
   // Node checks these only every connectionsCheckingInterval (30 s by default).
   return { headersTimeout, requestTimeout, keepAliveTimeout: 5_000, connectionsCheckingInterval: Math.min(1_000, headersTimeout) };
 }

@@ -1,7 +1,7 @@
 // `--wait` of gentask, taskfilesquery, progress, uploadprogress and cprogress: asks the
 // same API method again until the answer says the task got where it was going (or failed
 // for good), showing each change on stderr, then prints the last answer like a single
-// call would. The operator scripts (scripts/ops/) are built on it.
+// call would. The operator scripts (ops/) are built on it.
 import type { ApiResponse } from '../api/envelope.ts';
 import { CliFailure, EXIT, printAnswer, sleep, type CliContext } from './cli-context.ts';
 

@@ -67,6 +67,8 @@ export const KEY_DOCS: Record<string, KeyDoc> = {
   obsprice: doc('price per GB received from OBS, as `btprice` (e.g. `00:00,0.25 08:00,0.5`: half price at night)', ALL),
   cdnprice: doc('price per GB received from the CDN, as `btprice`', ALL),
   currency: doc('the label costs are shown in (`progress`, `status`, `bft2 plan`), e.g. `CNY`, `EUR`', ALL),
+  autoretry: doc('a task stopped by a transient fault (source refused, reset, timed out, unresolvable, 5xx/429) is tried again by itself once its sources answer, checked this often (`90s`, `30m`, `2h`); `off` = it waits for its `.err` to be deleted', ALL),
+  tuning: doc('timings and sizes production keeps at their defaults (tests shorten them); an object, each key below', ALL),
 };
 
 /** Keys of the seed's config that bft2 reads no more; named so checkconfig says why, not "unknown". */

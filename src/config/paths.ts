@@ -19,6 +19,25 @@ export type MarkerSuffix = (typeof MARKER_SUFFIXES)[number];
 /** Every temp file bft2 writes starts with this, so its own watchers can ignore them. */
 export const TEMP_PREFIX = '.bft2-';
 
+/** Linux's limits on one path segment and a whole path, in bytes. */
+export const NAME_MAX = 255;
+export const PATH_MAX = 4096;
+/**
+ * The most bytes bft2 adds to a name it is given when it makes its own names from it
+ * (`<task>.task.json.replaced-<ms>`, `.bft2-<file>.spill`, `<name>-tmp.torrent`, ...): a
+ * name, basesubdir, file path segment or task file name longer than NAME_MAX minus this is
+ * refused up front, not half-way through a download when a temp name no longer fits.
+ */
+export const LONGEST_AFFIX = 40;
+
+/** Why a name bft2 derives its own names from is impossible here, or undefined. Pure. */
+export function nameProblem(segment: string): string | undefined {
+  if (segment.startsWith(TEMP_PREFIX)) return `starts with ${TEMP_PREFIX}, which bft2 reserves for its own temporary files`;
+  const bytes = Buffer.byteLength(segment);
+  if (bytes + LONGEST_AFFIX > NAME_MAX) return `is ${bytes} bytes long; at most ${NAME_MAX - LONGEST_AFFIX} fit beside bft2's own suffixes within the filesystem's ${NAME_MAX}`;
+  return undefined;
+}
+
 export function resolveRoot(cliRoot?: string): string {
   return path.resolve(cliRoot || process.env.BFT2_ROOT || '/');
 }
@@ -90,6 +109,24 @@ export class Paths {
   }
   finishedMarker(config: Config, basesubdir: string, name: string): string {
     return path.join(this.storeParent(config, basesubdir), name + '.finished');
+  }
+
+  /**
+   * The longest path bft2 makes for a file of a task (assembly, store, BitTorrent staging),
+   * in bytes, its longest affix included: above PATH_MAX the task is refused up front.
+   */
+  longestPathFor(config: Config, basesubdir: string, name: string, file: string): number {
+    const bases = [this.assembly(basesubdir, name), this.storeDir(config, basesubdir, name), path.join(this.transferDir, 'bt', basesubdir, `${name}-tmp`)];
+    return Math.max(...bases.map((b) => Buffer.byteLength(path.join(b, file)))) + LONGEST_AFFIX;
+  }
+
+  /** The first file of a task whose longest path would reach PATH_MAX, with that length. */
+  pathTooLong(config: Config, basesubdir: string, name: string, files: readonly { file: string }[]): { file: string; bytes: number } | undefined {
+    for (const f of files) {
+      const bytes = this.longestPathFor(config, basesubdir, name, f.file);
+      if (bytes >= PATH_MAX) return { file: f.file, bytes };
+    }
+    return undefined;
   }
 
   /** Every directory the daemon creates at start (the empty spool tree). */

@@ -6,6 +6,7 @@ import { windowProblem } from '../schedule/windows.ts';
 import { rateProblem } from '../schedule/rate.ts';
 import { reserveProblem } from '../schedule/disk-reserve.ts';
 import { priceProblem } from '../schedule/price.ts';
+import { tuningSchema, autoRetryProblem } from './tuning.ts';
 
 /** Numbers may arrive as strings ("72"): the seed's own examples write them so. */
 const numberish = (schema: z.ZodNumber) =>
@@ -89,6 +90,8 @@ export const configSchema = z
       .string()
       .regex(/^[^\s\p{Cc}]{1,16}$/u, 'must be a short label without spaces, e.g. CNY, EUR or ¥')
       .default('CNY'),
+    autoretry: checkedBy(autoRetryProblem).default('30m'),
+    tuning: tuningSchema,
   })
   // Keys of older installations (ctcs, hashtable, ...) are kept, not refused.
   .passthrough()

@@ -28,7 +28,8 @@ import { HashWatcher } from '../hashtable/hash-watcher.ts';
 import type { DaemonContext } from './context.ts';
 import { TransferCaps } from '../download/transfer-caps.ts';
 import { Observability } from '../observe/observability.ts';
-import { startGcGovernor, gcExposed } from './gc-governor.ts';
+import { CrashGuard } from '../spool/crash-guard.ts';
+import { setTuning } from '../config/tuning.ts';
 
 
 function splitHostPort(hp: string): { host: string; port: number } {
@@ -51,6 +52,7 @@ function warnUnknownKeys(config: Config, log: Logger): void {
 export async function startDaemon(root: string, opts: { console?: boolean } = {}): Promise<RunningDaemon> {
   const paths = new Paths(root);
   let config: Config = await loadConfig(paths.configFile);
+  setTuning(config.tuning);
   for (const dir of paths.allDirs(config)) await mkdir(dir, { recursive: true });
   const log: Logger = createLogger(paths.daemonLog, { console: opts.console });
 
@@ -69,9 +71,7 @@ export async function startDaemon(root: string, opts: { console?: boolean } = {}
   } catch {
     throw errors.DAEMON_RUNNING(paths.root);
   }
-  // Keeps the garbage V8 would let pile up within the RSS budget (needs --expose-gc: scripts/bft2).
-  const gcGovernor = startGcGovernor();
-  if (!gcExposed()) log.warn('node was started without --expose-gc (scripts/bft2 passes it): garbage is left to V8, which lets up to 64 MB of it pile up before it collects');
+  const guard = await CrashGuard.open(path.dirname(paths.lockDir), log);
 
   const scheduler = new WindowScheduler({ onError: (err, key) => log.error(`window scheduler (${key}): ${messageOf(err)}`) });
   const caps = new TransferCaps(() => config, log);
@@ -81,7 +81,7 @@ export async function startDaemon(root: string, opts: { console?: boolean } = {}
   // ----- observability (src/observe): metrics, recent log lines; routes wired below -----
   const observe = new Observability({ paths, config: () => config, version, log, moreLogs: { mhashtable: hashLog } });
   warnUnknownKeys(config, log);
-  const ctx: DaemonContext = { paths, config: () => config, log, version, metrics: observe.metrics, scheduler, caps };
+  const ctx: DaemonContext = { paths, config: () => config, log, version, metrics: observe.metrics, scheduler, caps, guard };
   const hashStore = new HashTableStore(paths, hashLog);
   const hashWatcher = new HashWatcher(paths.basedata(config), () => config, hashStore, hashWorkers, hashLog);
   // One BitTorrent client for the node: the sender seeds with it, the receiver downloads
@@ -115,6 +115,7 @@ export async function startDaemon(root: string, opts: { console?: boolean } = {}
     const next = await loadConfig(paths.configFile);
     const restartNeeded = (['servertype', 'receiverstoreplan', 'basedatapath', 'apilisten', 'httporigin', 'machinetype', 'btport', 'embeddedtracker', 'metricslisten'] as const).filter((k) => next[k] !== config[k]);
     config = next;
+    setTuning(config.tuning);
     caps.reconfigure();
     warnUnknownKeys(config, log);
     log.info(`config reloaded${restartNeeded.length ? `; ${restartNeeded.join(', ')} take effect after a restart` : ''}`);
@@ -172,8 +173,8 @@ export async function startDaemon(root: string, opts: { console?: boolean } = {}
         await hashWatcher.close();
         await hashWorkers.close();
         caps.close();
+        await guard.close();
         await releaseDaemonLock().catch(() => {});
-        gcGovernor?.stop();
         await Promise.all([log, hashLog].map((l) => closeLogger(l)));
       })().catch((err) => {
         console.error(`error while stopping: ${messageOf(err)}`);

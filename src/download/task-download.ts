@@ -1,9 +1,9 @@
-// One task's download (SPEC §8): the one place that decides which method fetches what and
-// when. Each method with a share (or, with rebalancing, with something it can reach) runs
-// a lane that asks the work plan (work-plan.ts) for byte ranges and fetches a few at once:
-// HTTP ranges from the CDN, ranged GETs from OBS, pieces over BitTorrent (bt-lane.ts), all
-// into the task's part files (part-store.ts), each file hashed in order and checked against
-// its sha1. A lane runs only
+// One task's download (SPEC §8): the one place that decides which source fetches what and
+// when. Each method's Source (src/transfer/source.ts; made by transfer/sources.ts) with a
+// share — or, with rebalancing, with something it can reach — runs a lane that asks the
+// work plan (work-plan.ts) for byte ranges and fetches a few at once into the task's part
+// files (part-store.ts), each file hashed in order off the event loop and checked against
+// its sha1. The engine never asks which method a source is. A lane runs only
 // - inside its transfer window under `priortime` (the daemon's one WindowScheduler says
 //   when it opens and closes; a closing window stops the lane's transfers without error and
 //   without counting a try, the bytes stay and the next opening goes on from them),
@@ -12,16 +12,16 @@
 // and its failures go through the retry policy; a method that fails for good hands its
 // bytes to the others (`rebalance` failed or idle), and an idle method takes chunks from
 // a slow one (idle). A full disk stops the whole task (DISK_FULL).
-// Owns: the task's lanes, its part store, its BitTorrent lane. Must not touch the spool,
-// the store, or other tasks' files.
+// Owns: the task's lanes, its part store, its sources. Must not touch the spool, the store,
+// or other tasks' files.
 import { errors, isBft2Error, messageOf, type Bft2Error } from '../errors/catalogue.ts';
 import { WorkPlan, type Assignment, type Moved, type RebalanceMode } from '../transfer/segments/work-plan.ts';
 import { PartStore } from '../transfer/segments/part-store.ts';
-import { fetchHttpRange, fetchObsRange, SourceChanged, type RangeJob } from '../transfer/segments/range-fetch.ts';
-import { BtLane } from '../transfer/bt/bt-lane.ts';
+import { SourceChanged } from '../transfer/segments/body-pump.ts';
 import type { BtClient } from '../transfer/bt/bt-client.ts';
 import type { ObsClient } from '../transfer/obs/obs-client.ts';
-import { objectKey, parseObsUrl } from '../transfer/obs/obs-url.ts';
+import type { Source, RangeSink } from '../transfer/source.ts';
+import { makeSources } from '../transfer/sources.ts';
 import { defaultRetryPolicy, nextRetryDelay } from '../transfer/retry-policy.ts';
 import { isDiskFull } from '../transfer/disk-full.ts';
 import type { TryLog } from '../transfer/try-log.ts';
@@ -33,13 +33,10 @@ import { RateMeter } from '../roles/receiver/progress-math.ts';
 import { METHODS, type Method, type Task, type FileEntry } from '../task/schema.ts';
 import type { Config } from '../config/schema.ts';
 import type { Logger } from '../log/logger.ts';
-import { envNumber, sleep } from '../util/time.ts';
+import { sleep } from '../util/time.ts';
+import { tuning } from '../config/tuning.ts';
 
 const MiB = 1024 * 1024;
-
-/** The size of a method's ranges: OBS's own (BFT2_OBS_CHUNK_MB: each OBS range is a signed,
- * billed request), the other methods' BFT2_CHUNK_MB. */
-const rangeBytes = (m: Method) => (m === 'obs' ? envNumber('BFT2_OBS_CHUNK_MB', 64) : envNumber('BFT2_CHUNK_MB', 16)) * MiB;
 
 const HASH_STEP = 8 * MiB;
 
@@ -63,6 +60,10 @@ export interface TaskDownloadOptions {
   /** The share torrent, once fetched (the receiver keeps it to seed the stored DCP). */
   onTorrent?: (buf: Buffer) => void | Promise<void>;
   signal: AbortSignal;
+  /** Config `rebalance`, or `off` (a cacher has one method). */
+  rebalance: RebalanceMode;
+  /** A cacher feeds a swarm (transfer/sources.ts). */
+  swarmFeeder?: boolean;
 }
 
 /** What `progress` and `showschedules` show of a running download. */
@@ -94,6 +95,7 @@ class HelpGivenUp extends Error {}
 
 interface Lane {
   m: Method;
+  source: Source;
   open: boolean;
   windows: Window[];
   /** Aborted when the window closes (and with the task). */
@@ -116,31 +118,11 @@ interface Lane {
   helpCooldownUntil: number;
 }
 
-/**
- * Where BitTorrent begins in its own files: a file picked at random, weighted by size. Many
- * cinemas fetch one share at once, and behind their firewalls they cannot trade pieces with
- * each other, only with the cachers; starting all at the front, they would all hold (and
- * offer the cachers) the same pieces and ask the centre for the same ones. Each begins
- * elsewhere instead, so the swarm holds every piece sooner, the cachers complete sooner and
- * the centre leaves the cinemas to them sooner (bt-seed.ts). Each file is still fetched
- * front to back (its hash follows the bytes as they land).
- */
-function btStartFile(files: { size: number; owner: Method }[]): number {
-  const total = files.reduce((n, f) => n + (f.owner === 'bt' ? f.size : 0), 0);
-  let at = Math.random() * total;
-  for (let i = 0; i < files.length; i++) {
-    if (files[i].owner !== 'bt') continue;
-    at -= files[i].size;
-    if (at < 0) return i;
-  }
-  return 0;
-}
-
 export class TaskDownload {
   private readonly parts: PartStore;
   private plan!: WorkPlan;
   private readonly lanes = new Map<Method, Lane>();
-  private bt?: BtLane;
+  private sources: Source[] = [];
   private readonly entries: Map<string, FileEntry>;
   private fatal?: unknown;
   private readonly stop = new AbortController();
@@ -150,7 +132,6 @@ export class TaskDownload {
   private readonly recheck = new Set<string>();
   private readonly mismatches = new Map<string, number>();
   private readonly policy = defaultRetryPolicy();
-  private obs?: Promise<ObsClient>;
   private saveTimer?: NodeJS.Timeout;
 
   constructor(private readonly o: TaskDownloadOptions) {
@@ -168,37 +149,47 @@ export class TaskDownload {
     const owners = new Map<string, Method>();
     for (const m of METHODS) for (const f of o.lists2[m]) owners.set(f, m);
     const planFiles = [...this.entries.values()].filter((f) => !verified.has(f.file)).map((f) => ({ file: f.file, size: f.size, owner: owners.get(f.file)! }));
-    const config = o.config();
+    this.sources = makeSources({
+      task: o.task,
+      t: o.t,
+      lists2: o.lists2,
+      files: [...this.entries.values()],
+      assembly: o.assembly,
+      log: o.log,
+      available: o.available,
+      rebalancing: o.rebalance !== 'off',
+      btClient: o.btClient,
+      obsClient: o.obsClient,
+      onShareTorrent: o.onTorrent,
+      landed: (m, file, start, end) => this.landed(m, file, start, end),
+      doneRanges: (file) => this.plan.doneRanges(file),
+      swarmFeeder: o.swarmFeeder,
+    });
+    const sourceOf = new Map(this.sources.map((x) => [x.method, x]));
     this.plan = new WorkPlan(planFiles, {
-      chunk: rangeBytes('cdn'),
-      chunkOf: { obs: rangeBytes('obs') },
-      reach: (m, file) => this.reaches(m, file),
-      rebalance: config.rebalance as RebalanceMode,
+      chunk: tuning().chunk,
+      chunkOf: Object.fromEntries(this.sources.map((x) => [x.method, x.rangeBytes])),
+      reach: (m, file) => sourceOf.get(m)?.reaches(file) ?? false,
+      rebalance: o.rebalance,
       done,
-      startFile: { bt: btStartFile(planFiles) },
+      startFile: Object.fromEntries(this.sources.filter((x) => x.startFile).map((x) => [x.method, x.startFile!(planFiles)])),
       // Only a method busy at full capacity has bytes that would wait for it.
       canStealFrom: (victim) => {
         const v = this.lanes.get(victim);
         return v !== undefined && (v.inflight >= v.parallel || !v.open || Date.now() < v.backoffUntil);
       },
     });
-    for (const m of METHODS) this.lanes.set(m, this.makeLane(m));
+    for (const source of this.sources) this.lanes.set(source.method, this.makeLane(source));
     // Bytes on disk from before count for the method that owns them.
-    for (const f of planFiles) this.lanes.get(f.owner)!.bytes += this.plan.doneBytes(f.file);
-    for (const f of verified) this.lanes.get(owners.get(f)!)!.bytes += this.entries.get(f)!.size;
-    if (this.usesBt()) {
-      this.bt = this.makeBtLane();
-      // The daemon's client is made on first use (webtorrent's modules load, the port
-      // binds): start that now, beside the fetch of the torrent, not after it.
-      void o.btClient!().catch(() => undefined);
-      if (config.rebalance === 'idle') void this.bt.warmUp();
-    }
+    for (const f of planFiles) this.counted(f.owner).bytes += this.plan.doneBytes(f.file);
+    for (const f of verified) this.counted(owners.get(f)!).bytes += this.entries.get(f)!.size;
+    if (o.rebalance === 'idle') for (const source of this.sources) source.warmUp?.();
     const onAbort = () => this.stopAll(o.signal.reason);
     o.signal.addEventListener('abort', onAbort, { once: true });
     this.saveTimer = setInterval(() => void this.save(), 2000);
     try {
       for (const f of planFiles) this.scheduleVerify(f.file);
-      const lanes = METHODS.filter((m) => this.laneMayRun(m)).map((m) => this.runLane(this.lanes.get(m)!));
+      const lanes = [...this.lanes.values()].filter((l) => this.laneMayRun(l.m)).map((l) => this.runLane(l));
       await Promise.all(lanes);
       await Promise.all([...this.verifying.values()]);
       if (this.fatal) throw this.fatal;
@@ -211,10 +202,9 @@ export class TaskDownload {
       clearInterval(this.saveTimer);
       for (const m of METHODS) o.scheduler.unsubscribe(this.windowKey(m));
       this.stop.abort(new Paused('download over'));
-      await this.bt?.close();
+      await Promise.allSettled(this.sources.map((x) => x.close()));
       await this.save().catch(() => undefined);
       await this.parts.close();
-      if (this.obs) (await this.obs.catch(() => undefined))?.close();
     }
   }
 
@@ -242,23 +232,38 @@ export class TaskDownload {
       s.next[m] = l && !l.open && s.remaining[m] > 0 ? l.next : undefined;
       s.windows[m] = l?.windows ?? [];
     }
-    const bt = this.bt?.stats();
-    s.peers = bt?.peers ?? 0;
-    s.uploaded = bt?.uploaded ?? 0;
-    s.seeding = (bt?.active ?? 0) > 0;
+    for (const source of this.sources) {
+      const x = source.stats();
+      s.peers += x.peers;
+      s.uploaded += x.uploaded;
+      s.seeding ||= x.serving;
+    }
     return s;
   }
 
   // ----- lanes -----
 
-  private makeLane(m: Method): Lane {
+  /** The lane that counts a method's bytes (a method without a source here counts in a lane of its own, idle). */
+  private counted(m: Method): Lane {
+    let lane = this.lanes.get(m);
+    if (!lane) {
+      lane = { m, source: undefined as unknown as Source, open: false, windows: [], period: new AbortController(), waiting: '', failures: 0, backoffUntil: 0, meter: new RateMeter(), runBytes: 0, openMs: 0, bytes: 0, inflight: 0, helpCooldownUntil: 0, parallel: 0 };
+      this.idleCounters.set(m, lane);
+    }
+    return lane;
+  }
+  private readonly idleCounters = new Map<Method, Lane>();
+
+  private makeLane(source: Source): Lane {
     const o = this.o;
+    const m = source.method;
     const config = o.config();
     const policy = o.t.policy || config.priorpolicy;
     const spec = policy === 'priortime' ? o.t[m].priortime || config[`${m}time`] : '';
     const windows = spec ? parseWindows(spec) : [];
     const lane: Lane = {
       m,
+      source,
       open: true,
       windows,
       period: new AbortController(),
@@ -271,11 +276,14 @@ export class TaskDownload {
       bytes: 0,
       inflight: 0,
       helpCooldownUntil: 0,
-      parallel: m === 'bt' ? envNumber('BFT2_BT_RANGES', 4) : envNumber(m === 'cdn' ? 'BFT2_CDN_PARALLEL' : 'BFT2_OBS_PARALLEL', 2),
+      parallel: source.parallel,
     };
     if (windows.length > 0) {
       lane.open = o.scheduler.subscribe(this.windowKey(m), windows, (open) => this.onWindow(lane, open));
-      if (!lane.open) this.closeWindow(lane);
+      if (!lane.open) {
+        this.closeWindow(lane);
+        o.log.info(`${o.task}: waits for its ${m} window ${spec} (opens ${this.formatNext(lane)})`);
+      }
     }
     return lane;
   }
@@ -310,7 +318,7 @@ export class TaskDownload {
     lane.period.abort(new Paused('window closed'));
     lane.next = nextOpening(lane.windows, new Date(this.o.scheduler.now()));
     lane.waiting = `waiting for ${lane.m} window ${this.formatNext(lane)}`;
-    if (lane.m === 'bt') void this.bt?.pause(new Paused('window closed'));
+    void lane.source.pause(new Paused('window closed'));
   }
 
   private formatNext(lane: Lane): string {
@@ -319,29 +327,12 @@ export class TaskDownload {
     return `${p(n.getHours())}:${p(n.getMinutes())}`;
   }
 
-  private usesBt(): boolean {
-    const t = this.o.t;
-    // A BitTorrent share in the task (its files may all be local copies, yet BT may take over others).
-    return this.o.available.has('bt') && !!this.o.btClient && t.btlist.length > 0 && (this.o.lists2.bt.length > 0 || (this.o.config().rebalance !== 'off' && t.bt.url !== ''));
-  }
-
-  /**
-   * Whether `m` can fetch `file`. Only methods the task gives a share take part: a task
-   * sent 1:0:0 never spends CDN traffic, however slow BitTorrent is.
-   */
-  private reaches(m: Method, file: string): boolean {
-    const t = this.o.t;
-    if (!this.o.available.has(m) || t[`${m}list`].length === 0) return false;
-    if (m === 'cdn') return t.cdn.url !== '';
-    if (m === 'obs') return t.obs.url !== '' && t.obslist.includes(file);
-    return this.bt !== undefined && this.bt.reaches(file);
-  }
-
   /** A lane runs when its method has bytes of its own, or may take over some (rebalancing). */
   private laneMayRun(m: Method): boolean {
     if (this.plan.hasWork(m)) return true;
-    if (this.o.config().rebalance === 'off') return false;
-    return [...this.entries.keys()].some((f) => this.reaches(m, f));
+    if (this.o.rebalance === 'off') return false;
+    const source = this.lanes.get(m)?.source;
+    return source !== undefined && [...this.entries.keys()].some((f) => source.reaches(f));
   }
 
   /**
@@ -392,7 +383,7 @@ export class TaskDownload {
     // A range taken over from another method must move within a while, or it goes back.
     let watchdog: NodeJS.Timeout | undefined;
     if (a.from) {
-      const limit = envNumber('BFT2_HELP_STALL_MS', 30_000);
+      const limit = tuning().helpstall;
       let last = this.plan.doneIn(a.file, a.start, a.end);
       let since = Date.now();
       watchdog = setInterval(() => {
@@ -413,7 +404,7 @@ export class TaskDownload {
         this.o.log.info(`${this.o.task}: rebalance: ${lane.m} gives ${a.file} bytes ${a.start}-${a.end} back to ${a.from} (${messageOf(reason ?? err)})`);
         this.plan.release(a.id);
         this.plan.giveBack(a);
-        lane.helpCooldownUntil = Date.now() + envNumber('BFT2_HELP_COOLDOWN_MS', 60_000);
+        lane.helpCooldownUntil = Date.now() + 2 * tuning().helpstall;
         return;
       }
       if (err instanceof SourceChanged) {
@@ -444,17 +435,10 @@ export class TaskDownload {
   }
 
   private async fetch(lane: Lane, a: Assignment, signal: AbortSignal): Promise<void> {
-    const entry = this.entries.get(a.file)!;
-    if (lane.m === 'bt') return this.bt!.fetch(a.file, a.start, a.end, signal);
-    const source = lane.m;
-    const job: RangeJob = {
-      file: entry,
-      start: a.start,
-      end: a.end,
-      signal,
-      take: (n) => this.o.caps[source].take(n, signal),
-      validator: this.parts.validator(a.file, source),
-      setValidator: (v) => this.parts.setValidator(a.file, source, v),
+    const sink: RangeSink = {
+      take: (n) => this.o.caps.take(lane.m, n, signal),
+      validator: this.parts.validator(a.file, lane.m),
+      setValidator: (v) => this.parts.setValidator(a.file, lane.m, v),
       write: async (offset, bufs) => {
         await this.parts.writev(a.file, offset, bufs);
         let n = 0;
@@ -462,13 +446,13 @@ export class TaskDownload {
         this.markDone(lane.m, a.file, offset, offset + n);
       },
     };
-    if (lane.m === 'cdn') {
-      await fetchHttpRange(this.o.t.cdn.url, job);
-      return;
-    }
-    const { bucket, prefix } = parseObsUrl(this.o.t.obs.url);
-    this.obs ??= this.o.obsClient(bucket);
-    await fetchObsRange(await this.obs, bucket, objectKey(prefix, a.file), job);
+    await lane.source.fetch(this.entries.get(a.file)!, a.start, a.end, signal, sink);
+  }
+
+  /** Bytes a source wrote through its own store (BitTorrent's verified pieces): the part store is told, then they count. */
+  private landed(m: Method, file: string, start: number, end: number): void {
+    this.parts.touched(file);
+    this.markDone(m, file, start, end);
   }
 
   /** Bytes landed: they count for the method that fetched them, and the file's hash moves on. */
@@ -483,9 +467,8 @@ export class TaskDownload {
       lane.runBytes += added;
       lane.openSince ??= this.o.scheduler.now();
       this.o.tries.progressed(m);
-      this.o.onBytes(m, added);
+      if (!lane.source?.countsOwnBytes) this.o.onBytes(m, added);
     }
-    if (m === 'bt') this.parts.touched(file);
     this.scheduleVerify(file);
   }
 
@@ -506,7 +489,7 @@ export class TaskDownload {
 
   private stopAll(reason: unknown): void {
     this.stop.abort(reason instanceof Paused ? reason : new Paused(messageOf(reason)));
-    void this.bt?.pause(new Paused('stopped'));
+    for (const source of this.sources) void source.pause(new Paused('stopped'));
     this.notify();
   }
 
@@ -580,9 +563,8 @@ export class TaskDownload {
   private async spaceProblem(): Promise<string | undefined> {
     const config = this.o.config();
     const reserve = parseReserve(config.diskreserve);
-    // The next range may be an OBS one, larger than the others.
-    const obsRanges = this.o.lists2.obs.some((f) => f !== '');
-    const chunk = Math.max(rangeBytes('cdn'), obsRanges ? rangeBytes('obs') : 0);
+    // The next range may be the largest any source fetches.
+    const chunk = Math.max(tuning().chunk, ...this.sources.map((x) => x.rangeBytes));
     const checks: [string, number][] = [[this.o.assembly, chunk]];
     // A store on another filesystem receives the whole DCP at the end.
     const store = await freeSpace(this.o.storeDir).catch(() => undefined);
@@ -595,30 +577,6 @@ export class TaskDownload {
       if (!v.ok) return `waiting for disk space: ${await describeFilesystem(p)} has ${space.free} bytes free, the reserve (${config.diskreserve}) needs ${v.short} more`;
     }
     return undefined;
-  }
-
-  private makeBtLane(): BtLane {
-    const t = this.o.t;
-    const split = t.obslist.length > 0 || t.cdnlist.length > 0;
-    const shareUrl = split ? t.bt.tmpurl : t.bt.url;
-    const byName = new Map(t.filelist.map((f) => [f.file, f]));
-    return new BtLane({
-      task: this.o.task,
-      client: async () => {
-        const c = await this.o.btClient!();
-        return c;
-      },
-      log: this.o.log,
-      shareUrl,
-      fullUrl: split && t.bt.url !== shareUrl ? t.bt.url : '',
-      shareFiles: t.btlist.map((f) => byName.get(f)!),
-      exactShare: split,
-      files: [...this.entries.values()],
-      assembly: this.o.assembly,
-      onDone: (file, start, end) => this.markDone('bt', file, start, end),
-      onShareTorrent: this.o.onTorrent,
-      doneRanges: (file) => this.plan.doneRanges(file),
-    });
   }
 
   private async save(): Promise<void> {

@@ -41,6 +41,16 @@ export class TransferCaps {
     this.apply();
   }
 
+  /**
+   * Resolves when `n` more bytes of a method may pass. BitTorrent's cap is webtorrent's own
+   * throttle (its bytes never pass through here): it resolves at once.
+   */
+  take(method: 'bt' | 'obs' | 'cdn', n: number, signal?: AbortSignal): Promise<void> {
+    if (method === 'obs') return this.obs.take(n, signal);
+    if (method === 'cdn') return this.cdn.take(n, signal);
+    return Promise.resolve();
+  }
+
   /** The bytes/s in force for a cap now (undefined: none). */
   current(key: CapKey): number | undefined {
     return this.applied.get(key);

@@ -14,8 +14,9 @@ import type { FileHasher } from '../hashing/hash-workers.ts';
 import { HashTableStore, type TableMeta } from './hash-table.ts';
 import { indexPass, type PassResult } from './indexer.ts';
 import { isCovered } from './store-walk.ts';
-import { envNumber } from '../util/time.ts';
+import { isWatchLimit, reportPolling } from '../spool/watch-health.ts';
 import path from 'node:path';
+import { tuning } from '../config/tuning.ts';
 
 export class HashWatcher {
   private watcher?: FSWatcher;
@@ -27,9 +28,9 @@ export class HashWatcher {
   private polling = false;
   /** Totals since start, for logs and tests. */
   readonly totals = { passes: 0, hashed: 0, hashedBytes: 0, moved: 0, removed: 0 };
-  private readonly stableMs = envNumber('BFT2_HASH_STABLE_MS', 2000);
-  private readonly debounceMs = envNumber('BFT2_HASH_DEBOUNCE_MS', 300);
-  private readonly rescanMs = envNumber('BFT2_RESCAN_MS', 10 * 60_000);
+  private readonly stableMs = tuning().hashstable;
+  private readonly debounceMs = tuning().hashdebounce;
+  private readonly rescanMs = tuning().storerescan;
   private stopListening?: () => void;
 
   constructor(
@@ -81,12 +82,9 @@ export class HashWatcher {
   }
 
   private onWatchError(err: NodeJS.ErrnoException): void {
-    if (err.code === 'ENOSPC' && !this.polling) {
+    if (isWatchLimit(err) && !this.polling) {
       // ENOSPC from inotify is the watch limit, not a full disk.
-      this.log.error(
-        `inotify watch limit reached on ${this.base} (ENOSPC). Raise it: ` +
-          `sysctl fs.inotify.max_user_watches=1048576 (and persist it in /etc/sysctl.d/). Watching by polling meanwhile.`,
-      );
+      reportPolling(this.base, 'inotify limit', this.log);
       void this.watcher?.close();
       void this.startWatcher(true).then(() => this.schedule(0));
       return;

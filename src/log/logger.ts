@@ -8,7 +8,8 @@ import winston from 'winston';
 import type TransportStream from 'winston-transport';
 import { closeSync, fstatSync, mkdirSync, openSync, renameSync, writeSync } from 'node:fs';
 import path from 'node:path';
-import { formatLocalTime, envNumber } from '../util/time.ts';
+import { formatLocalTime } from '../util/time.ts';
+import { tuning } from '../config/tuning.ts';
 
 export type Logger = winston.Logger;
 
@@ -90,9 +91,9 @@ export class ReopenableFileTransport extends TransportBase {
   }
 }
 
-/** The size at which a log file is set aside as `<file>.old` (BFT2_LOG_MAX_MB, default 100). */
+/** The size at which a log file is set aside as `<file>.old` (config tuning.logmax). */
 export function logMaxBytes(): number {
-  return Math.max(1, envNumber('BFT2_LOG_MAX_MB', 100)) * MB;
+  return tuning().logmax;
 }
 
 export function createLogger(file: string, opts: { console?: boolean; level?: string } = {}): Logger {

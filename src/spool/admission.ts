@@ -1,60 +1,75 @@
 // Admission of queued tasks into a role's active state (SPEC §5: `downloadingnum`,
-// `uploadingnum`): valid tasks wait in arrival order; while a slot is free the next one is
-// moved from the queue state to the active state (under its lock) and its work starts.
-// Tasks resumed at start-up or re-armed start directly. Two tasks that would work on the
-// same DCP (the role's `keyOf`: its store directory, say) never run at once (SPEC §4): the
-// later one waits, keeping its place, until the first is over. Shared by every role;
-// knows nothing of what the work is.
+// `uploadingnum`): checked tasks wait in arrival order; while a slot is free the next one
+// is moved from the queue state to the active state (under its lock) and its work starts.
+// A queued task carries what its pickup checked (the role's `C`: the validated task, its
+// plan, the DCP it works on), so nothing is read or validated again to start it. Tasks
+// resumed at start-up or re-armed are loaded once (`load`) and start directly. Two tasks
+// that would work on the same DCP (`keyOf`) never run at once (SPEC §4): the later one
+// waits, keeping its place, until the first is over. While a transition of a task is
+// under way elsewhere (a cancel, a reactive restart: `exclusive`), that task is not started.
+// Shared by every role; knows nothing of what the work is.
 import type { TaskSpool } from './task-spool.ts';
 import type { Logger } from '../log/logger.ts';
 import { messageOf } from '../errors/catalogue.ts';
 
 const HOLD_RETRY_MS = 5000;
 
-export interface Running {
+export interface Running<C = unknown> {
   task: string;
+  /** What the pickup (or the resume) checked. */
+  checked: C;
   /** Settles when the work is over (success or failure). */
   done: Promise<void>;
+  /** Came from the queue in this process (false: resumed at start-up or re-armed). */
+  fromQueue: boolean;
 }
 
-export interface AdmissionOptions<S extends string, R extends Running> {
+export interface AdmissionOptions<S extends string, C, R extends Running<C>> {
   spool: TaskSpool<S>;
   queue: S;
   active: S;
   limit: () => number;
   log: Logger;
-  /** The task's runtime record (abort controller, counters) — registered before the work starts. */
-  create: (task: string) => R;
+  /** The task's runtime record (abort controller, counters), registered before its work starts. */
+  create: (task: string, checked: C, fromQueue: boolean) => R;
   /** The work; it handles its own errors (an `.err`, a log line). */
   work: (r: R) => Promise<void>;
-  /** What the task works on; two tasks with the same key never run at once. undefined: no conflict. */
-  keyOf?: (task: string) => Promise<string | undefined>;
+  /** Reads and checks a task already in the active state (a resume, a re-arm); throws when it does not check. */
+  load: (task: string) => Promise<C>;
+  /** A task whose load failed (it gets its `.err`). */
+  loadFailed: (task: string, err: unknown) => Promise<void>;
+  /** What the task works on; two tasks with the same key never run at once. */
+  keyOf: (checked: C) => string | undefined;
   /**
    * Why a queued task may not start yet although a slot is free (the disk reserve), or
    * undefined. The task keeps its place; it is asked again a few seconds later.
    */
-  canStart?: (task: string) => Promise<string | undefined>;
+  canStart?: (checked: C) => Promise<string | undefined>;
   /** How long a held task waits before it is asked again (default 5 s). */
   holdRetryMs?: number;
 }
 
-interface Waiting {
+interface Waiting<C> {
   task: string;
+  checked: C;
   key?: string;
   /** Already in the active state (resumed or re-armed): it starts without a move. */
   inActive: boolean;
 }
 
-export class Admission<S extends string, R extends Running> {
-  private readonly waiting: Waiting[] = [];
+export class Admission<S extends string, C, R extends Running<C>> {
+  private readonly waiting: Waiting<C>[] = [];
   readonly running = new Map<string, R>();
   private readonly keys = new Map<string, string>();
   /** Queued tasks that may not start yet, with the reason (for `progress`). */
   readonly held = new Map<string, string>();
+  private readonly heldUntil = new Map<string, number>();
+  /** Tasks under an exclusive transition: not started meanwhile. */
+  private readonly excluded = new Map<string, number>();
   private retry?: NodeJS.Timeout;
   private stopped = false;
 
-  constructor(private readonly o: AdmissionOptions<S, R>) {}
+  constructor(private readonly o: AdmissionOptions<S, C, R>) {}
 
   isWaiting(task: string): boolean {
     return this.waiting.some((w) => w.task === task);
@@ -64,17 +79,15 @@ export class Admission<S extends string, R extends Running> {
     return this.isWaiting(task) || this.running.has(task);
   }
 
-  /** A valid task in the queue state waits for a slot (once). */
-  async enqueue(task: string): Promise<void> {
-    if (this.has(task)) return;
-    const key = await this.keyOf(task);
-    if (this.has(task)) return;
-    this.waiting.push({ task, key, inActive: false });
+  /** A checked task in the queue state waits for a slot (once). */
+  enqueue(task: string, checked: C): void {
+    if (this.has(task) || this.stopped) return;
+    this.waiting.push({ task, checked, key: this.o.keyOf(checked), inActive: false });
     this.o.log.info(`task ${task} queued (${this.waiting.filter((w) => !w.inActive).length} waiting)`);
     this.pump();
   }
 
-  /** Forgets a waiting task (cancel). */
+  /** Forgets a waiting task (cancel, restart). */
   drop(task: string): void {
     const i = this.waiting.findIndex((w) => w.task === task);
     if (i >= 0) this.waiting.splice(i, 1);
@@ -82,23 +95,48 @@ export class Admission<S extends string, R extends Running> {
     this.heldUntil.delete(task);
   }
 
-  /** Starts a task already in the active state (resumed at start-up, or re-armed). */
+  /**
+   * Runs `fn` (a cancel, a reactive restart) while the task can be neither started nor
+   * resumed, so its transition sees a task that stays put. The caller stops a running work
+   * itself, inside `fn`.
+   */
+  async exclusive<T>(task: string, fn: () => Promise<T>): Promise<T> {
+    this.excluded.set(task, (this.excluded.get(task) ?? 0) + 1);
+    try {
+      return await fn();
+    } finally {
+      const n = this.excluded.get(task)! - 1;
+      if (n > 0) this.excluded.set(task, n);
+      else this.excluded.delete(task);
+      this.pump();
+    }
+  }
+
+  /** Starts a task already in the active state (resumed at start-up, or re-armed): loaded and checked once. */
   async launch(task: string): Promise<void> {
-    if (this.has(task) || this.stopped) return;
-    const key = await this.keyOf(task);
-    if (this.has(task) || this.stopped) return;
-    if (key !== undefined && this.busy(key)) {
-      this.o.log.info(`task ${task} waits: another task works on the same DCP`);
-      this.waiting.unshift({ task, key, inActive: true });
+    if (this.has(task) || this.stopped || this.excluded.has(task)) return;
+    let checked: C;
+    try {
+      checked = await this.o.load(task);
+    } catch (err) {
+      await this.o.loadFailed(task, err).catch((e) => this.o.log.error(`${task}: ${messageOf(e)}`));
       return;
     }
-    this.start(this.register(task, key));
+    if (this.has(task) || this.stopped || this.excluded.has(task)) return;
+    const key = this.o.keyOf(checked);
+    if (key !== undefined && this.busy(key)) {
+      this.o.log.info(`task ${task} waits: another task works on the same DCP`);
+      this.waiting.unshift({ task, checked, key, inActive: true });
+      return;
+    }
+    this.start(this.register(task, checked, key, false));
   }
 
   /** A task in the active state whose `.err` was deleted starts again (SPEC §5: deleting `.err` re-arms). */
   async rearm(task: string): Promise<void> {
-    if (this.has(task) || this.stopped) return;
+    if (this.has(task) || this.stopped || this.excluded.has(task)) return;
     if (await this.o.spool.hasMarker(this.o.active, task, '.err')) return;
+    if (!(await this.o.spool.hasTaskFile(this.o.active, task))) return;
     this.o.log.info(`task ${task} re-armed in ${this.o.active}`);
     await this.launch(task);
   }
@@ -108,17 +146,13 @@ export class Admission<S extends string, R extends Running> {
     clearTimeout(this.retry);
   }
 
-  private async keyOf(task: string): Promise<string | undefined> {
-    return this.o.keyOf?.(task).catch(() => undefined);
-  }
-
   private busy(key: string): boolean {
     for (const k of this.keys.values()) if (k === key) return true;
     return false;
   }
 
-  private register(task: string, key: string | undefined): R {
-    const r = this.o.create(task);
+  private register(task: string, checked: C, key: string | undefined, fromQueue: boolean): R {
+    const r = this.o.create(task, checked, fromQueue);
     this.running.set(task, r);
     if (key !== undefined) this.keys.set(task, key);
     return r;
@@ -129,13 +163,12 @@ export class Admission<S extends string, R extends Running> {
   }
 
   /** A task that may not start yet goes back to its place in the queue; the queue is tried again shortly (see pump). */
-  private hold(w: Waiting, why: string): void {
+  private hold(w: Waiting<C>, why: string): void {
     if (this.held.get(w.task) !== why) this.o.log.info(`task ${w.task} waits in ${this.o.queue}: ${why}`);
     this.held.set(w.task, why);
     this.waiting.unshift(w);
     this.heldUntil.set(w.task, Date.now() + (this.o.holdRetryMs ?? HOLD_RETRY_MS));
   }
-  private readonly heldUntil = new Map<string, number>();
 
   /**
    * Wakes the queue when the earliest held task may be asked again. Armed by every pump
@@ -172,12 +205,12 @@ export class Admission<S extends string, R extends Running> {
       const w = this.waiting[i];
       const needsSlot = !w.inActive;
       const holding = (this.heldUntil.get(w.task) ?? 0) > Date.now();
-      if (holding || (needsSlot && this.running.size >= this.o.limit()) || (w.key !== undefined && this.busy(w.key))) {
+      if (holding || this.excluded.has(w.task) || (needsSlot && this.running.size >= this.o.limit()) || (w.key !== undefined && this.busy(w.key))) {
         i++;
         continue;
       }
       this.waiting.splice(i, 1);
-      const r = this.register(w.task, w.key);
+      const r = this.register(w.task, w.checked, w.key, !w.inActive);
       if (w.inActive) {
         this.start(r);
         continue;
@@ -185,8 +218,8 @@ export class Admission<S extends string, R extends Running> {
       spool
         .withLock(w.task, async () => {
           // Gone (cancelled, moved by hand) or parked by an .err meanwhile: not started.
-          if (!(await spool.hasTaskFile(queue, w.task)) || (await spool.hasMarker(queue, w.task, '.err'))) return 'gone';
-          const why = await this.o.canStart?.(w.task);
+          if (this.excluded.has(w.task) || !(await spool.hasTaskFile(queue, w.task)) || (await spool.hasMarker(queue, w.task, '.err'))) return 'gone';
+          const why = await this.o.canStart?.(w.checked);
           if (why) return why;
           await spool.move(w.task, queue, active);
           return 'moved';

@@ -5,13 +5,18 @@
 // however slow the writer, and a file renamed into place (rsync) is taken once. The parse
 // is the guard of completeness; the settle time only lets a writer that rewrites a
 // complete file at once (an editor's save) finish, and is kept short so a dropped task
-// leaves `queues` within about a tenth of a second (scripts/bench-spool measures it).
+// leaves `queues` within about a tenth of a second (bench/spool.ts measures it).
 // A file that stays unparseable for the grace period is reported as such (the caller
 // writes `.err`). While `<task>.err` exists the file is parked; deleting the `.err`
 // re-arms it. The directory is also listed every BFT2_SPOOL_RESCAN_MS: chokidar 4 was
 // seen to miss a file renamed into place from a dotfile (rsync's way) once in a dozen
 // drops, and inotify sees nothing written to a network share by another host; a task
-// must not wait for an event that never comes.
+// must not wait for an event that never comes. When inotify runs out of watches the
+// watcher says so (watch-health.ts) and the listing, armed from the start whatever the
+// watcher does, looks at every entry: the directory is polled, nothing is missed.
+// A marker belongs to the file version that earned it: in a directory where people drop
+// files (`reexamineChanged`), a task file written again after its `.err` (a slow scp that
+// went on writing, a corrected task copied over) is reported as `changedAfterErr`.
 // A spool entry is data from outside (SPEC §4): it is looked at with lstat and read only
 // when it is a regular file of at most 16 MiB, never through a symlink, never blocking;
 // anything else is reported as unsafe at once (the caller writes `.err`, the entry stays).
@@ -21,10 +26,11 @@ import { lstat, readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { taskNameOf } from '../config/paths.ts';
 import { exists } from './durable-fs.ts';
-import { envNumber } from '../util/time.ts';
 import { readUntrustedText, describeFileType } from '../trust/confined-file.ts';
 import { errors, messageOf } from '../errors/catalogue.ts';
 import type { Logger } from '../log/logger.ts';
+import { isWatchLimit, reportPolling } from './watch-health.ts';
+import { tuning } from '../config/tuning.ts';
 
 export interface ReadyTaskFile {
   task: string;
@@ -37,6 +43,16 @@ export interface SpoolWatcherEvents {
   unparseable: (t: { task: string; file: string; reason: string }) => void | Promise<void>;
   /** Not a regular file, too large, unreadable: `error` is the text for the `.err`. Default: ignored. */
   unsafe?: (t: { task: string; file: string; error: Error }) => void | Promise<void>;
+  /**
+   * The task file changed after its `.err` was written (only with `reexamineChanged`): the
+   * caller removes the stale `.err`, and the file is examined afresh.
+   */
+  changedAfterErr?: (t: { task: string; file: string }) => void | Promise<void>;
+}
+
+export interface SpoolWatcherOptions {
+  /** A task file newer than its `.err` is reported as changedAfterErr (queues, tmp: dropped files). */
+  reexamineChanged?: boolean;
 }
 
 interface Candidate {
@@ -53,19 +69,25 @@ interface Candidate {
 export class SpoolWatcher {
   private watcher?: FSWatcher;
   private readonly candidates = new Map<string, Candidate>();
-  private readonly settleMs = envNumber('BFT2_SETTLE_MS', 50);
-  private readonly graceMs = envNumber('BFT2_UNPARSEABLE_GRACE_MS', 10_000);
-  private readonly rescanMs = envNumber('BFT2_SPOOL_RESCAN_MS', 2000);
+  private readonly settleMs = tuning().settle;
+  private readonly graceMs = tuning().unparseablegrace;
+  private readonly rescanMs = tuning().spoolrescan;
   private rescanTimer?: NodeJS.Timeout;
   private closed = false;
+  /** inotify failed (its limits): every listing looks at every entry. */
+  private polling = false;
 
   constructor(
     readonly dir: string,
     private readonly on: SpoolWatcherEvents,
     private readonly log: Logger,
+    private readonly opts: SpoolWatcherOptions = {},
   ) {}
 
   async start(): Promise<void> {
+    // Armed before the watcher, whatever becomes of it: a watcher that fails or never gets
+    // ready must not leave the directory unseen.
+    if (this.rescanMs > 0) this.rescanTimer = setInterval(() => void this.rescan(), this.rescanMs).unref();
     this.watcher = watch(this.dir, {
       depth: 0,
       ignoreInitial: false,
@@ -81,18 +103,40 @@ export class SpoolWatcher {
     this.watcher.on('change', (p) => this.touch(p));
     this.watcher.on('unlink', (p) => this.forget(p));
     this.watcher.on('unlinkDir', (p) => this.forget(p));
-    this.watcher.on('error', (err) => this.log.error(`watcher on ${this.dir}: ${(err as Error).message}`));
-    await new Promise<void>((resolve) => this.watcher!.once('ready', () => resolve()));
-    if (this.rescanMs > 0) this.rescanTimer = setInterval(() => void this.rescan(), this.rescanMs).unref();
+    this.watcher.on('error', (err) => this.onWatchError(err));
+    const w = this.watcher;
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([new Promise<void>((resolve) => w.once('ready', () => resolve())), new Promise<void>((resolve) => (timer = setTimeout(resolve, 10_000)))]);
+    clearTimeout(timer);
+    if (this.polling || this.rescanMs <= 0) void this.rescan();
   }
 
-  /** Task files the watcher never told of are looked at as if it had. */
+  private onWatchError(err: unknown): void {
+    if (isWatchLimit(err) && !this.polling) {
+      this.polling = true;
+      reportPolling(this.dir, 'inotify limit', this.log);
+      void this.watcher?.close().catch(() => undefined);
+      this.watcher = undefined;
+      void this.rescan();
+      return;
+    }
+    this.log.error(`watcher on ${this.dir}: ${messageOf(err)}`);
+  }
+
+  /**
+   * Task files the watcher never told of are looked at as if it had; when polling, every
+   * task file is (a check of an unchanged file costs one lstat).
+   */
   private async rescan(): Promise<void> {
     const names = await readdir(this.dir).catch(() => [] as string[]);
     for (const name of names) {
       const p = path.join(this.dir, name);
-      if (this.closed || name.startsWith('.') || !taskNameOf(name) || this.candidates.has(p)) continue;
-      this.log.info(`${name}: found in ${this.dir} by the periodic listing (no watcher event came)`);
+      if (this.closed || name.startsWith('.') || !taskNameOf(name)) continue;
+      if (this.candidates.has(p)) {
+        if (this.polling) this.touch(p);
+        continue;
+      }
+      if (!this.polling) this.log.info(`${name}: found in ${this.dir} by the periodic listing (no watcher event came)`);
       this.touch(p);
     }
   }
@@ -157,8 +201,12 @@ export class SpoolWatcher {
       this.candidates.delete(p);
       return;
     }
-    if (await exists(path.join(this.dir, `${task}.err`))) {
+    const err = await lstat(path.join(this.dir, `${task}.err`)).catch(() => undefined);
+    if (err) {
       c.reported = undefined; // parked until the .err goes
+      // Written again since its .err (mtime strictly after it, and settled): examined afresh.
+      if (this.opts.reexamineChanged && st.mtimeMs > err.mtimeMs && Date.now() - st.mtimeMs >= this.settleMs) await this.on.changedAfterErr?.({ task, file: p });
+      else if (this.opts.reexamineChanged && st.mtimeMs > err.mtimeMs) this.schedule(p, c, this.settleMs);
       return;
     }
     const signature = `${st.ino}:${st.size}:${st.mtimeMs}`;

@@ -12,6 +12,8 @@ import { errors, isBft2Error, messageOf } from '../errors/catalogue.ts';
 import { isDiskFull } from '../transfer/disk-full.ts';
 
 const BALLAST_BYTES = 1024 * 1024;
+/** Lines of an `.err` that describe what happens next (autoretry), not what happened. */
+const FOOTER_PREFIX = 'autoretry:';
 import type { Logger } from '../log/logger.ts';
 
 export interface Located<S extends string> {
@@ -86,8 +88,30 @@ export class TaskSpool<S extends string> {
     return tasks.sort((a, b) => a.mtime - b.mtime || a.task.localeCompare(b.task)).map((t) => t.task);
   }
 
-  /** Runs `fn` holding the task's lock (a directory in the lock dir, outside every spool). */
-  async withLock<T>(task: string, fn: () => Promise<T>): Promise<T> {
+  /** The tail of each task's chain of transitions in this process. */
+  private readonly chains = new Map<string, Promise<unknown>>();
+
+  /**
+   * Runs `fn` as the task's only transition: after every earlier one of this process (in
+   * call order), and holding the task's lock file (a directory in the lock dir, outside
+   * every spool) against other processes on the same root. Every move of a task and of its
+   * markers happens inside one.
+   */
+  withLock<T>(task: string, fn: () => Promise<T>): Promise<T> {
+    const prev = this.chains.get(task) ?? Promise.resolve();
+    const run = prev.then(
+      () => this.lockFile(task, fn),
+      () => this.lockFile(task, fn),
+    );
+    const tail = run.catch(() => undefined);
+    this.chains.set(task, tail);
+    void tail.then(() => {
+      if (this.chains.get(task) === tail) this.chains.delete(task);
+    });
+    return run;
+  }
+
+  private async lockFile<T>(task: string, fn: () => Promise<T>): Promise<T> {
     await mkdir(this.paths.lockDir, { recursive: true });
     const release = await lockfile.lock(path.join(this.paths.lockDir, `${this.role}-${task}`), {
       realpath: false,
@@ -141,10 +165,11 @@ export class TaskSpool<S extends string> {
   }
 
   /** Writes `<task>.err`: reason first, then the history (older lines kept, with times). */
-  async writeErr(state: S, task: string, reason: string, history: string[] = []): Promise<void> {
+  async writeErr(state: S, task: string, reason: string, history: string[] = [], footer: string[] = []): Promise<void> {
     const file = this.marker(state, task, '.err');
-    const previous = await readFile(file, 'utf8').then((t) => t.split('\n').slice(1).filter(Boolean)).catch(() => [] as string[]);
-    const text = [reason, ...previous, ...history, `${formatLocalTime()} ${reason}`].join('\n') + '\n';
+    // Earlier lines stay as history, but a footer (autoretry's line) belongs to this error only.
+    const previous = await readFile(file, 'utf8').then((t) => t.split('\n').slice(1).filter((l) => l && !l.startsWith(FOOTER_PREFIX))).catch(() => [] as string[]);
+    const text = [reason, ...previous, ...history, `${formatLocalTime()} ${reason}`, ...footer].join('\n') + '\n';
     try {
       await writeFileDurable(file, text);
     } catch (err) {

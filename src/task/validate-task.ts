@@ -4,6 +4,7 @@
 import { errors } from '../errors/catalogue.ts';
 import { describeZodIssues } from '../config/load-config.ts';
 import { taskSchema, METHODS, LIST_KEY, type Task, type Method, type FileEntry } from './schema.ts';
+import { nameProblem as impossibleName } from '../config/paths.ts';
 
 /** Why a relative path is unsafe as a file inside a DCP, or undefined when it is safe. */
 export function unsafeRelativePath(p: string): string | undefined {
@@ -43,10 +44,17 @@ export function validateTask(raw: unknown, where: string): Task {
     const p = unsafeSegment(task.basesubdir);
     if (p) throw errors.TASK_UNSAFE_PATH('basesubdir', task.basesubdir, p);
   }
+  const refused = (field: string, value: string) => {
+    const why = impossibleName(value);
+    if (why) throw errors.TASK_NAME_REFUSED(field, value, why);
+  };
+  refused('name', task.name);
+  if (task.basesubdir !== '') refused('basesubdir', task.basesubdir);
   const seen = new Set<string>();
   for (const entry of task.filelist) {
     const p = unsafeRelativePath(entry.file);
     if (p) throw errors.TASK_UNSAFE_PATH('filelist.file', entry.file, p);
+    for (const segment of entry.file.split('/')) refused('filelist.file', segment);
     if (seen.has(entry.file)) throw errors.TASK_LISTS(where, `${entry.file} appears twice in filelist`);
     seen.add(entry.file);
   }

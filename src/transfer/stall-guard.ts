@@ -2,10 +2,10 @@
 // bodyTimeout does not fire while a write stream applies backpressure, so a stalled server
 // could hang a download forever). One guard per request: armed on every block of data.
 // Owns nothing but its timer.
-import { envNumber } from '../util/time.ts';
+import { tuning } from '../config/tuning.ts';
 
 export function stallGuard(signal: AbortSignal) {
-  const stallMs = envNumber('BFT2_STALL_MS', 60_000);
+  const stallMs = tuning().stall;
   const controller = new AbortController();
   const fromJob = () => controller.abort(signal.reason);
   signal.addEventListener('abort', fromJob, { once: true });

@@ -71,12 +71,30 @@ export async function readUntrustedText(file: string, opts: ReadOptions): Promis
       if (total > maxBytes) throw errors.TASK_TOO_LARGE(file, total, maxBytes);
       chunks.push(chunk.subarray(0, bytesRead));
     }
-    return Buffer.concat(chunks, total).toString('utf8');
+    return decodeUtf8(file, Buffer.concat(chunks, total));
   } catch (err) {
     if (isBft2Error(err)) throw err;
     throw errors.TASK_OPEN(file, (err as NodeJS.ErrnoException).code ?? String(err));
   } finally {
     await fh.close();
+  }
+}
+
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
+
+/**
+ * JSON is UTF-8 (RFC 8259): bytes that are not would become U+FFFD in a name, and a DCP
+ * would be stored under a name nobody wrote. Throws TASK_NOT_UTF8 with the first bad byte.
+ */
+export function decodeUtf8(file: string, bytes: Buffer): string {
+  try {
+    return strictUtf8.decode(bytes);
+  } catch {
+    // The first offset at which a lenient decode stops matching the bytes.
+    const lenient = Buffer.from(bytes.toString('utf8'), 'utf8');
+    let i = 0;
+    while (i < bytes.length && bytes[i] === lenient[i]) i++;
+    throw errors.TASK_NOT_UTF8(file, i);
   }
 }
 

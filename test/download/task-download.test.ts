@@ -24,11 +24,13 @@ import { TaskDownload } from '../../src/download/task-download.ts';
 import { TransferCaps } from '../../src/download/transfer-caps.ts';
 import { WindowScheduler } from '../../src/schedule/window-scheduler.ts';
 import { TryLog } from '../../src/transfer/try-log.ts';
+import { setTuning } from '../../src/config/tuning.ts';
 import { configSchema } from '../../src/config/schema.ts';
 import { validateTask } from '../../src/task/validate-task.ts';
 import { METHODS, type Method } from '../../src/task/schema.ts';
 
-Object.assign(process.env, { BFT2_RETRY_BASE_MS: '50', BFT2_RETRY_MAX_MS: '100', BFT2_RETRY_TRIES: '3', BFT2_RETRY_QUICK_MS: '50', BFT2_CHUNK_MB: '4', BFT2_BT_STALL_MS: '4000' });
+/** Short waits, as a test's config.json would set them (config `tuning`). */
+const TUNING = { retrydelay: '50ms', retrymaxdelay: '100ms', retrytries: 3, quickdelay: '50ms', chunk: '4MB', btstall: '4s' };
 
 const MB = 1024 * 1024;
 let tmp: string;
@@ -127,7 +129,8 @@ interface Started {
 
 function start(lists: Record<Method, string[]>, opts: { config?: Record<string, unknown>; scheduler?: WindowScheduler; over?: Record<string, unknown>; assembly?: string; obsKey?: string } = {}): Started {
   const t = taskOf(lists, opts.over);
-  const config = configSchema.parse({ servertype: 'receiver', ...opts.config });
+  const config = configSchema.parse({ servertype: 'receiver', tuning: TUNING, ...opts.config });
+  setTuning(config.tuning);
   const { log, lines } = memoryLogger();
   const tries = new TryLog();
   const abort = new AbortController();
@@ -148,6 +151,7 @@ function start(lists: Record<Method, string[]>, opts: { config?: Record<string, 
     tries,
     onBytes: () => {},
     signal: abort.signal,
+    rebalance: config.rebalance,
   });
   return { td, run: td.run(), tries, abort, assembly, lines };
 }

@@ -48,7 +48,7 @@ before(async () => {
       obspathstyle: true,
       autosend: true,
     },
-    env: { BFT2_HASH_STABLE_MS: '300', BFT2_RETRY_BASE_MS: '200', BFT2_RETRY_TRIES: '2', BFT2_UNPARSEABLE_GRACE_MS: '2000' },
+    tuning: { hashstable: '300ms', retrydelay: '200ms', retrytries: 2, unparseablegrace: '2000ms' },
   });
   dcp = await makeDcp(dcps(), 'legit', [
     { file: 'reel.mxf', size: 400_000 },

@@ -14,7 +14,7 @@ import { makeDcp, makeCdnTask, type MadeDcp } from '../../tools/harness/dcp-fixt
 import { startTestOrigin, type TestOrigin } from '../helpers/test-origin.ts';
 import { startDaemon, makeTempRoot, waitFor, type Daemon } from '../../tools/harness/daemon.ts';
 
-const ENV = { BFT2_RETRY_BASE_MS: '100', BFT2_RETRY_MAX_MS: '200', BFT2_RETRY_TRIES: '3', BFT2_UNPARSEABLE_GRACE_MS: '2000', BFT2_API_HEADERS_MS: '1500' };
+const ENV = { retrydelay: '100ms', retrymaxdelay: '200ms', retrytries: 3, unparseablegrace: '2000ms', apiheaders: '1500ms' };
 /** Hostile inputs this file feeds the daemon, counted as the tests go (printed at the end). */
 let corpusCount = 0;
 
@@ -34,7 +34,7 @@ before(async () => {
   ]);
   origin = await startTestOrigin(path.join(base, 'origin'));
   await mkdir(path.join(base, 'root'));
-  d = await startDaemon({ root: path.join(base, 'root'), config: {}, env: ENV });
+  d = await startDaemon({ root: path.join(base, 'root'), config: {}, tuning: ENV });
 });
 after(async () => {
   console.log(`bad-input corpus (receiver and API): ${corpusCount} hostile inputs`);
@@ -352,7 +352,7 @@ test('hostile API calls: FIFO, device, directory and 17 MiB task paths, a 2 MiB 
   assert.match(JSON.parse(bigBody.body).return_content.desc, /^invalid request: body larger than 1048576 bytes$/);
   assert.ok(Date.now() - t0 < 5000);
 
-  // A client that sends half its headers and waits is disconnected (BFT2_API_HEADERS_MS 1.5 s here).
+  // A client that sends half its headers and waits is disconnected (tuning.apiheaders 1.5 s here).
   const { port } = new URL(d.apiBase);
   const closedAfter = await new Promise<number>((resolve, reject) => {
     const start = Date.now();

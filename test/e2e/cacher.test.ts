@@ -24,7 +24,7 @@ let cacher: Daemon;
 const dcps: Record<string, MadeDcp> = {};
 /** The task files gentask made, by task file name (send moves them out of the sender's tmp). */
 const made: Record<string, Record<string, any>> = {};
-const env = { BFT2_HASH_STABLE_MS: '300', BFT2_RETRY_BASE_MS: '200' };
+const env = { hashstable: '300ms', retrydelay: '200ms' };
 
 const senderTmp = () => path.join(base, 'sender/data/sender/tmp');
 const cacherBt = (...p: string[]) => path.join(base, 'cacher/data/transfer/bt/cfec-001', ...p);
@@ -33,10 +33,10 @@ before(async () => {
   base = await makeTempRoot();
   s3 = await startS3Server({ bucket: 'cfec-001' });
   // Each test sends when it wants the sender to seed.
-  const started = await startLoopbackSender(s3, { root: path.join(base, 'sender'), config: { autosend: false }, env });
+  const started = await startLoopbackSender(s3, { root: path.join(base, 'sender'), config: { autosend: false }, tuning: env });
   sender = started.sender;
   const origin = started.origin;
-  cacher = await startDaemon({ root: path.join(base, 'cacher'), config: { servertype: 'cacher', downloadingnum: 2 }, env });
+  cacher = await startDaemon({ root: path.join(base, 'cacher'), config: { servertype: 'cacher', downloadingnum: 2 }, tuning: env });
   const store = path.join(base, 'sender/data/dcp/cfec-001/dcps');
   dcps.feature = await makeDcp(store, 'feature', [
     { file: 'picture.mxf', size: 20 * MB },
@@ -297,7 +297,7 @@ test('kill -9 while seeding: the restarted cacher seeds again with the time left
   await cacher.kill('SIGKILL');
 
   const t0 = Date.now();
-  cacher = await startDaemon({ root: cacher.root, config: cacher.config, env });
+  cacher = await startDaemon({ root: cacher.root, config: cacher.config, tuning: env });
   const c = await waitCprogress(TASK_SPLIT, (x) => x.status === 'seeding' && x.percent === '100.000%', 'seeding after the restart', 30_000);
   const resumeMs = Date.now() - t0;
   const io = await readFile(`/proc/${cacher.proc.pid}/io`, 'utf8');
@@ -309,7 +309,7 @@ test('kill -9 while seeding: the restarted cacher seeds again with the time left
   assert.equal(JSON.parse(await readFile(path.join(cacher.paths.downloading, TASK_SPLIT), 'utf8')).cacher.seedstart, seedstart, 'the seed clock was not restarted');
   const log = await readFile(cacher.paths.log, 'utf8');
   assert.match(log, /start downloading taskfiles: cfec-001-split/);
-  assert.match(log, /cfec-001-split: bt: split-tmp \([0-9a-f]{40}\) in the client, 100\.0% present, without re-reading the data/);
+  assert.match(log, /cfec-001-split: \S+split-tmp is as it was when verified: seeding it again without reading it/);
 
   // The measure tells: a data file touched (mtime changed) is no longer vouched for, and
   // the next restart hashes the whole share before it seeds it.
@@ -317,12 +317,12 @@ test('kill -9 while seeding: the restarted cacher seeds again with the time left
   const st = await stat(touched);
   await utimes(touched, st.atime, new Date(st.mtimeMs + 5000));
   await cacher.kill('SIGKILL');
-  cacher = await startDaemon({ root: cacher.root, config: cacher.config, env });
+  cacher = await startDaemon({ root: cacher.root, config: cacher.config, tuning: env });
   await waitCprogress(TASK_SPLIT, (x) => x.status === 'seeding' && x.percent === '100.000%', 'seeding after the second restart', 60_000);
   const rereadRchar = Number(/^rchar: (\d+)$/m.exec(await readFile(`/proc/${cacher.proc.pid}/io`, 'utf8'))![1]);
   assert.ok(rereadRchar > share, `with a touched file the restarted cacher read ${rereadRchar} bytes (share ${share})`);
   console.log(`# with one file touched, the restarted daemon read ${rereadRchar} bytes`);
-  assert.match(await readFile(cacher.paths.log, 'utf8'), /cfec-001-split: bt: split-tmp \([0-9a-f]{40}\) in the client, 100\.0% present, \d+ pieces found verified on disk/);
+  assert.match(await readFile(cacher.paths.log, 'utf8'), /cfec-001-split: \S+split-tmp changed since it was verified: reading every piece before seeding it/);
 
   // A task that arrives while the origin is down gets its .err in queues: noseeding error.
   await writeFile(path.join(cacher.paths.queues, TASK_LATE), JSON.stringify(made[TASK_LATE]));

@@ -100,7 +100,7 @@ test('diskreserve on a small filesystem: a task that would cross it waits in que
     // 30 MiB taken: 66 MiB free, less than the 60 MB task plus the 16 MiB reserve.
     await writeFile(filler, Buffer.alloc(30 * MB));
     origin.throttle(10 * MB);
-    d = await startDaemon({ root, config: { diskreserve: '16MB' }, env: { BFT2_CHUNK_MB: '2' } });
+    d = await startDaemon({ root, config: { diskreserve: '16MB' }, tuning: { chunk: '2MB' } });
     const progress = await dropMid(d);
     const queued = await queuedForSpace(progress);
     assert.equal(queued.status, 'queues');

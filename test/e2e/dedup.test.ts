@@ -13,7 +13,7 @@ import { walkStore } from '../../src/hashtable/store-walk.ts';
 
 const run = promisify(execFile);
 const MB = 1024 * 1024;
-const ENV = { BFT2_RETRY_BASE_MS: '200', BFT2_HASH_STABLE_MS: '500', BFT2_HASH_DEBOUNCE_MS: '100' };
+const ENV = { retrydelay: '200ms', hashstable: '500ms', hashdebounce: '100ms' };
 
 let base: string;
 let origin: TestOrigin;
@@ -40,7 +40,7 @@ before(async () => {
   ]);
   assert.equal(dcpB.filelist[0].hash, dcpA.filelist[0].hash);
   origin = await startTestOrigin(path.join(base, 'origin'));
-  d = await startDaemon({ root: rootDir(), config: { avoidrepeat: true }, env: ENV });
+  d = await startDaemon({ root: rootDir(), config: { avoidrepeat: true }, tuning: ENV });
 });
 after(async () => {
   await d?.stop();
@@ -120,13 +120,13 @@ test('a restart re-hashes nothing; a file changed while the daemon was down is r
     return stdout === '' ? true : undefined;
   }, { timeoutMs: 20_000, what: 'table complete before the restart' });
   await d.stop();
-  d = await startDaemon({ root: rootDir(), config: d.config, env: ENV });
+  d = await startDaemon({ root: rootDir(), config: d.config, tuning: ENV });
   const startLine = await waitFor(async () => (await readFile(log, 'utf8')).split('\n').filter((l) => l.includes('start-up:'))[1], { timeoutMs: 10_000, what: 'start-up line after the restart' + d.output() });
   assert.match(startLine, /start-up: \d+ files, hashed 0 \(0 bytes\)/);
 
   await d.stop();
   await appendFile(path.join(d.paths.dcp, 'fourth', 'CPL.xml'), '<!-- edited -->');
-  d = await startDaemon({ root: rootDir(), config: d.config, env: ENV });
+  d = await startDaemon({ root: rootDir(), config: d.config, tuning: ENV });
   // The edited file is re-hashed by the start-up pass (or by the next one, if its mtime was
   // still too fresh to count as stable then): exactly one file.
   await waitFor(

@@ -42,7 +42,7 @@ before(async () => {
   ]);
   origin = await startTestOrigin(path.join(base, 'origin'));
   // No disk reserve: this test is about running out for real, not about stopping short of it.
-  d = await startDaemon({ root, config: { diskreserve: '0' }, env: { BFT2_RETRY_BASE_MS: '200', BFT2_RETRY_TRIES: '3' } });
+  d = await startDaemon({ root, config: { diskreserve: '0' }, tuning: { retrydelay: '200ms', retrytries: 3 } });
 });
 
 after(async () => {

@@ -21,7 +21,7 @@ before(async () => {
   d = await startDaemon({
     root,
     config: { servertype: 'sender', senderid: 'cfec', senderdomain: DOMAIN, cdnurl: DOMAIN, tracker: 'http://127.0.0.1:16969/announce', obsurl: 'obs://cfec-001', defaultseedtime: '72', autosend: false, obsak: 'CONFIG-AK', obssk: 'CONFIG-SK', obsendpoint: 'http://127.0.0.1:19000' },
-    env: { BFT2_HASH_STABLE_MS: '300' },
+    tuning: { hashstable: '300ms' },
   });
   dcp = await makeDcp(dcps(), 'feature', [
     { file: 'picture.mxf', size: 24 * MB },

@@ -17,6 +17,7 @@ import { walkStore } from '../../src/hashtable/store-walk.ts';
 import { parseLine } from '../../src/hashtable/sha1sum-format.ts';
 import { makeDcp } from '../../tools/harness/dcp-fixture.ts';
 import { makeTempRoot, waitFor } from '../../tools/harness/daemon.ts';
+import { setTuning, tuningSchema } from '../../src/config/tuning.ts';
 
 const run = promisify(execFile);
 const MB = 1024 * 1024;
@@ -27,8 +28,7 @@ let pool: HashWorkers;
 let watcher: HashWatcher;
 
 before(async () => {
-  process.env.BFT2_HASH_STABLE_MS = '700';
-  process.env.BFT2_HASH_DEBOUNCE_MS = '100';
+  setTuning(tuningSchema.parse({ hashstable: '700ms', hashdebounce: '100ms' }));
   root = await makeTempRoot();
   const paths = new Paths(root);
   const config = parseConfig({ servertype: 'sender' }, 'test');

@@ -21,14 +21,14 @@ let dcp: MadeDcp;
 before(async () => {
   base = await makeTempRoot();
   s3 = await startS3Server({ bucket: 'cfec-001' });
-  const env = { BFT2_HASH_STABLE_MS: '300', BFT2_RETRY_BASE_MS: '200' };
-  const started = await startLoopbackSender(s3, { root: path.join(base, 'sender'), config: { autosend: true }, env });
+  const env = { hashstable: '300ms', retrydelay: '200ms' };
+  const started = await startLoopbackSender(s3, { root: path.join(base, 'sender'), config: { autosend: true }, tuning: env });
   sender = started.sender;
   const origin = started.origin;
   // The receiver finds its OBS keys in obsbuckets.txt, not in the task or its config.
   await mkdir(path.join(base, 'receiver/etc/bft2'), { recursive: true });
   await writeFile(path.join(base, 'receiver/etc/bft2/obsbuckets.txt'), `# bucket ak sk endpoint\ncfec-001 ${s3.ak} ${s3.sk} ${s3.endpoint}\n`);
-  receiver = await startDaemon({ root: path.join(base, 'receiver'), config: { obssignature: 'v2', obspathstyle: true, avoidrepeat: true }, env });
+  receiver = await startDaemon({ root: path.join(base, 'receiver'), config: { obssignature: 'v2', obspathstyle: true, avoidrepeat: true }, tuning: env });
   dcp = await makeDcp(path.join(base, 'sender/data/dcp/cfec-001/dcps'), 'feature', [
     { file: 'picture.mxf', size: 40 * MB },
     { file: 'sound.mxf', size: 16 * MB },

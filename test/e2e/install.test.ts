@@ -80,6 +80,9 @@ test('install under a temp root, twice (same result), then the installed daemon 
     const rotate = await readFile(path.join(root, 'etc/logrotate.d/bft2'), 'utf8');
     assert.ok(rotate.includes(`${root}/var/log/bft2/bftv2.log ${root}/var/log/bft2/mhashtable.log {`));
     assert.match(rotate, /postrotate\n\s+systemctl reload bft2\.service .*\n\s+endscript/);
+    // The inotify limits, persisted for the next boot (watchers would poll without them).
+    const limits = await readFile(path.join(root, 'etc/sysctl.d/60-bft2-inotify.conf'), 'utf8');
+    assert.match(limits, /^fs\.inotify\.max_user_watches = 1048576$/m);
     // The command.
     const bin = path.join(root, 'usr/local/bin/bft2');
     assert.equal(await readlink(bin), `${prefix}/current/bin/bft2`);

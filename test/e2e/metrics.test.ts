@@ -16,7 +16,7 @@ import { startDaemon, makeTempRoot, waitFor, freePort, type Daemon } from '../..
 import { startS3Server, type TestS3 } from '../../tools/harness/s3-server.ts';
 
 const MB = 1024 * 1024;
-const FAST_ENV = { BFT2_RETRY_BASE_MS: '200', BFT2_RETRY_MAX_MS: '1000', BFT2_RETRY_QUICK_MS: '200', BFT2_UNPARSEABLE_GRACE_MS: '1000', BFT2_HASH_STABLE_MS: '300' };
+const FAST_ENV = { retrydelay: '200ms', retrymaxdelay: '1000ms', quickdelay: '200ms', unparseablegrace: '1000ms', hashstable: '300ms' };
 
 // ----- a strict Prometheus text-format (0.0.4) parser -----
 
@@ -204,7 +204,7 @@ after(async () => {
 
 test('/metrics: the families, CDN bytes of a download, retries, tasks per state as in the spool, hash table, disks', { timeout: 120_000 }, async () => {
   const root = await makeTempRoot();
-  const d = await startDaemon({ root, config: { downloadingnum: 2 }, env: FAST_ENV });
+  const d = await startDaemon({ root, config: { downloadingnum: 2 }, tuning: FAST_ENV });
   try {
     const first = await scrape(d.apiBase);
     assert.match(first.type, /^text\/plain; version=0\.0\.4/);
@@ -285,7 +285,7 @@ test('/metrics: the families, CDN bytes of a download, retries, tasks per state 
 test('metricslisten: /metrics, / and /status.json on their own port, and no longer on the API port', { timeout: 60_000 }, async () => {
   const root = await makeTempRoot();
   const metricsPort = await freePort();
-  const d = await startDaemon({ root, config: { metricslisten: `127.0.0.1:${metricsPort}` }, env: FAST_ENV });
+  const d = await startDaemon({ root, config: { metricslisten: `127.0.0.1:${metricsPort}` }, tuning: FAST_ENV });
   const mbase = `http://127.0.0.1:${metricsPort}`;
   try {
     const { families } = await scrape(mbase);
@@ -325,11 +325,11 @@ test('a 1:1:1 delivery: bytes by method and direction on both nodes, the sender\
   let receiver: Daemon | undefined;
   try {
     s3 = await startS3Server({ bucket: 'cfec-001' });
-    const env = { ...FAST_ENV, BFT2_OBS_PART_MB: '1' };
-    ({ sender } = await startLoopbackSender(s3, { root: path.join(base, 'sender'), config: { autosend: true, defaultseedtime: 2 }, env }));
+    const env = { ...FAST_ENV, obspartsize: '1MB' };
+    ({ sender } = await startLoopbackSender(s3, { root: path.join(base, 'sender'), config: { autosend: true, defaultseedtime: 2 }, tuning: env }));
     await mkdir(path.join(base, 'receiver/etc/bft2'), { recursive: true });
     await writeFile(path.join(base, 'receiver/etc/bft2/obsbuckets.txt'), `cfec-001 ${s3.ak} ${s3.sk} ${s3.endpoint}\n`);
-    receiver = await startDaemon({ root: path.join(base, 'receiver'), config: { obssignature: 'v2', obspathstyle: true }, env });
+    receiver = await startDaemon({ root: path.join(base, 'receiver'), config: { obssignature: 'v2', obspathstyle: true }, tuning: env });
     const made = await makeDcp(path.join(base, 'sender/data/dcp/cfec-001/dcps'), 'feature', [
       { file: 'picture.mxf', size: 5 * MB },
       { file: 'sound.mxf', size: 3 * MB },

@@ -24,14 +24,14 @@ const NAME = 'rebal';
 const TASK = `cfec-001-${NAME}`;
 const TASK_FILE = `${TASK}.task.json`;
 const env = {
-  BFT2_HASH_STABLE_MS: '300',
-  BFT2_RETRY_TRIES: '3',
-  BFT2_RETRY_BASE_MS: '200',
-  BFT2_RETRY_MAX_MS: '400',
-  BFT2_RETRY_QUICK_TRIES: '3',
-  BFT2_RETRY_QUICK_MS: '200',
-  BFT2_STALL_MS: '3000',
-  BFT2_CHUNK_MB: '4',
+  hashstable: '300ms',
+  retrytries: 3,
+  retrydelay: '200ms',
+  retrymaxdelay: '400ms',
+  quicktries: 3,
+  quickdelay: '200ms',
+  stall: '3000ms',
+  chunk: '4MB',
 };
 
 let base: string;
@@ -53,7 +53,7 @@ before(async () => {
   // test can take it away while the sender's origin keeps serving the torrents.
   const cdn = await startTestOrigin(storeOf());
   cdnOrigins.push(cdn);
-  ({ sender } = await startLoopbackSender(s3, { root: path.join(base, 'sender'), config: { cdnurl: cdn.url, autosend: true }, env }));
+  ({ sender } = await startLoopbackSender(s3, { root: path.join(base, 'sender'), config: { cdnurl: cdn.url, autosend: true }, tuning: env }));
   dcp = await makeDcp(path.join(storeOf(), 'cfec-001/dcps'), NAME, [
     { file: 'reel1.mxf', size: 12 * MiB + 11 },
     { file: 'reel2.mxf', size: 12 * MiB + 22 },
@@ -86,7 +86,7 @@ async function receive(rebalance: string, cdn: TestOrigin, config: Record<string
   const root = path.join(base, `receiver${++caseNo}`);
   await mkdir(path.join(root, 'etc/bft2'), { recursive: true });
   await writeFile(path.join(root, 'etc/bft2/obsbuckets.txt'), `cfec-001 ${s3.ak} ${s3.sk} ${s3.endpoint}\n`);
-  receiver = await startDaemon({ root, config: { rebalance, obssignature: 'v2', obspathstyle: true, ...config }, env });
+  receiver = await startDaemon({ root, config: { rebalance, obssignature: 'v2', obspathstyle: true, ...config }, tuning: env });
   const t = structuredClone(task);
   t.cdn.url = `${cdn.url}/dcp/cfec-001/dcps/${NAME}`;
   const handed = path.join(base, `tms${caseNo}`, TASK_FILE);

@@ -12,7 +12,7 @@ import { startDaemon, makeTempRoot, waitFor, type Daemon } from '../../tools/har
 
 const run = promisify(execFile);
 const MB = 1024 * 1024;
-const FAST_ENV = { BFT2_RETRY_BASE_MS: '200', BFT2_RETRY_MAX_MS: '1000', BFT2_UNPARSEABLE_GRACE_MS: '3000' };
+const FAST_ENV = { retrydelay: '200ms', retrymaxdelay: '1000ms', unparseablegrace: '3000ms' };
 
 let originRoot: string;
 let origin: TestOrigin;
@@ -51,7 +51,7 @@ const downloaded = (d: Daemon, task: string) => () => stat(path.join(d.paths.dow
 
 test('a task enqueued by cp, by a slow in-place write, by rsync-style rename and by the API ends downloaded with correct files', async () => {
   const root = await makeTempRoot();
-  const d = await startDaemon({ root, config: { downloadingnum: 2 }, env: FAST_ENV });
+  const d = await startDaemon({ root, config: { downloadingnum: 2 }, tuning: FAST_ENV });
   try {
     // cp into queues
     const outside = path.join(root, '..', path.basename(root) + '-tms');
@@ -125,7 +125,7 @@ test('a task enqueued by cp, by a slow in-place write, by rsync-style rename and
 test('kill -9 in the middle of a large file: after restart the download resumes from the bytes on disk, fetching none of them again', async () => {
   const root = await makeTempRoot();
   origin.throttle(12 * MB);
-  let d = await startDaemon({ root, config: {}, env: FAST_ENV });
+  let d = await startDaemon({ root, config: {}, tuning: FAST_ENV });
   try {
     const before = origin.requests.length;
     await writeFile(path.join(d.paths.queues, 'cfec-001-crash.task.json'), taskJson('crash'));
@@ -140,7 +140,7 @@ test('kill -9 in the middle of a large file: after restart the download resumes 
     origin.throttle(null);
     const afterKill = origin.requests.length;
 
-    d = await startDaemon({ root, config: d.config, env: FAST_ENV });
+    d = await startDaemon({ root, config: d.config, tuning: FAST_ENV });
     await waitFor(downloaded(d, 'cfec-001-crash'), { timeoutMs: 60_000, what: `crash task downloaded\n${d.output()}` });
     await assertStored(d, 'crash');
     // After the restart, no request asks for a byte that was on disk.
@@ -165,7 +165,7 @@ test('kill -9 in the middle of a large file: after restart the download resumes 
 
 test('the origin drops the connection mid-range: the download goes on from the byte it reached', async () => {
   const root = await makeTempRoot();
-  const d = await startDaemon({ root, config: {}, env: FAST_ENV });
+  const d = await startDaemon({ root, config: {}, tuning: FAST_ENV });
   try {
     const before = origin.requests.length;
     origin.dropConnectionOnce('/video.mxf', 6 * MB);
@@ -186,7 +186,7 @@ test('the origin drops the connection mid-range: the download goes on from the b
 test('progress while downloading, status lists every task, cancel stops it and files it in history', async () => {
   const root = await makeTempRoot();
   origin.throttle(8 * MB);
-  const d = await startDaemon({ root, config: {}, env: FAST_ENV });
+  const d = await startDaemon({ root, config: {}, tuning: FAST_ENV });
   try {
     await writeFile(path.join(d.paths.queues, 'cfec-001-slowone.task.json'), taskJson('slowone'));
     const staging = path.join(root, 'data/transfer/cdn/cfec-001/slowone');
@@ -240,7 +240,7 @@ test('recv moves the task file (one it may not remove is copied, and the answer 
   await mkdir(callers);
   await mkdir(readonly);
   origin.throttle(4 * MB);
-  const d = await startDaemon({ root: path.join(root, 'r'), config: {}, env: FAST_ENV });
+  const d = await startDaemon({ root: path.join(root, 'r'), config: {}, tuning: FAST_ENV });
   try {
     const moved = path.join(callers, 'cfec-001-moved.task.json');
     await writeFile(moved, taskJson('moved'));

@@ -42,7 +42,7 @@ before(async () => {
       obssignature: 'v2',
       obspathstyle: true,
     },
-    env: { BFT2_HASH_STABLE_MS: '300' },
+    tuning: { hashstable: '300ms' },
   });
   dcp = await makeDcp(path.join(base, 'sender', 'data/dcp/cfec-001/dcps'), 'film', [
     { file: 'reel.mxf', size: 200_000 },

@@ -31,7 +31,7 @@ before(async () => {
   ({ sender: d, origin: originUrl } = await startLoopbackSender(s3, {
     root,
     config: { senderid: 'cfec', btport: await freePort(), autosend: false, uploadingnum: 2 },
-    env: { BFT2_HASH_STABLE_MS: '300', BFT2_RETRY_BASE_MS: '200' },
+    tuning: { hashstable: '300ms', retrydelay: '200ms' },
   }));
   dcp = await makeDcp(dcps(), 'feature', [
     { file: 'picture.mxf', size: 30 * MB },
@@ -182,7 +182,7 @@ test('send texts: seeding task with reactive false/true, missing file, bad JSON,
 
 test('a restarted sender resumes seeding; a task whose seed time has passed goes to history', async () => {
   await d.stop();
-  d = await startDaemon({ root, config: d.config, env: { BFT2_HASH_STABLE_MS: '300', BFT2_RETRY_BASE_MS: '200', BFT2_SEED_CHECK_MS: '300' } });
+  d = await startDaemon({ root, config: d.config, tuning: { hashstable: '300ms', retrydelay: '200ms', seedcheck: '300ms' } });
   const resumed = await waitFor(
     async () => {
       const r = await d.api('uploadprogress', { taskfile: 'cfec-001-feature.task.json' });
@@ -227,7 +227,7 @@ test('kill -9 during the OBS upload of a large file: after restart the upload fi
   await d.kill('SIGKILL');
   const partsBefore = s3.partPuts('dcps/bigobs/reel.mxf').length;
 
-  d = await startDaemon({ root, config: d.config, env: { BFT2_HASH_STABLE_MS: '300', BFT2_RETRY_BASE_MS: '200' } });
+  d = await startDaemon({ root, config: d.config, tuning: { hashstable: '300ms', retrydelay: '200ms' } });
   await waitFor(async () => (await d.api('uploadprogress', { taskfile: 'cfec-001-bigobs.task.json' })).return_content.status === 'ready' || undefined, { timeoutMs: 120_000, what: 'bigobs ready after restart' });
   assert.match(await readFile(d.paths.log, 'utf8'), /start uploading taskfiles: cfec-001-bigobs/);
   const all = s3.requests.slice(before).filter((r) => r.method === 'PUT' && r.path.endsWith('dcps/bigobs/reel.mxf') && r.query.has('partNumber'));

@@ -15,7 +15,7 @@ test(`${COUNT} task files renamed into queues at once: each taken once, download
   const base = await makeTempRoot();
   const dcp = await makeDcp(path.join(base, 'origin', 'cfec-001', 'dcps'), 'tiny', [{ file: 'tiny.mxf', size: 4096 }]);
   const origin = await startTestOrigin(path.join(base, 'origin'));
-  const d = await startDaemon({ root: path.join(base, 'root'), config: { downloadingnum: 5 }, env: { BFT2_RETRY_BASE_MS: '200' } });
+  const d = await startDaemon({ root: path.join(base, 'root'), config: { downloadingnum: 5 }, tuning: { retrydelay: '200ms' } });
   try {
     const names = Array.from({ length: COUNT }, (_, i) => `burst-${String(i + 1).padStart(3, '0')}`);
     // Written under names the spool ignores, then renamed in as fast as the disk allows.

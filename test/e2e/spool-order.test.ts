@@ -13,7 +13,7 @@ import { startDaemon, makeTempRoot, waitFor, REPO_ROOT } from '../../tools/harne
 
 const run = promisify(execFile);
 const bft2 = path.join(REPO_ROOT, 'bin/bft2');
-const ENV = { BFT2_RETRY_BASE_MS: '100', BFT2_UNPARSEABLE_GRACE_MS: '2000' };
+const ENV = { retrydelay: '100ms', unparseablegrace: '2000ms' };
 
 test('downloadingnum 1: one task at a time, the others wait in queues and start in arrival order; the CLI speaks to the API', async () => {
   const base = await makeTempRoot();
@@ -21,7 +21,7 @@ test('downloadingnum 1: one task at a time, the others wait in queues and start 
   const origin = await startTestOrigin(path.join(base, 'origin'));
   origin.throttle(1024 * 1024);
   const root = path.join(base, 'root');
-  const d = await startDaemon({ root, config: { downloadingnum: 1 }, env: ENV });
+  const d = await startDaemon({ root, config: { downloadingnum: 1 }, tuning: ENV });
   try {
     const names = ['first', 'second', 'third'];
     for (const n of names) {
@@ -59,7 +59,7 @@ test('downloadingnum 1: one task at a time, the others wait in queues and start 
 
 test('sender: autosend moves a complete task from tmp to queues; a broken one gets .err in tmp; send says it was autosent; cancel', async () => {
   const root = await makeTempRoot();
-  const d = await startDaemon({ root, config: { servertype: 'sender', autosend: true }, env: ENV });
+  const d = await startDaemon({ root, config: { servertype: 'sender', autosend: true }, tuning: ENV });
   const sender = (s: string) => path.join(root, 'data/sender', s);
   try {
     const task = makeCdnTask({ name: 'out', basesubdir: 'cfec-001', cdnUrl: 'http://127.0.0.1:9/dcp/cfec-001/dcps/out', filelist: [{ file: 'a.mxf', hash: 'a'.repeat(40), size: 10 }] });

@@ -1,6 +1,6 @@
 // A spool directory whose changes inotify cannot see — here a tmpfs mounted over it after
 // the watcher started, as a network share mounted late, or written from another host —
-// still has its task files taken: the periodic listing finds them (BFT2_SPOOL_RESCAN_MS).
+// still has its task files taken: the periodic listing finds them (config tuning.spoolrescan).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -9,15 +9,16 @@ import os from 'node:os';
 import path from 'node:path';
 import { SpoolWatcher, type ReadyTaskFile } from '../../src/spool/spool-watcher.ts';
 import { silentLogger } from '../../src/log/logger.ts';
+import { setTuning, tuningSchema } from '../../src/config/tuning.ts';
 
 test('a task file the watcher gets no event for is taken by the periodic listing', async () => {
   const base = await mkdtemp(path.join(os.tmpdir(), 'bft2-rescan-'));
   const dir = path.join(base, 'queues');
   await mkdir(dir);
-  process.env.BFT2_SPOOL_RESCAN_MS = '300';
+  setTuning(tuningSchema.parse({ spoolrescan: '300ms' }));
   const ready: ReadyTaskFile[] = [];
   const watcher = new SpoolWatcher(dir, { ready: (t) => void ready.push(t), unparseable: () => {} }, silentLogger());
-  delete process.env.BFT2_SPOOL_RESCAN_MS;
+  setTuning(tuningSchema.parse(undefined));
   await watcher.start();
   execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', dir]);
   try {

@@ -36,7 +36,7 @@ before(async () => {
   ]);
   origin = await startTestOrigin(originRoot);
   root = await makeTempRoot();
-  d = await startDaemon({ root, config: { downloadingnum: 2 }, env: { BFT2_RETRY_BASE_MS: '200', BFT2_RETRY_QUICK_MS: '200' } });
+  d = await startDaemon({ root, config: { downloadingnum: 2 }, tuning: { retrydelay: '200ms', quickdelay: '200ms' } });
   profile = await mkdtemp(path.join(os.tmpdir(), 'bft2-chromium-'));
 });
 /** Closing a browser is bounded too: a wedged one is left to the process's exit. */

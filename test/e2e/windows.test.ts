@@ -55,7 +55,7 @@ before(async () => {
     root: path.join(base, 'sender'),
     wrap: FAKE,
     config: { cdnurl: cdn.url, bttime: WINDOWS, obstime: WINDOWS, cdntime: WINDOWS, autosend: false },
-    env: { BFT2_HASH_STABLE_MS: '300' },
+    tuning: { hashstable: '300ms' },
   }));
   dcp = await makeDcp(path.join(base, 'sender', 'data/dcp/cfec-001/dcps'), 'win', [
     { file: 'CPL.xml', size: 2000 },

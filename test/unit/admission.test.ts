@@ -24,9 +24,12 @@ async function withSpool(fn: (spool: TaskSpool<ReceiverState>, log: Logger) => P
   }
 }
 
-function admission(spool: TaskSpool<ReceiverState>, log: Logger, o: { limit?: number; holdRetryMs?: number; canStart?: (task: string) => Promise<string | undefined>; work?: (r: Running) => Promise<void> }) {
+/** What a pickup checked, in these tests: the task's DCP. */
+type Checked = { dcp: string };
+
+function admission(spool: TaskSpool<ReceiverState>, log: Logger, o: { limit?: number; holdRetryMs?: number; canStart?: (c: Checked) => Promise<string | undefined>; work?: (r: Running<Checked>) => Promise<void> }) {
   const started: string[] = [];
-  const a = new Admission<ReceiverState, Running>({
+  const a = new Admission<ReceiverState, Checked, Running<Checked>>({
     spool,
     queue: 'queues',
     active: 'downloading',
@@ -34,7 +37,10 @@ function admission(spool: TaskSpool<ReceiverState>, log: Logger, o: { limit?: nu
     log,
     holdRetryMs: o.holdRetryMs ?? 200,
     canStart: o.canStart,
-    create: (task) => ({ task, done: Promise.resolve() }),
+    keyOf: (c) => c.dcp,
+    load: async (task) => ({ dcp: task }),
+    loadFailed: async () => {},
+    create: (task, checked, fromQueue) => ({ task, checked, fromQueue, done: Promise.resolve() }),
     work: async (r) => {
       started.push(r.task);
       await o.work?.(r);
@@ -56,7 +62,7 @@ test('a task held back (no space) is asked again every holdRetryMs, as long as i
       },
     });
     try {
-      await a.enqueue('held');
+      a.enqueue('held', { dcp: 'held' });
       await waitFor(async () => (a.held.get('held') ? true : undefined), { timeoutMs: 2000, what: 'the task held' });
       // Many holds in a row: a timer may wake a ms before Date.now() reaches the hold's
       // end (the loop's clock and the wall clock round apart); each such wake-up must
@@ -80,8 +86,8 @@ test('one slot: two queued tasks run one after the other, in arrival order', asy
     const firstDone = new Promise<void>((r) => (finishFirst = r));
     const { a, started } = admission(spool, log, { work: (r) => (r.task === 'first' ? firstDone : Promise.resolve()) });
     try {
-      await a.enqueue('first');
-      await a.enqueue('second');
+      a.enqueue('first', { dcp: 'first' });
+      a.enqueue('second', { dcp: 'second' });
       await waitFor(async () => (started.length > 0 ? true : undefined), { timeoutMs: 2000, what: 'the first started' });
       await new Promise((r) => setTimeout(r, 200));
       assert.deepEqual(started, ['first'], 'the second waits for the slot');
@@ -89,6 +95,43 @@ test('one slot: two queued tasks run one after the other, in arrival order', asy
       finishFirst();
       await waitFor(async () => (started.length === 2 ? true : undefined), { timeoutMs: 2000, what: 'the second started' });
       assert.deepEqual(started, ['first', 'second']);
+    } finally {
+      a.stop();
+    }
+  });
+});
+
+test('a task under an exclusive transition (a cancel, a restart) is not started meanwhile; it starts after, if still queued', async () => {
+  await withSpool(async (spool, log) => {
+    await writeFile(spool.file('queues', 'x'), '{}');
+    const { a, started } = admission(spool, log, {});
+    try {
+      await a.exclusive('x', async () => {
+        a.enqueue('x', { dcp: 'x' });
+        await new Promise((r) => setTimeout(r, 200));
+        assert.deepEqual(started, [], 'not started inside the transition');
+      });
+      await waitFor(async () => (started.includes('x') ? true : undefined), { timeoutMs: 2000, what: 'started after the transition' });
+    } finally {
+      a.stop();
+    }
+  });
+});
+
+test('two tasks of one DCP (the same key) never run at once, even with free slots', async () => {
+  await withSpool(async (spool, log) => {
+    for (const t of ['one', 'two']) await writeFile(spool.file('queues', t), '{}');
+    let finishOne!: () => void;
+    const oneDone = new Promise<void>((r) => (finishOne = r));
+    const { a, started } = admission(spool, log, { limit: 5, work: (r) => (r.task === 'one' ? oneDone : Promise.resolve()) });
+    try {
+      a.enqueue('one', { dcp: 'film' });
+      a.enqueue('two', { dcp: 'film' });
+      await waitFor(async () => (started.length > 0 ? true : undefined), { timeoutMs: 2000, what: 'one started' });
+      await new Promise((r) => setTimeout(r, 200));
+      assert.deepEqual(started, ['one']);
+      finishOne();
+      await waitFor(async () => (started.length === 2 ? true : undefined), { timeoutMs: 2000, what: 'two started after one' });
     } finally {
       a.stop();
     }

@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readRecord, seedLeftMs, seedLeftMinutes } from '../../src/roles/cacher/seed-record.ts';
+import { readRecord, seedStartMs } from '../../src/roles/cacher/seed-record.ts';
+import { seedLeftMs, seedLeftMinutes, seedHours } from '../../src/roles/shared/seed-clock.ts';
 
 const hash = 'a'.repeat(40);
 
@@ -15,7 +16,8 @@ test('the record is read only when it is well formed; a torrent name that is not
 
 test('seed time left: whole minutes rounded up, the whole seed time before the clock starts, 0 when over', () => {
   const start = Date.parse('2026-01-05T10:00:00Z');
-  const rec = { torrent: 'x', infohash: hash, seedstart: new Date(start).toISOString() };
+  const rec = seedStartMs({ torrent: 'x', infohash: hash, seedstart: new Date(start).toISOString() });
+  assert.equal(seedStartMs({ torrent: 'x', infohash: hash }), undefined, 'no clock before the share is complete');
   assert.equal(seedLeftMs(undefined, 1), undefined);
   assert.equal(seedLeftMinutes(undefined, 0.02), 2); // 72 s
   assert.equal(seedLeftMinutes(rec, 0.02, start + 1000), 2);
@@ -23,4 +25,10 @@ test('seed time left: whole minutes rounded up, the whole seed time before the c
   assert.equal(seedLeftMs(rec, 0.02, start + 72_000), 0);
   assert.equal(seedLeftMinutes(rec, 72, start + 3_600_000), 71 * 60);
   assert.equal(seedLeftMs(rec, 1, start + 10 * 3_600_000), 0);
+});
+
+test('seed hours: the task\'s bt.seedtime, else the config\'s defaultseedtime (decimals, strings from the seed)', () => {
+  assert.equal(seedHours({ bt: { seedtime: 0.5 } } as never, { defaultseedtime: 72 }), 0.5);
+  assert.equal(seedHours({ bt: {} } as never, { defaultseedtime: 72 }), 72);
+  assert.equal(seedHours({ bt: { seedtime: '12' } } as never, { defaultseedtime: 72 }), 12);
 });

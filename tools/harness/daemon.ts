@@ -48,6 +48,8 @@ export interface Daemon {
 export interface StartDaemonOptions {
   root: string;
   config: Record<string, unknown>;
+  /** config.json's `tuning` (short retry delays and the like); merged over the config's own. */
+  tuning?: Record<string, unknown>;
   env?: Record<string, string>;
   /** Default 20 000. */
   startTimeoutMs?: number;
@@ -136,6 +138,7 @@ export async function startDaemon(opts: StartDaemonOptions): Promise<Daemon> {
     btport: await freePort(),
     ...opts.config,
   };
+  if (opts.tuning) config.tuning = { ...((opts.config.tuning as object | undefined) ?? {}), ...opts.tuning };
   await writeFile(path.join(etc, 'config.json'), JSON.stringify(config, null, 2) + '\n');
   const apiBase = `http://${String(config.apilisten)}`;
 

@@ -1,7 +1,7 @@
 // The `cprogress` answer (SPEC §5 cacher, seed §4.3.4) as a pure function of a task's
 // state: where its file is, whether its share is in the BitTorrent client, its `.err`.
 // Owns the answer's fields and texts. No I/O.
-import { formatPercent } from '../receiver/progress-math.ts';
+import { formatPercentDone } from '../receiver/progress-math.ts';
 
 export type SeedStatus = 'seeding' | 'noseeding' | 'seeding error' | 'noseeding error';
 
@@ -38,6 +38,6 @@ export function cprogressAnswer(s: CprogressState): Record<string, unknown> {
     seedleft: s.state === 'downloaded' || s.state === 'history' ? 0 : s.seedleftMinutes,
     uploaded: share?.uploaded ?? 0,
     peers: share?.peers ?? 0,
-    percent: share ? formatPercent(share.verifiedBytes, share.totalBytes) : '0.000%',
+    percent: share ? formatPercentDone(share.verifiedBytes, share.totalBytes) : '0.000%',
   };
 }

@@ -1,9 +1,9 @@
 // What a cacher writes into a task file so that a restart needs neither the origin nor a
 // re-read of the data (SPEC §5: "a restart resumes seeding with the time left, without
-// re-reading data it verified"), and the seed clock's arithmetic.
+// re-reading data it verified"). The seed clock's rule is ../shared/seed-clock.ts.
 // The record is the task file's `cacher` field (unknown to the seed; kept by every
 // rewrite):
-//   { "torrent": "<torrent name>", "infohash": "<40 hex>",
+//   { "torrent": "<data directory name>", "infohash": "<40 hex>",
 //     "seedstart": "<ISO-8601 UTC, when the share became complete or a reactive recv restarted the clock>",
 //     "files": [{ "path": "<file in the torrent>", "size": n, "mtimeMs": n, "ino": n }] }
 // `files` is each data file as it stood when every piece had been verified (and fsynced):
@@ -12,10 +12,8 @@
 // format, so that a restart in the repeated hour of a DST change reads the right instant.
 // Owns the record's format. Must not touch the task file itself (the role reads and writes it).
 import { lstat, open } from 'node:fs/promises';
-import type { Task } from '../../task/schema.ts';
-import type { Config } from '../../config/schema.ts';
-import type { TorrentInfo } from '../../transfer/bt/make-torrent.ts';
-import { stagedPath } from '../../transfer/bt/bt-client.ts';
+import path from 'node:path';
+import type { FileEntry } from '../../task/schema.ts';
 import { unsafeSegment } from '../../task/validate-task.ts';
 
 export const RECORD_KEY = 'cacher';
@@ -54,33 +52,21 @@ export function writeRecord(raw: Record<string, unknown>, rec: CacherRecord): vo
   raw[RECORD_KEY] = rec;
 }
 
-/** The task's seed time in hours: `bt.seedtime`, else config `defaultseedtime` (decimals allowed). */
-export function seedHours(t: Task, config: Config): number {
-  return t.bt.seedtime ?? config.defaultseedtime;
+/** When the seed clock started (ms), or undefined while the share is not complete. */
+export function seedStartMs(rec: CacherRecord | undefined): number | undefined {
+  return rec?.seedstart ? Date.parse(rec.seedstart) : undefined;
 }
 
-/** Milliseconds of seeding left; undefined while the clock has not started (share not complete). */
-export function seedLeftMs(rec: CacherRecord | undefined, hours: number, now = Date.now()): number | undefined {
-  if (!rec?.seedstart) return undefined;
-  return Math.max(0, Date.parse(rec.seedstart) + hours * 3_600_000 - now);
-}
-
-/** `seedleft` of cprogress: whole minutes, rounded up (0 only when the time is over); the whole seed time before the clock starts. */
-export function seedLeftMinutes(rec: CacherRecord | undefined, hours: number, now = Date.now()): number {
-  const left = seedLeftMs(rec, hours, now) ?? hours * 3_600_000;
-  return Math.ceil(left / 60_000);
-}
-
-/** Each data file of the torrent under `parentDir` as it is now, fsynced first (the record must describe durable data). */
-export async function fingerprint(parentDir: string, info: TorrentInfo): Promise<DataFile[]> {
+/** Each data file of the share under `dataDir` as it is now, fsynced first (the record must describe durable data). */
+export async function fingerprint(dataDir: string, share: readonly FileEntry[]): Promise<DataFile[]> {
   const files: DataFile[] = [];
-  for (const f of info.files) {
-    const p = stagedPath(parentDir, info.name, f.path);
+  for (const f of share) {
+    const p = path.join(dataDir, f.file);
     const fh = await open(p, 'r');
     try {
       await fh.sync();
       const st = await fh.stat();
-      files.push({ path: f.path, size: st.size, mtimeMs: st.mtimeMs, ino: st.ino });
+      files.push({ path: f.file, size: st.size, mtimeMs: st.mtimeMs, ino: st.ino });
     } finally {
       await fh.close();
     }
@@ -88,14 +74,14 @@ export async function fingerprint(parentDir: string, info: TorrentInfo): Promise
   return files;
 }
 
-/** True when every recorded file of the torrent is still there, a regular file with the recorded size, mtime and inode. */
-export async function unchangedOnDisk(parentDir: string, info: TorrentInfo, files: DataFile[] | undefined): Promise<boolean> {
-  if (!files || files.length !== info.files.length) return false;
+/** True when every recorded file of the share is still there, a regular file with the recorded size, mtime and inode. */
+export async function unchangedOnDisk(dataDir: string, share: readonly FileEntry[], files: DataFile[] | undefined): Promise<boolean> {
+  if (!files || files.length !== share.length) return false;
   const byPath = new Map(files.map((f) => [f.path, f]));
-  for (const f of info.files) {
-    const rec = byPath.get(f.path);
-    if (!rec || rec.size !== f.length) return false;
-    const st = await lstat(stagedPath(parentDir, info.name, f.path)).catch(() => undefined);
+  for (const f of share) {
+    const rec = byPath.get(f.file);
+    if (!rec || rec.size !== f.size) return false;
+    const st = await lstat(path.join(dataDir, f.file)).catch(() => undefined);
     if (!st?.isFile() || st.size !== rec.size || st.mtimeMs !== rec.mtimeMs || st.ino !== rec.ino) return false;
   }
   return true;

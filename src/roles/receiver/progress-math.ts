@@ -8,6 +8,12 @@ export function formatPercent(part: number, whole: number): string {
   return ((part / whole) * 100).toFixed(3) + '%';
 }
 
+/** As formatPercent, but 100.000% only when the whole is there: a part short of it reads 99.999% at most. */
+export function formatPercentDone(part: number, whole: number): string {
+  const p = formatPercent(part, whole);
+  return part < whole && p === '100.000%' ? '99.999%' : p;
+}
+
 /** The seed's rule: N B/s up to 9999 B, then N KB/s up to 9999 KB, then N MB/s. */
 export function formatRate(bytesPerSecond: number): string {
   const r = Math.max(0, bytesPerSecond);

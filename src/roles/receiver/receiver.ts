@@ -1,20 +1,17 @@
-// The receiver pipeline (SPEC §5, receiver): tmp → queues → downloading → downloaded →
-// history. Takes complete task files from `queues` (dropped in, or put there by `recv`),
-// admits at most `downloadingnum` into `downloading` in arrival order (a task waits while
-// the disk reserve is short, or while another task works on the same DCP), copies the
-// files the store already holds, hands the rest to the task's download (one engine for all
-// three methods: src/download/task-download.ts), moves the finished DCP into the store
-// with `<name>.finished` (store-merge.ts), seeds its BitTorrent share from the store for
-// the seed time (receiver-seeds.ts), and resumes whatever was under way at start-up.
+// The receiver (SPEC §5, receiver): tmp → queues → downloading → downloaded → history, on
+// the shared task pipeline (../shared/task-pipeline.ts: spool, admission, locks, cancel,
+// failures, autoretry, quarantine). What is the receiver's own: the checks of a task
+// (dedup against the hash table, the plan per method, the torrent at recv), the copies of
+// files the store already holds, the download of the rest (one engine for every method:
+// src/download/task-download.ts), the move of the finished DCP into the store with
+// `<name>.finished` (store-merge.ts), seeding its BitTorrent share from the store for the
+// seed time (receiver-seeds.ts), and the `progress` answer.
 // Owns: the receiver spool, the task's assembly directory, its store entry. Must not
 // touch another task's files, the sender spool.
-import { rm, stat, copyFile, mkdir, constants as fsConstants } from 'node:fs/promises';
+import { rm, stat, copyFile, mkdir, readFile, constants as fsConstants } from 'node:fs/promises';
 import path from 'node:path';
-import { TEMP_PREFIX, RECEIVER_STATES, taskNameOf, type ReceiverState } from '../../config/paths.ts';
-import { TaskSpool } from '../../spool/task-spool.ts';
-import { Admission } from '../../spool/admission.ts';
-import { SpoolWatcher } from '../../spool/spool-watcher.ts';
-import { renameDurable, writeFileDurable, writeJsonDurable, exists } from '../../spool/durable-fs.ts';
+import { TEMP_PREFIX, PATH_MAX, RECEIVER_STATES, taskNameOf, type ReceiverState } from '../../config/paths.ts';
+import { writeFileDurable, writeJsonDurable, exists, renameDurable } from '../../spool/durable-fs.ts';
 import { readTaskJson } from '../../trust/confined-file.ts';
 import { validateTask, planDownload, checkMethodsAvailable, type DownloadPlan } from '../../task/validate-task.ts';
 import { METHODS, type Method, type Task } from '../../task/schema.ts';
@@ -25,80 +22,81 @@ import { checkBtShare } from '../shared/bt-share-check.ts';
 import type { BtClient } from '../../transfer/bt/bt-client.ts';
 import { PartStore } from '../../transfer/segments/part-store.ts';
 import { TaskDownload } from '../../download/task-download.ts';
-import { formatLocalTime, envNumber } from '../../util/time.ts';
+import { formatLocalTime } from '../../util/time.ts';
 import type { DaemonContext } from '../../daemon/context.ts';
 import type { HashTableStore } from '../../hashtable/hash-table.ts';
 import type { IndexEntry } from '../../hashtable/reconcile.ts';
-import { freeSpace, parseReserve, reserveVerdict, describeFilesystem } from '../../schedule/disk-reserve.ts';
-import { TryLog } from '../../transfer/try-log.ts';
+import { spaceToStart } from '../shared/disk-space.ts';
 import { isDiskFull, diskFullError } from '../../transfer/disk-full.ts';
+import { fileUrl } from '../../transfer/cdn/http-request.ts';
+import { parseObsUrl } from '../../transfer/obs/obs-url.ts';
 import { formatPercent } from './progress-math.ts';
 import { emptyProgress, downloadingProgress } from './receiver-progress.ts';
-import { checkAssembly, storeDcp, recordHashes, storingMarker } from './store-merge.ts';
+import { checkAssembly, storeDcp, recordHashes, storingMarker, newStoreSwap, parseStoreSwap } from './store-merge.ts';
 import { ReceiverSeeds } from './receiver-seeds.ts';
+import { TaskPipeline, Cancelled, type PipelineRun, type CheckPurpose, type RoleHooks } from '../shared/task-pipeline.ts';
 import type { ScheduledTask } from '../../schedule/showschedules.ts';
+import { tuning } from '../../config/tuning.ts';
 
-interface ActiveDownload {
-  task: string;
-  abort: AbortController;
-  tries: TryLog;
+/** What a pickup checked: the task, its plan, the store copies it can use, where it goes. */
+interface Checked {
+  raw: Record<string, unknown>;
+  t: Task;
+  plan: DownloadPlan;
+  sources: Map<string, IndexEntry>;
+  storeDir: string;
+}
+
+interface Download extends PipelineRun<Checked> {
   /** The engine, once the task's files are planned. */
   download?: TaskDownload;
   /** Bytes of local-same files copied into the DCP. */
   localBytes: number;
-  done: Promise<void>;
-  storing: boolean;
-}
-
-class Cancelled extends Error {
-  constructor() {
-    super('cancelled');
-  }
 }
 
 const LIST2_KEY = { bt: 'btlist2', obs: 'obslist2', cdn: 'cdnlist2' } as const;
 
 export class Receiver {
-  readonly spool: TaskSpool<ReceiverState>;
-  private watcher?: SpoolWatcher;
-  private downloadingWatcher?: SpoolWatcher;
-  /** Valid tasks waiting in `queues`, and the ones downloading (at most `downloadingnum`). */
-  private readonly admission: Admission<ReceiverState, ActiveDownload>;
+  readonly pipeline: TaskPipeline<ReceiverState, Checked, Download>;
   private readonly seeds?: ReceiverSeeds;
   private seedTimer?: NodeJS.Timeout;
-  private stopping = false;
-  /** recv calls under way, so twenty identical calls give one success. */
-  private readonly receiving = new Set<string>();
 
   constructor(
     private readonly ctx: DaemonContext,
     private readonly hashes: HashTableStore,
     private readonly btClient?: () => Promise<BtClient>,
   ) {
-    this.spool = new TaskSpool(ctx.paths, 'receiver', RECEIVER_STATES, ctx.log);
     if (btClient) this.seeds = new ReceiverSeeds(ctx, hashes, btClient);
-    this.admission = new Admission<ReceiverState, ActiveDownload>({
-      spool: this.spool,
-      queue: 'queues',
-      active: 'downloading',
+    const hooks: RoleHooks<ReceiverState, Checked, Download> = {
+      name: 'receiver',
+      spoolRole: 'receiver',
+      states: { tmp: 'tmp', queue: 'queues', active: 'downloading', done: 'downloaded', history: 'history' },
+      allStates: RECEIVER_STATES,
+      doneWord: 'downloaded',
       limit: () => this.config.downloadingnum,
-      log: ctx.log,
-      keyOf: (task) => this.dcpKey(task),
-      canStart: (task) => this.spaceToStart(task),
-      create: (task) => ({ task, abort: new AbortController(), tries: new TryLog(), localBytes: 0, done: Promise.resolve(), storing: false }),
-      work: (a) => this.downloadAndReport(a),
-    });
+      check: (raw, at, purpose) => this.check(raw, at, purpose),
+      keyOf: (c) => c.storeDir,
+      canStart: (c) => spaceToStart(this.config, [this.ctx.paths.transferDir, this.ctx.paths.storeParent(this.config, c.t.basesubdir)], c.t.size),
+      makeRun: (base) => ({ ...base, localBytes: 0 }),
+      work: (run) => this.download(run),
+      failure: (run, err) => this.failure(run, err),
+      discard: (_task, c) => this.removeTransferData(c?.t),
+      sourceUrls: (c) => this.sourceUrls(c),
+      onDoneReplaced: (task) => this.seeds?.stop(task) ?? Promise.resolve(),
+    };
+    this.pipeline = new TaskPipeline(hooks, { paths: ctx.paths, log: ctx.log, guard: ctx.guard, autoretry: () => this.config.autoretry });
   }
 
-  private get active() {
-    return this.admission.running;
+  get spool() {
+    return this.pipeline.spool;
   }
-
+  private get running() {
+    return this.pipeline.running;
+  }
   /** The methods this node can run. */
   private get available(): Set<Method> {
     return new Set<Method>(this.btClient ? ['bt', 'obs', 'cdn'] : ['obs', 'cdn']);
   }
-
   private get config() {
     return this.ctx.config();
   }
@@ -107,60 +105,37 @@ export class Receiver {
   }
 
   async start(): Promise<void> {
-    await this.spool.ensureDirs();
-    await this.spool.reconcileMarkers();
-    const resuming: string[] = [];
-    for (const task of await this.spool.list('downloading')) {
-      if (!(await this.spool.hasMarker('downloading', task, '.err'))) resuming.push(task);
-    }
-    if (resuming.length) this.log.info(`start downloading taskfiles: ${resuming.join(',')}`);
-    for (const task of resuming) await this.admission.launch(task);
+    await this.pipeline.start({ resumeLog: 'start downloading taskfiles' });
     // Stored DCPs whose seed time is not over are seeded again.
     for (const task of await this.spool.list('downloaded')) await this.resumeSeed(task);
-    this.seedTimer = setInterval(() => void this.seeds?.expire(), envNumber('BFT2_SEED_CHECK_MS', 60_000));
+    this.seedTimer = setInterval(() => void this.seeds?.expire(), tuning().seedcheck);
     this.seedTimer.unref();
-
-    this.watcher = new SpoolWatcher(
-      this.spool.dir('queues'),
-      {
-        ready: ({ task, file, raw }) => this.admitToQueue(task, file, raw),
-        unparseable: ({ task, file }) => this.spool.refuse('queues', task, errors.TASK_JSON(file)),
-        unsafe: ({ task, error }) => this.spool.refuse('queues', task, error),
-      },
-      this.log,
-    );
-    await this.watcher.start();
-    // A downloading task whose .err is deleted is re-armed: watch for that too.
-    this.downloadingWatcher = new SpoolWatcher(this.spool.dir('downloading'), { ready: ({ task }) => this.admission.rearm(task), unparseable: () => {} }, this.log);
-    await this.downloadingWatcher.start();
   }
 
   async stop(): Promise<void> {
-    this.stopping = true;
-    this.admission.stop();
     clearInterval(this.seedTimer);
-    await this.watcher?.close();
-    await this.downloadingWatcher?.close();
-    for (const a of this.active.values()) a.abort.abort(new Error('daemon stopping'));
-    await Promise.allSettled([...this.active.values()].map((a) => a.done));
+    await this.pipeline.stop();
     await this.seeds?.close();
   }
 
   // ----- checks -----
 
   /**
-   * Validates a task as `recv` does; returns the checked task, the files the store already
-   * holds (`avoidrepeat`) with where to copy them from, and the download plan.
+   * Validates a task as `recv` does (SPEC §4): its fields, names and paths, the files the
+   * store already holds (`avoidrepeat`) with where to copy them from, the download plan; a
+   * task arriving (recv, a dropped file) also has its torrent fetched and checked now, a
+   * resumed one fetches it through the retry policy.
    */
-  private async check(raw: unknown, where: string, opts: { torrent: boolean } = { torrent: true }): Promise<{ task: Task; plan: DownloadPlan; sources: Map<string, IndexEntry> }> {
-    const task = validateTask(raw, where);
-    const sources = this.config.avoidrepeat ? await this.localSources(task) : new Map<string, IndexEntry>();
-    const plan = planDownload(task, new Set(sources.keys()), where);
+  private async check(raw: Record<string, unknown>, where: string, purpose: CheckPurpose): Promise<Checked> {
+    const t = validateTask(raw, where);
+    const config = this.config;
+    const long = this.ctx.paths.pathTooLong(config, t.basesubdir, t.name, t.filelist);
+    if (long) throw errors.TASK_PATH_TOO_LONG(long.file, long.bytes, PATH_MAX - 1);
+    const sources = config.avoidrepeat ? await this.localSources(t) : new Map<string, IndexEntry>();
+    const plan = planDownload(t, new Set(sources.keys()), where);
     checkMethodsAvailable(plan, this.available);
-    // At recv the torrent is fetched and checked now; a download (started or resumed)
-    // fetches it itself, through the retry policy.
-    if (opts.torrent && plan.lists2.bt.length > 0) await checkBtShare(task);
-    return { task, plan, sources };
+    if (purpose !== 'resume' && plan.lists2.bt.length > 0) await checkBtShare(t);
+    return { raw, t, plan, sources, storeDir: this.ctx.paths.storeDir(config, t.basesubdir, t.name) };
   }
 
   /** For each file of the task, a trusted copy in the store with the same sha1, if any. */
@@ -171,6 +146,47 @@ export class Receiver {
       if (copy) found.set(f.file, copy);
     }
     return found;
+  }
+
+  /** The URLs a task's download needs (autoretry asks them before re-arming it). */
+  private async sourceUrls(c: Checked): Promise<string[]> {
+    const { t, plan } = c;
+    const urls: string[] = [];
+    if (plan.lists2.bt.length > 0) urls.push(t.obslist.length || t.cdnlist.length ? t.bt.tmpurl : t.bt.url);
+    if (plan.lists2.cdn.length > 0) urls.push(fileUrl(t.cdn.url, plan.lists2.cdn[0]));
+    if (plan.lists2.obs.length > 0) {
+      const { bucket } = parseObsUrl(t.obs.url);
+      const keys = await resolveObsCredentials(bucket, { task: t.obs, bucketsFile: this.ctx.paths.obsBucketsFile, config: this.config }).catch(() => undefined);
+      if (keys?.endpoint) urls.push(/^https?:\/\//.test(keys.endpoint) ? keys.endpoint : `https://${keys.endpoint}`);
+    }
+    return urls.filter((u) => /^https?:\/\//.test(u));
+  }
+
+  // ----- downloading -----
+
+  /** The error a failed download reports: a full disk names the filesystem and what the whole task still needs. */
+  private async failure(run: Download, err: unknown): Promise<Bft2Error> {
+    if (isDiskFull(err)) return diskFullError((err as { path?: string }).path ?? this.ctx.paths.transferDir, await this.bytesStillNeeded(run.checked).catch(() => 0));
+    if (isBft2Error(err)) return err;
+    const e = new Bft2Error('DOWNLOAD_FAILED', messageOf(err), false);
+    (e as Error).cause = err;
+    return e;
+  }
+
+  /** Bytes of the task's download not on disk yet. */
+  private async bytesStillNeeded(c: Checked): Promise<number> {
+    const onDisk = await this.partStore(c.t, c.raw).onDisk();
+    const sizeOf = new Map(c.t.filelist.map((f) => [f.file, f.size]));
+    let needed = 0;
+    for (const [f, n] of onDisk) needed += sizeOf.get(f)! - n;
+    return needed;
+  }
+
+  /** The part files of a task's download (every file of its lists2). */
+  private partStore(t: Task, raw: Record<string, unknown>): PartStore {
+    const byName = new Map(t.filelist.map((f) => [f.file, f]));
+    const files = METHODS.flatMap((m) => listOr(raw[LIST2_KEY[m]], t[`${m}list`])).map((f) => byName.get(f)!);
+    return new PartStore(this.ctx.paths.assembly(t.basesubdir, t.name), files);
   }
 
   /**
@@ -195,94 +211,14 @@ export class Receiver {
     }
   }
 
-  /** Why a queued task may not start yet: the disk reserve would not hold after its download. */
-  private async spaceToStart(task: string): Promise<string | undefined> {
-    const file = this.spool.file('queues', task);
-    const t = validateTask((await readTaskJson(file)).raw, file);
-    const config = this.config;
-    const reserve = parseReserve(config.diskreserve);
-    for (const dir of [this.ctx.paths.transferDir, this.ctx.paths.storeParent(config, t.basesubdir)]) {
-      const space = await freeSpace(dir).catch(() => undefined);
-      if (!space) continue;
-      const v = reserveVerdict({ free: space.free, total: space.total, reserve, needed: t.size });
-      if (!v.ok) return `waiting for disk space: ${await describeFilesystem(dir)} has ${space.free} bytes free; the task needs ${t.size} and the reserve (${config.diskreserve}) ${v.short} more`;
-    }
-    return undefined;
-  }
-
-  /** The DCP a task works on (its store directory): two tasks of one DCP never run at once. */
-  private async dcpKey(task: string): Promise<string | undefined> {
-    const where = (await this.spool.locate(task)).find((l) => l.state === 'queues' || l.state === 'downloading');
-    if (!where) return undefined;
-    const t = validateTask((await readTaskJson(where.file)).raw, where.file);
-    return this.ctx.paths.storeDir(this.config, t.basesubdir, t.name);
-  }
-
-  /** A complete task file in `queues` (dropped in by a person or a TMS, or by `recv`). */
-  /** `checked`: recv has just run the task's checks (the torrent fetch, the local lookups); not again. */
-  private async admitToQueue(task: string, file: string, raw: unknown, checked = false): Promise<void> {
-    // Already waiting: nothing to do. Running: the checks below give the new file its .err.
-    if (this.admission.isWaiting(task)) return;
-    try {
-      if (!checked) await this.check(raw, file);
-      const stillQueued = await this.spool.withLock(task, async () => {
-        // Under the lock: the file may have been taken already (by recv's own admission).
-        if (!(await exists(this.spool.file('queues', task)))) return false;
-        const running = (await this.spool.locate(task)).find((l) => l.state === 'downloading');
-        if (running) throw errors.SAME_IN_STATE('downloading', running.file);
-        // Same name already downloaded: it is downloaded again, the old task file goes to history.
-        if (await exists(this.spool.file('downloaded', task))) await this.moveToHistory(task, 'downloaded');
-        return true;
-      });
-      if (!stillQueued) return;
-    } catch (err) {
-      await this.spool.refuse('queues', task, err);
-      return;
-    }
-    await this.admission.enqueue(task);
-  }
-
-  // ----- downloading -----
-
-  /** The download, with its failure reported once: an `.err` (reason, then the tries' history). */
-  private downloadAndReport(a: ActiveDownload): Promise<void> {
-    return this.download(a).catch(async (err) => {
-      if (err instanceof Cancelled || this.stopping) return;
-      let e = isBft2Error(err) ? err : new Bft2Error('DOWNLOAD_FAILED', messageOf(err), false);
-      // A full disk names the filesystem and what the whole task still needs (not one file).
-      if (isDiskFull(err)) e = await diskFullError((err as { path?: string }).path ?? this.ctx.paths.transferDir, await this.bytesStillNeeded(a.task).catch(() => 0));
-      this.log.error(`${e.code} ${a.task}: ${e.message}`);
-      await this.spool.writeErr('downloading', a.task, e.message, a.tries.history).catch((werr) => this.log.error(`cannot write ${a.task}.err: ${messageOf(werr)}`));
-    });
-  }
-
-  /** Bytes of the task's download not on disk yet. */
-  private async bytesStillNeeded(task: string): Promise<number> {
-    const file = this.spool.file('downloading', task);
-    const raw = (await readTaskJson(file)).raw as Record<string, unknown>;
-    const t = validateTask(raw, file);
-    const onDisk = await this.partStore(t, raw).onDisk();
-    const sizeOf = new Map(t.filelist.map((f) => [f.file, f.size]));
-    let needed = 0;
-    for (const [f, n] of onDisk) needed += sizeOf.get(f)! - n;
-    return needed;
-  }
-
-  /** The part files of a task's download (every file of its lists2). */
-  private partStore(t: Task, raw: Record<string, unknown>): PartStore {
-    const byName = new Map(t.filelist.map((f) => [f.file, f]));
-    const files = METHODS.flatMap((m) => listOr(raw[LIST2_KEY[m]], t[`${m}list`])).map((f) => byName.get(f)!);
-    return new PartStore(this.ctx.paths.assembly(t.basesubdir, t.name), files);
-  }
-
-  private async download(a: ActiveDownload): Promise<void> {
+  private async download(a: Download): Promise<void> {
     const { task } = a;
     const file = this.spool.file('downloading', task);
-    const raw = (await readTaskJson(file)).raw as Record<string, unknown>;
-    let { task: t, plan, sources } = await this.check(raw, file, { torrent: false });
+    const { raw, t, sources } = a.checked;
+    let plan = a.checked.plan;
     const paths = this.ctx.paths;
     const assembly = paths.assembly(t.basesubdir, t.name);
-    const storeDir = paths.storeDir(this.config, t.basesubdir, t.name);
+    const storeDir = a.checked.storeDir;
     const storing = storingMarker(assembly, t.name);
 
     if (!(await exists(storing))) {
@@ -302,7 +238,7 @@ export class Receiver {
       if (copied.size !== sources.size) plan = planDownload(t, copied, file);
       raw.receivetime ||= formatLocalTime();
       this.recordPlan(raw, plan);
-      await writeJsonDurable(file, raw);
+      await this.pipeline.finishRun(a, () => writeJsonDurable(file, raw));
       this.log.info(`downloading ${task}: ${t.size} bytes, bt:obs:cdn ${plan.sizes2.bt}:${plan.sizes2.obs}:${plan.sizes2.cdn}`);
       const config = this.config;
       a.download = new TaskDownload({
@@ -330,22 +266,29 @@ export class Receiver {
         },
         onTorrent: (buf) => this.seeds?.keepTorrent(t, buf),
         signal: a.abort.signal,
+        rebalance: config.rebalance,
       });
       await a.download.run();
       if (a.abort.signal.aborted) throw new Cancelled();
       await checkAssembly(t, assembly);
-      a.storing = true;
-      await writeFileDurable(storing, `${task}\n`);
+      // From here on the DCP is being stored: a cancel waits for it rather than stopping it.
+      await this.pipeline.finishRun(a, async () => {
+        a.committed = true;
+        await writeFileDurable(storing, JSON.stringify(newStoreSwap(task, storeDir)) + '\n');
+      });
     }
-    a.storing = true;
+    a.committed = true;
+    const swap = parseStoreSwap(await readFile(storing, 'utf8').catch(() => '')) ?? newStoreSwap(task, storeDir);
     const verified = await checkAssembly(t, assembly).catch(() => new Map<string, number>());
     await this.hashes.recording(storeDir, async () => {
-      const stored = await storeDcp(t, task, { assembly, storeDir, finishedMarker: paths.finishedMarker(this.config, t.basesubdir, t.name) }, raw.receivetime, verified);
+      const stored = await storeDcp(t, task, { assembly, storeDir, finishedMarker: paths.finishedMarker(this.config, t.basesubdir, t.name), oldDir: swap.oldDir }, raw.receivetime, verified);
       await recordHashes(t, storeDir, stored, this.hashes, this.log);
     });
     raw.finishedtime = formatLocalTime();
-    await writeJsonDurable(file, raw);
-    await this.spool.withLock(task, () => this.spool.move(task, 'downloading', 'downloaded'));
+    await this.pipeline.finishRun(a, async () => {
+      await writeJsonDurable(file, raw);
+      await this.spool.move(task, 'downloading', 'downloaded');
+    });
     await rm(storing, { force: true });
     this.log.info(`downloaded ${task}: ${storeDir}`);
     await this.seeds?.start(task, t, storeDir, String(raw.finishedtime));
@@ -372,10 +315,11 @@ export class Receiver {
     }
   }
 
-  /** A downloaded task leaves for history (received again): its seeding stops. */
-  private async moveToHistory(task: string, from: ReceiverState): Promise<void> {
-    await this.seeds?.stop(task);
-    await this.spool.move(task, from, 'history');
+  private async removeTransferData(t: Task | undefined): Promise<void> {
+    if (!t) return; // a task that never validated never wrote anything
+    const assembly = this.ctx.paths.assembly(t.basesubdir, t.name);
+    await rm(assembly, { recursive: true, force: true });
+    await rm(storingMarker(assembly, t.name), { force: true });
   }
 
   // ----- API -----
@@ -386,116 +330,51 @@ export class Receiver {
    * downloading (its bytes on disk are kept when the new task has the same files).
    */
   async recv(taskfile: string, reactive = false): Promise<string> {
-    const task = taskNameOf(path.basename(taskfile));
-    if (!task) throw errors.TASK_FILENAME(taskfile);
-    // Calls for a task already being received, queued or running are refused at once:
-    // twenty identical calls give one success, however fast the first download ends.
-    if (this.receiving.has(task) || (this.admission.has(task) && !reactive)) throw errors.SAME_IN_STATE('queues', this.spool.file('queues', task));
-    this.receiving.add(task);
-    try {
-      return await this.receive(task, taskfile, reactive);
-    } finally {
-      this.receiving.delete(task);
-    }
-  }
-
-  private async receive(task: string, taskfile: string, reactive: boolean): Promise<string> {
-    // A path named by the caller is used as given (a symlink it names is followed), but
-    // only a regular file of sane size is read, without blocking.
-    const { raw, text } = await readTaskJson(taskfile, { noFollow: false });
-    const { task: t, plan } = await this.check(raw, taskfile);
-
-    let again = false;
-    let restarted = false;
-    let copied = '';
-    if (reactive) restarted = await this.stopForRestart(task, t);
-    await this.spool.withLock(task, async () => {
-      for (const l of await this.spool.locate(task)) {
-        if (l.state === 'queues' || l.state === 'downloading') throw errors.SAME_IN_STATE(l.state, l.file);
+    const task = TaskPipeline.taskOf(taskfile);
+    const busy = () => errors.SAME_IN_STATE('queues', this.spool.file('queues', task));
+    return this.pipeline.takeIn(task, busy, async () => {
+      if (!reactive) {
+        // Queued or running: refused at once, without reading the file (the seed's texts).
+        const running = this.running.has(task) ? 'downloading' : this.pipeline.admission.isWaiting(task) ? 'queues' : undefined;
+        if (running) throw errors.SAME_IN_STATE(running, this.spool.file(running, task));
       }
-      if (await exists(this.spool.file('downloaded', task))) {
-        await this.moveToHistory(task, 'downloaded');
-        again = true;
-      }
-      // The text written is the one just checked, not whatever the path holds now.
-      copied = await this.spool.adopt('tmp', task, taskfile, text);
-      await this.spool.clearErr('tmp', task);
-      await this.spool.move(task, 'tmp', 'queues');
-    });
-    await this.admitToQueue(task, this.spool.file('queues', task), raw, true);
-    const allLocal = METHODS.every((m) => plan.lists2[m].length === 0);
-    let desc: string;
-    if (restarted) desc = 'restarted same name task, succeed!';
-    else if (allLocal) desc = again ? 'same name task downloaded, all localsamefiles existed copy and finished, succeed!' : 'all localsamefiles existed copy and finished, succeed!';
-    else desc = again ? 'same name task downloaded, to download again.' : 'succeed!';
-    return desc + copied;
-  }
-
-  /**
-   * recv with reactive true of a task already queued or downloading: it is stopped and its
-   * file filed in history, so the new file starts over. The bytes on disk stay when the new
-   * task names the same files with the same sha1 (the download resumes from them); else
-   * they go.
-   */
-  private async stopForRestart(task: string, next: Task): Promise<boolean> {
-    const where = (await this.spool.locate(task)).find((l) => l.state === 'queues' || l.state === 'downloading');
-    if (!where) return false;
-    const a = this.active.get(task);
-    if (a && !a.storing) {
-      a.abort.abort(new Cancelled());
-      await a.done.catch(() => {});
-    } else if (a) await a.done.catch(() => {});
-    this.admission.drop(task);
-    return this.spool.withLock(task, async () => {
-      const still = (await this.spool.locate(task)).find((l) => l.state === 'queues' || l.state === 'downloading');
-      if (!still) return false;
-      const old = await readTaskJson(still.file).then((r) => validateTask(r.raw, still.file)).catch(() => undefined);
-      const same = old && old.name === next.name && old.basesubdir === next.basesubdir && JSON.stringify(old.filelist.map((f) => [f.file, f.hash])) === JSON.stringify(next.filelist.map((f) => [f.file, f.hash]));
-      if (still.state === 'downloading' && !same) await this.removeTransferData(still.file);
-      await this.spool.move(task, still.state, 'history');
-      await this.spool.clearErr('history', task);
-      this.log.info(`${task}: restarted by recv (reactive true); ${same ? 'its bytes on disk are kept' : 'its partial data was removed'}`);
-      return true;
+      // A path named by the caller is used as given (a symlink it names is followed), but
+      // only a regular file of sane size is read, without blocking.
+      const { raw, text } = await readTaskJson(taskfile, { noFollow: false });
+      const checked = await this.check(raw as Record<string, unknown>, taskfile, 'recv');
+      let restarted = false;
+      const { again, note } = await this.pipeline.receive(
+        task,
+        { taskfile, text, checked },
+        {
+          restart: reactive,
+          sameName: async (l) => {
+            if (!reactive) throw errors.SAME_IN_STATE(l.state, l.file);
+            // The old file goes to history; its bytes stay when the new task names the same files.
+            const old = await readTaskJson(l.file).then((r) => validateTask(r.raw, l.file)).catch(() => undefined);
+            const same = old !== undefined && sameFiles(old, checked.t);
+            if (l.state === 'downloading' && !same) await this.removeTransferData(old);
+            await this.spool.move(task, l.state, 'history');
+            await this.spool.clearErr('history', task);
+            restarted = true;
+            this.log.info(`${task}: restarted by recv (reactive true); ${same ? 'its bytes on disk are kept' : 'its partial data was removed'}`);
+          },
+        },
+      );
+      const allLocal = METHODS.every((m) => checked.plan.lists2[m].length === 0);
+      let desc: string;
+      if (restarted) desc = 'restarted same name task, succeed!';
+      else if (allLocal) desc = again ? 'same name task downloaded, all localsamefiles existed copy and finished, succeed!' : 'all localsamefiles existed copy and finished, succeed!';
+      else desc = again ? 'same name task downloaded, to download again.' : 'succeed!';
+      return desc + note;
     });
   }
 
   /** `cancel`: stop the task's transfers, drop its partial data, file it in history. */
   async cancel(taskfile: string): Promise<string> {
     const task = taskNameOf(path.basename(taskfile)) ?? path.basename(taskfile);
-    const a = this.active.get(task);
-    if (a) {
-      if (a.storing) await a.done.catch(() => {});
-      else {
-        a.abort.abort(new Cancelled());
-        await a.done.catch(() => {});
-      }
-    }
-    this.admission.drop(task);
-
-    return this.spool.withLock(task, async () => {
-      const where = (await this.spool.locate(task))[0];
-      if (!where) return `no need to cancel, not found task: ${task}.task.json`;
-      if (where.state === 'downloaded' || where.state === 'history') return `no need to cancel, task already ${where.state === 'history' ? 'in history' : 'downloaded'}: ${where.file}`;
-      if (where.state === 'downloading') await this.removeTransferData(where.file);
-      await this.spool.move(task, where.state, 'history');
-      // The seed's cancel deletes the error file: a cancelled task is not in error.
-      await this.spool.clearErr('history', task);
-      await this.spool.writeMarker('history', task, '.cancelled', `${formatLocalTime()} cancelled while in ${where.state}`);
-      this.log.info(`cancelled ${task} (was in ${where.state})`);
-      return 'succeeded!';
-    });
-  }
-
-  private async removeTransferData(taskFile: string): Promise<void> {
-    let t: Task;
-    try {
-      t = validateTask((await readTaskJson(taskFile)).raw, taskFile);
-    } catch {
-      return; // a task that never validated never wrote anything
-    }
-    const assembly = this.ctx.paths.assembly(t.basesubdir, t.name);
-    await rm(assembly, { recursive: true, force: true });
-    await rm(storingMarker(assembly, t.name), { force: true });
+    const answer = await this.pipeline.cancel(task, (s) => s !== 'downloaded' && s !== 'history');
+    return answer ?? `no need to cancel, not found task: ${task}.task.json`;
   }
 
   /** `progress` (SPEC §9): status and figures of one task by file name. */
@@ -534,7 +413,7 @@ export class Receiver {
     if (where.state === 'queues') {
       // The seed: a queued task has no progress (false), with why it waits when it does.
       const err = await this.spool.readErr('queues', task);
-      const held = this.admission.held.get(task);
+      const held = this.pipeline.admission.held.get(task);
       return { ...base, ok: false, status: 'queues', downerror: err ?? '', waiting: held ?? '', desc: err ?? (held ? `task in queues, no progress now. (${held})` : 'task in queues, no progress now.') };
     }
     if (where.state === 'downloaded' || where.state === 'history') {
@@ -553,7 +432,7 @@ export class Receiver {
       };
     }
     // downloading
-    const a = this.active.get(task);
+    const a = this.running.get(task);
     const snapshot = a?.download?.snapshot();
     let bytes: Record<Method, number> = snapshot ? { ...snapshot.bytes } : { bt: 0, obs: 0, cdn: 0 };
     if (!snapshot) {
@@ -566,9 +445,12 @@ export class Receiver {
     let localBytes = a?.localBytes ?? 0;
     if (!a) for (const f of localsame) if ((await stat(path.join(assembly, f)).catch(() => undefined))?.size === sizeOf.get(f)) localBytes += sizeOf.get(f)!;
     const error = await this.spool.readErr('downloading', task);
+    const nextCheck = this.pipeline.autoRetry.nextCheck(task);
+    const retrying = a?.tries.status() || (error && nextCheck !== undefined ? `retrying: ${error}, next try ${formatLocalTime(new Date(nextCheck))}` : '');
     return {
       ...base,
-      ...downloadingProgress({ t, shares, localBytes, bytes, snapshot, error, retrying: a?.tries.status() ?? '', seeding: snapshot?.seeding ?? false }),
+      ...downloadingProgress({ t, shares, localBytes, bytes, snapshot, error, retrying, seeding: snapshot?.seeding ?? false }),
+      ...(retrying && error ? { desc: retrying } : {}),
     };
   }
 
@@ -576,16 +458,8 @@ export class Receiver {
   async schedules(): Promise<ScheduledTask[]> {
     const out: ScheduledTask[] = [];
     const config = this.config;
-    for (const [task, a] of this.active) {
-      const file = this.spool.file('downloading', task);
-      const raw = (await readTaskJson(file).catch(() => undefined))?.raw as Record<string, unknown> | undefined;
-      if (!raw) continue;
-      let t: Task;
-      try {
-        t = validateTask(raw, file);
-      } catch {
-        continue;
-      }
+    for (const [task, a] of this.running) {
+      const { t, raw } = a.checked;
       const snap = a.download?.snapshot();
       const byName = new Map(t.filelist.map((f) => [f.file, f.size]));
       const policy = (t.policy || config.priorpolicy) as 'fulltime' | 'priortime';
@@ -602,13 +476,11 @@ export class Receiver {
     }
     return out;
   }
+}
 
-  /** Every task of the receiver spool, for `bft2 status`. */
-  async listAll(): Promise<{ task: string; state: ReceiverState }[]> {
-    const out: { task: string; state: ReceiverState }[] = [];
-    for (const state of RECEIVER_STATES) for (const task of await this.spool.list(state)) out.push({ task, state });
-    return out;
-  }
+/** Two tasks name the same files with the same sha1 (a restart keeps the bytes on disk). */
+function sameFiles(a: Task, b: Task): boolean {
+  return a.name === b.name && a.basesubdir === b.basesubdir && JSON.stringify(a.filelist.map((f) => [f.file, f.hash])) === JSON.stringify(b.filelist.map((f) => [f.file, f.hash]));
 }
 
 /** A lists2 field of a rewritten task, else the method's list (the task was not started yet). */

@@ -6,10 +6,11 @@
 // the next start (a `.storing` marker beside the assembly says the swap began).
 // Owns: the task's assembly directory, its store directory and `.finished` marker. Must
 // not touch other DCPs of the store or the spool.
-import { lstat, mkdir, readdir, rm } from 'node:fs/promises';
+import { lstat, mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { TEMP_PREFIX } from '../../config/paths.ts';
 import { moveTree, renameDurable, writeFileDurable, exists } from '../../spool/durable-fs.ts';
+import { removeTempEntries } from '../../transfer/segments/part-store.ts';
 import { errors, messageOf } from '../../errors/catalogue.ts';
 import { formatLocalTime } from '../../util/time.ts';
 import type { Task } from '../../task/schema.ts';
@@ -21,6 +22,34 @@ export interface StoreTarget {
   assembly: string;
   storeDir: string;
   finishedMarker: string;
+  /**
+   * Where the DCP it replaces is set aside until the new one is in place: a name made for
+   * this swap and recorded in the `.storing` marker (see storeSwap), so nothing but what
+   * this swap set aside is ever removed.
+   */
+  oldDir: string;
+}
+
+/** The `.storing` marker's record: the task, and where this swap sets the old DCP aside. */
+export interface StoreSwap {
+  task: string;
+  oldDir: string;
+}
+
+/** A new swap's record: the old DCP's place gets a name no other swap or task uses. */
+export function newStoreSwap(task: string, storeDir: string): StoreSwap {
+  const stamp = `${Date.now().toString(36)}${Math.random().toString(36).slice(2, 8)}`;
+  return { task, oldDir: path.join(path.dirname(storeDir), `${TEMP_PREFIX}old-${stamp}`) };
+}
+
+/** The swap a `.storing` marker records, or undefined when it holds none (an older marker: nothing is set aside then). */
+export function parseStoreSwap(text: string): StoreSwap | undefined {
+  try {
+    const v = JSON.parse(text) as Partial<StoreSwap>;
+    return typeof v.task === 'string' && typeof v.oldDir === 'string' ? { task: v.task, oldDir: v.oldDir } : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** Where the "swap began" marker of a task's store step lives (beside its assembly dir). */
@@ -42,21 +71,6 @@ export async function checkAssembly(t: Task, assembly: string): Promise<Map<stri
   return verified;
 }
 
-/** Removes bft2's own leftovers (`.bft2-*`: resume records, spill files) from a tree about to enter the store. */
-export async function removeTempEntries(dir: string): Promise<void> {
-  let entries;
-  try {
-    entries = await readdir(dir, { withFileTypes: true });
-  } catch {
-    return;
-  }
-  for (const e of entries) {
-    const full = path.join(dir, e.name);
-    if (e.name.startsWith(TEMP_PREFIX)) await rm(full, { recursive: true, force: true });
-    else if (e.isDirectory()) await removeTempEntries(full);
-  }
-}
-
 /**
  * Moves the assembled DCP into the store and writes `<name>.finished`. The store may be on
  * another filesystem than the transfer area: then the DCP is copied (durably) and the
@@ -65,16 +79,15 @@ export async function removeTempEntries(dir: string): Promise<void> {
  */
 export async function storeDcp(t: Task, task: string, at: StoreTarget, receivetime: unknown, verified: Map<string, number>): Promise<Map<string, number>> {
   const parent = path.dirname(at.storeDir);
-  const old = path.join(parent, `${TEMP_PREFIX}old-${t.name}`);
+  const old = at.oldDir;
   let stored = verified;
   try {
     await mkdir(parent, { recursive: true });
     if (await exists(at.assembly)) {
       await removeTempEntries(at.assembly);
-      if (await exists(at.storeDir)) {
-        await rm(old, { recursive: true, force: true });
-        await renameDurable(at.storeDir, old);
-      }
+      // `old` is this swap's own name: if a crash left it, it holds the DCP this swap set aside.
+      if ((await exists(at.storeDir)) && !(await exists(old))) await renameDurable(at.storeDir, old);
+      else if (await exists(at.storeDir)) await rm(at.storeDir, { recursive: true, force: true });
       if (await moveTree(at.assembly, at.storeDir, `${TEMP_PREFIX}copy-${t.name}`)) stored = await copiedInodes(t, at.storeDir, verified);
     }
     await writeFileDurable(at.finishedMarker, JSON.stringify({ task, name: t.name, receivetime, finishedtime: formatLocalTime() }) + '\n');

@@ -1,4 +1,6 @@
-// The sender pipeline (SPEC §5, sender): tmp → queues → uploading → uploaded → history.
+// The sender (SPEC §5, sender): tmp → queues → uploading → uploaded → history, on the
+// shared task pipeline (../shared/task-pipeline.ts: spool, admission, locks, cancel,
+// failures, autoretry, quarantine).
 // `send` (or autosend) puts a task into `queues`; at most `uploadingnum` tasks are
 // published at once, in arrival order: BitTorrent seeds the full torrent (1:0:0) or the
 // `-tmp` share, OBS receives the OBS share (machinetype local, datasource local), and the
@@ -10,9 +12,7 @@
 import path from 'node:path';
 import { requestFollowing, statusError, fileUrl } from '../../transfer/cdn/http-request.ts';
 import { SENDER_STATES, taskNameOf, type SenderState } from '../../config/paths.ts';
-import { TaskSpool } from '../../spool/task-spool.ts';
 import { SpoolWatcher } from '../../spool/spool-watcher.ts';
-import { Admission } from '../../spool/admission.ts';
 import { writeFileDurable, writeJsonDurable, exists } from '../../spool/durable-fs.ts';
 import { validateTask } from '../../task/validate-task.ts';
 import type { Task } from '../../task/schema.ts';
@@ -23,39 +23,35 @@ import type { BtClient } from '../../transfer/bt/bt-client.ts';
 import { seed, type SeedHandle } from '../../transfer/bt/bt-seed.ts';
 import { defaultRetryPolicy, nextRetryDelay } from '../../transfer/retry-policy.ts';
 import { settleAll } from '../../util/settle-all.ts';
-import { formatLocalTime, parseLocalTime, sleep, envNumber } from '../../util/time.ts';
+import { formatLocalTime, parseLocalTime, sleep } from '../../util/time.ts';
 import { torrentPaths } from './gentask.ts';
 import { dcpDirInside, verifyPublishable, type PublishedFile } from './publish-check.ts';
 import { readTaskJson } from '../../trust/confined-file.ts';
-import { TryLog } from '../../transfer/try-log.ts';
 import type { ObsPublisher } from './obs-publisher.ts';
+import { TaskPipeline, type PipelineRun, type RoleHooks } from '../shared/task-pipeline.ts';
+import { seedHours, seedEndMs } from '../shared/seed-clock.ts';
 import type { SeedingProvider, SeedingTask } from '../../observe/seeding.ts';
+import { tuning } from '../../config/tuning.ts';
 
-interface Upload {
-  task: string;
-  abort: AbortController;
-  tries: TryLog;
+interface Upload extends PipelineRun<Task> {
   obsBytes: number;
   obsTotal: number;
-  done: Promise<void>;
 }
 
 type MethodState = { bt?: 'seeding' | 'noseeding'; obs?: string; cdn?: 'available' | 'unavailable' };
 
 
 export class Sender implements SeedingProvider {
-  readonly spool: TaskSpool<SenderState>;
-  private watchers: SpoolWatcher[] = [];
-  /** Tasks waiting in `queues`, and the ones publishing (at most `uploadingnum`). */
-  private readonly admission: Admission<SenderState, Upload>;
+  readonly pipeline: TaskPipeline<SenderState, Task, Upload>;
   private readonly seeds = new Map<string, SeedHandle>();
   /** The full torrents of split tasks, seeded beside their shares for rebalancing. */
   private readonly fullSeeds = new Map<string, SeedHandle>();
   private readonly cdnState = new Map<string, 'available' | 'unavailable'>();
   /** Tasks that autosend took from tmp, so a later `send` of them can say so. */
   private readonly autosent = new Set<string>();
+  /** Tasks whose sendtime send or autosend stamped: their publication does not stamp it again. */
+  private readonly stamped = new Set<string>();
   private expiryTimer?: NodeJS.Timeout;
-  private stopping = false;
   private unregisterSeeding?: () => void;
 
   constructor(
@@ -64,26 +60,37 @@ export class Sender implements SeedingProvider {
     private readonly bt: BtClient,
     private readonly obs: ObsPublisher,
   ) {
-    this.spool = new TaskSpool(ctx.paths, 'sender', SENDER_STATES, ctx.log);
-    this.admission = new Admission<SenderState, Upload>({
-      spool: this.spool,
-      queue: 'queues',
-      active: 'uploading',
+    const hooks: RoleHooks<SenderState, Task, Upload> = {
+      name: 'sender',
+      spoolRole: 'sender',
+      states: { tmp: 'tmp', queue: 'queues', active: 'uploading', done: 'uploaded', history: 'history' },
+      allStates: SENDER_STATES,
+      doneWord: 'uploaded',
       limit: () => this.config.uploadingnum,
-      log: ctx.log,
-      keyOf: async (task) => {
-        const where = (await this.spool.locate(task)).find((l) => l.state === 'queues' || l.state === 'uploading');
-        if (!where) return undefined;
-        const t = validateTask((await readTaskJson(where.file)).raw, where.file);
-        return `${t.basesubdir}/${t.name}`;
+      check: async (raw, at) => {
+        const t = validateTask(raw, at);
+        await this.dcpDir(t);
+        return t;
       },
-      create: (task) => ({ task, abort: new AbortController(), tries: new TryLog(), obsBytes: 0, obsTotal: 0, done: Promise.resolve() }),
-      work: (u) => this.publishAndReport(u),
-    });
+      keyOf: (t) => `${t.basesubdir}/${t.name}`,
+      makeRun: (base) => ({ ...base, obsBytes: 0, obsTotal: 0 }),
+      work: (u) => this.publish(u),
+      failure: async (u, err) => {
+        await this.stopSeed(u.task);
+        return isBft2Error(err) ? err : errors.UPLOAD_FAILED('upload', messageOf(err));
+      },
+      discard: async () => {},
+      sourceUrls: async (t) => (t.cdnlist.length ? [fileUrl(t.cdn.url, t.cdnlist[0])] : []),
+    };
+    this.pipeline = new TaskPipeline(hooks, { paths: ctx.paths, log: ctx.log, guard: ctx.guard, autoretry: () => this.config.autoretry });
+  }
+
+  get spool() {
+    return this.pipeline.spool;
   }
 
   private get uploads() {
-    return this.admission.running;
+    return this.pipeline.running;
   }
 
   private get config() {
@@ -95,37 +102,29 @@ export class Sender implements SeedingProvider {
 
   async start(): Promise<void> {
     await this.spool.ensureDirs();
-    await this.spool.reconcileMarkers();
     // Seeding that has time left resumes; uploads under way resume from their checkpoints.
     for (const task of await this.spool.list('uploaded')) await this.resumeSeeding(task);
-    const resuming: string[] = [];
-    for (const task of await this.spool.list('uploading')) if (!(await this.spool.hasMarker('uploading', task, '.err'))) resuming.push(task);
-    if (resuming.length) this.log.info(`start uploading taskfiles: ${resuming.join(',')}`);
-    for (const task of resuming) await this.admission.launch(task);
-
-    const refuse = (state: SenderState) => ({
-      unparseable: ({ task, file }: { task: string; file: string }) => this.spool.refuse(state, task, errors.TASK_JSON(file)),
-      unsafe: ({ task, error }: { task: string; error: Error }) => this.spool.refuse(state, task, error),
-    });
-    this.watchers = [
-      new SpoolWatcher(this.spool.dir('tmp'), { ready: (t) => this.autosend(t.task, t.file, t.raw), ...refuse('tmp') }, this.log),
-      new SpoolWatcher(this.spool.dir('queues'), { ready: (t) => this.admit(t.task, t.file, t.raw), ...refuse('queues') }, this.log),
-      new SpoolWatcher(this.spool.dir('uploading'), { ready: (t) => this.admission.rearm(t.task), unparseable: () => {} }, this.log),
-    ];
-    for (const w of this.watchers) await w.start();
-    this.expiryTimer = setInterval(() => void this.expireSeeds(), envNumber('BFT2_SEED_CHECK_MS', 60_000));
+    const autosend = new SpoolWatcher(
+      this.spool.dir('tmp'),
+      {
+        ready: (t) => this.autosend(t.task, t.file, t.raw),
+        unparseable: ({ task, file }) => this.pipeline.refuse('tmp', task, errors.TASK_JSON(file)),
+        unsafe: ({ task, error }) => this.pipeline.refuse('tmp', task, error),
+        changedAfterErr: ({ task }) => this.spool.withLock(task, () => this.spool.clearErr('tmp', task)),
+      },
+      this.log,
+      { reexamineChanged: true },
+    );
+    await this.pipeline.start({ extraWatchers: [autosend], resumeLog: 'start uploading taskfiles' });
+    this.expiryTimer = setInterval(() => void this.expireSeeds(), tuning().seedcheck);
     this.expiryTimer.unref();
     this.unregisterSeeding = this.ctx.metrics.registerSeeding(this);
   }
 
   async stop(): Promise<void> {
-    this.stopping = true;
     this.unregisterSeeding?.();
-    this.admission.stop();
     clearInterval(this.expiryTimer);
-    for (const w of this.watchers) await w.close();
-    for (const u of this.uploads.values()) u.abort.abort(new Error('daemon stopping'));
-    await Promise.allSettled([...this.uploads.values()].map((u) => u.done));
+    await this.pipeline.stop();
     for (const s of [...this.seeds.values(), ...this.fullSeeds.values()]) await s.stop().catch(() => {});
   }
 
@@ -134,15 +133,21 @@ export class Sender implements SeedingProvider {
   private async autosend(task: string, file: string, raw: unknown): Promise<void> {
     if (!this.config.autosend) return;
     try {
-      await this.checkSendable(task, validateTask(raw, file), false);
+      const t = validateTask(raw, file);
+      await this.checkSendable(task, t, false);
       await this.spool.withLock(task, async () => {
+        if (!(await exists(file))) return; // sent by the API meanwhile
         for (const l of await this.spool.locate(task)) if (l.state === 'queues' || l.state === 'uploading') throw errors.SAME_IN_STATE(l.state, l.file);
+        if (await exists(this.spool.file('uploaded', task))) await this.spool.move(task, 'uploaded', 'history');
+        // This send's time: the seed clock (seedtime hours from sendtime) starts now.
+        await writeFileDurable(file, withSendtime(raw, undefined));
+        this.stamped.add(task);
         await this.spool.move(task, 'tmp', 'queues');
+        this.autosent.add(task);
+        this.log.info(`autosend: ${task} moved to queues`);
       });
-      this.autosent.add(task);
-      this.log.info(`autosend: ${task} moved to queues`);
     } catch (err) {
-      await this.spool.refuse('tmp', task, err);
+      await this.pipeline.refuse('tmp', task, err);
     }
   }
 
@@ -186,8 +191,7 @@ export class Sender implements SeedingProvider {
 
   /** `send`: a task file (normally in sender/tmp) into `queues`. */
   async send(taskfile: string, reactive: boolean): Promise<string> {
-    const task = taskNameOf(path.basename(taskfile));
-    if (!task) throw errors.TASK_FILENAME(taskfile);
+    const task = TaskPipeline.taskOf(taskfile);
     let read: { raw: unknown; text: string };
     try {
       read = await readTaskJson(taskfile, { noFollow: false });
@@ -200,59 +204,44 @@ export class Sender implements SeedingProvider {
     }
     const { raw, text } = read;
     const t = validateTask(raw, taskfile);
-    return this.spool.withLock(task, async () => {
-      for (const l of await this.spool.locate(task)) if (l.state === 'queues' || l.state === 'uploading') throw errors.SAME_IN_STATE(l.state, l.file);
-      const desc = (await this.checkSendable(task, t, reactive, taskfile)) ?? 'succeeded!';
-      // The same name published before and no longer seeding: it starts over.
-      if (await exists(this.spool.file('uploaded', task))) await this.spool.move(task, 'uploaded', 'history');
-      const tmpFile = this.spool.file('tmp', task);
-      if (path.resolve(taskfile) !== tmpFile) {
-        try {
-          await writeFileDurable(tmpFile, text);
-        } catch {
-          throw errors.SEND_COPY(taskfile);
-        }
-      }
-      await this.spool.clearErr('tmp', task);
-      await this.spool.move(task, 'tmp', 'queues');
-      return desc;
-    }).then(async (desc) => {
-      await this.admission.enqueue(task);
+    await this.dcpDir(t);
+    const busy = () => errors.SAME_IN_STATE('queues', this.spool.file('queues', task));
+    return this.pipeline.takeIn(task, busy, async () => {
+      const desc = await this.pipeline.admission.exclusive(task, () =>
+        this.spool.withLock(task, async () => {
+          for (const l of await this.spool.locate(task)) if (l.state === 'queues' || l.state === 'uploading') throw errors.SAME_IN_STATE(l.state, l.file);
+          const answer = (await this.checkSendable(task, t, reactive, taskfile)) ?? 'succeeded!';
+          // The same name published before and no longer seeding: it starts over.
+          if (await exists(this.spool.file('uploaded', task))) await this.spool.move(task, 'uploaded', 'history');
+          const tmpFile = this.spool.file('tmp', task);
+          try {
+            // This send's time: the seed clock (seedtime hours from sendtime) starts now, also for a task sent again.
+            await writeFileDurable(tmpFile, withSendtime(raw, text));
+          } catch {
+            throw errors.SEND_COPY(taskfile);
+          }
+          this.stamped.add(task);
+          await this.spool.clearErr('tmp', task);
+          await this.spool.move(task, 'tmp', 'queues');
+          return answer;
+        }),
+      );
+      this.pipeline.admission.enqueue(task, t);
       return desc;
     });
-  }
-
-  private async admit(task: string, file: string, raw: unknown): Promise<void> {
-    try {
-      await this.dcpDir(validateTask(raw, file));
-    } catch (err) {
-      await this.spool.refuse('queues', task, err);
-      return;
-    }
-    await this.admission.enqueue(task);
-  }
-
-  /** The publication, with its failure reported once: seeding stopped, an `.err` naming the method. */
-  private publishAndReport(u: Upload): Promise<void> {
-    return this.publish(u)
-      .catch(async (err) => {
-        if (this.stopping || u.abort.signal.aborted) return;
-        this.log.error(`${isBft2Error(err) ? err.code : 'UPLOAD_FAILED'} ${u.task}: ${messageOf(err)}`);
-        await this.stopSeed(u.task);
-        await this.spool.writeErr('uploading', u.task, messageOf(err), u.tries.history).catch(() => {});
-      })
-      .finally(() => u.tries.clear());
   }
 
   // ----- publishing -----
 
   private async publish(u: Upload): Promise<void> {
     const file = this.spool.file('uploading', u.task);
-    const raw = (await readTaskJson(file)).raw as Record<string, unknown>;
-    const t = validateTask(raw, file);
-    if (!raw.sendtime) {
+    const t = u.checked;
+    // A task dropped into queues by hand is sent now (send and autosend stamped theirs).
+    if ((u.fromQueue && !this.stamped.delete(u.task)) || !t.sendtime) {
+      const raw = (await readTaskJson(file)).raw as Record<string, unknown>;
       raw.sendtime = formatLocalTime();
-      await writeJsonDurable(file, raw);
+      await this.pipeline.finishRun(u, () => writeJsonDurable(file, raw));
+      t.sendtime = String(raw.sendtime);
     }
     const stop = new AbortController();
     const signal = AbortSignal.any([u.abort.signal, stop.signal]);
@@ -264,7 +253,7 @@ export class Sender implements SeedingProvider {
     if (t.cdnlist.length) work.push(named('cdn', this.checkCdn(u, t, signal)));
     await settleAll(work, stop);
     if (u.abort.signal.aborted) return;
-    await this.spool.withLock(u.task, () => this.spool.move(u.task, 'uploading', 'uploaded'));
+    await this.pipeline.finishRun(u, () => this.spool.move(u.task, 'uploading', 'uploaded'));
     this.log.info(`uploaded ${u.task}: every method with a share is ready`);
   }
 
@@ -381,11 +370,9 @@ export class Sender implements SeedingProvider {
     return end !== undefined && Date.now() >= end;
   }
 
-  /** When the task's seed time is over (ms), or undefined before it was sent. */
+  /** When the task's seed time is over (ms), counted from its sendtime; undefined before it was sent. */
   private seedEnd(t: Task): number | undefined {
-    const sent = parseLocalTime(t.sendtime);
-    const hours = Number(t.bt.seedtime ?? this.config.defaultseedtime);
-    return sent === undefined ? undefined : sent + hours * 3600_000;
+    return seedEndMs(parseLocalTime(t.sendtime), seedHours(t, this.config));
   }
 
   /** The seeds for /metrics (SeedingProvider): peers, bytes served, seed time left. */
@@ -465,23 +452,12 @@ export class Sender implements SeedingProvider {
 
   /** `cancel` of a sender task; undefined when the sender has no task of that name. */
   async cancel(task: string): Promise<string | undefined> {
-    const u = this.uploads.get(task);
-    if (u) {
-      u.abort.abort(new Error('cancelled'));
-      await u.done.catch(() => {});
-    }
-    this.admission.drop(task);
-    return this.spool.withLock(task, async () => {
-      const where = (await this.spool.locate(task))[0];
-      if (!where) return undefined;
-      await this.stopSeed(task);
-      if (where.state === 'history') return `no need to cancel, task already in history: ${where.file}`;
-      await this.spool.move(task, where.state, 'history');
-      // The seed's cancel deletes the error file: a cancelled task is not in error.
-      await this.spool.clearErr('history', task);
-      await this.spool.writeMarker('history', task, '.cancelled', `${formatLocalTime()} cancelled while in ${where.state}`);
-      this.log.info(`cancelled sender task ${task} (was in ${where.state})`);
-      return 'succeeded!';
-    });
+    return this.pipeline.cancel(task, (state) => state !== 'history', () => this.stopSeed(task));
   }
+}
+
+/** The task's text with `sendtime` set to now (the text as given when it is not an object). */
+function withSendtime(raw: unknown, text: string | undefined): string {
+  if (!raw || typeof raw !== 'object' || Array.isArray(raw)) return text ?? JSON.stringify(raw);
+  return JSON.stringify({ ...(raw as Record<string, unknown>), sendtime: formatLocalTime() }, null, 2) + '\n';
 }

@@ -10,7 +10,6 @@
 // WebRTC. uTP is off: webtorrent 2.x binds a UDP socket per outgoing uTP connect (fixed
 // only in 3.x) and bft2's peers speak TCP. PEX (ut_pex) stays on: it only tells peers
 // about other peers of the same swarm, all found through the tracker in the first place.
-import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type WebTorrent from 'webtorrent';
 import type { Torrent } from 'webtorrent';
@@ -110,17 +109,6 @@ export async function createBtClient(opts: BtClientOptions): Promise<BtClient> {
       return closing;
     },
   };
-}
-
-// fs-chunk-store 5 (webtorrent's file store) strips these from a file's last path segment
-// (filename-reserved-regex), so a stored file's name can differ from the torrent's.
-const RESERVED_IN_NAME = /[<>:"/\\|?*\u0000-\u001F]/g;
-
-/** Where webtorrent keeps a torrent's file under the `path` a torrent was added with. */
-export function stagedPath(dir: string, torrentName: string, rel: string): string {
-  const segs = rel.split('/');
-  const base = segs.pop()!.replace(RESERVED_IN_NAME, '');
-  return path.join(dir, torrentName, ...segs, base);
 }
 
 /** Resolves when a just-added torrent is ready (metadata, store, start-up check), rejects with its first error as `what: <message>`. */

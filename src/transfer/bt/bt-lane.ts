@@ -21,9 +21,9 @@ import { fetchTorrent, checkTorrent } from './torrent-fetch.ts';
 import { btErrors, describe } from './bt-errors.ts';
 import { TEMP_PREFIX } from '../../config/paths.ts';
 import { partPathOf } from '../segments/part-store.ts';
-import { envNumber } from '../../util/time.ts';
 import type { FileEntry } from '../../task/schema.ts';
 import type { Logger } from '../../log/logger.ts';
+import { tuning } from '../../config/tuning.ts';
 
 /** A lane that gets nothing from peers this long asks the tracker for peers again. */
 const QUIET_REANNOUNCE_MS = 15_000;
@@ -50,6 +50,13 @@ export interface BtLaneOptions {
   /** The share torrent, once fetched and checked. */
   onShareTorrent?: (buf: Buffer) => void | Promise<void>;
   stallMs?: number;
+  /** webtorrent's piece order: `sequential` (a receiver, whose hashes follow the bytes) or `rarest` (a cacher, which feeds a swarm). */
+  strategy?: 'sequential' | 'rarest';
+  /**
+   * A pause (a closed window) deselects every piece but keeps the torrents in the client,
+   * serving what is verified (a cacher: its seeding never stops). Otherwise they go.
+   */
+  serveWhilePaused?: boolean;
 }
 
 interface Wanted {
@@ -126,14 +133,14 @@ export class BtLane {
   private loading = new Map<string, Promise<Added>>();
   private readonly ours: Set<string>;
   private readonly stallMs: number;
-  private readonly pipeline = envNumber('BFT2_BT_PIPELINE', 128);
+  private readonly pipeline = 128;
   private stallTimer?: NodeJS.Timeout;
   private quietTimer?: NodeJS.Timeout;
   private closed = false;
 
   constructor(private readonly o: BtLaneOptions) {
     this.ours = new Set(o.files.map((f) => f.file));
-    this.stallMs = o.stallMs ?? envNumber('BFT2_BT_STALL_MS', 10 * 60_000);
+    this.stallMs = o.stallMs ?? tuning().btstall;
   }
 
   /** Files BitTorrent can fetch: its share, or every file when a full torrent exists. */
@@ -209,12 +216,16 @@ export class BtLane {
   }
 
   /** Stops every torrent (a closed window, a cancel, the end): data and piece maps stay. */
-  async pause(reason: unknown = new Error('paused')): Promise<void> {
+  async pause(reason: unknown = new Error('paused'), serving = this.o.serveWhilePaused === true && !this.closed): Promise<void> {
     clearTimeout(this.stallTimer);
     clearTimeout(this.quietTimer);
     for (const a of this.torrents.values()) {
       for (const w of a.wanted) w.reject(reason);
       a.wanted.clear();
+      if (serving) {
+        this.syncSelection(a);
+        continue;
+      }
       const t = a.torrent;
       a.torrent = undefined;
       a.adding = undefined;
@@ -226,7 +237,7 @@ export class BtLane {
 
   async close(): Promise<void> {
     this.closed = true;
-    await this.pause(new Error('closed'));
+    await this.pause(new Error('closed'), false);
   }
 
   private load(url: string, share: boolean): Promise<Added> {
@@ -279,7 +290,7 @@ export class BtLane {
       path: this.o.assembly,
       store: partChunkStore(mapPath),
       deselect: true,
-      strategy: 'sequential',
+      strategy: this.o.strategy ?? 'sequential',
       // No piece cache (see bt-seed.ts): verified pieces served to other peers are read
       // a block at a time from the part files.
       storeCacheSlots: 0,

@@ -4,6 +4,7 @@
 // (a seed is added with nothing selected, so webtorrent never downloads into a store)
 // and never delete it (stop() closes the store, it does not destroy it).
 import { readFile } from 'node:fs/promises';
+import path from 'node:path';
 import type { Torrent, Wire } from 'webtorrent';
 import { roleOfPeer, whenReady, type BtClient } from './bt-client.ts';
 import { readTorrentFiles } from './make-torrent.ts';
@@ -14,6 +15,8 @@ export interface SeedOptions {
   torrentFile: string;
   /** The directory holding the torrent's directory (its name is the torrent's name). */
   parentDir: string;
+  /** The torrent's files are here instead, whatever its name (a cacher's share directory). */
+  dataDir?: string;
   /**
    * The hash table says the data is unchanged since the torrent was made (or it was just
    * verified): start at once without reading it (webtorrent's skipVerify). Otherwise every
@@ -64,10 +67,10 @@ export async function seed(client: BtClient, opts: SeedOptions): Promise<SeedHan
     // No piece cache: a peer's 16 KiB block is read as 16 KiB (from the page cache).
     // webtorrent's cache (cache-chunk-store) reads whole pieces and keeps up to N of them
     // per torrent — 80 MiB each here — which took a sender seeding three DCPs to 460 MB of
-    // RSS (issue 10; about 200 MB without it, serving as fast: scripts/bench-receive).
+    // RSS (issue 10; about 200 MB without it, serving as fast: bench/receive.ts).
     storeCacheSlots: 0,
     // Blocks read into reused buffers (seed-store.ts).
-    store: SeedChunkStore,
+    store: opts.dataDir ? seedStoreAt(opts.dataDir) : SeedChunkStore,
   });
   await whenReady(torrent, `cannot seed ${opts.torrentFile}`);
   // From here on a torrent error (e.g. a file removed under it) is logged; the seed's
@@ -80,6 +83,17 @@ export async function seed(client: BtClient, opts: SeedOptions): Promise<SeedHan
   log.info(`bt: seeding ${info.name} (${info.infoHash})${opts.trusted ? ' without re-reading the data' : ''}`);
   const handedOver = opts.deferToCachers ? deferToCachers(torrent, info.name, log) : () => false;
   return handle(torrent, info.infoHash, info.name, handedOver);
+}
+
+/** The seed store with every file of the torrent at `<dataDir>/<path in the torrent>`. */
+function seedStoreAt(dataDir: string) {
+  return class MappedSeedStore extends SeedChunkStore {
+    constructor(chunkLength: number, opts: { files: { path: string; length: number; offset: number }[] } & Record<string, unknown>) {
+      super(chunkLength, { ...opts, path: undefined, files: opts.files.map((f) => ({ path: '/', length: f.length, offset: f.offset })) });
+      // Set after construction: the base class strips characters from file names.
+      opts.files.forEach((f, i) => ((this as unknown as { files: { path: string }[] }).files[i].path = path.join(dataDir, f.path.split('/').slice(1).join('/'))));
+    }
+  };
 }
 
 const HANDOVER_CHECK_MS = 2000;

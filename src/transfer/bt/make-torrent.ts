@@ -43,16 +43,6 @@ export function pieceLengthFor(totalBytes: number): number {
   return len;
 }
 
-/**
- * webtorrent caches this many pieces per torrent (`storeCacheSlots`, default 20) and reads
- * a whole piece to serve one 16 KiB block, so the cache is what keeps seeding from
- * re-reading a piece per block. 20 × 4 MiB = 80 MiB is the default budget; bigger pieces
- * get fewer slots so a torrent's cache stays near 80 MiB.
- */
-export function cacheSlotsFor(pieceLength: number): number {
-  return Math.max(4, Math.round((80 * MiB) / pieceLength));
-}
-
 // The `junk` package's list (4.0.1, used by create-torrent's get-files.js), copied so the
 // rule is visible here and cannot change under an install.
 const JUNK = new RegExp(

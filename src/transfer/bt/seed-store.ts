@@ -12,10 +12,9 @@
 import { read } from 'node:fs';
 import FSChunkStore from 'fs-chunk-store';
 import { BufferPool } from './buffer-pool.ts';
-import { envNumber } from '../../util/time.ts';
 
-/** Block reads under way at once, process-wide (BFT2_SEED_READS): libuv has 4 threads to read with. */
-export const READS_AT_ONCE = envNumber('BFT2_SEED_READS', 64);
+/** Block reads under way at once, process-wide: libuv has 4 threads to read with. */
+export const READS_AT_ONCE = 64;
 
 type Done = (err: Error | null, buf?: Uint8Array) => void;
 

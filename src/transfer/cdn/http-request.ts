@@ -58,5 +58,6 @@ export async function requestFollowing(url: string, opts: RequestOptions): Promi
 /** The error for a status the caller cannot use: HTTP_FAILED when retrying will not help, else a plain (retryable) error. */
 export function statusError(url: string, status: number): Error {
   if (HOPELESS_STATUSES.has(status)) return errors.HTTP_FAILED(`HTTP ${status} from ${url}`);
-  return new Error(`HTTP ${status} from ${url}`);
+  // The status travels with the error: the retry policy reads 5xx and 429 as transient.
+  return Object.assign(new Error(`HTTP ${status} from ${url}`), { status });
 }

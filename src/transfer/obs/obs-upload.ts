@@ -9,10 +9,11 @@ import { readFile, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from '../../log/logger.ts';
 import { Bft2Error, isBft2Error, messageOf, errors } from '../../errors/catalogue.ts';
-import { envNumber, sleep } from '../../util/time.ts';
+import { sleep } from '../../util/time.ts';
 import { defaultRetryPolicy, nextRetryDelay, type RetryPolicy } from '../retry-policy.ts';
 import { ObsRequestError, type ObsClient } from './obs-client.ts';
 import { objectKey } from './obs-url.ts';
+import { tuning } from '../../config/tuning.ts';
 
 export interface UploadFileEntry {
   /** Relative path inside the DCP. */
@@ -93,7 +94,7 @@ function completedPartBytes(rec: UploadRecord, size: number): { bytes: number; p
 }
 
 export function choosePartSize(size: number, wanted?: number): number {
-  const base = wanted ?? envNumber('BFT2_OBS_PART_MB', 16) * MiB;
+  const base = wanted ?? tuning().obspartsize;
   return Math.max(base, Math.ceil(size / MAX_PARTS / MiB) * MiB);
 }
 
@@ -153,7 +154,7 @@ async function uploadOnce(job: UploadShareJob, entry: UploadFileEntry): Promise<
         file: src,
         checkpointFile: record,
         partSize,
-        parallelParts: job.parallelParts ?? envNumber('BFT2_OBS_PARALLEL_PARTS', 4),
+        parallelParts: job.parallelParts ?? tuning().obsparallelparts,
         metadata,
         signal: job.signal,
         onBytes,

@@ -13,7 +13,7 @@
 // renames each to its real name. A file under its real name is verified.
 // Owns: the task's `.bft2-*.part` files and `.bft2-ranges.json`. Must not touch verified
 // files of other tasks or anything outside the assembly directory.
-import { open, rm, stat, mkdir, readFile, type FileHandle } from 'node:fs/promises';
+import { open, rm, stat, mkdir, readFile, readdir, type FileHandle } from 'node:fs/promises';
 import { constants, writeSync, writevSync } from 'node:fs';
 import path from 'node:path';
 import { TEMP_PREFIX } from '../../config/paths.ts';
@@ -21,7 +21,6 @@ import { renameDurable, writeJsonDurable } from '../../spool/durable-fs.ts';
 import { errors } from '../../errors/catalogue.ts';
 import { isDiskFull, diskFullError } from '../disk-full.ts';
 import { RangeSet } from './range-set.ts';
-import { envNumber } from '../../util/time.ts';
 import { partHasher, HasherRestarted } from './part-hasher.ts';
 import type { FileEntry } from '../../task/schema.ts';
 
@@ -81,8 +80,8 @@ async function writeAt(fh: FileHandle, bufs: Uint8Array[], at: number): Promise<
   return n;
 }
 
-/** A part is flushed in the background after this many bytes written (BFT2_FLUSH_MB; 0: only at saves). */
-const FLUSH_BYTES = envNumber('BFT2_FLUSH_MB', 64) * 1024 * 1024;
+/** A part is flushed in the background after this many bytes written (docs/performance.md). */
+const FLUSH_BYTES = 64 * 1024 * 1024;
 
 /**
  * Records that could not be written because the filesystem was full, by assembly dir: the
@@ -94,6 +93,21 @@ const unsaved = new Map<string, SavedState>();
 interface SavedState {
   version: 1;
   files: Record<string, { done: [number, number][]; validators?: Record<string, string>; verified?: { size: number; mtimeMs: number; ino: number } }>;
+}
+
+/** Removes bft2's own leftovers (`.bft2-*`: resume records, spill files) from a finished download's directory (its files are all under their real names). */
+export async function removeTempEntries(dir: string): Promise<void> {
+  let entries;
+  try {
+    entries = await readdir(dir, { withFileTypes: true });
+  } catch {
+    return;
+  }
+  for (const e of entries) {
+    const full = path.join(dir, e.name);
+    if (e.name.startsWith(TEMP_PREFIX)) await rm(full, { recursive: true, force: true });
+    else if (e.isDirectory()) await removeTempEntries(full);
+  }
 }
 
 export function partPathOf(assembly: string, file: string): string {
@@ -134,6 +148,9 @@ export class PartStore {
   private readonly parts = new Map<string, OpenPart>();
   private saving: Promise<void> = Promise.resolve();
 
+  /** A record file exists (or was written): later saves keep it current, even when it empties. */
+  private recorded = false;
+
   constructor(
     readonly assembly: string,
     entries: FileEntry[],
@@ -160,6 +177,7 @@ export class PartStore {
       (await readFile(path.join(this.assembly, RANGES_FILE), 'utf8')
         .then((t) => JSON.parse(t) as SavedState)
         .catch(() => undefined));
+    this.recorded = saved !== undefined;
     const verified = new Set<string>();
     const done = new Map<string, RangeSet>();
     for (const [file, p] of this.parts) {
@@ -393,6 +411,10 @@ export class PartStore {
         p.savedDone = done;
         if (done.length || p.verified) state.files[file] = { done, validators: p.validators, ...(p.verified ? { verified: p.verified } : {}) };
       }
+      // Nothing fetched yet and nothing recorded before: no record to write (a task waiting
+      // for its window leaves its directory empty).
+      if (Object.keys(state.files).length === 0 && !this.recorded) return;
+      this.recorded = true;
       try {
         await mkdir(this.assembly, { recursive: true });
         await writeJsonDurable(path.join(this.assembly, RANGES_FILE), state);

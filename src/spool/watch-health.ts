@@ -1,0 +1,43 @@
+// Which of the process's directory watchers have fallen back to polling, and why. inotify
+// has a per-user limit on watches (`fs.inotify.max_user_watches`); when it runs out, a
+// watcher gets ENOSPC (not a full disk) and would go blind. Every watcher (spool
+// directories, the store's hash watcher) reports that here instead: the fix is logged
+// once per process, where an operator reads it, and `bft2 status` and the status page
+// show "polling (inotify limit)".
+// Owns only this in-memory record.
+import type { Logger } from '../log/logger.ts';
+
+/** The value the installer sets (packaging/sysctl.conf) and the log line recommends. */
+export const RECOMMENDED_MAX_USER_WATCHES = 1048576;
+
+const polled = new Map<string, string>();
+let adviceLogged = false;
+
+/** True for a watcher error that means the inotify limits, not the directory, are the problem. */
+export function isWatchLimit(err: unknown): boolean {
+  const code = (err as NodeJS.ErrnoException | undefined)?.code;
+  return code === 'ENOSPC' || code === 'EMFILE';
+}
+
+/** A watcher of `dir` polls from now on, because `why`; the sysctl fix is logged once per process. */
+export function reportPolling(dir: string, why: string, log: Logger): void {
+  if (polled.has(dir)) return;
+  polled.set(dir, why);
+  log.error(`${why}: ${dir} is watched by polling from now on`);
+  if (adviceLogged) return;
+  adviceLogged = true;
+  log.error(
+    `inotify watch limit reached (fs.inotify.max_user_watches). Raise it: sysctl -w fs.inotify.max_user_watches=${RECOMMENDED_MAX_USER_WATCHES} ` +
+      `and persist it in /etc/sysctl.d/ (install.sh does). Directories are polled meanwhile; nothing is missed, pickup is slower.`,
+  );
+}
+
+/** `polling (inotify limit)` when any watcher polls, else `inotify`: for status and the page. */
+export function watchMode(): string {
+  return polled.size > 0 ? `polling (${[...new Set(polled.values())].join(', ')})` : 'inotify';
+}
+
+/** The directories being polled, with why. */
+export function polledDirs(): { dir: string; why: string }[] {
+  return [...polled].map(([dir, why]) => ({ dir, why }));
+}
