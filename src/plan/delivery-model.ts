@@ -113,13 +113,33 @@ class Stepwise<T> {
   }
 }
 
-/** Which own list method `m` works on now: its own, or (idle rebalancing) the largest one left that it reaches. */
-function workTarget(m: Method, st: ClassState, shares: Record<Method, number>): Method | undefined {
+/** The work plan's smallest range near the end, and the gaps it leaves to their owner (work-plan.ts). */
+const MIN_CHUNK = 4 * 1024 * 1024;
+const CRUMB = 1024 * 1024;
+
+/**
+ * Bytes of method `k`'s own list that its running lane has in flight, which no other method
+ * may take over: `parallel` ranges of a chunk, smaller near the end (an eighth of what is
+ * pending, at least MIN_CHUNK), as the work plan hands them out.
+ */
+function inFlight(k: Method, st: ClassState, cal: Calibration): number {
+  const chunk = k === 'obs' ? cal.obsChunkBytes : cal.chunkBytes;
+  const pending = st.left.bt + st.left.obs + st.left.cdn;
+  const now = Math.max(Math.min(chunk, MIN_CHUNK), Math.min(chunk, pending / 8));
+  return Math.min(st.left[k], cal.parallel[k] * now);
+}
+
+/**
+ * Which own list method `m` works on now: its own, or (idle rebalancing) the largest part
+ * of another's that nobody fetches yet and that `m` reaches (CDN and BitTorrent every file,
+ * OBS only its own).
+ */
+function workTarget(m: Method, st: ClassState, shares: Record<Method, number>, takeable: Record<Method, number>): Method | undefined {
   if (shares[m] === 0) return undefined; // only methods the task gives a share take part
   if (st.left[m] > EPS_BYTES) return m;
   if (st.spec.rebalance !== 'idle' || m === 'obs') return undefined;
   let best: Method | undefined;
-  for (const k of METHODS) if (k !== m && st.left[k] > EPS_BYTES && (best === undefined || st.left[k] > st.left[best])) best = k;
+  for (const k of METHODS) if (k !== m && takeable[k] > CRUMB && (best === undefined || takeable[k] > takeable[best])) best = k;
   return best;
 }
 
@@ -142,6 +162,10 @@ export function runDelivery(model: FleetModel, opts: RunOptions): Outcome {
   const cost = { bt: 0, obs: 0, cdn: 0 };
   let centreUpBytes = 0;
   const startAt = (st: ClassState) => st.spec.handOutS + cal.startS;
+  /** BitTorrent starts later: the client, the torrent, the tracker, the first peers. */
+  const btStartAt = (st: ClassState) => startAt(st) + cal.btStartS;
+  // The centre leaves the cinemas to the cachers once one is there (bt-seed.ts, deferToCachers).
+  const hasCachers = states.some((st) => st.spec.role === 'cacher');
   const needs = (st: ClassState) => st.left.bt + st.left.obs + st.left.cdn > EPS_BYTES;
   for (const st of states) if (!needs(st)) st.lastByteS = st.finishS = st.spec.handOutS;
 
@@ -188,9 +212,10 @@ export function runDelivery(model: FleetModel, opts: RunOptions): Outcome {
 
     // ----- the flows -----
     const flows: Flow[] = [];
+    const takeableOf: Record<Method, number>[] = [];
     /** What each flow feeds: the class, the method, the list it works on, and how many sources each node has in it. */
     const feeds: { dst: number; method: Method; target: Method; perNode: number; centreCoef: number }[] = [];
-    const bt = 1 / cal.btEfficiency;
+    const btInto = (st: ClassState) => 1 / cal.btEfficiency[st.spec.role];
     const http = 1 / cal.httpEfficiency;
     // The edge's cache holds the furthest class's CDN bytes (or the whole CDN list, warmed before).
     const cdnFrontier = Math.max(0, ...active.filter((st) => st.spec.role === 'cinema').map((st) => st.cdnOwn));
@@ -200,22 +225,35 @@ export function runDelivery(model: FleetModel, opts: RunOptions): Outcome {
     active.forEach((dst, d) => {
       if (!downloading(dst)) return;
       const L = links[d];
-      const targets = Object.fromEntries(METHODS.map((m) => [m, open(m) ? workTarget(m, dst, dst.spec.role === 'cinema' ? model.shares : { bt: S, obs: 0, cdn: 0 }) : undefined])) as Record<Method, Method | undefined>;
+      const shares = dst.spec.role === 'cinema' ? model.shares : { bt: S, obs: 0, cdn: 0 };
+      // A lane that runs (its window open) keeps its ranges in flight; a closed one releases them.
+      const takeable = Object.fromEntries(METHODS.map((k) => [k, dst.left[k] - (shares[k] > 0 && open(k) ? inFlight(k, dst, cal) : 0)])) as Record<Method, number>;
+      takeableOf[d] = takeable;
+      const targets = Object.fromEntries(METHODS.map((m) => [m, open(m) ? workTarget(m, dst, shares, takeable) : undefined])) as Record<Method, Method | undefined>;
       // BitTorrent
-      const btTarget = targets.bt;
-      if (btTarget !== undefined) {
+      const btTarget = t >= btStartAt(dst) - 1e-9 ? targets.bt : undefined;
+      // With cachers the centre serves only them: a cinema's BitTorrent reaches only the share the cachers hold.
+      const fromCentre = dst.spec.role === 'cacher' || !hasCachers;
+      if (btTarget !== undefined && (btTarget === 'bt' || fromCentre)) {
         const ownShare = btTarget === 'bt';
         const dstHeld = S > 0 ? dst.btHeld / S : 1;
         // From the centre: everything (the full torrent too, for files BitTorrent takes over).
-        flows.push({ uses: [{ link: centreUp, coef: dst.n * bt }, { link: centreBtCap, coef: dst.n }, { link: L.down, coef: bt }, { link: L.cap.bt, coef: 1 }], bound: Infinity });
-        feeds.push({ dst: d, method: 'bt', target: btTarget, perNode: 1, centreCoef: dst.n * bt });
+        if (fromCentre) {
+          const bt = btInto(dst);
+          flows.push({ uses: [{ link: centreUp, coef: dst.n * bt }, { link: centreBtCap, coef: dst.n }, { link: L.down, coef: bt }, { link: L.cap.bt, coef: 1 }], bound: Infinity });
+          feeds.push({ dst: d, method: 'bt', target: btTarget, perNode: 1, centreCoef: dst.n * bt });
+        }
         // From other cachers (and, to cachers, from cinemas): the pieces of the share they hold that it lacks.
         if (ownShare) {
           active.forEach((src, s) => {
             if (src.spec.role === 'cinema' && dst.spec.role === 'cinema') return; // firewalls
+            if (dst.spec.role === 'cacher' && !cal.cachersSwap) return; // a cacher's share comes from the centre
+            // A cinema hears of cachers that are still filling only at its first re-announce.
+            if (dst.spec.role === 'cinema' && src.btHeld < S - EPS_BYTES && t < btStartAt(dst) + cal.quietReannounceS - 1e-9) return;
+            const bt = btInto(dst);
             const perSrcNode = dst.n - (s === d ? 1 : 0);
             const perDstNode = src.n - (s === d ? 1 : 0);
-            if (perSrcNode <= 0 || perDstNode <= 0 || src.btHeld <= EPS_BYTES || S === 0) return;
+            if (perSrcNode <= 0 || perDstNode <= 0 || src.btHeld <= EPS_BYTES || S === 0 || t < btStartAt(src) - 1e-9) return;
             const novel = src.btHeld * (1 - dstHeld);
             if (novel <= EPS_BYTES) return;
             if (src.btHeld < S - EPS_BYTES) partialSwarm = true;
@@ -236,7 +274,7 @@ export function runDelivery(model: FleetModel, opts: RunOptions): Outcome {
       if (dst.spec.role !== 'cinema') return;
       // OBS: its own list only.
       if (targets.obs !== undefined) {
-        flows.push({ uses: [{ link: obsUp, coef: dst.n * http }, { link: L.down, coef: http }, { link: L.cap.obs, coef: 1 }], bound: Infinity, weight: cal.httpConnections });
+        flows.push({ uses: [{ link: obsUp, coef: dst.n * http }, { link: L.down, coef: http }, { link: L.cap.obs, coef: 1 }], bound: Infinity, weight: cal.parallel.obs });
         feeds.push({ dst: d, method: 'obs', target: targets.obs, perNode: 1, centreCoef: 0 });
       }
       // CDN: what the edge has not cached comes through the centre's uplink, once for every node.
@@ -245,7 +283,7 @@ export function runDelivery(model: FleetModel, opts: RunOptions): Outcome {
         const cached = cdnTarget === 'cdn' && (model.cdn.prewarmed || dst.cdnOwn < cdnFrontier - EPS_BYTES);
         const uses = [{ link: cdnUp, coef: dst.n * http }, { link: L.down, coef: http }, { link: L.cap.cdn, coef: 1 }];
         if (!cached) uses.push({ link: centreUp, coef: http }, { link: cdnDown, coef: http });
-        flows.push({ uses, bound: Infinity, weight: cal.httpConnections });
+        flows.push({ uses, bound: Infinity, weight: cal.parallel.cdn });
         feeds.push({ dst: d, method: 'cdn', target: cdnTarget, perNode: 1, centreCoef: cached ? 0 : http });
       }
     });
@@ -255,11 +293,13 @@ export function runDelivery(model: FleetModel, opts: RunOptions): Outcome {
     // ----- per class: each method's rate and the lists it works on -----
     const inRate = active.map(() => ({ bt: 0, obs: 0, cdn: 0 }));
     const onTarget = active.map(() => ({ bt: 0, obs: 0, cdn: 0 }));
+    const takenFrom = active.map(() => ({ bt: false, obs: false, cdn: false }));
     let centreRate = 0;
     feeds.forEach((f, i) => {
       const r = rates[i] * f.perNode;
       inRate[f.dst][f.method] += r;
       onTarget[f.dst][f.target] += r;
+      if (f.target !== f.method && r > 0) takenFrom[f.dst][f.target] = true;
       centreRate += rates[i] * f.centreCoef;
     });
 
@@ -271,7 +311,11 @@ export function runDelivery(model: FleetModel, opts: RunOptions): Outcome {
         if (s > 1e-9) dt = Math.min(dt, s);
       }
     };
-    for (const st of states) if (st.lastByteS === null && t < startAt(st) - 1e-9) dt = Math.min(dt, startAt(st) - t);
+    for (const st of states) {
+      if (st.lastByteS === null && t < startAt(st) - 1e-9) dt = Math.min(dt, startAt(st) - t);
+      if (t < btStartAt(st) - 1e-9) dt = Math.min(dt, btStartAt(st) - t);
+      if (hasCachers && st.spec.role === 'cinema' && t < btStartAt(st) + cal.quietReannounceS - 1e-9) dt = Math.min(dt, btStartAt(st) + cal.quietReannounceS - t);
+    }
     for (const cuts of [model.centre.cuts, model.obs.cuts, model.cdn.cuts, ...active.map((st) => st.spec.cuts)]) {
       for (const [a, b] of cuts) for (const e of [a, b]) if (e > t + 1e-9 && Number.isFinite(e)) dt = Math.min(dt, e - t);
     }
@@ -283,6 +327,8 @@ export function runDelivery(model: FleetModel, opts: RunOptions): Outcome {
     for (const st of active) for (const spec of [st.spec.upCap, st.spec.caps.bt, st.spec.caps.obs, st.spec.caps.cdn]) until(capOf(spec).changeAfterMs(now));
     active.forEach((st, d) => {
       for (const m of METHODS) if (onTarget[d][m] > 0 && st.left[m] > EPS_BYTES) dt = Math.min(dt, st.left[m] / onTarget[d][m]);
+      // Takers stop where the owner's ranges in flight begin.
+      for (const k of METHODS) if (takenFrom[d][k] && takeableOf[d][k] > CRUMB && onTarget[d][k] > 0) dt = Math.min(dt, (takeableOf[d][k] - CRUMB) / onTarget[d][k]);
     });
     if (partialSwarm) {
       // Partial holders change what they can give as they fill: small steps while they do.
