@@ -61,7 +61,7 @@ export interface RunOptions {
 
 const DEFAULT_HORIZON_S = 60 * 86400;
 /** A growing swarm is stepped so that no partial holder gains more than this share of the BitTorrent share per step. */
-const SWARM_STEP_SHARE = 0.04;
+const SWARM_STEP_SHARE = 0.08;
 const MAX_STEPS = 200_000;
 const EPS_BYTES = 1;
 
@@ -227,9 +227,11 @@ export function runDelivery(model: FleetModel, opts: RunOptions): Outcome {
       const L = links[d];
       const shares = dst.spec.role === 'cinema' ? model.shares : { bt: S, obs: 0, cdn: 0 };
       // A lane that runs (its window open) keeps its ranges in flight; a closed one releases them.
-      const takeable = Object.fromEntries(METHODS.map((k) => [k, dst.left[k] - (shares[k] > 0 && open(k) ? inFlight(k, dst, cal) : 0)])) as Record<Method, number>;
+      const held = (k: Method) => (shares[k] > 0 && open(k) ? inFlight(k, dst, cal) : 0);
+      const takeable = { bt: dst.left.bt - held('bt'), obs: dst.left.obs - held('obs'), cdn: dst.left.cdn - held('cdn') };
       takeableOf[d] = takeable;
-      const targets = Object.fromEntries(METHODS.map((m) => [m, open(m) ? workTarget(m, dst, shares, takeable) : undefined])) as Record<Method, Method | undefined>;
+      const target = (m: Method) => (open(m) ? workTarget(m, dst, shares, takeable) : undefined);
+      const targets = { bt: target('bt'), obs: target('obs'), cdn: target('cdn') };
       // BitTorrent
       const btTarget = t >= btStartAt(dst) - 1e-9 ? targets.bt : undefined;
       // With cachers the centre serves only them: a cinema's BitTorrent reaches only the share the cachers hold.

@@ -17,31 +17,40 @@ const EPS = 1e-9;
 
 /** The rate of each flow; `capacity[link]` is each link's capacity (0 = down). */
 export function maxMinFair(flows: readonly Flow[], capacity: readonly number[]): number[] {
-  const rate = new Array<number>(flows.length).fill(0);
-  const used = new Array<number>(capacity.length).fill(0);
-  const active: number[] = [];
-  flows.forEach((f, i) => {
+  const n = flows.length;
+  const rate = new Array<number>(n).fill(0);
+  const used = new Float64Array(capacity.length);
+  const load = new Float64Array(capacity.length);
+  const weight = flows.map((f) => f.weight ?? 1);
+  let active: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const f = flows[i];
     if (f.bound > EPS && f.uses.every((u) => capacity[u.link] > EPS || u.coef === 0)) active.push(i);
-  });
-  const load = new Array<number>(capacity.length);
+  }
   while (active.length > 0) {
     load.fill(0);
-    for (const i of active) for (const u of flows[i].uses) load[u.link] += u.coef * (flows[i].weight ?? 1);
+    for (const i of active) for (const u of flows[i].uses) load[u.link] += u.coef * weight[i];
     let step = Infinity;
     for (let l = 0; l < capacity.length; l++) if (load[l] > 0) step = Math.min(step, (capacity[l] - used[l]) / load[l]);
-    for (const i of active) step = Math.min(step, (flows[i].bound - rate[i]) / (flows[i].weight ?? 1));
+    for (const i of active) step = Math.min(step, (flows[i].bound - rate[i]) / weight[i]);
     if (!Number.isFinite(step)) throw new Error('a flow crosses no finite link and has no bound');
     step = Math.max(0, step);
     for (const i of active) {
-      const w = flows[i].weight ?? 1;
-      rate[i] += step * w;
-      for (const u of flows[i].uses) used[u.link] += u.coef * step * w;
+      rate[i] += step * weight[i];
+      for (const u of flows[i].uses) used[u.link] += u.coef * step * weight[i];
     }
-    const full = (l: number) => load[l] > 0 && Number.isFinite(capacity[l]) && capacity[l] - used[l] <= EPS * Math.max(1, capacity[l]);
-    for (let k = active.length - 1; k >= 0; k--) {
-      const f = flows[active[k]];
-      if (rate[active[k]] >= f.bound - EPS * Math.max(1, f.bound) || f.uses.some((u) => u.coef > 0 && full(u.link))) active.splice(k, 1);
+    const still: number[] = [];
+    for (const i of active) {
+      const f = flows[i];
+      let frozen = rate[i] >= f.bound - EPS * Math.max(1, f.bound);
+      for (const u of f.uses) {
+        const c = capacity[u.link];
+        // A link is full when what is left of it is nothing; uncapped links never fill.
+        if (!frozen && u.coef > 0 && Number.isFinite(c) && c - used[u.link] <= EPS * Math.max(1, c)) frozen = true;
+      }
+      if (!frozen) still.push(i);
     }
+    active = still;
   }
   return rate;
 }

@@ -132,6 +132,7 @@ export function plan(req: PlanRequest): Plan {
   const policies = req.policies ?? (windowsMatter ? (['fulltime', 'priortime'] as Policy[]) : (['fulltime'] as Policy[]));
 
   const candidates: Candidate[] = [];
+  const labels = fleet.classes.map((c) => describeHosts(c.hosts));
   let samePolicies = 0;
   for (const { split, shares } of byShares.values()) {
     const model = { ...fleet, shares };
@@ -139,7 +140,7 @@ export function plan(req: PlanRequest): Plan {
     // A split whose methods never meet a closed window gives the same under both policies: shown once, as fulltime.
     const same = outcomes.length === 2 && outcomes[0].lastCinemaS === outcomes[1].lastCinemaS && money(outcomes[0].totalCost) === money(outcomes[1].totalCost);
     if (same) samePolicies++;
-    for (const o of same ? outcomes.slice(0, 1) : outcomes) candidates.push(candidateOf(split, o));
+    for (const o of same ? outcomes.slice(0, 1) : outcomes) candidates.push(candidateOf(split, o, labels));
   }
   const deadlineS = req.deadline ? (req.deadline.getTime() - req.start.getTime()) / 1000 : undefined;
   const finish = (c: Candidate) => c.lastCinemaS ?? Infinity;
@@ -171,11 +172,11 @@ export function plan(req: PlanRequest): Plan {
         c.why = `late by ${formatDuration(c.lastCinemaS - deadlineS)}`;
       } else if (c.totalCost > recommended!.totalCost) {
         c.verdict = 'dearer';
-        const sooner = recommended!.lastCinemaS! - c.lastCinemaS;
-        c.why = `dearer by ${money2(c.totalCost - recommended!.totalCost)} ${currency}${sooner > 0 ? `, though ${formatDuration(sooner)} sooner` : ''}`;
+        const earlier = sooner(recommended!, c) > 0;
+        c.why = `dearer by ${money2(c.totalCost - recommended!.totalCost)} ${currency}${earlier ? `, though ${formatDuration(recommended!.lastCinemaS! - c.lastCinemaS)} sooner` : ''}`;
       } else {
         c.verdict = 'slower';
-        c.why = `as cheap, but ${formatDuration(c.lastCinemaS - recommended!.lastCinemaS!)} later`;
+        c.why = sooner(c, recommended!) === 0 ? 'as cheap and as fast: the same delivery by another split' : `as cheap, but ${formatDuration(c.lastCinemaS - recommended!.lastCinemaS!)} later`;
       }
     }
     summary = recommended
@@ -197,8 +198,8 @@ export function plan(req: PlanRequest): Plan {
         c.why = `never finishes: ${c.stuck}`;
       } else {
         c.verdict = c.totalCost > cheapest.totalCost ? 'dearer' : 'slower';
-        const late = c.lastCinemaS - (fastest.lastCinemaS ?? 0);
-        c.why = `${c.totalCost > cheapest.totalCost ? `dearer than the cheapest by ${money2(c.totalCost - cheapest.totalCost)} ${currency}` : 'as cheap as the cheapest'}, ${formatDuration(late)} slower than the fastest`;
+        const slower = sooner(c, fastest) > 0 ? `${formatDuration(c.lastCinemaS - (fastest.lastCinemaS ?? 0))} slower than the fastest` : 'as fast as the fastest';
+        c.why = `${c.totalCost > cheapest.totalCost ? `dearer than the cheapest by ${money2(c.totalCost - cheapest.totalCost)} ${currency}` : 'as cheap as the cheapest'}, ${slower}`;
       }
     }
     summary =
@@ -206,18 +207,19 @@ export function plan(req: PlanRequest): Plan {
         ? `Choose ${cheapest.split} (${cheapest.policy}): the cheapest and the fastest, every cinema done ${at(cheapest)}, for ${money2(cheapest.totalCost)} ${currency}.`
         : `The cheapest is ${cheapest.split} (${cheapest.policy}): every cinema done ${at(cheapest)}, for ${money2(cheapest.totalCost)} ${currency}. The fastest is ${fastest.split} (${fastest.policy}): ${at(fastest)}, for ${money2(fastest.totalCost)} ${currency}. Give a deadline (--deadline) to choose between them.`;
   }
-  const tiers = fleet.classes.map((c) => ({ role: c.role, label: describeHosts(c.hosts), hosts: c.hosts, up: c.up, down: c.down }));
+  const tiers = fleet.classes.map((c, i) => ({ role: c.role, label: labels[i], hosts: c.hosts, up: c.up, down: c.down }));
   const windows = Object.fromEntries(METHODS.map((m) => [m, fleet.windows[m].map((w) => w.text).join(',')])) as Record<Method, string>;
   return { scenario: s.name, dcpBytes: fleet.dcpBytes, tiers, windows, start: req.start, deadline: req.deadline, currency, candidates, recommended, cheapest, fastest, summary, sameAs, samePolicies };
 }
 
-function candidateOf(split: string, o: Outcome): Candidate {
+/** `labels`: each class's hosts in words, in the fleet's class order (the outcome's). */
+function candidateOf(split: string, o: Outcome, labels: string[]): Candidate {
   const { classes, ...rest } = o;
   const cost = Object.fromEntries(METHODS.map((m) => [m, money(o.cost[m])])) as Record<Method, number>;
   return {
     ...rest,
     split,
-    tiers: classes.map((c) => ({ role: c.role, hosts: c.hosts, label: describeHosts(c.hosts), finishS: c.finishS, bytesPerNode: c.bytes })),
+    tiers: classes.map((c, i) => ({ role: c.role, hosts: c.hosts, label: labels[i], finishS: c.finishS, bytesPerNode: c.bytes })),
     cost,
     totalCost: money(cost.bt + cost.obs + cost.cdn),
     verdict: 'dearer',
