@@ -14,8 +14,10 @@ import type { TaskGenerator } from '../roles/sender/gentask.ts';
 import type { Sender } from '../roles/sender/sender.ts';
 import type { ObserveHandler } from '../observe/observe-http.ts';
 import type { ApiResponse } from './envelope.ts';
+import { reloadRefusedAnswer } from '../config/reload-plan.ts';
 import path from 'node:path';
 import { tuning } from '../config/tuning.ts';
+import { watchMode, polledDirs } from '../spool/watch-health.ts';
 
 export interface ApiDeps {
   ctx: DaemonContext;
@@ -26,7 +28,8 @@ export interface ApiDeps {
   /** Only on a sender. */
   sender?: Sender;
   generator: TaskGenerator;
-  reloadConfig(): Promise<void>;
+  /** Re-reads config.json; resolves to the answer's text (what changed), rejects when the file is refused. */
+  reloadConfig(): Promise<string>;
   /** The servertype the daemon started with (a reload does not change the parts that run). */
   role: string;
   /** GET /metrics, / and /status.json (src/observe), when they are served on the API address. */
@@ -49,6 +52,9 @@ type Handler = (params: Record<string, unknown>) => Promise<Record<string, unkno
 /** Seed methods that later issues provide; asked now they get a clear `false`. */
 const NOT_YET: string[] = [];
 const MAX_BODY = 1024 * 1024;
+/** How much of a body over MAX_BODY is read and discarded, and for how long, before its answer goes out. */
+const DRAIN_MAX = 16 * MAX_BODY;
+const DRAIN_MS = 10_000;
 /** Which roles serve a method (SPEC §1: a sender can also receive); the rest are for all. */
 const ROLES_OF: Record<string, readonly string[]> = {
   gentask: ['sender'],
@@ -119,13 +125,14 @@ export function createApiServer(deps: ApiDeps): http.Server {
   const getRoutes: Record<string, () => Promise<string>> = {
     '/heartbeat': async () => JSON.stringify(`${formatLocalTime()} is living.`),
     '/version': async () => ctx.version,
+    // How the node watches its directories: `inotify`, or `polling (inotify limit)` with the polled directories.
+    '/health': async () => JSON.stringify({ watching: watchMode(), polled: polledDirs() }),
     '/showschedules': async () => formatShowSchedules(new Date(ctx.scheduler.now()), (await deps.receiver.schedules?.()) ?? []),
     '/reloadconf': async () => {
       try {
-        await deps.reloadConfig();
-        return JSON.stringify('reload config.json ok.');
+        return JSON.stringify(await deps.reloadConfig());
       } catch (err) {
-        return JSON.stringify(`reload config.json failed: ${messageOf(err)}`);
+        return JSON.stringify(reloadRefusedAnswer(messageOf(err)));
       }
     },
   };
@@ -146,34 +153,53 @@ export function createApiServer(deps: ApiDeps): http.Server {
       route().then((body) => send(200, body, plain ? 'text/plain; charset=utf-8' : undefined), (err) => send(500, JSON.stringify(messageOf(err))));
       return;
     }
-    if (req.method !== 'POST') return send(405, JSON.stringify('use POST /<method> or GET /heartbeat, /version, /reloadconf'));
+    if (req.method !== 'POST') return send(405, JSON.stringify('use POST /<method> or GET /heartbeat, /version, /health, /reloadconf'));
 
     const pathMethod = url.pathname.replace(/^\/+/, '');
     const answerFalse = (messageId: string, method: string, err: unknown) => {
       send(200, JSON.stringify(respond(messageId, method, false, falseContent(err))));
     };
-    // A body over the cap is answered at once and the rest is not read (a client streaming
-    // gigabytes must not keep the daemon busy).
+    // A body over the cap is refused without being kept: the rest is read and thrown away
+    // (up to DRAIN_MAX bytes and DRAIN_MS), then the `false` answer goes out with
+    // `Connection: close`. Answered while the client was still writing, the close made its
+    // next write fail with ECONNRESET, and it never read the answer. Past those bounds
+    // (a client streaming gigabytes) it is answered at once and the connection dropped.
     const declared = Number(req.headers['content-length'] ?? 0);
-    if (declared > MAX_BODY) {
-      res.setHeader('connection', 'close');
-      answerFalse('', pathMethod, errors.REQUEST_BAD_ENVELOPE(`body larger than ${MAX_BODY} bytes`));
-      req.destroy();
-      return;
-    }
     const chunks: Buffer[] = [];
     let size = 0;
-    req.on('data', (c: Buffer) => {
-      size += c.length;
-      if (size <= MAX_BODY) return void chunks.push(c);
+    let draining = false;
+    let drainTimer: NodeJS.Timeout | undefined;
+    const answerTooLarge = () => {
+      clearTimeout(drainTimer);
       if (res.headersSent) return;
       res.setHeader('connection', 'close');
       answerFalse('', pathMethod, errors.REQUEST_BAD_ENVELOPE(`body larger than ${MAX_BODY} bytes`));
-      req.destroy();
+    };
+    const giveUp = () => {
+      answerTooLarge();
+      // Node closes the connection once the answer is written (Connection: close).
+      req.pause();
+    };
+    const drain = () => {
+      draining = true;
+      chunks.length = 0;
+      drainTimer = setTimeout(giveUp, DRAIN_MS);
+    };
+    res.once('close', () => clearTimeout(drainTimer));
+    if (declared > DRAIN_MAX) return giveUp();
+    if (declared > MAX_BODY) drain();
+    req.on('data', (c: Buffer) => {
+      size += c.length;
+      if (draining) {
+        if (size > DRAIN_MAX) giveUp();
+        return;
+      }
+      if (size <= MAX_BODY) return void chunks.push(c);
+      drain();
     });
     req.on('error', () => res.destroy());
     req.on('end', async () => {
-      if (size > MAX_BODY) return;
+      if (draining) return answerTooLarge();
       let request;
       try {
         request = parseRequest(Buffer.concat(chunks).toString('utf8'), pathMethod);

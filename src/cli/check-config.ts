@@ -1,11 +1,14 @@
 // `bft2 checkconfig [FILE]`: validates a config.json exactly as the daemon does (the same
 // schema, every problem at once) and adds what the daemon only hints at: unknown keys with
 // the key most likely meant, keys the role does not use, placeholders of the install
-// template still in place. Invalid → exit 1; warnings alone do not fail unless --strict.
+// template still in place, listen addresses that are not this machine's. Invalid → exit 1; warnings alone do not fail unless --strict.
 import { readFile } from 'node:fs/promises';
+import os from 'node:os';
+import { isIPv4 } from 'node:net';
 import type { Command } from 'commander';
-import { configSchema } from '../config/schema.ts';
-import { describeZodIssues } from '../config/load-config.ts';
+import { validateConfig, listenUses } from '../config/load-config.ts';
+import { splitHostPort } from '../config/addresses.ts';
+import { readJsonText } from '../config/json-syntax.ts';
 import { KEY_DOCS, configDefault, isCommentKey, unknownConfigKeys, type ServerType } from '../config/config-keys.ts';
 import { CliFailure, EXIT, userPath, missingPathMessage, type CliContext } from './cli-context.ts';
 
@@ -18,32 +21,24 @@ export interface ConfigCheck {
   warnings: string[];
 }
 
-/**
- * Where a JSON.parse error is, never what it quotes: V8 puts a fragment of the text into
- * some messages (`Unexpected token 'T', ..."obssk": TOPSE"... is not valid JSON`), and
- * the fragment can be a key.
- */
-function jsonError(err: Error, text: string): string {
-  const m = err.message;
-  const kind = m.startsWith('Unexpected token') ? 'unexpected character' : m.split(/,| in JSON/)[0];
-  const pos = Number(/at position (\d+)/.exec(m)?.[1]);
-  if (!Number.isFinite(pos)) return kind;
-  const before = text.slice(0, pos);
-  return `${kind} at line ${before.split('\n').length} column ${pos - before.lastIndexOf('\n')}`;
-}
-
 const PLACEHOLDER = /<[^<>]+>/;
 
-export function checkConfigText(text: string): ConfigCheck {
-  let raw: unknown;
-  try {
-    raw = JSON.parse(text);
-  } catch (err) {
-    return { valid: false, problems: [`not JSON: ${jsonError(err as Error, text)}`], warnings: [] };
-  }
+/** This machine's IPv4 addresses. */
+function localIPv4(): string[] {
+  return Object.values(os.networkInterfaces())
+    .flat()
+    .filter((a) => a?.family === 'IPv4')
+    .map((a) => a!.address);
+}
+
+/** `localAddresses`: this machine's; a listen address elsewhere is worth a warning (the file may be for another machine). */
+export function checkConfigText(text: string, localAddresses: string[] = localIPv4()): ConfigCheck {
+  const json = readJsonText(text);
+  if (!json.ok) return { valid: false, problems: [json.problem], warnings: [] };
+  const raw = json.value;
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return { valid: false, problems: ['(top level): must be a JSON object'], warnings: [] };
   const obj = raw as Record<string, unknown>;
-  const result = configSchema.safeParse(obj);
+  const result = validateConfig(obj);
   const warnings: string[] = [];
   for (const u of unknownConfigKeys(obj)) {
     if (u.retired) warnings.push(`unknown key "${u.key}": a seed key bft2 does not use (${u.retired})`);
@@ -51,21 +46,26 @@ export function checkConfigText(text: string): ConfigCheck {
     else warnings.push(`unknown key "${u.key}": not a bft2 key (ignored)`);
   }
   const servertype = typeof obj.servertype === 'string' ? obj.servertype : undefined;
-  const role = result.success ? (result.data.servertype as ServerType) : undefined;
+  const role = result.config ? (result.config.servertype as ServerType) : undefined;
   const unused: { key: string; roles: readonly ServerType[] }[] = [];
   for (const [key, value] of Object.entries(obj)) {
     if (isCommentKey(key)) continue;
     if (typeof value === 'string' && PLACEHOLDER.test(value) && key !== 'servertype') warnings.push(`"${key}" still holds a placeholder of the template: ${JSON.stringify(value)}`);
     const d = KEY_DOCS[key];
     if (!role || !d || d.roles.includes(role)) continue;
-    const parsed = (result.success ? (result.data as Record<string, unknown>)[key] : value) ?? value;
+    const parsed = (result.config ? (result.config as Record<string, unknown>)[key] : value) ?? value;
     if (JSON.stringify(parsed) === JSON.stringify(configDefault(key))) continue;
     unused.push({ key, roles: d.roles });
+  }
+  for (const u of result.config ? listenUses(result.config) : []) {
+    const host = u.value.includes(':') ? splitHostPort(u.value).host : '';
+    if (!isIPv4(host) || host === '0.0.0.0' || host.startsWith('127.') || localAddresses.includes(host)) continue;
+    warnings.push(`"${u.key}": ${host} is not an address of this machine: the daemon could not listen there (fine if the file is for another machine)`);
   }
   // One line for them all: a receiver's config copied from a sender's would list a dozen.
   if (unused.length === 1) warnings.push(`"${unused[0].key}" is set, but a ${role} does not use it (used by: ${unused[0].roles.join(', ')})`);
   else if (unused.length > 1) warnings.push(`${unused.length} keys are set that a ${role} does not use: ${unused.map((u) => u.key).join(', ')} (docs/config.md says which role uses each)`);
-  return { valid: result.success, servertype, problems: result.success ? [] : describeZodIssues(result.error), warnings };
+  return { valid: result.config !== undefined, servertype, problems: result.problems, warnings };
 }
 
 export function registerCheckConfig(program: Command, ctx: CliContext): void {

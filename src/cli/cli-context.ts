@@ -12,6 +12,11 @@ import { loadConfig } from '../config/load-config.ts';
 import type { Config } from '../config/schema.ts';
 import type { ApiResponse } from '../api/envelope.ts';
 import { callApi, getApi, type GetAnswer } from './api-client.ts';
+import { readFile } from 'node:fs/promises';
+import { isBft2Error } from '../errors/catalogue.ts';
+import { salvageString } from '../config/json-syntax.ts';
+import { listenAddressProblem } from '../config/addresses.ts';
+import { configDefault } from '../config/config-keys.ts';
 
 export const EXIT = { ok: 0, failed: 1, unreachable: 2, config: 78 } as const;
 
@@ -43,6 +48,23 @@ export class CliContext {
   }
   async get(urlPath: string): Promise<GetAnswer> {
     return getApi((await this.config()).apilisten, urlPath);
+  }
+  /**
+   * The API address even when config.json is invalid (reloadconf: the daemon runs on the
+   * config it started with and is the one to refuse the file): the file's `apilisten` as
+   * far as it can be read, else the default. Says so on stderr.
+   */
+  async apiListenDespiteErrors(): Promise<string> {
+    try {
+      return (await this.config()).apilisten;
+    } catch (err) {
+      if (!isBft2Error(err) || err.code !== 'CONFIG_INVALID') throw err;
+      const text = await readFile(this.paths.configFile, 'utf8').catch(() => '');
+      const found = salvageString(text, 'apilisten');
+      const address = found !== undefined && !listenAddressProblem(found) ? found : String(configDefault('apilisten'));
+      console.error(`bft2: ${err.message}\nbft2: asking the daemon at ${address} all the same`);
+      return address;
+    }
   }
 }
 

@@ -13,7 +13,7 @@ export function registerDaemonCommand(program: Command, ctx: CliContext): void {
     .description('run the daemon: spool watchers, hash watcher, API, HTTP origin, tracker')
     .summary('run the daemon')
     .option('--console', 'log to the console too')
-    .addHelpText('after', '\nSignals: SIGTERM/SIGINT stop it; SIGHUP reopens its log files.\nExit status 78 when config.json is invalid (systemd does not restart it then).')
+    .addHelpText('after', '\nSignals: SIGTERM/SIGINT stop it; SIGHUP reopens its log files.\nExit status 78 when config.json is invalid or a value of it cannot be used (an address\nin use, a store path that cannot be created): the message names the key, and systemd\ndoes not restart it then.')
     .action(async (opts: { console?: boolean }) => {
       const paths = ctx.paths;
       console.log(`bft2 ${await readVersion()}: logging to ${paths.daemonLog} (hash table: ${paths.hashLog})${opts.console ? ' and to the console' : ''}`);
@@ -23,10 +23,12 @@ export function registerDaemonCommand(program: Command, ctx: CliContext): void {
       try {
         daemon = await startDaemon(paths.root, { console: opts.console });
       } catch (err) {
-        if (isBft2Error(err) && err.code === 'CONFIG_INVALID') throw new CliFailure(err.message, EXIT.config);
+        if (isBft2Error(err) && (err.code === 'CONFIG_INVALID' || err.code === 'CONFIG_UNUSABLE')) throw new CliFailure(err.message, EXIT.config);
         throw err;
       }
       const running = daemon;
+      process.once('uncaughtException', (err) => running.fatal('uncaught exception', err));
+      process.once('unhandledRejection', (err) => running.fatal('unhandled rejection', err));
       const stop = () => void running.stop().then(() => process.exit(0));
       process.on('SIGTERM', stop);
       process.on('SIGINT', stop);

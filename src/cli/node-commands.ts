@@ -2,11 +2,12 @@
 // showschedules, reloadconf, heartbeat.
 import type { Command } from 'commander';
 import { CliFailure, type CliContext } from './cli-context.ts';
+import { getApi } from './api-client.ts';
 
 export function registerNodeCommands(program: Command, ctx: CliContext): void {
-  const getText = async (urlPath: string, ok: (text: string) => boolean) => {
-    const { status, text } = await ctx.get(urlPath);
-    if (status === 404) throw new CliFailure(`the daemon at ${(await ctx.config()).apilisten} does not provide ${urlPath} (HTTP 404: ${text.trim()})`);
+  const getText = async (urlPath: string, ok: (text: string) => boolean, address?: string) => {
+    const { status, text } = address ? await getApi(address, urlPath) : await ctx.get(urlPath);
+    if (status === 404) throw new CliFailure(`the daemon at ${address ?? (await ctx.config()).apilisten} does not provide ${urlPath} (HTTP 404: ${text.trim()})`);
     console.log(text.replace(/\n$/, ''));
     if (status !== 200 || !ok(text)) process.exitCode = 1;
   };
@@ -21,8 +22,8 @@ export function registerNodeCommands(program: Command, ctx: CliContext): void {
     .command('reloadconf')
     .description('make the daemon re-read config.json (refused, naming the field, when it is invalid)')
     .summary('make the daemon re-read config.json')
-    .addHelpText('after', '\nSome keys need a restart instead (docs/config.md). `bft2 checkconfig` checks a file without a daemon.')
-    .action(() => getText('/reloadconf', (t) => t.startsWith('reload config.json ok')));
+    .addHelpText('after', '\nThe answer lists the keys applied and those that wait for a restart (docs/config.md marks\nthem); a refused file changes nothing. `bft2 checkconfig` checks a file without a daemon.\nExit status 1 when the daemon refuses the file.')
+    .action(async () => getText('/reloadconf', (t) => t.startsWith('reload config.json ok'), await ctx.apiListenDespiteErrors()));
 
   program
     .command('heartbeat')

@@ -6,10 +6,27 @@ import type { Command } from 'commander';
 import cliProgress from 'cli-progress';
 import { formatLocalTime } from '../util/time.ts';
 import { CliFailure, EXIT, sleep, type CliContext } from './cli-context.ts';
+import { isBft2Error } from '../errors/catalogue.ts';
 import { collectStatus, formatEta, formatRows, type StatusResult, type StatusRow } from '../observe/status-rows.ts';
 
 async function gather(ctx: CliContext): Promise<StatusResult> {
-  return collectStatus(ctx.paths, await ctx.config(), (m, p) => ctx.api(m, p));
+  const result = await collectStatus(ctx.paths, await ctx.config(), (m, p) => ctx.api(m, p));
+  // Whether the daemon runs is news even when no task asked it anything; and how it watches.
+  if (!result.unreachable) {
+    try {
+      result.watching = (JSON.parse((await ctx.get('/health')).text) as { watching?: string }).watching;
+    } catch (err) {
+      if (!isBft2Error(err) || err.code !== 'API_UNREACHABLE') throw err;
+      result.unreachable = err.message;
+      for (const r of result.rows) if (!r.reason) r.reason = 'daemon not reachable';
+    }
+  }
+  return result;
+}
+
+/** The line that says the daemon polls its directories (inotify out of watches), or nothing. */
+function watchingLine(result: StatusResult): string[] {
+  return result.watching && result.watching !== 'inotify' ? [`watching: ${result.watching}: pickup is slower; raise fs.inotify.max_user_watches (the log says how)`] : [];
 }
 
 function report(result: StatusResult): void {
@@ -33,18 +50,20 @@ async function watch(ctx: CliContext, intervalMs: number): Promise<void> {
       )
     : undefined;
   const live = new Map<string, cliProgress.SingleBar>();
+  let unreachable = false;
   const stop = () => {
     stopped = true;
     bars?.stop();
-    process.exit(EXIT.ok);
+    process.exit(unreachable ? EXIT.unreachable : EXIT.ok);
   };
   process.on('SIGINT', stop);
   process.on('SIGTERM', stop);
   while (!stopped) {
     const result = await gather(ctx);
+    unreachable = result.unreachable !== undefined;
     if (!bars) {
       console.log(`--- ${formatLocalTime()}${result.unreachable ? ` (${result.unreachable})` : ''}`);
-      for (const l of result.rows.length ? formatRows(result.rows) : ['no tasks']) console.log(l);
+      for (const l of [...watchingLine(result), ...(result.rows.length ? formatRows(result.rows) : ['no tasks'])]) console.log(l);
     } else {
       const seen = new Set<string>();
       const put = (key: string, value: number, payload: Record<string, string>) => {
@@ -83,7 +102,7 @@ export function registerStatusCommand(program: Command, ctx: CliContext): void {
     .option('--json', 'print an array of objects (role, state, task, dir, taskfile, percent, rate, etaMinutes, reason, methods, answer)')
     .option('--watch', 'redraw live bars per task and per method until Ctrl-C')
     .option('--interval <seconds>', 'with --watch: seconds between redraws', '1')
-    .addHelpText('after', '\nColumns: role/state, task, percent, rate, ETA, reason. State is the API\'s status\n(downloading, ready, seeding, ...), else the spool directory. Exit status 2 when the\ndaemon is not reachable (the rows then show the spool directories only).')
+    .addHelpText('after', '\nColumns: role/state, task, percent, rate, ETA, reason. State is the API\'s status\n(downloading, ready, seeding, ...), else the spool directory. Exit status 2 when the\ndaemon is not reachable, also with no task (the rows then show the spool directories\nonly; --watch: when it was not reachable at the last redraw).')
     .action(async (o: { json?: boolean; watch?: boolean; interval: string }) => {
       if (o.watch) {
         if (o.json) throw new CliFailure('--watch and --json do not go together');
@@ -93,7 +112,7 @@ export function registerStatusCommand(program: Command, ctx: CliContext): void {
       }
       const result = await gather(ctx);
       if (o.json) console.log(JSON.stringify(result.rows, null, 2));
-      else for (const l of result.rows.length ? formatRows(result.rows) : ['no tasks']) console.log(l);
+      else for (const l of [...watchingLine(result), ...(result.rows.length ? formatRows(result.rows) : [result.unreachable ? 'no tasks in the spool' : 'no tasks'])]) console.log(l);
       report(result);
     });
 }

@@ -7,6 +7,7 @@ import { rateProblem } from '../schedule/rate.ts';
 import { reserveProblem } from '../schedule/disk-reserve.ts';
 import { priceProblem } from '../schedule/price.ts';
 import { tuningSchema, autoRetryProblem } from './tuning.ts';
+import { listenAddressProblem, urlProblem, endpointProblem } from './addresses.ts';
 
 /** Numbers may arrive as strings ("72"): the seed's own examples write them so. */
 const numberish = (schema: z.ZodNumber) =>
@@ -15,7 +16,7 @@ const numberish = (schema: z.ZodNumber) =>
 const boolish = z.preprocess((v) => (v === 'true' ? true : v === 'false' ? false : v), z.boolean());
 
 /** URLs and paths "carry no trailing /" (seed §4.0); a stray one is dropped rather than refused. */
-const noTrailingSlash = (schema: z.ZodString) =>
+const noTrailingSlash = (schema: z.ZodTypeAny) =>
   z.preprocess((v) => (typeof v === 'string' && v.length > 1 ? v.replace(/\/+$/, '') : v), schema);
 
 /** A string checked by one of the pure parsers of src/schedule, whose message names the problem. */
@@ -29,8 +30,24 @@ const windowSpec = checkedBy((v) => (v.trim() === '' ? 'must be HH:MM-HH:MM[,HH:
 const rateSpec = checkedBy(rateProblem);
 const priceSpec = checkedBy(priceProblem);
 
-const hostPort = z.string().regex(/^[^\s:]+:\d{1,5}$/, 'must be host:port, e.g. 127.0.0.1:8191');
-const hostPortOrOff = z.union([z.literal(''), hostPort]);
+/**
+ * `host:port`: the pattern goes into the generated JSON Schema (editors check it as you
+ * type); the refinement checks the host and the port's range, past the pattern.
+ */
+const listenAddress = (orOff: boolean) => {
+  const pattern = orOff ? /^$|^[^\s:]+:\d{1,5}$/ : /^[^\s:]+:\d{1,5}$/;
+  return z
+    .string()
+    .regex(pattern, `must be host:port, e.g. 127.0.0.1:8191${orOff ? ', or "" for none' : ''}`)
+    .superRefine((v, ctx) => {
+      const why = v === '' || !pattern.test(v) ? undefined : listenAddressProblem(v);
+      if (why) ctx.addIssue({ code: z.ZodIssueCode.custom, message: why });
+    });
+};
+const hostPort = listenAddress(false);
+const hostPortOrOff = listenAddress(true);
+/** A URL, or '' for none. */
+const urlOrOff = (schemes: readonly string[], example: string) => checkedBy((v) => (v === '' ? undefined : urlProblem(v, schemes, example)));
 
 export const RATIO_RE = /^\d+:\d+:\d+$/;
 
@@ -44,7 +61,7 @@ export const configSchema = z
     basesubdir: z.string().regex(/^[^/\\\0]*$/, 'must be one plain directory name').refine((s) => s !== '.' && s !== '..', 'must be one plain directory name').default(''),
     avoidrepeat: boolish.default(true),
     senderid: z.string().default(''),
-    senderdomain: noTrailingSlash(z.string()).default(''),
+    senderdomain: noTrailingSlash(urlOrOff(['http', 'https'], 'http://dcp.example.org')).default(''),
     'bt-obs-cdn': z
       .string()
       .regex(RATIO_RE, 'must be bt:obs:cdn, e.g. 2:1:1')
@@ -52,17 +69,17 @@ export const configSchema = z
       .default('2:1:1'),
     priorpolicy: z.enum(['fulltime', 'priortime']).optional(),
     prior: z.enum(['fulltime', 'priortime']).optional(),
-    tracker: z.string().default(''),
+    tracker: urlOrOff(['http', 'https', 'udp', 'ws', 'wss'], 'http://tracker.example.org:6969/announce').default(''),
     defaultseedtime: numberish(z.number().nonnegative()).default(72),
-    obsurl: noTrailingSlash(z.string()).default(''),
-    cdnurl: noTrailingSlash(z.string()).default(''),
+    obsurl: noTrailingSlash(checkedBy((v) => (v === '' || /^obs:\/\/[^/\s]+(\/\S*)?$/i.test(v) ? undefined : 'must be obs://<bucket>'))).default(''),
+    cdnurl: noTrailingSlash(urlOrOff(['http', 'https'], 'http://cdn.example.org')).default(''),
     bttime: windowSpec.default('00:00-23:59'),
     obstime: windowSpec.default('00:00-08:00'),
     cdntime: windowSpec.default('08:00-18:00'),
     ctfilesorder: boolish.default(true),
     obsak: z.string().default(''),
     obssk: z.string().default(''),
-    obsendpoint: noTrailingSlash(z.string()).default(''),
+    obsendpoint: noTrailingSlash(checkedBy((v) => (v === '' ? undefined : endpointProblem(v)))).default(''),
     datasource: z.enum(['local', 'obs']).default('local'),
     receiverstoreplan: z.enum(['A', 'B']).default('A'),
     uploadingnum: numberish(z.number().int().min(1)).default(5),

@@ -30,15 +30,18 @@ import { TransferCaps } from '../download/transfer-caps.ts';
 import { Observability } from '../observe/observability.ts';
 import { CrashGuard } from '../spool/crash-guard.ts';
 import { setTuning } from '../config/tuning.ts';
+import { usingConfigKey, probeTcpPort } from './config-failures.ts';
+import { splitHostPort } from '../config/addresses.ts';
+import { planReload, reloadLogLine, reloadAnswer } from '../config/reload-plan.ts';
 
-
-function splitHostPort(hp: string): { host: string; port: number } {
-  const i = hp.lastIndexOf(':');
-  return { host: hp.slice(0, i), port: Number(hp.slice(i + 1)) };
-}
 
 export interface RunningDaemon {
   stop(): Promise<void>;
+  /**
+   * An exception no task caught: logged with its stack, then the process ends (exit 70) and
+   * systemd starts it again; the crash guard sets aside a task that does this twice in a row.
+   */
+  fatal(kind: string, err: unknown): void;
   /** Reopens the log files (SIGHUP, after logrotate renamed them). */
   reopenLogs(): void;
 }
@@ -53,7 +56,12 @@ export async function startDaemon(root: string, opts: { console?: boolean } = {}
   const paths = new Paths(root);
   let config: Config = await loadConfig(paths.configFile);
   setTuning(config.tuning);
-  for (const dir of paths.allDirs(config)) await mkdir(dir, { recursive: true });
+  const store = paths.basedata(config);
+  for (const dir of paths.allDirs(config)) {
+    // The store's path comes from config.json (basedatapath); the rest is the root's fixed layout.
+    const ofStore = dir === store || dir.startsWith(store + path.sep);
+    await (ofStore ? usingConfigKey('basedatapath', config.basedatapath, `cannot create ${dir}`, () => mkdir(dir, { recursive: true })) : mkdir(dir, { recursive: true }));
+  }
   const log: Logger = createLogger(paths.daemonLog, { console: opts.console });
 
   let releaseDaemonLock: () => Promise<void>;
@@ -107,18 +115,30 @@ export async function startDaemon(root: string, opts: { console?: boolean } = {}
     const t = splitHostPort(config.embeddedtracker);
     // Peers announce every minute, not every ten (the package's default): a cinema that first
     // heard only of the centre learns of the cachers soon after they join (SPEC §5).
-    tracker = await startTracker({ host: t.host, port: t.port, log, intervalMs: 60_000 });
+    tracker = await usingConfigKey('embeddedtracker', config.embeddedtracker, 'cannot listen there', () => startTracker({ host: t.host, port: t.port, log, intervalMs: 60_000 }), log);
   }
-  const sender = config.servertype === 'sender' ? new Sender(ctx, hashStore, await bt(), createObsPublisher(ctx)) : undefined;
+  const btInBackground = cacher !== undefined || (receiver !== undefined && config.receiverseed);
+  // Receivers and cachers start their client in the background (below): its port is tried first.
+  if (btInBackground && config.servertype !== 'sender' && config.btport > 0) await usingConfigKey('btport', String(config.btport), 'cannot listen on it', () => probeTcpPort(config.btport), log);
+  const sender = config.servertype === 'sender' ? new Sender(ctx, hashStore, await usingConfigKey('btport', String(config.btport), 'cannot listen on it', bt, log), createObsPublisher(ctx)) : undefined;
 
-  const reloadConfig = async () => {
-    const next = await loadConfig(paths.configFile);
-    const restartNeeded = (['servertype', 'receiverstoreplan', 'basedatapath', 'apilisten', 'httporigin', 'machinetype', 'btport', 'embeddedtracker', 'metricslisten'] as const).filter((k) => next[k] !== config[k]);
-    config = next;
+  // reloadconf: the keys marked `reload: 'restart'` in config-keys.ts keep their running
+  // value (the parts read them once at start); a file that fails validation changes nothing.
+  const reloadConfig = async (): Promise<string> => {
+    let next: Config;
+    try {
+      next = await loadConfig(paths.configFile);
+    } catch (err) {
+      log.warn(`reloadconf refused, the running config stays in force: ${messageOf(err)}`);
+      throw err;
+    }
+    const plan = planReload(config, next);
+    config = plan.config;
     setTuning(config.tuning);
     caps.reconfigure();
     warnUnknownKeys(config, log);
-    log.info(`config reloaded${restartNeeded.length ? `; ${restartNeeded.join(', ')} take effect after a restart` : ''}`);
+    log.info(reloadLogLine(plan));
+    return reloadAnswer(plan);
   };
 
   const generator = new TaskGenerator(ctx, hashStore);
@@ -126,18 +146,22 @@ export async function startDaemon(root: string, opts: { console?: boolean } = {}
   // ----- observability: /metrics, / and /status.json on the API address, or on metricslisten -----
   const observeHandler = observe.handler({ ask: createApiDispatcher(apiDeps), hashTable: hashStore });
   const api = createApiServer({ ...apiDeps, observe: config.metricslisten ? undefined : observeHandler });
-  if (config.metricslisten) await observe.listen(config.metricslisten, observeHandler);
   const { host, port } = splitHostPort(config.apilisten);
-  await new Promise<void>((resolve, reject) => {
-    api.once('error', reject);
-    api.listen(port, host, () => resolve());
-  });
+  await usingConfigKey('apilisten', config.apilisten, 'cannot listen there', () =>
+    new Promise<void>((resolve, reject) => {
+      api.once('error', reject);
+      api.listen(port, host, () => {
+        api.off('error', reject);
+        resolve();
+      });
+    }), log);
   api.on('error', (err) => log.error(`api: ${err.message}`));
+  if (config.metricslisten) await usingConfigKey('metricslisten', config.metricslisten, 'cannot listen there', () => observe.listen(config.metricslisten, observeHandler), log);
 
   let origin: { close(): Promise<void> } | undefined;
   if (config.httporigin) {
     const o = splitHostPort(config.httporigin);
-    origin = await startOrigin({ rootDir: paths.map('/data/dcp'), host: o.host, port: o.port });
+    origin = await usingConfigKey('httporigin', config.httporigin, 'cannot listen there', () => startOrigin({ rootDir: paths.map('/data/dcp'), host: o.host, port: o.port }), log);
     log.info(`http origin serving ${paths.map('/data/dcp')} at http://${config.httporigin}/dcp/`);
   }
 
@@ -148,12 +172,16 @@ export async function startDaemon(root: string, opts: { console?: boolean } = {}
   // for peers from their start, as a BitTorrent client does; and a task's BitTorrent share
   // then starts with its other methods: loading webtorrent took 0.4-0.9 s at the first task,
   // which in the lab's hybrid bench was BitTorrent starting that much after OBS and the CDN.
-  if (cacher || (receiver && config.receiverseed)) bt().catch((err) => log.error(`bt: ${messageOf(err)}`));
+  if (btInBackground) bt().catch((err) => log.error(`bt: ${messageOf(err)}`));
   await sender?.start();
   log.info(`bft2 ${ctx.version} started: ${config.servertype} on root ${paths.root}, api ${config.apilisten}`);
 
   let stopping: Promise<void> | undefined;
   return {
+    fatal: (kind, err) => {
+      log.error(`${kind}: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}; the daemon stops (a task running at two such stops in a row is set aside at the next start)`);
+      void Promise.race([closeLogger(log), new Promise((r) => setTimeout(r, 1000))]).finally(() => process.exit(70));
+    },
     reopenLogs: () => {
       reopenLogs(log, hashLog);
       log.info('log files reopened');

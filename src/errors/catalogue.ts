@@ -31,6 +31,8 @@ function make<A extends unknown[]>(summary: string, text: (...args: A) => string
 export const catalogue = {
   CONFIG_INVALID: make('config.json is missing, not JSON, or has a field that fails the schema',
     (file: string, problems: string[]) => `invalid config ${file}: ${problems.join('; ')}`),
+  CONFIG_UNUSABLE: make('the daemon cannot start with a valid config value: an address in use or not of this machine, a store path it cannot create',
+    (key: string, value: string, reason: string) => `cannot start: config.json ${key} ${JSON.stringify(value)}: ${reason}`),
   TASK_OPEN: make('the task file cannot be opened',
     (file: string, reason = 'no such file or directory') => `open json file error:open ${file}: ${reason}`),
   TASK_JSON: make('the task file is not valid JSON (after the grace period, for spool files)',

@@ -18,6 +18,7 @@ import { freeSpace, parseReserve, reserveBytes } from '../schedule/disk-reserve.
 import { messageOf } from '../errors/catalogue.ts';
 import { countSpools } from './spool-counts.ts';
 import type { SeedingProvider, SeedingRegistry, SeedingTask } from './seeding.ts';
+import { polledDirs } from '../spool/watch-health.ts';
 
 export type TransferMethodName = 'bt' | 'obs' | 'cdn';
 export type Direction = 'down' | 'up';
@@ -153,6 +154,14 @@ export class Metrics implements SeedingRegistry {
     seedGauge('bft2_seed_uploaded_bytes', 'Bytes a seeding task has served to peers since its seed started (resets when the seed restarts).', (s) => s.uploadedBytes);
     seedGauge('bft2_seed_present_ratio', 'Share of a seeding task\'s torrent data present and served, 0 to 1.', (s) => s.present);
 
+    new Gauge({
+      name: 'bft2_watch_polling',
+      help: '1 when a directory watcher polls because inotify is out of watches (fs.inotify.max_user_watches; the log says how to raise it), else 0.',
+      registers,
+      collect() {
+        this.set(polledDirs().length > 0 ? 1 : 0);
+      },
+    });
     new Gauge({
       name: 'bft2_hashtable_files',
       help: 'Files listed in the hash table (etc/bft2/hashtable.txt).',

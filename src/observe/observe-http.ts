@@ -1,6 +1,6 @@
 // The read-only HTTP side of observability (SPEC §10): `GET /metrics` (Prometheus text),
-// `GET /` (the status page, status-page.html) and `GET /status.json` (what the page
-// reads). Served by the API server on the API address, or — when config `metricslisten`
+// `GET /` (the status page: status-page.html rendered by status-page.ts) and
+// `GET /status.json` (the same snapshot as data). Served by the API server on the API address, or — when config `metricslisten`
 // names another address — by a small server of its own here, which answers nothing else.
 // Owns: these three routes and that server. Must not touch: any state (GET only; the
 // status comes from status-snapshot.ts, the figures from metrics.ts).
@@ -11,6 +11,7 @@ import { messageOf } from '../errors/catalogue.ts';
 import type { Logger } from '../log/logger.ts';
 import type { Metrics } from './metrics.ts';
 import type { StatusSnapshot } from './status-snapshot.ts';
+import { renderStatusPage } from './status-page.ts';
 
 export const OBSERVE_PATHS = ['/', '/metrics', '/status.json'] as const;
 
@@ -21,7 +22,7 @@ export interface ObserveDeps {
   metrics: Metrics;
   snapshot(): Promise<StatusSnapshot>;
   log: Logger;
-  /** A snapshot this young is served again (several open pages share one gathering); default 1000 ms. */
+  /** A snapshot this young is served again (several open pages, and the page and status.json, share one gathering); default 1000 ms. */
   snapshotMaxAgeMs?: number;
 }
 
@@ -60,23 +61,23 @@ async function loadPage(): Promise<Page> {
 export function createObserveHandler(deps: ObserveDeps): ObserveHandler {
   let page: Promise<Page> | undefined;
   const maxAge = deps.snapshotMaxAgeMs ?? 1000;
-  let last: { at: number; body: Promise<string> } | undefined;
-  const snapshotJson = (): Promise<string> => {
-    if (last && Date.now() - last.at < maxAge) return last.body;
-    const body = deps.snapshot().then((s) => JSON.stringify(s));
-    last = { at: Date.now(), body };
-    body.catch(() => (last = undefined));
-    return body;
+  let last: { at: number; snapshot: Promise<StatusSnapshot> } | undefined;
+  const snapshot = (): Promise<StatusSnapshot> => {
+    if (last && Date.now() - last.at < maxAge) return last.snapshot;
+    const gathered = deps.snapshot();
+    last = { at: Date.now(), snapshot: gathered };
+    gathered.catch(() => (last = undefined));
+    return gathered;
   };
 
   const routes: Record<(typeof OBSERVE_PATHS)[number], () => Promise<{ type: string; body: string; headers?: Record<string, string> }>> = {
     '/metrics': async () => ({ type: deps.metrics.contentType, body: await deps.metrics.render() }),
-    '/status.json': async () => ({ type: 'application/json; charset=utf-8', body: await snapshotJson() }),
+    '/status.json': async () => ({ type: 'application/json; charset=utf-8', body: JSON.stringify(await snapshot()) }),
     '/': async () => {
       page ??= loadPage();
       page.catch(() => (page = undefined));
-      const p = await page;
-      return { type: 'text/html; charset=utf-8', body: p.html, headers: { 'content-security-policy': p.csp, 'x-frame-options': 'DENY', 'referrer-policy': 'no-referrer' } };
+      const [p, s] = await Promise.all([page, snapshot()]);
+      return { type: 'text/html; charset=utf-8', body: renderStatusPage(p.html, s), headers: { 'content-security-policy': p.csp, 'x-frame-options': 'DENY', 'referrer-policy': 'no-referrer' } };
     },
   };
 

@@ -1,7 +1,7 @@
 // What a role tells the metrics about the torrents it seeds: one entry per seeding task,
-// asked at scrape time. The sender registers its seeds; the cacher (and a receiver that
-// keeps seeding its share) register the same way, with the figures their `cprogress` /
-// `progress` answers already hold, so /metrics needs no knowledge of any role.
+// asked at scrape time. The sender and a receiver that keeps seeding its share register
+// their seeds (the cacher could the same way, with the figures of its `cprogress`), so
+// /metrics needs no knowledge of any role.
 // Owns: this interface only. Must not touch: the seeds themselves (read-only figures).
 export interface SeedingTask {
   /** The role seeding it (a cacher's tasks live in the receiver spool). */

@@ -31,6 +31,12 @@ export interface StatusRow {
   etaMinutes: number | null;
   /** Why it waits or failed, in a few words; `` when it simply runs or is done. */
   reason: string;
+  /** Stopped on an error or refused: an error state, or a `<task>.err` beside its file. */
+  failed: boolean;
+  /** Why a running task makes no progress (`progress`/`cprogress` field `stalled`, e.g. `no data for 45 s from cdn`); `` when it moves or is not running. */
+  stalled: string;
+  /** Peers connected to its torrent now (the API's `peers`); null when the answer has none. */
+  peers: number | null;
   /** Per-method fraction done of that method's share (0..1), for bars. */
   methods: Partial<Record<'bt' | 'obs' | 'cdn', number>>;
   /** The API's return_content as answered; null when the API was not asked or not reached. */
@@ -47,6 +53,8 @@ export interface StatusResult {
   unreachable?: string;
   /** Tasks left out by `historyLimit` (only in history, older than the ones shown). */
   omittedHistory?: number;
+  /** How the daemon watches its directories (GET /health): `inotify`, or `polling (inotify limit)`. */
+  watching?: string;
 }
 
 export interface CollectOptions {
@@ -199,11 +207,19 @@ export async function collectStatus(paths: Paths, config: Config, ask: AskApi, o
     })),
   );
   if (unreachable) for (const r of rows) if (r.answer === null && !r.reason) r.reason = 'daemon not reachable';
+  for (const r of rows) {
+    const c = r.answer ?? {};
+    const peers = Number(c.peers);
+    r.peers = c.peers !== undefined && c.peers !== '' && Number.isFinite(peers) ? peers : null;
+    r.stalled = typeof c.stalled === 'string' ? firstLine(c.stalled) : '';
+    // A refused task keeps its directory (queues, tmp) and gets a .err beside it.
+    r.failed = /error/.test(r.state) || (r.dir !== 'history' && existsSync(paths.marker(r.role === 'sender' ? 'sender' : 'receiver', r.dir, r.task, '.err')));
+  }
   return { rows, unreachable, ...(omittedHistory ? { omittedHistory } : {}) };
 }
 
 function blank(role: StatusRow['role'], task: string, dir: string, taskfile: string): StatusRow {
-  return { role, state: dir, task, dir, taskfile, percent: '', rate: '', etaMinutes: null, reason: '', methods: {}, answer: null, ok: null };
+  return { role, state: dir, task, dir, taskfile, percent: '', rate: '', etaMinutes: null, reason: '', failed: false, stalled: '', peers: null, methods: {}, answer: null, ok: null };
 }
 
 function queuePosition(byDir: ByDir, task: string, active: string, limitName: string, limit: number): string {
@@ -231,7 +247,8 @@ function receiverRow(row: StatusRow, a: ApiResponse | undefined, byDir: ByDir, c
   row.etaMinutes = Number.isFinite(eta) && eta >= 0 && row.state === 'downloading' ? eta : null;
   for (const m of ['bt', 'obs', 'cdn'] as const) {
     const share = pct(c[`${m}2downpercent`]);
-    if (share > 0) row.methods[m] = Math.min(1, pct(c[`${m}percent`]) / share);
+    // A downloaded task has every share done, whatever per-method figures its answer keeps.
+    if (share > 0) row.methods[m] = row.state === 'downloaded' ? 1 : Math.min(1, pct(c[`${m}percent`]) / share);
   }
   const waits = (['bt', 'obs', 'cdn'] as const).filter((m) => s(c[`${m}next`])).map((m) => `${m} waits for its window (opens ${s(c[`${m}next`])})`);
   switch (row.state) {
@@ -317,13 +334,21 @@ function cacherRow(row: StatusRow, a: ApiResponse | undefined): StatusRow {
   return row;
 }
 
-/** The plain table: role/state, task, percent, rate, ETA, reason; trailing blanks trimmed. */
+/** The plain table: role/state, task, percent, rate, ETA, peers (BitTorrent tasks), reason (a stall first); trailing blanks trimmed. */
 export function formatRows(rows: StatusRow[]): string[] {
-  const cells = rows.map((r) => [`${r.role}/${r.state}`, r.task, r.percent, r.rate, formatEta(r.etaMinutes), r.reason]);
-  const widths = [0, 1, 2, 3, 4].map((i) => Math.max(0, ...cells.map((c) => c[i].length)));
+  const cells = rows.map((r) => [
+    `${r.role}/${r.state}`,
+    r.task,
+    r.percent,
+    r.rate,
+    formatEta(r.etaMinutes),
+    r.peers !== null && r.methods.bt !== undefined ? `${r.peers} peer${r.peers === 1 ? '' : 's'}` : '',
+    [r.stalled ? `stalled: ${r.stalled}` : '', r.reason].filter(Boolean).join('; '),
+  ]);
+  const widths = [0, 1, 2, 3, 4, 5].map((i) => Math.max(0, ...cells.map((c) => c[i].length)));
   return cells.map((c) => {
-    const parts = [c[0].padEnd(widths[0]), c[1].padEnd(widths[1]), c[2].padStart(widths[2]), c[3].padEnd(widths[3]), c[4].padEnd(widths[4]), c[5]];
+    const parts = [c[0].padEnd(widths[0]), c[1].padEnd(widths[1]), c[2].padStart(widths[2]), c[3].padEnd(widths[3]), c[4].padEnd(widths[4]), c[5].padEnd(widths[5]), c[6]];
     // Empty columns take no room, so a line reads `state task percent rate` when that is all.
-    return parts.filter((p, i) => widths[i] > 0 || i === 5).join('  ').replace(/\s+$/, '');
+    return parts.filter((p, i) => widths[i] > 0 || i === 6).join('  ').replace(/\s+$/, '');
   });
 }

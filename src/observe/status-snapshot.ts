@@ -2,7 +2,7 @@
 // gathers it (status-rows.ts, asking the API in-process), with per-method bars and the
 // transfer windows that apply to each task, the first lines of the `.err` files, the
 // daemon's recent warnings and errors, the disks and the hash table. Plain data: the page
-// (status-page.html) renders it, escaping nothing because it only ever sets text.
+// (status-page.ts) renders it, escaping every value.
 // Owns nothing; reads the spools (task files and markers as spool entries: no symlink,
 // no FIFO) and asks the API. Must not touch: any task or file.
 import { readdir, lstat } from 'node:fs/promises';
@@ -14,6 +14,7 @@ import { freeSpace } from '../schedule/disk-reserve.ts';
 import { formatLocalTime } from '../util/time.ts';
 import { collectStatus, formatEta, readFirstLine, type AskApi, type StatusRow } from './status-rows.ts';
 import type { RecentLog, RecentLine } from './recent-log.ts';
+import { watchMode } from '../spool/watch-health.ts';
 
 const METHODS = ['bt', 'obs', 'cdn'] as const;
 type M = (typeof METHODS)[number];
@@ -48,6 +49,12 @@ export interface TaskView {
   eta: string;
   etaMinutes: number | null;
   reason: string;
+  /** Stopped on an error or refused (shown in red). */
+  failed: boolean;
+  /** Why a running task makes no progress, or ''. */
+  stalled: string;
+  /** Peers connected to its torrent, or null when the role's answer has none. */
+  peers: number | null;
   /** The task's policy (`fulltime`/`priortime`), the config's when it names none; '' when unreadable. */
   policy: string;
   size: number | null;
@@ -67,7 +74,7 @@ export interface ErrFile {
 export interface StatusSnapshot {
   now: string;
   version: string;
-  node: { servertype: string; root: string; apilisten: string; metricslisten: string };
+  node: { servertype: string; root: string; apilisten: string; metricslisten: string; watching: string };
   /** The config's windows and default policy. */
   windows: { priorpolicy: string; bttime: string; obstime: string; cdntime: string };
   tasks: TaskView[];
@@ -99,7 +106,7 @@ export async function statusSnapshot(deps: SnapshotDeps): Promise<StatusSnapshot
   return {
     now: formatLocalTime(),
     version: deps.version,
-    node: { servertype: config.servertype, root: deps.paths.root, apilisten: config.apilisten, metricslisten: config.metricslisten },
+    node: { servertype: config.servertype, root: deps.paths.root, apilisten: config.apilisten, metricslisten: config.metricslisten, watching: watchMode() },
     windows: { priorpolicy: config.priorpolicy, bttime: config.bttime, obstime: config.obstime, cdntime: config.cdntime },
     tasks,
     omittedHistory: result.omittedHistory ?? 0,
@@ -160,7 +167,9 @@ async function taskView(row: StatusRow, config: Config): Promise<TaskView> {
   const policy = plan ? plan.policy || config.priorpolicy : '';
   const c = row.answer ?? {};
   const methods: MethodBar[] = [];
-  for (const m of METHODS) {
+  // A task refused at admission never ran: its own figures (a size that does not add up) mean nothing.
+  const refused = row.failed && (row.dir === 'queues' || row.dir === 'tmp');
+  for (const m of refused ? [] : METHODS) {
     const fraction = row.methods[m];
     const bytes = plan?.bytes[m] ?? 0;
     const shareFromAnswer = num(c[`${m}2downpercent`]) / 100;
@@ -190,6 +199,9 @@ async function taskView(row: StatusRow, config: Config): Promise<TaskView> {
     eta: formatEta(row.etaMinutes),
     etaMinutes: row.etaMinutes,
     reason: row.reason,
+    failed: row.failed,
+    stalled: row.stalled,
+    peers: row.peers,
     policy,
     size: plan ? plan.size : num(c.totalbytes) || null,
     methods,

@@ -125,8 +125,8 @@ export const scenarioSchema = z
      * that wire the lab together are the lab's and cannot be set here.
      */
     config: z.record(z.string(), z.record(z.string(), z.unknown())).default({}),
-    /** Extra environment of every bft2 daemon (the README's tuning knobs). */
-    env: z.record(z.string().regex(/^BFT2_[A-Z0-9_]+$/, 'keys must be BFT2_* tuning knobs'), z.string()).default({}),
+    /** config.json `tuning` of every bft2 daemon (docs/config.md `tuning.*`), over the lab's own. */
+    tuning: z.record(z.string(), z.unknown()).default({}),
     /** `lab/lab bench`: run the scenario once per split. */
     benchSplits: z.array(ratio).min(1).optional(),
     /** `bft2 plan`: price per GB (1024^3 bytes) received from each method, as config.json's btprice...; absent: the config's. */

@@ -29,7 +29,7 @@ import { exists } from './durable-fs.ts';
 import { readUntrustedText, describeFileType } from '../trust/confined-file.ts';
 import { errors, messageOf } from '../errors/catalogue.ts';
 import type { Logger } from '../log/logger.ts';
-import { isWatchLimit, reportPolling } from './watch-health.ts';
+import { isWatchLimit, reportPolling, whenStarted } from './watch-health.ts';
 import { tuning } from '../config/tuning.ts';
 
 export interface ReadyTaskFile {
@@ -104,10 +104,7 @@ export class SpoolWatcher {
     this.watcher.on('unlink', (p) => this.forget(p));
     this.watcher.on('unlinkDir', (p) => this.forget(p));
     this.watcher.on('error', (err) => this.onWatchError(err));
-    const w = this.watcher;
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([new Promise<void>((resolve) => w.once('ready', () => resolve())), new Promise<void>((resolve) => (timer = setTimeout(resolve, 10_000)))]);
-    clearTimeout(timer);
+    await whenStarted(this.watcher);
     if (this.polling || this.rescanMs <= 0) void this.rescan();
   }
 

@@ -79,7 +79,7 @@ test('cdnlimit 5 MB/s is shared by two running tasks and holds within 10% over 2
 
     const configFile = path.join(d.root, 'etc/bft2/config.json');
     await writeFile(configFile, JSON.stringify({ ...JSON.parse(await readFile(configFile, 'utf8')), cdnlimit: '10MB/s' }));
-    assert.equal(JSON.parse((await d.get('/reloadconf')).body), 'reload config.json ok.');
+    assert.equal(JSON.parse((await d.get('/reloadconf')).body), 'reload config.json ok. applied: cdnlimit.');
     await new Promise((r) => setTimeout(r, 1000));
     const ten = await measure(8);
     console.log(`after reloadconf cdnlimit 10MB/s: ${(ten / MB).toFixed(2)} MiB/s over 8 s`);
@@ -111,6 +111,10 @@ test('diskreserve on a small filesystem: a task that would cross it waits in que
     await waitFor(async () => ((await progress()).downloaded > 10 * MB ? true : undefined), { timeoutMs: 30_000, what: 'started after space was freed' });
 
     // Another writer takes space while it runs: the download pauses before crossing the reserve.
+    // Slowed first, so the download does not write more between the look at free space and
+    // the filler's last byte (on a loaded machine that write takes a while).
+    origin.throttle(MB / 2);
+    await new Promise((r) => setTimeout(r, 500));
     const { bavail, bsize } = await statfs(root);
     await writeFile(filler, Buffer.alloc(bavail * bsize - reserve - 6 * MB));
     const paused = await waitFor(async () => {

@@ -4,6 +4,8 @@
 // commands end to end, and the daemon's logs (first console line, SIGHUP reopen).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import net from 'node:net';
 import { mkdir, writeFile, readFile, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { makeDcp, makeCdnTask, type MadeDcp } from '../../tools/harness/dcp-fixture.ts';
@@ -16,7 +18,7 @@ const MB = 1024 * 1024;
 const ENV = { retrytries: 1, retrydelay: '100ms', retrymaxdelay: '200ms', stall: '5000ms' };
 
 const run = runCommand;
-const bft2 = (args: string[], opts?: { cwd?: string; env?: Record<string, string> }) => run(BFT2, args, opts);
+const bft2 = (args: string[], opts?: { cwd?: string; env?: Record<string, string>; timeoutMs?: number }) => run(BFT2, args, opts);
 
 /** At most `n` at once: the machine running the tests is shared. */
 async function eachLimit<T>(items: T[], n: number, fn: (t: T) => Promise<void>): Promise<void> {
@@ -99,7 +101,7 @@ test('exit status: 0 success, 1 a false answer, 2 no daemon (API_UNREACHABLE); m
       assert.equal(schedCli.code, 0);
       assert.match(schedCli.stdout, /^Now: /);
     }
-    assert.equal((await bft2(['--root', root, 'reloadconf'])).stdout.trim(), 'reload config.json ok.');
+    assert.equal((await bft2(['--root', root, 'reloadconf'])).stdout.trim(), 'reload config.json ok. no key to apply changed.');
   } finally {
     await d.stop();
   }
@@ -116,6 +118,71 @@ test('exit status: 0 success, 1 a false answer, 2 no daemon (API_UNREACHABLE); m
   assert.equal(st.code, 2);
   assert.match(st.stdout, /^receiver\/queues\s+cfec-001-waiting\s+daemon not reachable$/m);
   await rm(root, { recursive: true, force: true });
+});
+
+test('every command against a stopped daemon keeps the documented exit status: 2 and "cannot reach" when it needs the daemon, its own status when it does not', async () => {
+  const help = await bft2(['--help']);
+  assert.match(help.stdout, /Exit status: 0 success; 1 failure or a `false` answer; 2 daemon not reachable\./, 'where the codes are documented');
+  const commands = [...help.stdout.slice(help.stdout.indexOf('Commands:')).matchAll(/^ {2}([a-z]+)\b/gm)].map((m) => m[1]).filter((c) => c !== 'help');
+  const root = await makeTempRoot();
+  try {
+    await writeConfig(root, {});
+    const apilisten = JSON.parse(await readFile(path.join(root, 'etc/bft2/config.json'), 'utf8')).apilisten;
+    const dcpDir = path.join(root, 'data/dcp/cfec-001/dcps/feature');
+    await makeDcp(path.dirname(dcpDir), 'feature', [{ file: 'reel.mxf', size: 1000 }]);
+    const taskFile = path.join(root, 'cfec-001-feature.task.json');
+    await writeFile(taskFile, cdnTask('feature', small, 'small'));
+    await mkdir(path.join(root, 'data/receiver/downloading'), { recursive: true });
+    await writeFile(path.join(root, 'data/receiver/downloading/cfec-001-broken.err'), 'cdn download error: x\n');
+    const NEEDS = 2;
+    // Each command with arguments that get it past its own checks to the daemon (or its work).
+    const table: Record<string, [string[], number][]> = {
+      heartbeat: [[[], NEEDS]],
+      showschedules: [[[], NEEDS]],
+      reloadconf: [[[], NEEDS]],
+      status: [[[], NEEDS], [['--json'], NEEDS]],
+      progress: [[['cfec-001-feature'], NEEDS], [['cfec-001-feature', '--wait', '--timeout', '5'], NEEDS]],
+      cprogress: [[['cfec-001-feature'], NEEDS]],
+      uploadprogress: [[['cfec-001-feature'], NEEDS]],
+      cancel: [[['cfec-001-feature'], NEEDS]],
+      recv: [[[taskFile], NEEDS]],
+      send: [[[taskFile], NEEDS], [['cfec-001-feature'], NEEDS]],
+      gentask: [[[dcpDir], NEEDS], [[dcpDir, '--wait', '--timeout', '5'], NEEDS]],
+      taskfilesquery: [[[dcpDir], NEEDS]],
+      // Without the daemon by design:
+      checkconfig: [[[], 0]],
+      inithashtable: [[[], 0]],
+      addhashtable: [[[path.join(root, 'data/dcp')], 0]],
+      retry: [[['cfec-001-broken'], 0], [['cfec-001-broken'], 1]],
+    };
+    // `daemon` starts one: the start-up tests above cover its exit status.
+    assert.deepEqual(commands.filter((c) => c !== 'daemon' && !table[c]), [], 'every command has a row here');
+    for (const [command, runs] of Object.entries(table)) {
+      for (const [args, expected] of runs) {
+        const r = await bft2(['--root', root, command, ...args]);
+        const what = `${command} ${args.join(' ')}`;
+        assert.equal(r.code, expected, `${what}: ${r.stdout}${r.stderr}`);
+        if (expected === NEEDS) assert.ok(r.stderr.includes(`bft2: cannot reach the bft2 daemon at ${apilisten}: `), `${what} says why: ${r.stderr}`);
+        else assert.doesNotMatch(r.stderr, /cannot reach/, what);
+      }
+    }
+    // status with no task at all: says the daemon is down, not only "no tasks".
+    await rm(path.join(root, 'data/receiver/downloading/cfec-001-broken.task.json'), { force: true });
+    const empty = await bft2(['--root', root, 'status']);
+    assert.equal(empty.code, 2);
+    assert.equal(empty.stdout, 'no tasks in the spool\n');
+    assert.match(empty.stderr, /^bft2: cannot reach the bft2 daemon at .*\(is `bft2 daemon` running\?\)\n$/);
+    // status --watch: stopped by Ctrl-C, it exits 2 when the daemon was down at its last look.
+    const watching = spawn(BFT2, ['--root', root, 'status', '--watch', '--interval', '0.2'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let seen = '';
+    watching.stdout.on('data', (b: Buffer) => (seen += b.toString()));
+    await waitFor(() => seen.includes('cannot reach the bft2 daemon'), { timeoutMs: 20_000, what: `status --watch output: ${seen}` });
+    watching.kill('SIGINT');
+    const code = await new Promise<number | null>((r) => watching.once('close', (c) => r(c)));
+    assert.equal(code, 2);
+  } finally {
+    await rm(root, { recursive: true, force: true });
+  }
 });
 
 test('status --json: one row per task of every role, agreeing with the API\'s own answers', async () => {
@@ -228,6 +295,108 @@ test('checkconfig: exit 1 when invalid; unknown keys with the intended key; keys
     assert.equal(missing.stderr, `bft2: no such file: /etc/bft2/config.json (but ${dir}/etc/bft2/config.json exists: did you mean that path? --root maps only the configuration)\n`);
   } finally {
     await rm(dir, { recursive: true, force: true });
+  }
+});
+
+/** A TCP server on a loopback port, holding it as another program would. */
+async function holdPort(): Promise<{ port: number; close(): Promise<void> }> {
+  const server = net.createServer();
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => resolve());
+  });
+  return { port: (server.address() as net.AddressInfo).port, close: () => new Promise<void>((r) => server.close(() => r())) };
+}
+
+/** Writes `<root>/etc/bft2/config.json`: a loopback receiver unless `config` says otherwise. */
+async function writeConfig(root: string, config: Record<string, unknown>): Promise<void> {
+  await mkdir(path.join(root, 'etc/bft2'), { recursive: true });
+  const base = { servertype: 'receiver', apilisten: `127.0.0.1:${await freePort()}`, btport: await freePort(), avoidrepeat: false };
+  await writeFile(path.join(root, 'etc/bft2/config.json'), JSON.stringify({ ...base, ...config }, null, 2));
+}
+
+test('daemon start-up failures caused by config.json name the key and exit 78, which the systemd unit does not restart', async () => {
+  const unit = await readFile(path.join(REPO_ROOT, 'packaging/bft2.service.in'), 'utf8');
+  assert.match(unit, /^RestartPreventExitStatus=78$/m, 'the unit and the exit status agree');
+  const held = await holdPort();
+  const root = await makeTempRoot();
+  const daemon = async () => {
+    const r = await bft2(['--root', root, 'daemon'], { timeoutMs: 30_000 });
+    assert.notEqual(r.code, null, `the daemon did not exit: ${r.stdout}${r.stderr}`);
+    return r;
+  };
+  try {
+    const inUse = 'another program listens there already (EADDRINUSE)';
+    for (const [key, config, doing] of [
+      ['apilisten', { apilisten: `127.0.0.1:${held.port}` }, 'cannot listen there'],
+      ['metricslisten', { metricslisten: `127.0.0.1:${held.port}` }, 'cannot listen there'],
+      ['btport', { btport: held.port }, 'cannot listen on it'],
+      ['httporigin', { servertype: 'sender', httporigin: `127.0.0.1:${held.port}` }, 'cannot listen there'],
+      ['embeddedtracker', { servertype: 'cacher', embeddedtracker: `127.0.0.1:${held.port}` }, 'cannot listen there'],
+    ] as const) {
+      await writeConfig(root, config);
+      const value = key === 'btport' ? String(held.port) : `127.0.0.1:${held.port}`;
+      const r = await daemon();
+      assert.equal(r.code, 78, `${key}: ${r.stderr}`);
+      assert.equal(r.stderr, `bft2: cannot start: config.json ${key} "${value}": ${doing}: ${inUse}\n`, key);
+      assert.ok((await readFile(path.join(root, 'var/log/bft2/bftv2.log'), 'utf8')).includes(`cannot start: config.json ${key} "${value}"`), `${key}: in the log too`);
+    }
+    // A store path that cannot be made: a file stands where a directory must be.
+    await writeFile(path.join(root, 'blocked'), 'a file\n');
+    await writeConfig(root, { basedatapath: '/blocked/dcp' });
+    const store = await daemon();
+    assert.equal(store.code, 78);
+    assert.equal(store.stderr, `bft2: cannot start: config.json basedatapath "/blocked/dcp": cannot create ${root}/blocked/dcp: a part of the path is a file, not a directory (ENOTDIR)\n`);
+    // A schema problem and a JSON syntax error: the key, or the line and column.
+    await writeConfig(root, { apilisten: '127.0.0.1:99999' });
+    const range = await daemon();
+    assert.equal(range.code, 78);
+    assert.equal(range.stderr, `bft2: invalid config ${root}/etc/bft2/config.json: apilisten: port 99999 is out of range: it must be from 1 to 65535\n`);
+    await writeFile(path.join(root, 'etc/bft2/config.json'), '{\n  "servertype": "receiver"\n  "apilisten": "127.0.0.1:8191"\n}\n');
+    const syntax = await daemon();
+    assert.equal(syntax.code, 78);
+    assert.equal(syntax.stderr, `bft2: invalid config ${root}/etc/bft2/config.json: not JSON: line 2, column 27: ',' missing at the end of line 2 (the next key or value starts at line 3, column 3)\n`);
+  } finally {
+    await held.close();
+    await rm(root, { recursive: true, force: true });
+  }
+});
+
+test('reloadconf: live keys applied, restart keys wait and say so (receiverstoreplan: the next DCP still goes where plan A puts it); a refused file is logged and changes nothing', async () => {
+  const root = await makeTempRoot();
+  const d = await startDaemon({ root, config: { receiverstoreplan: 'A', downloadingnum: 2 }, tuning: ENV });
+  const configFile = path.join(root, 'etc/bft2/config.json');
+  try {
+    const original = JSON.parse(await readFile(configFile, 'utf8'));
+    await writeFile(configFile, JSON.stringify({ ...original, receiverstoreplan: 'B', downloadingnum: 3 }, null, 2));
+    const ok = await bft2(['--root', root, 'reloadconf']);
+    assert.equal(ok.code, 0, ok.stderr);
+    assert.equal(ok.stdout, 'reload config.json ok. applied: downloadingnum. waiting for a restart: receiverstoreplan ("A" until then, "B" after).\n');
+    assert.match(await readFile(d.paths.log, 'utf8'), /info: config reloaded: applied downloadingnum; waiting for a restart: receiverstoreplan \("A" until then, "B" after\)\n/);
+    // The next DCP goes where plan A puts it: <basedatapath>/<name>.
+    const outside = path.join(root, 'cfec-001-planned.task.json');
+    await writeFile(outside, cdnTask('planned', small, 'small'));
+    assert.equal((await bft2(['--root', root, 'recv', outside])).code, 0);
+    await waitFor(() => stat(path.join(d.paths.downloaded, 'cfec-001-planned.task.json')).then(() => true), { timeoutMs: 30_000, what: `planned downloaded\n${d.output()}` });
+    await stat(path.join(d.paths.dcp, 'planned', 'a.mxf'));
+    await assert.rejects(stat(path.join(d.paths.dcp, 'cfec-001', 'dcps', 'planned')), 'not where plan B would put it');
+
+    // A file with a syntax error: refused, logged, the running config stays (and says so).
+    const broken = `{"servertype": "receiver", "apilisten": "${original.apilisten}", "downloadingnum": 9,}`;
+    const column = broken.lastIndexOf(',') + 1;
+    await writeFile(configFile, broken);
+    const refused = await bft2(['--root', root, 'reloadconf']);
+    assert.equal(refused.code, 1);
+    // The CLI reads the API address from the file too; it says the file is broken and asks the daemon all the same.
+    assert.match(refused.stderr, new RegExp(`^bft2: invalid config .*\\nbft2: asking the daemon at ${original.apilisten} all the same\\n$`));
+    assert.equal(refused.stdout, `reload config.json failed: invalid config ${configFile}: not JSON: line 1, column ${column}: a ',' before '}' (JSON allows no trailing comma); the running config stays in force, nothing was applied.\n`);
+    assert.match(await readFile(d.paths.log, 'utf8'), /warn: reloadconf refused, the running config stays in force: invalid config .*config\.json: not JSON: line 1, column \d+: a ',' before '}'/);
+    // Still running on the old config: putting the file back applies nothing new.
+    await writeFile(configFile, JSON.stringify({ ...original, receiverstoreplan: 'B', downloadingnum: 3 }, null, 2));
+    assert.equal((await bft2(['--root', root, 'reloadconf'])).stdout, 'reload config.json ok. no key to apply changed. waiting for a restart: receiverstoreplan ("A" until then, "B" after).\n');
+  } finally {
+    await d.stop();
+    await rm(root, { recursive: true, force: true });
   }
 });
 

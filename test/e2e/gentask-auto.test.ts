@@ -38,7 +38,7 @@ before(async () => {
     root,
     // Windows all day: the policy makes no difference, so the choice is the split's alone.
     config: { servertype: 'sender', senderid: 'cfec', senderdomain: DOMAIN, cdnurl: DOMAIN, tracker: 'http://127.0.0.1:16969/announce', obsurl: 'obs://cfec-001', autosend: false, bttime: '00:00-24:00', obstime: '00:00-24:00', cdntime: '00:00-24:00' },
-    env: { BFT2_HASH_STABLE_MS: '300' },
+    tuning: { hashstable: '300ms' },
   });
   await makeDcp(dcps(), 'feature', [
     { file: 'reel1.mxf', size: 12 * MB },

@@ -3,7 +3,8 @@
 // family, label values are well escaped, no series appears twice. Checked: the families,
 // the CDN byte counter against a real download, retries of a failing task, tasks per state
 // against the spool as `ls` sees it, the hash table and disks, a hybrid delivery's bytes by
-// method and direction with the sender's seed gauges, and `metricslisten` on its own port.
+// method and direction with the sender's seed gauges, a receiver seeding two shares, and
+// `metricslisten` on its own port.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
@@ -309,8 +310,9 @@ test('metricslisten: /metrics, / and /status.json on their own port, and no long
     const configFile = path.join(root, 'etc/bft2/config.json');
     const config = JSON.parse(await readFile(configFile, 'utf8'));
     await writeFile(configFile, JSON.stringify({ ...config, metricslisten: `127.0.0.1:${await freePort()}` }));
-    assert.equal(JSON.parse((await d.get('/reloadconf')).body), 'reload config.json ok.');
-    assert.match(await readFile(d.paths.log, 'utf8'), /config reloaded; metricslisten take effect after a restart/);
+    const answer = JSON.parse((await d.get('/reloadconf')).body);
+    assert.match(answer, /^reload config\.json ok\. no key to apply changed\. waiting for a restart: metricslisten \("127\.0\.0\.1:\d+" until then, "127\.0\.0\.1:\d+" after\)\.$/);
+    assert.match(await readFile(d.paths.log, 'utf8'), /config reloaded: no key to apply changed; waiting for a restart: metricslisten/);
     assert.equal((await httpGet(`${mbase}/metrics`)).status, 200, 'the running server stays until the restart');
   } finally {
     await d.stop();
@@ -318,7 +320,7 @@ test('metricslisten: /metrics, / and /status.json on their own port, and no long
   }
 });
 
-test('a 1:1:1 delivery: bytes by method and direction on both nodes, the sender\'s seed gauges', { timeout: 180_000 }, async () => {
+test('a 1:1:1 delivery: bytes by method and direction on both nodes, the sender\'s seed gauges; then a BitTorrent-only one: the receiver\'s two seeds', { timeout: 240_000 }, async () => {
   const base = await makeTempRoot();
   let s3: TestS3 | undefined;
   let sender: Daemon | undefined;
@@ -377,6 +379,29 @@ test('a 1:1:1 delivery: bytes by method and direction on both nodes, the sender\
     const btUp = value((await scrape(sender.apiBase)).families, 'bft2_transfer_bytes_total', { method: 'bt', direction: 'up' });
     assert.ok(btUp >= share('btlist'), `sender bt up ${btUp} >= the BT share ${share('btlist')}`);
     assert.ok(value((await scrape(sender.apiBase)).families, 'bft2_seed_uploaded_bytes', { task: 'cfec-001-feature' }) >= share('btlist'));
+
+    // A second delivery, BitTorrent only: the receiver now seeds two shares from its store
+    // (receiverseed), and /metrics has a series of each seed gauge for each.
+    const trailer = await makeDcp(path.join(base, 'sender/data/dcp/cfec-001/dcps'), 'trailer', [{ file: 'trailer.mxf', size: 2 * MB }, { file: 'CPL.xml', size: 640 }]);
+    const trailerTask = path.join(base, 'sender/data/sender/tmp/cfec-001-trailer.task.json');
+    assert.equal((await sender.api('gentask', { dcppath: trailer.dir, taskfile: trailerTask, basesubdir: 'cfec-001', btobscdn: '1:0:0', policy: 'fulltime' })).return_status, 'true');
+    await waitFor(async () => (await sender!.api('uploadprogress', { taskfile: 'cfec-001-trailer.task.json' })).return_content.status === 'ready' || undefined, { timeoutMs: 60_000, what: 'trailer ready' });
+    const handedTrailer = path.join(base, 'cfec-001-trailer.task.json');
+    await writeFile(handedTrailer, await readFile(path.join(base, 'sender/data/sender/uploaded/cfec-001-trailer.task.json')));
+    assert.equal((await receiver.api('recv', { taskfile: handedTrailer })).return_content.desc, 'succeed!');
+    await waitFor(() => stat(path.join(receiver!.paths.downloaded, 'cfec-001-trailer.task.json')).then(() => true), { timeoutMs: 120_000, what: `receiver downloaded the trailer\n${receiver.output()}` });
+    const seeds = await waitFor(async () => {
+      const f = (await scrape(receiver!.apiBase)).families;
+      return f.get('bft2_seed_peers')!.samples.filter((x) => x.labels.role === 'receiver').length === 2 ? f : undefined;
+    }, { timeoutMs: 30_000, what: 'two receiver seeds in /metrics' });
+    for (const task of ['cfec-001-feature', 'cfec-001-trailer']) {
+      const labels = { role: 'receiver', task };
+      assert.ok(value(seeds, 'bft2_seed_peers', labels) >= 0);
+      assert.equal(value(seeds, 'bft2_seed_present_ratio', labels), 1, `${task}: the whole share is served`);
+      assert.ok(value(seeds, 'bft2_seed_uploaded_bytes', labels) >= 0);
+      const seedLeft = value(seeds, 'bft2_seed_time_left_seconds', labels);
+      assert.ok(seedLeft > 2 * 3600 - 300 && seedLeft <= 2 * 3600, `${task}: seed time left ${seedLeft} s of the task's 2 h`);
+    }
   } finally {
     await receiver?.stop();
     await sender?.stop();

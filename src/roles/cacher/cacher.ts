@@ -15,7 +15,7 @@
 // sender spool, other torrents of the client.
 import { rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { PATH_MAX, RECEIVER_STATES, taskNameOf, type ReceiverState } from '../../config/paths.ts';
+import { PATH_MAX, taskNameOf, type ReceiverState } from '../../config/paths.ts';
 import { writeJsonDurable, exists } from '../../spool/durable-fs.ts';
 import { readTaskJson } from '../../trust/confined-file.ts';
 import { validateTask, planDownload } from '../../task/validate-task.ts';
@@ -32,7 +32,7 @@ import { btShareFiles, btShareUrl, checkBtShare, isSplitTask } from '../shared/b
 import { readRecord, writeRecord, fingerprint, unchangedOnDisk, seedStartMs, RECORD_KEY, type CacherRecord } from './seed-record.ts';
 import { seedHours, seedLeftMs, seedLeftMinutes } from '../shared/seed-clock.ts';
 import { spaceToStart } from '../shared/disk-space.ts';
-import { TaskPipeline, Cancelled, type PipelineRun, type CheckPurpose, type RoleHooks } from '../shared/task-pipeline.ts';
+import { TaskPipeline, RECEIVER_SPOOL, Cancelled, type PipelineRun, type CheckPurpose, type RoleHooks } from '../shared/task-pipeline.ts';
 import { cprogressAnswer } from './cprogress.ts';
 import { readTorrentFiles } from '../../transfer/bt/make-torrent.ts';
 
@@ -63,11 +63,8 @@ export class Cacher {
     private readonly btClient: () => Promise<BtClient>,
   ) {
     const hooks: RoleHooks<ReceiverState, Checked, Fetch> = {
+      ...RECEIVER_SPOOL,
       name: 'cacher',
-      spoolRole: 'receiver',
-      states: { tmp: 'tmp', queue: 'queues', active: 'downloading', done: 'downloaded', history: 'history' },
-      allStates: RECEIVER_STATES,
-      doneWord: 'downloaded',
       limit: () => this.config.downloadingnum,
       check: (raw, at, purpose) => this.check(raw, at, purpose),
       keyOf: (c) => c.dataDir,

@@ -5,7 +5,8 @@
 // table vouches for the files. A restart resumes what has time left; expired seeds are
 // stopped and their links removed. A cinema behind a firewall simply gets no inbound peers.
 // Owns: `data/transfer/bt/<basesubdir>/<torrent name>{/,.torrent}` of received tasks and
-// their seeds in the client. Must not touch the store's files (it only links them).
+// their seeds in the client, and their figures in /metrics. Must not touch the store's
+// files (it only links them).
 import { link, mkdir, readFile, rm, stat, symlink } from 'node:fs/promises';
 import path from 'node:path';
 import { writeFileDurable } from '../../spool/durable-fs.ts';
@@ -18,15 +19,29 @@ import type { DaemonContext } from '../../daemon/context.ts';
 import type { Task } from '../../task/schema.ts';
 import { messageOf } from '../../errors/catalogue.ts';
 import { parseLocalTime } from '../../util/time.ts';
+import type { SeedingProvider, SeedingTask } from '../../observe/seeding.ts';
 
-export class ReceiverSeeds {
+export class ReceiverSeeds implements SeedingProvider {
   private readonly seeds = new Map<string, { handle: SeedHandle; until: number; dir: string; torrentFile: string }>();
+  private readonly unregisterSeeding: () => void;
 
   constructor(
     private readonly ctx: DaemonContext,
     private readonly hashes: HashTableStore,
     private readonly client: () => Promise<BtClient>,
-  ) {}
+  ) {
+    this.unregisterSeeding = ctx.metrics.registerSeeding(this);
+  }
+
+  /** The seeds for /metrics (`bft2_seed_*`): peers, bytes served, share present, seed time left. */
+  seedingTasks(): SeedingTask[] {
+    const out: SeedingTask[] = [];
+    for (const [task, s] of this.seeds) {
+      if (s.handle.stopped) continue;
+      out.push({ role: 'receiver', task, peers: s.handle.numPeers, uploadedBytes: s.handle.uploaded, present: s.handle.progress, seedLeftSeconds: Math.max(0, (s.until - Date.now()) / 1000) });
+    }
+    return out;
+  }
 
   /** Where a task's share torrent is kept for seeding after the download. */
   torrentFile(basesubdir: string, torrentName: string): string {
@@ -99,6 +114,7 @@ export class ReceiverSeeds {
   }
 
   async close(): Promise<void> {
+    this.unregisterSeeding();
     for (const s of this.seeds.values()) await s.handle.stop().catch(() => undefined);
     this.seeds.clear();
   }

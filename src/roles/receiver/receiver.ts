@@ -10,7 +10,7 @@
 // touch another task's files, the sender spool.
 import { rm, stat, copyFile, mkdir, readFile, constants as fsConstants } from 'node:fs/promises';
 import path from 'node:path';
-import { TEMP_PREFIX, PATH_MAX, RECEIVER_STATES, taskNameOf, type ReceiverState } from '../../config/paths.ts';
+import { TEMP_PREFIX, PATH_MAX, taskNameOf, type ReceiverState } from '../../config/paths.ts';
 import { writeFileDurable, writeJsonDurable, exists, renameDurable } from '../../spool/durable-fs.ts';
 import { readTaskJson } from '../../trust/confined-file.ts';
 import { validateTask, planDownload, checkMethodsAvailable, type DownloadPlan } from '../../task/validate-task.ts';
@@ -34,7 +34,7 @@ import { formatPercent } from './progress-math.ts';
 import { emptyProgress, downloadingProgress } from './receiver-progress.ts';
 import { checkAssembly, storeDcp, recordHashes, storingMarker, newStoreSwap, parseStoreSwap } from './store-merge.ts';
 import { ReceiverSeeds } from './receiver-seeds.ts';
-import { TaskPipeline, Cancelled, type PipelineRun, type CheckPurpose, type RoleHooks } from '../shared/task-pipeline.ts';
+import { TaskPipeline, RECEIVER_SPOOL, Cancelled, type PipelineRun, type CheckPurpose, type RoleHooks } from '../shared/task-pipeline.ts';
 import type { ScheduledTask } from '../../schedule/showschedules.ts';
 import { tuning } from '../../config/tuning.ts';
 
@@ -68,11 +68,8 @@ export class Receiver {
   ) {
     if (btClient) this.seeds = new ReceiverSeeds(ctx, hashes, btClient);
     const hooks: RoleHooks<ReceiverState, Checked, Download> = {
+      ...RECEIVER_SPOOL,
       name: 'receiver',
-      spoolRole: 'receiver',
-      states: { tmp: 'tmp', queue: 'queues', active: 'downloading', done: 'downloaded', history: 'history' },
-      allStates: RECEIVER_STATES,
-      doneWord: 'downloaded',
       limit: () => this.config.downloadingnum,
       check: (raw, at, purpose) => this.check(raw, at, purpose),
       keyOf: (c) => c.storeDir,

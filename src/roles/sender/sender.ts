@@ -11,7 +11,7 @@
 // data (read only), the receiver spool.
 import path from 'node:path';
 import { requestFollowing, statusError, fileUrl } from '../../transfer/cdn/http-request.ts';
-import { SENDER_STATES, taskNameOf, type SenderState } from '../../config/paths.ts';
+import { taskNameOf, type SenderState } from '../../config/paths.ts';
 import { SpoolWatcher } from '../../spool/spool-watcher.ts';
 import { writeFileDurable, writeJsonDurable, exists } from '../../spool/durable-fs.ts';
 import { validateTask } from '../../task/validate-task.ts';
@@ -28,7 +28,7 @@ import { torrentPaths } from './gentask.ts';
 import { dcpDirInside, verifyPublishable, type PublishedFile } from './publish-check.ts';
 import { readTaskJson } from '../../trust/confined-file.ts';
 import type { ObsPublisher } from './obs-publisher.ts';
-import { TaskPipeline, type PipelineRun, type RoleHooks } from '../shared/task-pipeline.ts';
+import { TaskPipeline, SENDER_SPOOL, type PipelineRun, type RoleHooks } from '../shared/task-pipeline.ts';
 import { seedHours, seedEndMs } from '../shared/seed-clock.ts';
 import type { SeedingProvider, SeedingTask } from '../../observe/seeding.ts';
 import { tuning } from '../../config/tuning.ts';
@@ -61,11 +61,8 @@ export class Sender implements SeedingProvider {
     private readonly obs: ObsPublisher,
   ) {
     const hooks: RoleHooks<SenderState, Task, Upload> = {
+      ...SENDER_SPOOL,
       name: 'sender',
-      spoolRole: 'sender',
-      states: { tmp: 'tmp', queue: 'queues', active: 'uploading', done: 'uploaded', history: 'history' },
-      allStates: SENDER_STATES,
-      doneWord: 'uploaded',
       limit: () => this.config.uploadingnum,
       check: async (raw, at) => {
         const t = validateTask(raw, at);
@@ -447,7 +444,7 @@ export class Sender implements SeedingProvider {
     }
     // While a method waits to try again, the reason shows at once (not when the tries run out).
     const retrying = u?.tries.status() ?? '';
-    return { ok: true, taskfile: where.file, status, desc: err ?? retrying, btstatus: m.bt, obsstatus: m.obs, cdnstatus: m.cdn };
+    return { ok: true, taskfile: where.file, status, desc: err ?? retrying, btstatus: m.bt, obsstatus: m.obs, cdnstatus: m.cdn, peers: m.bt === 'seeding' ? seeding!.numPeers : 0 };
   }
 
   /** `cancel` of a sender task; undefined when the sender has no task of that name. */
