@@ -154,6 +154,7 @@ test('every command against a stopped daemon keeps the documented exit status: 2
       inithashtable: [[[], 0]],
       addhashtable: [[[path.join(root, 'data/dcp')], 0]],
       retry: [[['cfec-001-broken'], 0], [['cfec-001-broken'], 1]],
+      plan: [[[path.join(REPO_ROOT, 'docs/fleet.example.json')], 0]],
     };
     // `daemon` starts one: the start-up tests above cover its exit status.
     assert.deepEqual(commands.filter((c) => c !== 'daemon' && !table[c]), [], 'every command has a row here');
