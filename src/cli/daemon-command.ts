@@ -13,7 +13,7 @@ export function registerDaemonCommand(program: Command, ctx: CliContext): void {
     .description('run the daemon: spool watchers, hash watcher, API, HTTP origin, tracker')
     .summary('run the daemon')
     .option('--console', 'log to the console too')
-    .addHelpText('after', '\nSignals: SIGTERM/SIGINT stop it; SIGHUP reopens its log files.\nExit status 78 when config.json is invalid (systemd does not restart it then).')
+    .addHelpText('after', '\nSignals: SIGTERM/SIGINT stop it; SIGHUP reopens its log files.\nExit status 78 when config.json is invalid or the BitTorrent libraries are not the pinned versions (systemd does not restart it then).')
     .action(async (opts: { console?: boolean }) => {
       const paths = ctx.paths;
       console.log(`bft2 ${await readVersion()}: logging to ${paths.daemonLog} (hash table: ${paths.hashLog})${opts.console ? ' and to the console' : ''}`);
@@ -23,7 +23,8 @@ export function registerDaemonCommand(program: Command, ctx: CliContext): void {
       try {
         daemon = await startDaemon(paths.root, { console: opts.console });
       } catch (err) {
-        if (isBft2Error(err) && err.code === 'CONFIG_INVALID') throw new CliFailure(err.message, EXIT.config);
+        // Neither a bad config nor a wrong install gets better by restarting.
+        if (isBft2Error(err) && (err.code === 'CONFIG_INVALID' || err.code === 'BT_LIBRARY_VERSION')) throw new CliFailure(err.message, EXIT.config);
         throw err;
       }
       const running = daemon;

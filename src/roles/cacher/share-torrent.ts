@@ -63,7 +63,7 @@ export class ShareTorrent extends EventEmitter {
       // webtorrent would destroy a second add ("Cannot add duplicate torrent").
       throw new Error(`torrent ${o.info.name} (${o.info.infoHash}) is already active on this node`);
     }
-    const t = o.client.wt.add(o.torrent, {
+    const t = o.client.add(o.torrent, {
       path: o.parentDir,
       skipVerify: o.trusted,
       // Nothing selected until the BT window says so: a cacher under `priortime` must not

@@ -13,13 +13,21 @@
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type WebTorrent from 'webtorrent';
-import type { Torrent } from 'webtorrent';
+import type { AddOptions, Torrent } from 'webtorrent';
 import type { Logger } from '../../log/logger.ts';
-import { installBlockBuffers } from './block-buffers.ts';
+import { installBtPatches } from './patches/index.ts';
+import { clientTorrent, readTorrent, type ReadTorrent } from './torrent-file.ts';
+import { fileStore } from './file-store.ts';
 
 export interface BtClient {
   /** The webtorrent client, for bt-seed.ts and bt-method.ts. */
   readonly wt: WebTorrent;
+  /**
+   * Adds a torrent (a .torrent's bytes, checked whole first, or one read already) to the
+   * client. The client is given the parsed torrent, never the bytes (torrent-file.ts), and
+   * by default a store in webtorrent's own layout (`<path>/<torrent name>/<file>`).
+   */
+  add(torrent: Uint8Array | ReadTorrent, opts: AddOptions): Torrent;
   /** The TCP port peers connect to (the one asked for, or the one the OS chose for 0). */
   readonly port: number;
   readonly log: Logger;
@@ -59,7 +67,7 @@ export interface BtClientOptions {
 export async function createBtClient(opts: BtClientOptions): Promise<BtClient> {
   // Loaded on first use: a node that never touches BitTorrent does not carry webtorrent's
   // modules (tens of MB of RSS).
-  await installBlockBuffers();
+  await installBtPatches();
   const { default: WebTorrentClient } = await import('webtorrent');
   const wt = new WebTorrentClient({
     peerId: peerIdFor(opts.role ?? 'receiver'),
@@ -99,6 +107,10 @@ export async function createBtClient(opts: BtClientOptions): Promise<BtClient> {
     wt,
     port,
     log,
+    add(torrent, addOpts) {
+      const read = torrent instanceof Uint8Array ? readTorrent(torrent) : torrent;
+      return wt.add(clientTorrent(read), { store: WebtorrentLayoutStore, ...addOpts });
+    },
     close() {
       closing ??= new Promise<void>((resolve) => {
         if (wt.destroyed) return resolve();
@@ -112,8 +124,9 @@ export async function createBtClient(opts: BtClientOptions): Promise<BtClient> {
   };
 }
 
-// fs-chunk-store 5 (webtorrent's file store) strips these from a file's last path segment
-// (filename-reserved-regex), so a stored file's name can differ from the torrent's.
+// webtorrent's own layout (fs-chunk-store 5, its default store) strips these from a file's
+// last path segment (filename-reserved-regex), so a stored file's name can differ from the
+// torrent's; the cacher's data directories were made that way, and stay so.
 const RESERVED_IN_NAME = /[<>:"/\\|?*\u0000-\u001F]/g;
 
 /** Where webtorrent keeps a torrent's file under the `path` a torrent was added with. */
@@ -122,6 +135,9 @@ export function stagedPath(dir: string, torrentName: string, rel: string): strin
   const base = segs.pop()!.replace(RESERVED_IN_NAME, '');
   return path.join(dir, torrentName, ...segs, base);
 }
+
+/** A store in webtorrent's own layout (stagedPath), written as pieces arrive (a cacher's share). */
+const WebtorrentLayoutStore = fileStore({ writable: true, pathOf: (rel, dir, name) => stagedPath(dir, name, rel) });
 
 /** Resolves when a just-added torrent is ready (metadata, store, start-up check), rejects with its first error as `what: <message>`. */
 export function whenReady(torrent: Torrent, what: string): Promise<void> {

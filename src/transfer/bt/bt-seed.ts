@@ -6,8 +6,8 @@
 import { readFile } from 'node:fs/promises';
 import type { Torrent, Wire } from 'webtorrent';
 import { roleOfPeer, whenReady, type BtClient } from './bt-client.ts';
-import { readTorrentFiles } from './make-torrent.ts';
-import { SeedChunkStore } from './seed-store.ts';
+import { readTorrent } from './torrent-file.ts';
+import { SeedStore } from './file-store.ts';
 
 export interface SeedOptions {
   /** The .torrent file. */
@@ -47,15 +47,15 @@ export interface SeedHandle {
 
 /** Resolves once the seed is ready to serve (after verification when not trusted). */
 export async function seed(client: BtClient, opts: SeedOptions): Promise<SeedHandle> {
-  const buf = await readFile(opts.torrentFile);
-  const info = await readTorrentFiles(buf);
+  const read = readTorrent(await readFile(opts.torrentFile), opts.torrentFile);
+  const info = read.info;
   if (client.wt.torrents.some((t) => t.infoHash === info.infoHash)) {
     // webtorrent would destroy the second add with "Cannot add duplicate torrent"; say
     // which one, so the caller can tell a restart from a double start.
     throw new Error(`already seeding or downloading ${info.name} (${info.infoHash}) on this node`);
   }
   const log = client.log;
-  const torrent = client.wt.add(buf, {
+  const torrent = client.add(read, {
     path: opts.parentDir,
     skipVerify: opts.trusted,
     // Nothing selected: pieces that fail verification are not fetched from peers into
@@ -66,8 +66,8 @@ export async function seed(client: BtClient, opts: SeedOptions): Promise<SeedHan
     // per torrent — 80 MiB each here — which took a sender seeding three DCPs to 460 MB of
     // RSS (issue 10; about 200 MB without it, serving as fast: scripts/bench-receive).
     storeCacheSlots: 0,
-    // Blocks read into reused buffers (seed-store.ts).
-    store: SeedChunkStore,
+    // The DCP's files as named in the torrent, read only; blocks read into reused buffers (file-store.ts).
+    store: SeedStore,
   });
   await whenReady(torrent, `cannot seed ${opts.torrentFile}`);
   // From here on a torrent error (e.g. a file removed under it) is logged; the seed's
@@ -92,7 +92,19 @@ const HANDOVER_CHECK_MS = 2000;
 function deferToCachers(torrent: Torrent, name: string, log: BtClient['log']): () => boolean {
   let handedOver = false;
   const isCacher = (w: Wire) => roleOfPeer(w.peerId) === 'cacher';
-  const check = () => {
+  // Listener and timer bodies must not throw into the process: a failure is logged, and the
+  // seed goes on serving every peer.
+  const guarded =
+    <A extends unknown[]>(fn: (...args: A) => void) =>
+    (...args: A) => {
+      try {
+        fn(...args);
+      } catch (err) {
+        handedOver = false;
+        log.error(`bt seed ${name}: handing cinemas over to cachers failed: ${(err as Error).message}`);
+      }
+    };
+  const check = guarded(() => {
     if (torrent.destroyed) return;
     const cachers = torrent.wires.filter(isCacher).length;
     if ((cachers > 0) !== handedOver) {
@@ -100,10 +112,13 @@ function deferToCachers(torrent: Torrent, name: string, log: BtClient['log']): (
       log.info(handedOver ? `bt seed ${name}: a cacher is connected; the centre serves the cachers, cinemas are left to them` : `bt seed ${name}: no cacher connected; serving every peer`);
     }
     if (handedOver) for (const w of [...torrent.wires]) if (!isCacher(w)) w.destroy();
-  };
-  torrent.on('wire', (w: Wire) => {
-    if (handedOver && !isCacher(w)) w.destroy();
   });
+  torrent.on(
+    'wire',
+    guarded((w: Wire) => {
+      if (handedOver && !isCacher(w)) w.destroy();
+    }),
+  );
   const timer = setInterval(check, HANDOVER_CHECK_MS);
   timer.unref();
   torrent.once('close', () => clearInterval(timer));
