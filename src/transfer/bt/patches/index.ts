@@ -9,6 +9,7 @@ import { patchWireFramer } from './wire-framer.ts';
 import { patchPieceBuffer } from './piece-buffer.ts';
 import { patchPieceState } from './piece-state.ts';
 import { patchUtMetadata } from './ut-metadata.ts';
+import { patchReconnect } from './reconnect.ts';
 import { pieceBuffers } from '../buffer-pool.ts';
 
 export { checkBtLibraries } from './versions.ts';
@@ -30,6 +31,8 @@ export function installBtPatches(): Promise<void> {
     patchUtMetadata(Wire.prototype);
     patchPieceBuffer(Piece.prototype, pieceBuffers);
     patchPieceState(Torrent.prototype, Piece as never);
+    patchReconnect(Torrent.prototype);
   })();
   return installing;
 }
+
