@@ -10,6 +10,7 @@ import { patchPieceBuffer } from './piece-buffer.ts';
 import { patchPieceState } from './piece-state.ts';
 import { patchUtMetadata } from './ut-metadata.ts';
 import { patchReconnect } from './reconnect.ts';
+import { patchTrackerAnswer } from './tracker-answer.ts';
 import { pieceBuffers } from '../buffer-pool.ts';
 
 export { checkBtLibraries } from './versions.ts';
@@ -36,3 +37,14 @@ export function installBtPatches(): Promise<void> {
   return installing;
 }
 
+let installingTracker: Promise<void> | undefined;
+
+/** Checks the versions, then patches the embedded tracker's Server (tracker.ts); once per process. */
+export function installTrackerPatches(): Promise<void> {
+  installingTracker ??= (async () => {
+    checkBtLibraries();
+    const { Server } = await import('bittorrent-tracker');
+    patchTrackerAnswer(Server.prototype);
+  })();
+  return installingTracker;
+}
