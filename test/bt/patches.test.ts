@@ -8,7 +8,9 @@
 // - ut-metadata: no connection holds or offers the torrent's metadata;
 // - pipeline-cap: the peer's handshake record carries the cap, and a wire without the
 //   record is a loud error; reannounce: the tracker hears an update; a torrent without
-//   discovery internals is a loud error.
+//   discovery internals is a loud error;
+// - the fence: no file of src/ outside patches/ imports a patched class.
+// reconnect.ts is tested in reconnect.test.ts, tracker-answer.ts in tracker.test.ts.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { cp, mkdir, readFile, rm, symlink, writeFile, readdir } from 'node:fs/promises';
@@ -210,4 +212,17 @@ test('pipeline-cap and reannounce fail loudly when the internals they read are m
   assert.throws(() => reannounce({} as Torrent), /Torrent#discovery\.tracker is missing/);
   assert.throws(() => reannounce({ discovery: { tracker: {} } } as unknown as Torrent), /Client#update is missing/);
   assert.equal(reannounce({ discovery: { tracker: null } } as unknown as Torrent), false, 'a torrent without trackers');
+});
+
+test('the fence: only patches/ imports the classes it patches', async () => {
+  const patchedImports = /from '(bittorrent-protocol|torrent-piece|ut_metadata|torrent-discovery|webtorrent\/lib\/[^']*)'|import\('(bittorrent-protocol|torrent-piece|ut_metadata|torrent-discovery|webtorrent\/lib\/[^']*)'\)/;
+  const offenders: string[] = [];
+  const src = path.join(REPO_ROOT, 'src');
+  for (const entry of await readdir(src, { recursive: true, withFileTypes: true })) {
+    if (!entry.isFile() || !entry.name.endsWith('.ts') || entry.name.endsWith('.d.ts')) continue;
+    const file = path.join(entry.parentPath ?? (entry as unknown as { path: string }).path, entry.name);
+    if (file.startsWith(path.join(src, 'transfer', 'bt', 'patches') + path.sep)) continue;
+    if (patchedImports.test(await readFile(file, 'utf8'))) offenders.push(path.relative(REPO_ROOT, file));
+  }
+  assert.deepEqual(offenders, []);
 });
