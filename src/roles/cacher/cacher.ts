@@ -75,6 +75,7 @@ export class Cacher {
       discard: (task, c) => this.removeShare(task, c),
       sourceUrls: async (c) => [btShareUrl(c.t)].filter((u) => /^https?:\/\//.test(u)),
       busyInActive: (task) => this.seeds.has(task),
+      resume: (task) => this.resumeSeed(task),
     };
     this.pipeline = new TaskPipeline(hooks, { paths: ctx.paths, log: ctx.log, guard: ctx.guard, autoretry: () => this.config.autoretry });
   }
@@ -107,13 +108,7 @@ export class Cacher {
   // ----- life cycle -----
 
   async start(): Promise<void> {
-    // Complete shares whose seed time is not over are seeded again first (the pipeline
-    // leaves them alone), then the downloads resume.
-    await this.spool.ensureDirs();
-    for (const task of await this.spool.list('downloading')) {
-      if (await this.spool.hasMarker('downloading', task, '.err')) continue;
-      await this.resumeSeed(task).catch((err) => this.log.warn(`${task}: cannot resume seeding: ${messageOf(err)}`));
-    }
+    // Complete shares whose seed time is not over are seeded again (resumeSeed); the rest run.
     await this.pipeline.start({ resumeLog: 'start downloading taskfiles' });
   }
 
@@ -244,16 +239,21 @@ export class Cacher {
     return false;
   }
 
-  /** A complete share at start-up, unchanged since it was recorded: seeded again without reading it. */
-  private async resumeSeed(task: string): Promise<void> {
+  /**
+   * A complete share at start-up, unchanged since it was recorded: seeded again without
+   * reading it (true). A changed one is re-read by its run, not here: start-up must not wait.
+   */
+  private async resumeSeed(task: string): Promise<boolean> {
     const file = this.spool.file('downloading', task);
     const raw = (await readTaskJson(file)).raw as Record<string, unknown>;
     const c = await this.check(raw, file, 'resume');
     const rec = readRecord(raw);
-    if (!rec?.seedstart) return;
-    if (seedLeftMs(seedStartMs(rec), seedHours(c.t, this.config)) === 0) return void (await this.finish(task));
-    // A changed share is re-read by its run (the pipeline starts it), not here: start-up must not wait for it.
-    if (await unchangedOnDisk(c.dataDir, c.share, rec.files)) await this.seedRecorded(task, c, rec);
+    if (!rec?.seedstart) return false;
+    if (seedLeftMs(seedStartMs(rec), seedHours(c.t, this.config)) === 0) {
+      await this.finish(task);
+      return true;
+    }
+    return (await unchangedOnDisk(c.dataDir, c.share, rec.files)) && (await this.seedRecorded(task, c, rec));
   }
 
   // ----- the seed clock -----

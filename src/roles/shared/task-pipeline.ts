@@ -100,6 +100,8 @@ export interface RoleHooks<S extends string, C, R extends PipelineRun<C>> extend
   sourceUrls(c: C): Promise<string[]>;
   /** Whether a file in the active state whose `.err` went should be left alone (a cacher's share seeding). */
   busyInActive?(task: string): boolean;
+  /** At start-up, resumes a task of the active state that needs no run; true when it did. */
+  resume?(task: string): Promise<boolean>;
   /** Called under the lock before a done task is filed in history because the same name comes again. */
   onDoneReplaced?(task: string): Promise<void>;
 }
@@ -184,13 +186,8 @@ export class TaskPipeline<S extends string, C, R extends PipelineRun<C>> {
     await this.spool.ensureDirs();
     await this.spool.reconcileMarkers();
     const resuming: string[] = [];
-    const resumedByRole: string[] = [];
     for (const task of await this.spool.list(st.active)) {
       if (await this.spool.hasMarker(st.active, task, '.err')) continue;
-      if (this.role.busyInActive?.(task)) {
-        resumedByRole.push(task);
-        continue;
-      }
       if (this.o.guard.quarantined(this.guardKey(task))) {
         const e = errors.TASK_QUARANTINED(this.o.guard.strikes(this.guardKey(task)));
         this.log.error(`${e.code} ${task}: ${e.message}`);
@@ -200,9 +197,15 @@ export class TaskPipeline<S extends string, C, R extends PipelineRun<C>> {
       }
       resuming.push(task);
     }
-    const all = [...resumedByRole, ...resuming];
-    if (all.length) this.log.info(`${opts.resumeLog ?? `start ${st.active} taskfiles`}: ${all.join(',')}`);
-    for (const task of resuming) await this.admission.launch(task);
+    if (resuming.length) this.log.info(`${opts.resumeLog ?? `start ${st.active} taskfiles`}: ${resuming.join(',')}`);
+    for (const task of resuming) {
+      // The role resumes what needs no run (a cacher's complete share is seeded again); the rest run.
+      const resumed = await this.role.resume?.(task).catch((err) => {
+        this.log.warn(`${task}: ${messageOf(err)}; running it instead`);
+        return false;
+      });
+      if (!resumed) await this.admission.launch(task);
+    }
     await this.autoRetry.start();
 
     this.watchers = [
