@@ -75,12 +75,14 @@ export class CostLedger {
     return { ledger: new CostLedger(opts), problem: `the task's cost ledger is unreadable and starts again from nothing (${problem})` };
   }
 
-  /** `bytes` of `method` arrived at `at`. */
-  record(method: Method, bytes: number, at: Date): void {
-    if (!(bytes > 0)) return;
+  /** `bytes` of `method` arrived at `at`; returns the bucket they went into (with just these bytes), undefined for none. */
+  record(method: Method, bytes: number, at: Date): PeriodBytes | undefined {
+    if (!(bytes > 0)) return undefined;
     const prices = this.opts.prices();
     this.currency = prices.currency;
-    this.periods = mergePeriods(this.periods, [periodAt(method, prices, this.windows(), at, bytes)]);
+    const p = periodAt(method, prices, this.windows(), at, bytes);
+    this.periods = mergePeriods(this.periods, [p]);
+    return p;
   }
 
   /** `bytes` of `method` arrived evenly over [from, to): split where the price or the window changed. */

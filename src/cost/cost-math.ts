@@ -35,6 +35,11 @@ export interface PeriodBytes {
   bytes: number;
 }
 
+/** What one bucket of bytes costs (unrounded). */
+export function costOfPeriod(p: PeriodBytes): number {
+  return (p.bytes / BYTES_PER_GB) * p.perGB;
+}
+
 /** Windows per method; an empty list means the method has no window (all its bytes count as inside). */
 export type MethodWindows = Record<Method, Window[]>;
 export const NO_WINDOWS: MethodWindows = Object.freeze({ bt: [], obs: [], cdn: [] });

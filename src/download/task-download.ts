@@ -22,6 +22,8 @@ import type { BtClient } from '../transfer/bt/bt-client.ts';
 import type { ObsClient } from '../transfer/obs/obs-client.ts';
 import type { Source, RangeSink } from '../transfer/source.ts';
 import { makeSources } from '../transfer/sources.ts';
+import type { CostLedger, CostProgress } from '../cost/cost-ledger.ts';
+import type { PeriodBytes } from '../cost/cost-math.ts';
 import { defaultRetryPolicy, nextRetryDelay } from '../transfer/retry-policy.ts';
 import { isDiskFull } from '../transfer/disk-full.ts';
 import type { TryLog } from '../transfer/try-log.ts';
@@ -64,6 +66,10 @@ export interface TaskDownloadOptions {
   rebalance: RebalanceMode;
   /** A cacher feeds a swarm (transfer/sources.ts). */
   swarmFeeder?: boolean;
+  /** The task's cost ledger from what was saved (the download's own record first): every byte received is billed in it. */
+  ledgerFrom?: (saved: unknown) => CostLedger;
+  /** Bytes just billed, with their price period (the metrics count them). */
+  onBilled?: (p: PeriodBytes) => void;
 }
 
 /** What `progress` and `showschedules` show of a running download. */
@@ -85,6 +91,8 @@ export interface DownloadSnapshot {
   uploaded: number;
   /** A BitTorrent torrent of the task is in the client (serving its verified pieces). */
   seeding: boolean;
+  /** What the bytes received so far cost (when the download keeps a ledger). */
+  cost?: CostProgress;
 }
 
 /** A window closed, or space ran short: the lane stops its transfers, no error, no try. */
@@ -133,6 +141,8 @@ export class TaskDownload {
   private readonly mismatches = new Map<string, number>();
   private readonly policy = defaultRetryPolicy();
   private saveTimer?: NodeJS.Timeout;
+  /** The task's bill: bytes received per method and price period. */
+  ledger?: CostLedger;
 
   constructor(private readonly o: TaskDownloadOptions) {
     const byName = new Map(o.t.filelist.map((f) => [f.file, f]));
@@ -145,7 +155,8 @@ export class TaskDownload {
   /** Resolves when every file is verified in the assembly directory under its real name. */
   async run(): Promise<void> {
     const o = this.o;
-    const { verified, done } = await this.parts.load();
+    const { verified, done, extra } = await this.parts.load();
+    this.ledger = o.ledgerFrom?.(extra?.accounting);
     const owners = new Map<string, Method>();
     for (const m of METHODS) for (const f of o.lists2[m]) owners.set(f, m);
     const planFiles = [...this.entries.values()].filter((f) => !verified.has(f.file)).map((f) => ({ file: f.file, size: f.size, owner: owners.get(f.file)! }));
@@ -183,6 +194,19 @@ export class TaskDownload {
     // Bytes on disk from before count for the method that owns them.
     for (const f of planFiles) this.counted(f.owner).bytes += this.plan.doneBytes(f.file);
     for (const f of verified) this.counted(owners.get(f)!).bytes += this.entries.get(f)!.size;
+    // Bytes a crash kept out of the last saved bill are billed now. The bill counts bytes by
+    // the method that fetched them, the disk by the method that owns the file: only what
+    // the disk holds beyond the whole bill is new, given to the owners short of theirs.
+    if (this.ledger) {
+      const billed = this.ledger.summary().methods;
+      let unbilled = METHODS.reduce((n, m) => n + this.counted(m).bytes - billed[m].bytes, 0);
+      for (const m of METHODS) {
+        const short = Math.min(unbilled, this.counted(m).bytes - billed[m].bytes);
+        if (short <= 0) continue;
+        this.ledger.record(m, short, new Date(o.scheduler.now()));
+        unbilled -= short;
+      }
+    }
     if (o.rebalance === 'idle') for (const source of this.sources) source.warmUp?.();
     const onAbort = () => this.stopAll(o.signal.reason);
     o.signal.addEventListener('abort', onAbort, { once: true });
@@ -221,6 +245,7 @@ export class TaskDownload {
       peers: 0,
       uploaded: 0,
       seeding: false,
+      cost: this.ledger?.progress(),
     };
     for (const m of METHODS) {
       const l = this.lanes.get(m);
@@ -467,6 +492,8 @@ export class TaskDownload {
       lane.runBytes += added;
       lane.openSince ??= this.o.scheduler.now();
       this.o.tries.progressed(m);
+      const billed = this.ledger?.record(m, added, new Date(this.o.scheduler.now()));
+      if (billed) this.o.onBilled?.(billed);
       if (!lane.source?.countsOwnBytes) this.o.onBytes(m, added);
     }
     this.scheduleVerify(file);
@@ -581,7 +608,8 @@ export class TaskDownload {
 
   private async save(): Promise<void> {
     if (!this.plan) return;
-    await this.parts.save((file) => this.plan.doneRanges(file)).catch((err) => {
+    const ledger = this.ledger;
+    await this.parts.save((file) => this.plan.doneRanges(file), ledger ? () => ({ accounting: ledger.toJSON() }) : undefined).catch((err) => {
       if (isDiskFull(err)) this.setFatal(err);
     });
   }

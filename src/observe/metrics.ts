@@ -19,6 +19,7 @@ import { messageOf } from '../errors/catalogue.ts';
 import { countSpools } from './spool-counts.ts';
 import type { SeedingProvider, SeedingRegistry, SeedingTask } from './seeding.ts';
 import { polledDirs } from '../spool/watch-health.ts';
+import { costOfPeriod, type PeriodBytes } from '../cost/cost-math.ts';
 
 export type TransferMethodName = 'bt' | 'obs' | 'cdn';
 export type Direction = 'down' | 'up';
@@ -45,6 +46,8 @@ export class Metrics implements SeedingRegistry {
   private readonly retries: Counter<'method'>;
   private readonly exhausted: Counter<'method'>;
   private readonly logLines: Counter<'level'>;
+  private readonly received: Counter<'method' | 'period'>;
+  private readonly cost: Counter<'method'>;
   /** The node's BitTorrent client once it exists (it is made on first use; never started here). */
   private bt?: BtClient;
   /** BitTorrent bytes counted by the client's events since the last scrape (added to the counter then). */
@@ -202,6 +205,26 @@ export class Metrics implements SeedingRegistry {
     });
     this.logLines.inc({ level: 'warn' }, 0);
     this.logLines.inc({ level: 'error' }, 0);
+
+    this.received = new Counter({
+      name: 'bft2_received_bytes_total',
+      help: 'Bytes downloaded by receiver and cacher tasks per method and price period (period: the HH:MM its price starts at, config btprice/obsprice/cdnprice).',
+      labelNames: ['method', 'period'],
+      registers,
+    });
+    this.cost = new Counter({
+      name: 'bft2_cost_total',
+      help: 'What the bytes downloaded by receiver and cacher tasks cost per method, at the config\'s prices per GB, in the config\'s currency.',
+      labelNames: ['method'],
+      registers,
+    });
+    for (const method of METHODS) this.cost.inc({ method }, 0);
+  }
+
+  /** Bytes a download billed, with their price period (the task's ledger: src/cost/cost-ledger.ts). */
+  billed(p: PeriodBytes): void {
+    this.received.inc({ method: p.method, period: p.from }, p.bytes);
+    this.cost.inc({ method: p.method }, costOfPeriod(p));
   }
 
   /** Bytes moved by a method; called where they move (a download's onBytes, an upload's parts). */

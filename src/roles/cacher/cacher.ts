@@ -34,6 +34,7 @@ import { seedHours, seedLeftMs, seedLeftMinutes } from '../shared/seed-clock.ts'
 import { spaceToStart } from '../shared/disk-space.ts';
 import { TaskPipeline, RECEIVER_SPOOL, Cancelled, type PipelineRun, type CheckPurpose, type RoleHooks } from '../shared/task-pipeline.ts';
 import { cprogressAnswer } from './cprogress.ts';
+import { taskLedger, LEDGER_KEY } from '../shared/task-ledger.ts';
 import { readTorrentFiles } from '../../transfer/bt/make-torrent.ts';
 
 /** What a pickup checked: the task, its share's files, where they go. */
@@ -178,6 +179,8 @@ export class Cacher {
       signal: f.abort.signal,
       rebalance: 'off',
       swarmFeeder: true,
+      ledgerFrom: (saved) => taskLedger(saved ?? raw[LEDGER_KEY], t, () => this.config, this.log, task),
+      onBilled: (p) => this.ctx.metrics.billed(p),
     });
     await f.download.run();
     if (f.abort.signal.aborted) throw new Cancelled();
@@ -193,6 +196,7 @@ export class Cacher {
       const now = (await readTaskJson(file)).raw as Record<string, unknown>;
       const r: CacherRecord = { torrent: path.basename(dataDir), infohash: info.infoHash, files, seedstart: readRecord(now)?.seedstart ?? new Date().toISOString() };
       writeRecord(now, r);
+      if (f.download?.ledger) now[LEDGER_KEY] = f.download.ledger.toJSON();
       await writeJsonDurable(file, now);
       f.checked.raw[RECORD_KEY] = r;
     });
@@ -407,8 +411,9 @@ export class Cacher {
     const cancelled = state === 'history' && (await this.spool.hasMarker('history', task, '.cancelled'));
     let t: Task;
     let rec: CacherRecord | undefined;
+    let raw: Record<string, unknown>;
     try {
-      const raw = (await readTaskJson(where.file)).raw as Record<string, unknown>;
+      raw = (await readTaskJson(where.file)).raw as Record<string, unknown>;
       t = validateTask(raw, where.file);
       rec = readRecord(raw);
     } catch (e) {
@@ -422,6 +427,7 @@ export class Cacher {
     if (seeding && !seeding.stopped) share = { servable: true, verifiedBytes: Math.round(total * seeding.progress), totalBytes: total, uploaded: seeding.uploaded, peers: seeding.numPeers };
     // While the download runs its last bytes are still being checked: 100% is the complete share, seeded.
     else if (snap) share = { servable: snap.seeding && snap.bytes.bt > 0, verifiedBytes: Math.min(snap.bytes.bt, total - 1), totalBytes: total, uploaded: snap.uploaded, peers: snap.peers };
-    return cprogressAnswer({ state, taskfile: where.file, dataDir: this.dataDir(t), err, cancelled, share, seedleftMinutes: seedLeftMinutes(seedStartMs(rec), seedHours(t, this.config)) });
+    const cost = snap?.cost ?? taskLedger(raw[LEDGER_KEY], t, () => this.config, this.log, task).progress();
+    return { ...cprogressAnswer({ state, taskfile: where.file, dataDir: this.dataDir(t), err, cancelled, share, seedleftMinutes: seedLeftMinutes(seedStartMs(rec), seedHours(t, this.config)) }), ...cost };
   }
 }

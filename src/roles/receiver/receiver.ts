@@ -34,6 +34,7 @@ import { formatPercent } from './progress-math.ts';
 import { emptyProgress, downloadingProgress } from './receiver-progress.ts';
 import { checkAssembly, storeDcp, recordHashes, storingMarker, newStoreSwap, parseStoreSwap } from './store-merge.ts';
 import { ReceiverSeeds } from './receiver-seeds.ts';
+import { taskLedger, LEDGER_KEY } from '../shared/task-ledger.ts';
 import { TaskPipeline, RECEIVER_SPOOL, Cancelled, type PipelineRun, type CheckPurpose, type RoleHooks } from '../shared/task-pipeline.ts';
 import type { ScheduledTask } from '../../schedule/showschedules.ts';
 import { tuning } from '../../config/tuning.ts';
@@ -264,13 +265,20 @@ export class Receiver {
         onTorrent: (buf) => this.seeds?.keepTorrent(t, buf),
         signal: a.abort.signal,
         rebalance: config.rebalance,
+        ledgerFrom: (saved) => taskLedger(saved ?? raw[LEDGER_KEY], t, () => this.config, this.log, task),
+        onBilled: (p) => this.ctx.metrics.billed(p),
       });
       await a.download.run();
       if (a.abort.signal.aborted) throw new Cancelled();
       await checkAssembly(t, assembly);
       // From here on the DCP is being stored: a cancel waits for it rather than stopping it.
+      // The bill goes into the task file now: the download's own record goes with the assembly.
       await this.pipeline.finishRun(a, async () => {
         a.committed = true;
+        if (a.download?.ledger) {
+          raw[LEDGER_KEY] = a.download.ledger.toJSON();
+          await writeJsonDurable(file, raw);
+        }
         await writeFileDurable(storing, JSON.stringify(newStoreSwap(task, storeDir)) + '\n');
       });
     }
@@ -426,6 +434,7 @@ export class Receiver {
         totoalpercent: finished ? '100.000%' : '0.000%',
         ecompletedtime: finished ? 0 : -1,
         desc: (await this.spool.hasMarker('history', task, '.cancelled')) ? 'cancelled' : '',
+        ...taskLedger(raw[LEDGER_KEY], t, () => this.config, this.log, task).progress(),
       };
     }
     // downloading
@@ -446,6 +455,7 @@ export class Receiver {
     const retrying = a?.tries.status() || (error && nextCheck !== undefined ? `retrying: ${error}, next try ${formatLocalTime(new Date(nextCheck))}` : '');
     return {
       ...base,
+      ...(snapshot?.cost ?? taskLedger(raw[LEDGER_KEY], t, () => this.config, this.log, task).progress()),
       ...downloadingProgress({ t, shares, localBytes, bytes, snapshot, error, retrying, seeding: snapshot?.seeding ?? false }),
       ...(retrying && error ? { desc: retrying } : {}),
     };

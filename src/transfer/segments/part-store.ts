@@ -93,6 +93,8 @@ const unsaved = new Map<string, SavedState>();
 interface SavedState {
   version: 1;
   files: Record<string, { done: [number, number][]; validators?: Record<string, string>; verified?: { size: number; mtimeMs: number; ino: number } }>;
+  /** What the download keeps beside its progress (its cost ledger), saved in the same write. */
+  extra?: Record<string, unknown>;
 }
 
 /** Removes bft2's own leftovers (`.bft2-*`: resume records, spill files) from a finished download's directory (its files are all under their real names). */
@@ -171,7 +173,7 @@ export class PartStore {
    * saved state records for each part, cut to the part's actual size (a crash between a
    * write and its flush loses only unrecorded bytes).
    */
-  async load(): Promise<{ verified: Set<string>; done: Map<string, RangeSet> }> {
+  async load(): Promise<{ verified: Set<string>; done: Map<string, RangeSet>; extra?: Record<string, unknown> }> {
     const saved =
       unsaved.get(this.assembly) ??
       (await readFile(path.join(this.assembly, RANGES_FILE), 'utf8')
@@ -204,7 +206,7 @@ export class PartStore {
       done.set(file, r);
       p.validators = { ...(record.validators ?? {}) };
     }
-    return { verified, done };
+    return { verified, done, extra: saved?.extra };
   }
 
   /** Bytes of each file on disk (verified, or in recorded ranges of its part), without hashing anything. */
@@ -393,9 +395,9 @@ export class PartStore {
    * written before it (a write that lands during the flush waits for the next save); a
    * part whose flush fails keeps the ranges of its last good save.
    */
-  save(doneOf: (file: string) => [number, number][]): Promise<void> {
+  save(doneOf: (file: string) => [number, number][], extra?: () => Record<string, unknown>): Promise<void> {
     this.saving = this.saving.then(async () => {
-      const state: SavedState = { version: 1, files: {} };
+      const state: SavedState = { version: 1, files: {}, ...(extra ? { extra: extra() } : {}) };
       for (const [file, p] of this.parts) {
         if (p.promoted) continue;
         let done = doneOf(file);

@@ -1,0 +1,73 @@
+// What a delivery cost (issue 24 point 2): a receiver bills every byte it downloads per
+// method and price period, keeps the bill with the task's progress (a kill -9 loses none of
+// it) and in the task file when the task ends (so `history` keeps it), and shows it in
+// `progress` and /metrics. A real daemon, a real origin, prices in the config.
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFile, rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { makeDcp, makeCdnTask } from '../../tools/harness/dcp-fixture.ts';
+import { startTestOrigin } from '../helpers/test-origin.ts';
+import { startDaemon, makeTempRoot, waitFor, type Daemon } from '../../tools/harness/daemon.ts';
+
+const MB = 1024 * 1024;
+const GB = 1024 * MB;
+const cleanups: (() => Promise<unknown>)[] = [];
+after(async () => {
+  for (const c of cleanups.reverse()) await c().catch(() => undefined);
+});
+
+test('a CDN download is billed at the config\'s price per GB, the bill survives a kill -9 and stays in the task file; progress and /metrics show it', async () => {
+  const originRoot = await makeTempRoot();
+  cleanups.push(() => rm(originRoot, { recursive: true, force: true }));
+  const dcp = await makeDcp(path.join(originRoot, 'cfec-001', 'dcps'), 'billed', [{ file: 'reel.mxf', size: 24 * MB }, { file: 'CPL.xml', size: 3000 }]);
+  const origin = await startTestOrigin(originRoot);
+  cleanups.push(() => origin.close());
+  origin.throttle(2 * MB);
+  const root = await makeTempRoot();
+  // A flat CDN price (one timetable entry), and the windows open all day so every byte is "in window".
+  const config = { cdnprice: '00:00,0.5', obsprice: '00:00,0.25 08:00,0.5', currency: 'EUR', cdntime: '00:00-24:00' };
+  let d: Daemon = await startDaemon({ root, config, tuning: { retrydelay: '200ms' } });
+  cleanups.push(() => d.stop());
+  await writeFile(path.join(d.paths.queues, 'cfec-001-billed.task.json'), JSON.stringify(makeCdnTask({ name: 'billed', basesubdir: 'cfec-001', cdnUrl: `${origin.url}/dcp/cfec-001/dcps/billed`, filelist: dcp.filelist })));
+  const progress = async () => (await d.api('progress', { taskfile: 'cfec-001-billed.task.json' })).return_content;
+
+  // While it downloads, the bill grows with the bytes.
+  const during = await waitFor(async () => {
+    const p = await progress();
+    return p.downloaded > 8 * MB && p.cdncost > 0 ? p : undefined;
+  }, { timeoutMs: 30_000, what: 'billed while downloading' });
+  assert.equal(during.currency, 'EUR');
+  assert.ok(Math.abs(during.cdninwindowbytes - during.downloaded) <= 4 * MB, `billed bytes ${during.cdninwindowbytes} follow the download ${during.downloaded}`);
+  // kill -9, and the download goes on from its record: nothing billed is lost.
+  await new Promise((r) => setTimeout(r, 2500)); // a save of the progress (every 2 s)
+  const before = await progress();
+  assert.equal(before.status, 'downloading', 'killed mid-download');
+  const billedBefore = before.cdninwindowbytes;
+  await d.kill('SIGKILL');
+  d = await startDaemon({ root, config: d.config });
+  cleanups.push(() => d.stop());
+  const resumed = await progress();
+  assert.ok(resumed.cdninwindowbytes >= billedBefore - 4 * MB, `the bill after the restart (${resumed.cdninwindowbytes}) kept what was saved before it (${billedBefore})`);
+  origin.throttle(null);
+  await waitFor(async () => (await progress()).status === 'downloaded' || undefined, { timeoutMs: 60_000, what: 'downloaded' });
+
+  const done = await progress();
+  const size = dcp.filelist.reduce((n, f) => n + f.size, 0);
+  // Every byte of the DCP was received and billed once; bytes fetched again after the kill are billed too (they crossed the link).
+  assert.ok(done.cdninwindowbytes >= size && done.cdninwindowbytes <= size + 16 * MB, `billed ${done.cdninwindowbytes} bytes for a DCP of ${size}`);
+  assert.equal(done.cdnoutwindowbytes, 0);
+  assert.equal(done.cdncost, Math.round((done.cdninwindowbytes / GB) * 0.5 * 100) / 100);
+  assert.equal(done.btcost, 0);
+  assert.equal(done.obscost, 0);
+  assert.equal(done.totalcost, done.cdncost);
+  // The task file keeps the bill (history will too).
+  const stored = JSON.parse(await readFile(path.join(d.paths.downloaded, 'cfec-001-billed.task.json'), 'utf8'));
+  assert.deepEqual(stored.accounting.periods.map((p: { method: string; from: string; perGB: number; inWindow: boolean }) => [p.method, p.from, p.perGB, p.inWindow]), [['cdn', '00:00', 0.5, true]]);
+  assert.equal(stored.accounting.periods[0].bytes, done.cdninwindowbytes);
+  // /metrics counts what this process received (since its restart).
+  const metrics = (await d.get('/metrics')).body;
+  const received = Number(/^bft2_received_bytes_total\{method="cdn",period="00:00"\} (\d+)$/m.exec(metrics)?.[1]);
+  assert.ok(received > 0 && received <= done.cdninwindowbytes, `bft2_received_bytes_total ${received}:\n${metrics.split("\n").filter((l) => /received|cost/.test(l)).join("\n")}`);
+  assert.match(metrics, /^bft2_cost_total\{method="cdn"\} [0-9.]+$/m);
+});
