@@ -64,6 +64,8 @@ export const KEY_DOCS: Record<string, KeyDoc> = {
   rebalance: doc('`off`; `failed`: a method that failed for good hands its files to others; `idle`: also a finished method helps a slow one', ['sender', 'receiver']),
   metricslisten: doc('host:port of `/metrics` and the status page; `""` = on the API address', ALL, 'restart'),
   autoretry: doc('a task stopped by a transient fault (source refused, reset, timed out, unresolvable, 5xx/429) is tried again by itself once its sources answer, checked this often (`90s`, `30m`, `2h`); `off` = it waits for its `.err` to be deleted', ALL),
+  trackerwhitelist: doc('opentracker\'s whitelist file (`access.whitelist` / `-w`): before a sender seeds a task it appends the task\'s info-hashes (full and `-tmp` torrent) to it; `""` = the tracker needs no whitelist', ['sender']),
+  trackerreload: doc('how the tracker is made to re-read `trackerwhitelist`: a PID file (an absolute path ending in `.pid`) whose process gets SIGHUP, or a command run with /bin/sh (e.g. `systemctl kill -s HUP opentracker`); `""` = the tracker is not told', ['sender']),
   tuning: doc('timings and sizes production keeps at their defaults (tests shorten them); an object, each key below', ALL),
 };
 
