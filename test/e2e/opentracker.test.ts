@@ -14,8 +14,10 @@ import { appendFile, mkdir, readFile, rm, stat, writeFile } from 'node:fs/promis
 import path from 'node:path';
 import { makeDcp, sha1File, type MadeDcp } from '../../tools/harness/dcp-fixture.ts';
 import { startDaemon, makeTempRoot, waitFor, freePort, type Daemon } from '../../tools/harness/daemon.ts';
+import { opentrackerSenderConfig } from '../../tools/harness/sender-config.ts';
 import { startOpentracker, trackerRefusal, trackerScrape, type Opentracker } from '../../tools/harness/opentracker.ts';
 import { readTorrentFiles } from '../../src/transfer/bt/make-torrent.ts';
+import { confirmListed } from '../../src/transfer/bt/tracker-whitelist.ts';
 
 const MiB = 1024 * 1024;
 const tuning = { hashstable: '300ms', retrydelay: '200ms', seedcheck: '2000ms' };
@@ -34,23 +36,7 @@ before(async () => {
   tracker = await startOpentracker({ dir: path.join(senderRoot(), 'etc/opentracker'), host: '127.0.0.1', port: await freePort(), pidFile: path.join(senderRoot(), 'run/opentracker.pid') });
   await appendFile(tracker.whitelist, `${OPERATOR_LINE}\n`);
   tracker.reload();
-  const originPort = await freePort();
-  sender = await startDaemon({
-    root: senderRoot(),
-    tuning,
-    config: {
-      servertype: 'sender',
-      senderid: 'cfec',
-      senderdomain: `http://127.0.0.1:${originPort}`,
-      httporigin: `127.0.0.1:${originPort}`,
-      cdnurl: `http://127.0.0.1:${originPort}`,
-      tracker: tracker.announceUrl,
-      'bt-obs-cdn': '1:0:0',
-      trackerwhitelist: '/etc/opentracker/whitelist.txt',
-      trackerreload: '/run/opentracker.pid',
-      autosend: false,
-    },
-  });
+  sender = await startDaemon({ root: senderRoot(), tuning, config: await opentrackerSenderConfig(tracker.announceUrl, { 'bt-obs-cdn': '1:0:0' }) });
   receiver = await startDaemon({ root: path.join(base, 'receiver'), tuning, config: {} });
 });
 
@@ -103,6 +89,7 @@ test('a sender publishes through opentracker: refused before, whitelisted (once,
   assert.equal(listed.filter((l) => l === infoHash).length, 1, `the whitelist lists ${infoHash} once:\n${listed.join('\n')}`);
   assert.ok(listed.includes(OPERATOR_LINE), 'the operator\'s line is kept');
   assert.match(await readFile(sender.paths.log, 'utf8'), new RegExp(`cfec-001-feature: tracker whitelist: added ${infoHash} to \\S+whitelist.txt; the tracker re-read it`));
+  assert.doesNotMatch(await readFile(sender.paths.log, 'utf8'), /still refuses/, 'the tracker had read its whitelist before the seed started');
   assert.equal(await trackerRefusal(tracker.announceUrl, infoHash), undefined, 'the tracker answers for the hash now');
   // The sender's seed announced itself (left=0) once the tracker listed it.
   await waitFor(async () => (await trackerScrape(tracker.announceUrl, infoHash)).complete >= 1 || undefined, { timeoutMs: 20_000, what: 'the sender\'s seed known to the tracker' });
@@ -121,6 +108,18 @@ test('a sender publishes through opentracker: refused before, whitelisted (once,
   assert.equal(again.return_status, 'true', JSON.stringify(again));
   await waitFor(async () => (await sender.api('uploadprogress', { taskfile: path.basename(taskfile) })).return_content.status === 'ready' || undefined, { timeoutMs: 30_000, what: 'ready again' });
   assert.equal((await readFile(tracker.whitelist, 'utf8')).split('\n').filter((l) => l === infoHash).length, 1, 'still listed once');
+});
+
+test('confirmListed: the tracker is asked as the seed until it answers; a hash it does not list is named with its refusal', async () => {
+  const listed = '2222222222222222222222222222222222222222';
+  await appendFile(tracker.whitelist, `${listed}\n`);
+  tracker.reload();
+  assert.deepEqual(await confirmListed(tracker.announceUrl, [listed], 7001), []);
+  const t0 = Date.now();
+  const refused = await confirmListed(tracker.announceUrl, ['3333333333333333333333333333333333333333'], 7001);
+  assert.deepEqual(refused, [{ hash: '3333333333333333333333333333333333333333', reason: 'Requested download is not authorized for use with this tracker.' }]);
+  assert.ok(Date.now() - t0 >= 4500 && Date.now() - t0 < 8000, `asked for about 5 s: ${Date.now() - t0} ms`);
+  assert.deepEqual(await confirmListed('udp://127.0.0.1:1/announce', ['3333333333333333333333333333333333333333'], 7001), [], 'UDP trackers are not asked');
 });
 
 test(

@@ -34,7 +34,7 @@ import { seedHours, seedEndMs } from '../shared/seed-clock.ts';
 import type { SeedingProvider, SeedingTask } from '../../observe/seeding.ts';
 import { tuning } from '../../config/tuning.ts';
 import { readTorrentFiles } from '../../transfer/bt/make-torrent.ts';
-import { admitToWhitelist, parseTrackerReload } from '../../transfer/bt/tracker-whitelist.ts';
+import { admitToWhitelist, confirmListed, parseTrackerReload } from '../../transfer/bt/tracker-whitelist.ts';
 
 interface Upload extends PipelineRun<Task> {
   obsBytes: number;
@@ -291,16 +291,25 @@ export class Sender implements SeedingProvider {
     const tp = torrentPaths(this.store, t.basesubdir, t.name);
     const split = t.obslist.length > 0 || t.cdnlist.length > 0;
     const hashes: string[] = [];
+    const announce = new Set<string>();
     for (const f of split ? [tp.shareTorrent, tp.full] : [tp.full]) {
       const buf = await readFile(f).catch(() => undefined);
-      if (buf) hashes.push((await readTorrentFiles(buf)).infoHash);
+      if (!buf) continue;
+      const info = await readTorrentFiles(buf);
+      hashes.push(info.infoHash);
+      if (info.announce[0]) announce.add(info.announce[0]);
     }
     const file = this.ctx.paths.map(config.trackerwhitelist);
     const reload = parseTrackerReload(config.trackerreload);
     const r = await admitToWhitelist(file, reload?.kind === 'pidfile' ? { ...reload, file: this.ctx.paths.map(reload.file) } : reload, hashes);
     const added = r.added.length ? `added ${r.added.join(', ')} to ${file}` : `${hashes.join(', ')} already in ${file}`;
-    if (r.note) this.log.warn(`${task}: tracker whitelist: ${added}; ${r.note}`);
-    else this.log.info(`${task}: tracker whitelist: ${added}${r.reloaded ? '; the tracker re-read it' : ''}`);
+    if (r.note) return void this.log.warn(`${task}: tracker whitelist: ${added}; ${r.note}`);
+    this.log.info(`${task}: tracker whitelist: ${added}${r.reloaded ? '; the tracker re-read it' : ''}`);
+    if (!r.reloaded) return;
+    // The seed's first announce must not come before the tracker has read the file.
+    for (const url of announce) {
+      for (const { hash, reason } of await confirmListed(url, hashes, this.config.btport)) this.log.warn(`${task}: the tracker ${url} still refuses ${hash} after re-reading ${file}: ${reason}`);
+    }
   }
 
   /**

@@ -5,12 +5,17 @@
 // bft2 on the machine may share the file), then has the tracker re-read the file — by
 // SIGHUP to the PID in a PID file, or by running a command (`systemctl kill -s HUP
 // opentracker`). Reloads asked for while one runs are folded into one more.
+// The tracker re-reads the file on a thread of its own after the signal, so before the
+// seed's first announce the sender asks the tracker itself, announcing as that seed
+// (same address and port), until it answers (confirmListed).
 // Owns: the whitelist file's contents (lines it adds; every other line is kept as it is)
-// and its lock `<file>.lock`. Must not touch the tracker otherwise (it only signals it).
+// and its lock `<file>.lock`. Must not touch the tracker otherwise (it signals it and
+// announces the seed that is about to start).
 import { execFile } from 'node:child_process';
 import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import lockfile from 'proper-lockfile';
+import { request } from 'undici';
 import { writeFileDurable } from '../../spool/durable-fs.ts';
 import { errors, messageOf } from '../../errors/catalogue.ts';
 
@@ -193,4 +198,46 @@ export async function reloadTracker(reload: TrackerReload): Promise<ReloadResult
     });
   });
   return { reloaded: true };
+}
+
+/** How long confirmListed asks before it gives up (the seed then starts all the same). */
+const CONFIRM_MS = 5_000;
+
+/**
+ * Announces each info-hash to the HTTP tracker as the seed about to start (this node's
+ * BitTorrent port, left=0: the tracker keys peers by address and port, so the seed's own
+ * announce just renews this entry) until the tracker answers instead of refusing. Returns
+ * the hashes still refused after CONFIRM_MS, with the tracker's reason. UDP trackers are
+ * not asked.
+ */
+export async function confirmListed(announceUrl: string, infoHashes: readonly string[], port: number, signal?: AbortSignal): Promise<{ hash: string; reason: string }[]> {
+  if (!/^https?:\/\//i.test(announceUrl)) return [];
+  const deadline = Date.now() + CONFIRM_MS;
+  const refused: { hash: string; reason: string }[] = [];
+  for (const hash of infoHashes) {
+    for (;;) {
+      const reason = await announceRefusal(announceUrl, hash, port, signal).catch((err: unknown) => `no answer (${messageOf(err)})`);
+      if (reason === undefined) break;
+      if (Date.now() >= deadline || signal?.aborted) {
+        refused.push({ hash, reason });
+        break;
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+  return refused;
+}
+
+const pct = (hex: string) => hex.replace(/../g, (b) => `%${b}`);
+
+/** The tracker's `failure reason` for one announce, or undefined when it answered. */
+async function announceRefusal(announceUrl: string, hash: string, port: number, signal?: AbortSignal): Promise<string | undefined> {
+  const peerId = Buffer.from('-BF2000-whitelisted!').toString('hex');
+  const sep = announceUrl.includes('?') ? '&' : '?';
+  const q = `info_hash=${pct(hash)}&peer_id=${pct(peerId)}&port=${port}&uploaded=0&downloaded=0&left=0&compact=1&numwant=0`;
+  const res = await request(`${announceUrl}${sep}${q}`, { signal, headersTimeout: 2000, bodyTimeout: 2000 });
+  const text = Buffer.from(await res.body.arrayBuffer()).toString('latin1');
+  if (res.statusCode !== 200) return `HTTP ${res.statusCode}`;
+  const m = /failure reason(\d+):/.exec(text);
+  return m ? text.slice(m.index + m[0].length, m.index + m[0].length + Number(m[1])) : undefined;
 }
