@@ -3,6 +3,9 @@
 // split, and which link events happen when. Validated once with zod; every problem is
 // reported at once, each naming its field. Also turns a valid scenario into the host
 // plan (names, roles, addresses, resolved link shapes) the rest of the lab works from.
+// A mixed fleet: a cinema may run another BitTorrent client than bft2 — `ctorrent` (the
+// old system's cinemas) or `transmission` — and the tracker may be opentracker with its
+// whitelist (as the seed's fleet runs it) instead of the centre's embedded one.
 // Units: MB is 10^6 bytes everywhere in the lab (sizes and rates), so figures compare
 // without conversion; rates may also be given in Mbit/s.
 import { readFile } from 'node:fs/promises';
@@ -10,7 +13,11 @@ import path from 'node:path';
 import { z } from 'zod';
 
 /** config.json keys the lab writes itself: they wire the hosts together. */
-export const LAB_CONFIG_KEYS = ['servertype', 'apilisten', 'btport', 'httporigin', 'embeddedtracker', 'tracker', 'senderdomain', 'cdnurl', 'obsurl', 'obsendpoint', 'obsak', 'obssk', 'basedatapath', 'basesubdir', 'metricslisten'];
+export const LAB_CONFIG_KEYS = ['servertype', 'apilisten', 'btport', 'httporigin', 'embeddedtracker', 'tracker', 'trackerwhitelist', 'trackerreload', 'senderdomain', 'cdnurl', 'obsurl', 'obsendpoint', 'obsak', 'obssk', 'basedatapath', 'basesubdir', 'metricslisten'];
+
+/** The BitTorrent clients a cinema may run: bft2's daemon, or a foreign client fed the task's torrent. */
+export const CLIENTS = ['bft2', 'ctorrent', 'transmission'] as const;
+export type Client = (typeof CLIENTS)[number];
 
 const RATE_RE = /^(\d+(?:\.\d+)?)\s*(B|kB|KB|MB|GB|kbit|Mbit|Gbit)\/s$/;
 const RATE_FACTOR: Record<string, number> = { B: 1, kB: 1e3, KB: 1e3, MB: 1e6, GB: 1e9, kbit: 125, Mbit: 125e3, Gbit: 125e6 };
@@ -90,6 +97,12 @@ export const scenarioSchema = z
      * that wire the lab together are the lab's and cannot be set here.
      */
     config: z.record(z.string(), z.record(z.string(), z.unknown())).default({}),
+    /** `embedded`: the centre's own tracker; `opentracker`: Debian's opentracker on the centre, whitelist kept by the centre (trackerwhitelist, trackerreload). */
+    tracker: z.enum(['embedded', 'opentracker']).default('embedded'),
+    /** A cinema's BitTorrent client by host name or `cinemas` (the most specific wins): `bft2` (default), `ctorrent` (the old system), `transmission`. */
+    clients: z.record(z.string(), z.enum(CLIENTS)).default({}),
+    /** Cinemas whose firewall lets BitTorrent connections in (an old cinema with its port open); the others drop every new inbound connection. */
+    inbound: z.array(z.string()).default([]),
     /** Extra environment of every bft2 daemon (the README's tuning knobs). */
     env: z.record(z.string().regex(/^BFT2_[A-Z0-9_]+$/, 'keys must be BFT2_* tuning knobs'), z.string()).default({}),
     /** `lab/lab bench`: run the scenario once per split. */
@@ -104,7 +117,15 @@ export const scenarioSchema = z
         ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['links', key], message: `no such host or group; this scenario has ${[...linkKeys].join(', ')}` });
       }
     }
-    const daemonKeys = new Set(['default', 'cachers', 'cinemas', ...names.filter((n) => n !== 'obs' && n !== 'cdn')]);
+    const cinemaNames = names.filter((n) => n.startsWith('cinema'));
+    for (const key of Object.keys(s.clients)) {
+      if (key !== 'cinemas' && !cinemaNames.includes(key)) ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['clients', key], message: `only cinemas choose their client; this scenario has cinemas, ${cinemaNames.join(', ')}` });
+    }
+    s.inbound.forEach((n, i) => {
+      if (!cinemaNames.includes(n)) ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['inbound', i], message: `no such cinema "${n}"; this scenario has ${cinemaNames.join(', ')}` });
+    });
+    const foreign = cinemaNames.filter((n) => (s.clients[n] ?? s.clients.cinemas ?? 'bft2') !== 'bft2');
+    const daemonKeys = new Set(['default', 'cachers', 'cinemas', ...names.filter((n) => n !== 'obs' && n !== 'cdn' && !foreign.includes(n))]);
     for (const [key, values] of Object.entries(s.config)) {
       if (!daemonKeys.has(key)) ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['config', key], message: `no daemon host or group; this scenario has ${[...daemonKeys].join(', ')}` });
       for (const k of Object.keys(values)) {
@@ -168,8 +189,12 @@ export interface HostPlan {
   /** Address on the control bridge (API only, 198.19.0.0/16); daemons' hosts only. */
   ctl?: string;
   shape: LinkShape;
-  /** Runs a bft2 daemon. */
+  /** Runs a bft2 daemon (centre, cachers, bft2 cinemas). */
   daemon: boolean;
+  /** Its BitTorrent client (a cinema's may be foreign; everyone else runs bft2). */
+  client: Client;
+  /** A cinema whose firewall lets BitTorrent connections in. */
+  inbound: boolean;
   /** The scenario's config.json keys for its daemon (default < group < host). */
   config: Record<string, unknown>;
 }
@@ -201,9 +226,11 @@ export function planHosts(s: Scenario): HostPlan[] {
     return { upBps: up ? parseRate(up) : null, downBps: down ? parseRate(down) : null, delayMs, lossPct };
   };
   const host = (name: string, role: Role, octets: string, group?: string): HostPlan => {
-    const daemon = role === 'centre' || role === 'cacher' || role === 'cinema';
-    const config = { ...s.config.default, ...(group ? s.config[group] : {}), ...s.config[name] };
-    return { name, role, data: `198.18.${octets}`, ctl: daemon ? `198.19.${octets}` : undefined, shape: shapeOf(name, group), daemon, config };
+    const node = role === 'centre' || role === 'cacher' || role === 'cinema';
+    const client: Client = role === 'cinema' ? (s.clients[name] ?? s.clients.cinemas ?? 'bft2') : 'bft2';
+    const daemon = node && client === 'bft2';
+    const config = daemon ? { ...s.config.default, ...(group ? s.config[group] : {}), ...s.config[name] } : {};
+    return { name, role, data: `198.18.${octets}`, ctl: node ? `198.19.${octets}` : undefined, shape: shapeOf(name, group), daemon, client, inbound: s.inbound.includes(name), config };
   };
   return [
     host('centre', 'centre', '0.1'),

@@ -99,18 +99,27 @@ export interface CtorrentPeerOptions {
   uploadKBps?: number;
 }
 
-/** A ctorrent peer: seeds the data it has and downloads what it lacks. */
-export async function startCtorrent(o: CtorrentPeerOptions): Promise<CtorrentPeer> {
+/**
+ * A ctorrent peer's scratch directory (its copy of the torrent, a fresh completion marker)
+ * and its command line; `marker` appears once the download is complete (`-X`).
+ */
+export async function prepareCtorrentPeer(o: Omit<CtorrentPeerOptions, 'wrap'>): Promise<{ args: string[]; marker: string }> {
   await mkdir(o.scratch, { recursive: true });
   await mkdir(path.dirname(o.dataDir), { recursive: true });
   const torrent = path.join(o.scratch, path.basename(o.torrentFile));
-  await copyFile(o.torrentFile, torrent);
+  if (path.resolve(o.torrentFile) !== torrent) await copyFile(o.torrentFile, torrent);
   const marker = path.join(o.scratch, 'complete');
   await rm(marker, { force: true });
   const args = ['-s', o.dataDir, '-i', o.ip, '-I', o.ip, '-p', String(o.port), '-e', String(o.seedHours), '-X', `touch ${marker}`, '-b', `${torrent}.bf`];
   if (o.trusted) args.push('-f');
   if (o.uploadKBps) args.push('-U', String(o.uploadKBps));
-  const [cmd, ...rest] = [...(o.wrap ?? []), 'ctorrent', ...args, torrent];
+  return { args: [...args, torrent], marker };
+}
+
+/** A ctorrent peer: seeds the data it has and downloads what it lacks. */
+export async function startCtorrent(o: CtorrentPeerOptions): Promise<CtorrentPeer> {
+  const { args, marker } = await prepareCtorrentPeer(o);
+  const [cmd, ...rest] = [...(o.wrap ?? []), 'ctorrent', ...args];
   const proc = spawn(cmd, rest, { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   const collect = (b: Buffer) => {

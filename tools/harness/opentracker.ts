@@ -38,13 +38,26 @@ export interface OpentrackerOptions {
 
 export const WHITELIST_NAME = 'whitelist.txt';
 
-export async function startOpentracker(o: OpentrackerOptions): Promise<Opentracker> {
-  await mkdir(o.dir, { recursive: true });
-  await chmod(o.dir, 0o755);
-  const whitelist = path.join(o.dir, WHITELIST_NAME);
+/**
+ * The tracker's directory, readable by the user it drops to, with a whitelist (kept when
+ * there is one); returns the whitelist's path.
+ */
+export async function prepareOpentrackerDir(dir: string): Promise<string> {
+  await mkdir(dir, { recursive: true });
+  await chmod(dir, 0o755);
+  const whitelist = path.join(dir, WHITELIST_NAME);
   if (!(await stat(whitelist).then(() => true, () => false))) await writeFile(whitelist, '# info-hashes this tracker answers for, one a line\n', { mode: 0o644 });
-  const args = ['-i', o.host, '-p', String(o.port), '-P', String(o.port), '-d', o.dir, '-w', WHITELIST_NAME];
-  const [cmd, ...rest] = [...(o.wrap ?? []), 'opentracker', ...args];
+  return whitelist;
+}
+
+/** opentracker's command line: TCP and UDP on host:port, whitelist mode, in `dir`. */
+export function opentrackerArgs(dir: string, host: string, port: number): string[] {
+  return ['-i', host, '-p', String(port), '-P', String(port), '-d', dir, '-w', WHITELIST_NAME];
+}
+
+export async function startOpentracker(o: OpentrackerOptions): Promise<Opentracker> {
+  const whitelist = await prepareOpentrackerDir(o.dir);
+  const [cmd, ...rest] = [...(o.wrap ?? []), 'opentracker', ...opentrackerArgs(o.dir, o.host, o.port)];
   const proc = spawn(cmd, rest, { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   const collect = (b: Buffer) => {
