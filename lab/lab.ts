@@ -96,7 +96,7 @@ async function main(): Promise<number> {
     for (const f of rest) {
       const s = await loadScenario(f);
       const foreign = Object.entries(s.clients).map(([h, c]) => `${h}: ${c}`);
-      console.log(`${f}: ok (${s.cachers} cacher(s), ${s.cinemas} cinema(s)${foreign.length ? ` [${foreign.join(', ')}]` : ''}, ${s.dcp.reels} reel(s) of ${s.dcp.reelMB} MB, bt:obs:cdn ${s.split}, tracker ${s.tracker})`);
+      console.log(`${f}: ok (${s.cachers} cacher(s), ${s.cinemas} cinema(s)${foreign.length ? ` [${foreign.join(', ')}]` : ''}, ${s.dcp.reels} reel(s) of ${s.dcp.reelMB} MB, bt:obs:cdn ${s.split}, tracker ${s.tracker}, torrent by ${s.torrent})`);
     }
     return 0;
   }

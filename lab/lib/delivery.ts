@@ -8,6 +8,8 @@
 // its client has every piece; its files are checked the same way.
 // Measures: time per cinema and cacher (from its `recv`), byte counters around the
 // delivery (counters.ts), and bft2's own progress figures as a second view.
+// With `torrent: "ctorrent"` the DCP's torrent is the old system's (ctorrent -t), which
+// gentask adopts.
 // Owns: the task's journey; reads the daemons' spools, never writes into them.
 import { readFile, stat, writeFile, mkdir, readdir } from 'node:fs/promises';
 import path from 'node:path';
@@ -17,7 +19,8 @@ import { sleep, waitFor, Fatal } from './sh.ts';
 import { snapshot, diff, type Snapshot } from './counters.ts';
 import { warmCdnEdge } from './cdn-edge.ts';
 import { setLinkCut } from './topology.ts';
-import { BASESUBDIR, type Daemon } from './daemons.ts';
+import { BASESUBDIR, TRACKER_PORT, type Daemon } from './daemons.ts';
+import { makeCtorrent, ctorrentFileOrder } from '../../tools/harness/ctorrent.ts';
 import type { Lab } from './lab.ts';
 import type { ForeignCinema } from './foreign.ts';
 
@@ -83,7 +86,16 @@ export async function deliver(lab: Lab, split: string): Promise<DeliveryResult> 
   log(`dcp: ${name}, ${(made.size / MB).toFixed(1)} MB in ${made.filelist.length} files, generated on the centre`);
   const t0Publish = Date.now();
   const tmpTask = path.join(centre.root, 'data', 'sender', 'tmp', taskFile);
-  const g = await centre.api('gentask', { dcppath: made.dir, taskfile: tmpTask, basesubdir: BASESUBDIR, btobscdn: split, policy: 'fulltime', seedtime: String(s.seedtimeH) });
+  const params: Record<string, string> = { dcppath: made.dir, taskfile: tmpTask, basesubdir: BASESUBDIR, btobscdn: split, policy: 'fulltime', seedtime: String(s.seedtimeH) };
+  if (s.torrent === 'ctorrent') {
+    // The old system's torrent of the DCP, files in directory order; gentask adopts it.
+    const old = path.join(centre.root, 'oldsystem', `${name}.torrent`);
+    await mkdir(path.dirname(old), { recursive: true });
+    await makeCtorrent(made.dir, `http://${lab.host('centre').data}:${TRACKER_PORT}/announce`, old);
+    params.usetorrent = old;
+    log(`dcp: its torrent made by ctorrent -t (files in directory order: ${(await ctorrentFileOrder(old)).join(', ')}), adopted by gentask`);
+  }
+  const g = await centre.api('gentask', params);
   if (g.return_status !== 'true') throw new Error(`gentask refused: ${JSON.stringify(g.return_content)}`);
   // Publishing moves the OBS share over the centre's uplink: bounded by its size at 1 MB/s.
   const publishBound = 120_000 + made.size / 1000;

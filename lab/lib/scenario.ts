@@ -99,6 +99,8 @@ export const scenarioSchema = z
     config: z.record(z.string(), z.record(z.string(), z.unknown())).default({}),
     /** `embedded`: the centre's own tracker; `opentracker`: Debian's opentracker on the centre, whitelist kept by the centre (trackerwhitelist, trackerreload). */
     tracker: z.enum(['embedded', 'opentracker']).default('embedded'),
+    /** Who made the DCP's torrent: bft2's gentask, or the old system's `ctorrent -t` (its file order), which gentask adopts (`usetorrent`): one swarm for both fleets. */
+    torrent: z.enum(['bft2', 'ctorrent']).default('bft2'),
     /** A cinema's BitTorrent client by host name or `cinemas` (the most specific wins): `bft2` (default), `ctorrent` (the old system), `transmission`. */
     clients: z.record(z.string(), z.enum(CLIENTS)).default({}),
     /** Cinemas whose firewall lets BitTorrent connections in (an old cinema with its port open); the others drop every new inbound connection. */

@@ -167,9 +167,14 @@ test('ctorrent seeds to bft2: the old cinema\'s ctorrent is the only seed; a bft
   await cp(old.dir, oldCinema, { recursive: true });
   const seedPeer = await startCtorrent({ torrentFile: oldTorrent(), dataDir: oldCinema, ip: '127.0.0.2', port: await freePort(), seedHours: 1, scratch: path.join(base, 'oldcinema-ct') });
   peers.push(seedPeer);
+  // The task lists the files by name (as a task of the old system may), the torrent in its directory order.
+  const task = JSON.parse(await readFile(oldTaskfile(), 'utf8'));
+  task.filelist = [...task.filelist].sort((a: { file: string }, b: { file: string }) => (a.file < b.file ? -1 : 1));
+  task.btlist = task.filelist.map((f: { file: string }) => f.file);
+  assert.notDeepEqual(task.btlist, await ctorrentFileOrder(oldTorrent()));
   const incoming = path.join(base, 'tms', path.basename(oldTaskfile()));
   await mkdir(path.dirname(incoming), { recursive: true });
-  await writeFile(incoming, await readFile(oldTaskfile()));
+  await writeFile(incoming, JSON.stringify(task, null, 2));
   const r = await receiver.api('recv', { taskfile: incoming, reactive: 'false' });
   assert.equal(r.return_content.desc, 'succeed!', JSON.stringify(r));
   const t0 = Date.now();
