@@ -97,7 +97,8 @@ async function main(): Promise<number> {
     if (rest.length === 0) usage();
     for (const f of rest) {
       const s = await loadScenario(f);
-      console.log(`${f}: ok (${s.cachers} cacher(s), ${s.cinemas} cinema(s), ${s.dcp.reels} reel(s) of ${s.dcp.reelMB} MB, bt:obs:cdn ${s.split})`);
+      const foreign = Object.entries(s.clients).map(([h, c]) => `${h}: ${c}`);
+      console.log(`${f}: ok (${s.cachers} cacher(s), ${s.cinemas} cinema(s)${foreign.length ? ` [${foreign.join(', ')}]` : ''}, ${s.dcp.reels} reel(s) of ${s.dcp.reelMB} MB, bt:obs:cdn ${s.split}, tracker ${s.tracker}, torrent by ${s.torrent})`);
     }
     return 0;
   }

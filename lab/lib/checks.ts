@@ -2,7 +2,8 @@
 // it, so a figure is never measured on a network that is not the one described:
 // - no host has a route out of the lab (a routing-table query: no packet is sent);
 // - a cinema's firewall drops new inbound connections (a connect from the centre to each
-//   cinema times out — neither answered nor refused);
+//   cinema times out — neither answered nor refused); a cinema the scenario opens to
+//   BitTorrent (`inbound`) answers on that port only;
 // - the control bridge carries nothing between hosts (the centre cannot open a
 //   connection to a cinema's API address).
 // Owns: nothing; reads the network and throws naming the broken promise.
@@ -35,11 +36,14 @@ export async function checkIsolation(t: Topology, hosts: HostPlan[]): Promise<st
     hosts
       .filter((h) => h.role === 'cinema')
       .map(async (h) => {
-        const [data, ctl] = await Promise.all([probe(centre, h.data, BT_PORT), probe(centre, h.ctl!, API_PORT)]);
-        if (data !== 'dropped') problems.push(`${h.name}'s firewall lets a connection from the centre in (${data})`);
+        const [data, ctl, other] = await Promise.all([probe(centre, h.data, BT_PORT), probe(centre, h.ctl!, API_PORT), probe(centre, h.data, API_PORT)]);
+        if (!h.inbound && data !== 'dropped') problems.push(`${h.name}'s firewall lets a connection from the centre in (${data})`);
+        // Open to BitTorrent (nothing listens yet: refused), closed to the rest.
+        if (h.inbound && (data === 'dropped' || other !== 'dropped')) problems.push(`${h.name} should accept BitTorrent connections only (port ${BT_PORT}: ${data}, port ${API_PORT}: ${other})`);
         if (ctl !== 'dropped' && ctl !== 'unreachable') problems.push(`the centre reaches ${h.name}'s API over the control bridge (${ctl})`);
       }),
   );
   if (problems.length) throw new Error(`the lab's network is not what it should be:\n  ${problems.join('\n  ')}`);
-  return 'no route out of the lab; cinemas drop inbound connections; the control bridge joins only the driver to the daemons';
+  const open = hosts.filter((h) => h.inbound).map((h) => h.name);
+  return `no route out of the lab; cinemas drop inbound connections${open.length ? ` (${open.join(', ')}: except BitTorrent)` : ''}; the control bridge joins only the driver to the daemons`;
 }

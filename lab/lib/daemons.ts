@@ -45,11 +45,19 @@ export function apiClient(base: string) {
   };
 }
 
-export function daemonConfig(h: HostPlan, all: HostPlan[]): Record<string, unknown> {
-  return { ...labConfig(h, all), ...h.config };
+export interface LabWiring {
+  /** The centre's tracker: its embedded one, or opentracker beside it (opentracker.ts). */
+  tracker: 'embedded' | 'opentracker';
 }
 
-function labConfig(h: HostPlan, all: HostPlan[]): Record<string, unknown> {
+export function daemonConfig(h: HostPlan, all: HostPlan[], wiring: LabWiring = { tracker: 'embedded' }, scenarioTuning: Record<string, unknown> = {}): Record<string, unknown> {
+  const lab = labConfig(h, all, wiring);
+  // The scenario's tuning keys go over the lab's, key by key, and a host's own over both.
+  const tuning = { ...LAB_TUNING, ...scenarioTuning, ...((h.config.tuning as Record<string, unknown> | undefined) ?? {}) };
+  return { ...lab, ...h.config, tuning };
+}
+
+function labConfig(h: HostPlan, all: HostPlan[], wiring: LabWiring): Record<string, unknown> {
   const addr = (role: string) => all.find((x) => x.role === role)!.data;
   const common = {
     machinetype: 'local',
@@ -69,8 +77,12 @@ function labConfig(h: HostPlan, all: HostPlan[]): Record<string, unknown> {
       senderid: 'centre',
       senderdomain: `http://${centre}:${ORIGIN_PORT}`,
       httporigin: `${centre}:${ORIGIN_PORT}`,
-      embeddedtracker: `${centre}:${TRACKER_PORT}`,
       tracker: `http://${centre}:${TRACKER_PORT}/announce`,
+      // The centre's own tracker, or opentracker on the same address and port with the
+      // whitelist the centre keeps (OPENTRACKER_DIR and its PID file are under its root).
+      ...(wiring.tracker === 'opentracker'
+        ? { embeddedtracker: '', trackerwhitelist: `/${OPENTRACKER_DIR}/whitelist.txt`, trackerreload: `/${OPENTRACKER_PID}` }
+        : { embeddedtracker: `${centre}:${TRACKER_PORT}` }),
       // The task's CDN URL is the edge, which proxies this origin.
       cdnurl: `http://${addr('cdn')}:${CDN_PORT}`,
       obsurl: `obs://${BUCKET}`,
@@ -92,8 +104,15 @@ function labConfig(h: HostPlan, all: HostPlan[]): Record<string, unknown> {
   };
 }
 
-/** Lab defaults of config.json's `tuning` (docs/config.md): quick retries, so a cut link heals within seconds. */
-export const LAB_TUNING: Record<string, unknown> = {
+/** Where the centre's opentracker keeps its whitelist (its chroot) and PID file, under the centre's root. */
+export const OPENTRACKER_DIR = 'etc/opentracker';
+export const OPENTRACKER_PID = 'run/opentracker.pid';
+
+/**
+ * Lab defaults of the tuning keys (config.json `tuning`, src/config/tuning.ts): quick
+ * retries, so a cut link heals within seconds. A scenario's `config.<host>.tuning` goes over them.
+ */
+export const LAB_TUNING: Record<string, string> = {
   retrydelay: '1s',
   retrymaxdelay: '8s',
   stall: '15s',
@@ -102,12 +121,10 @@ export const LAB_TUNING: Record<string, unknown> = {
   seedcheck: '5s',
 };
 
-export async function startDaemon(t: Topology, h: HostPlan, all: HostPlan[], root: string, tuning: Record<string, unknown>): Promise<Daemon> {
+export async function startDaemon(t: Topology, h: HostPlan, all: HostPlan[], root: string, tuning: Record<string, unknown>, wiring?: LabWiring): Promise<Daemon> {
   const etc = path.join(root, 'etc', 'bft2');
   await mkdir(etc, { recursive: true });
-  const config = daemonConfig(h, all);
-  config.tuning = { ...LAB_TUNING, ...((config.tuning as object | undefined) ?? {}), ...tuning };
-  await writeFile(path.join(etc, 'config.json'), JSON.stringify(config, null, 2) + '\n');
+  await writeFile(path.join(etc, 'config.json'), JSON.stringify(daemonConfig(h, all, wiring, tuning), null, 2) + '\n');
   if (h.role !== 'centre') {
     const obs = all.find((x) => x.role === 'obs')!.data;
     await writeFile(path.join(etc, 'obsbuckets.txt'), `# bucket ak sk endpoint\n${BUCKET} ${S3_KEY} ${S3_KEY} http://${obs}:${OBS_PORT}\n`);

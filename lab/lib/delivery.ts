@@ -3,9 +3,13 @@
 // (autosend publishes it: BT seeding, OBS upload, CDN origin), the edge is warmed if the
 // scenario says so, then the task file is handed to each cacher and cinema (`recv`), the
 // scenario's link events fire on time, every cinema is watched until its DCP is stored,
-// and each stored DCP is checked file by file against the sender's sha1s.
+// and each stored DCP is checked file by file against the sender's sha1s. A cinema running
+// another client (foreign.ts) is handed the task's full torrent instead and watched until
+// its client has every piece; its files are checked the same way.
 // Measures: time per cinema and cacher (from its `recv`), byte counters around the
 // delivery (counters.ts), and bft2's own progress figures as a second view.
+// With `torrent: "ctorrent"` the DCP's torrent is the old system's (ctorrent -t), which
+// gentask adopts.
 // Owns: the task's journey; reads the daemons' spools, never writes into them.
 import { readFile, stat, writeFile, mkdir, readdir } from 'node:fs/promises';
 import path from 'node:path';
@@ -15,8 +19,10 @@ import { sleep, waitFor, Fatal } from './sh.ts';
 import { snapshot, diff, type Snapshot } from './counters.ts';
 import { warmCdnEdge } from './cdn-edge.ts';
 import { setLinkCut } from './topology.ts';
-import { BASESUBDIR, type Daemon } from './daemons.ts';
+import { BASESUBDIR, TRACKER_PORT, type Daemon } from './daemons.ts';
+import { makeCtorrent, ctorrentFileOrder } from '../../tools/harness/ctorrent.ts';
 import type { Lab } from './lab.ts';
+import type { ForeignCinema } from './foreign.ts';
 
 type Method = 'bt' | 'obs' | 'cdn';
 const METHODS: Method[] = ['bt', 'obs', 'cdn'];
@@ -82,7 +88,16 @@ export async function deliver(lab: Lab, split: string): Promise<DeliveryResult> 
   log(`dcp: ${name}, ${(made.size / MB).toFixed(1)} MB in ${made.filelist.length} files, generated on the centre`);
   const t0Publish = Date.now();
   const tmpTask = path.join(centre.root, 'data', 'sender', 'tmp', taskFile);
-  const g = await centre.api('gentask', { dcppath: made.dir, taskfile: tmpTask, basesubdir: BASESUBDIR, btobscdn: split, policy: LAB_POLICY, seedtime: String(s.seedtimeH) });
+  const params: Record<string, string> = { dcppath: made.dir, taskfile: tmpTask, basesubdir: BASESUBDIR, btobscdn: split, policy: LAB_POLICY, seedtime: String(s.seedtimeH) };
+  if (s.torrent === 'ctorrent') {
+    // The old system's torrent of the DCP, files in directory order; gentask adopts it.
+    const old = path.join(centre.root, 'oldsystem', `${name}.torrent`);
+    await mkdir(path.dirname(old), { recursive: true });
+    await makeCtorrent(made.dir, `http://${lab.host('centre').data}:${TRACKER_PORT}/announce`, old);
+    params.usetorrent = old;
+    log(`dcp: its torrent made by ctorrent -t (files in directory order: ${(await ctorrentFileOrder(old)).join(', ')}), adopted by gentask`);
+  }
+  const g = await centre.api('gentask', params);
   if (g.return_status !== 'true') throw new Error(`gentask refused: ${JSON.stringify(g.return_content)}`);
   // Publishing moves the OBS share over the centre's uplink: bounded by its size at 1 MB/s.
   const publishBound = 120_000 + made.size / 1000;
@@ -131,12 +146,20 @@ export async function deliver(lab: Lab, split: string): Promise<DeliveryResult> 
     if (!accepted && d.host.role === 'cinema') problems.push(`${d.host.name}: recv refused: ${desc}`);
     if (!accepted && d.host.role === 'cacher') log(`${d.host.name}: recv refused: ${desc}`);
   };
+  // A foreign client gets the full torrent (bt.url): the old system's cinemas took the whole DCP over BitTorrent.
+  const handOutForeign = async (f: ForeignCinema) => {
+    startedAt.set(f.host.name, Date.now());
+    const r = await f.handOut({ name, url: String(published.bt.url), seedtimeH: s.seedtimeH });
+    outcomes.set(f.host.name, { host: f.host.name, role: 'cinema', recv: r.desc, accepted: r.accepted, timeS: null, result: r.accepted ? 'incomplete' : `refused: ${r.desc}` });
+    if (!r.accepted) problems.push(`${f.host.name} (${f.host.client}): ${r.desc}`);
+  };
   const firstHandOut = Date.now();
   await Promise.all(lab.cachers.map(handOut));
   if (lab.cachers.length && s.cacherLeadS > 0) await sleep(s.cacherLeadS * 1000);
   const t0 = Date.now();
-  await Promise.all(lab.cinemas.map(handOut));
-  log(`handed ${task} to ${lab.cachers.length} cacher(s) and ${lab.cinemas.length} cinema(s)`);
+  await Promise.all([...lab.cinemas.map(handOut), ...lab.foreign.map(handOutForeign)]);
+  const others = lab.foreign.length ? ` (and ${lab.foreign.map((f) => `${f.host.name}: ${f.host.client}`).join(', ')})` : '';
+  log(`handed ${task} to ${lab.cachers.length} cacher(s) and ${lab.cinemas.length + lab.foreign.length} cinema(s)${others}`);
 
   // --- events ---
   const events: DeliveryResult['events'] = [];
@@ -162,10 +185,15 @@ export async function deliver(lab: Lab, split: string): Promise<DeliveryResult> 
   const sampleMs = Math.min(1000, Math.max(250, 125 * lab.cinemas.length));
   const deadline = t0 + s.timeoutS * 1000;
   let lastPoll = 0;
-  const pending = () => [...lab.cinemas, ...lab.cachers].filter((d) => outcomes.get(d.host.name)?.accepted && outcomes.get(d.host.name)!.timeS === null && !outcomes.get(d.host.name)!.result.startsWith('failed'));
-  const cinemasOpen = () => lab.cinemas.some((d) => pending().includes(d));
+  const isOpen = (host: string) => {
+    const o = outcomes.get(host);
+    return o !== undefined && o.accepted && o.timeS === null && !o.result.startsWith('failed');
+  };
+  const pending = () => [...lab.cinemas, ...lab.cachers].filter((d) => isOpen(d.host.name));
+  const foreignPending = () => lab.foreign.filter((f) => isOpen(f.host.name));
+  const cinemasOpen = () => lab.cinemas.some((d) => isOpen(d.host.name)) || foreignPending().length > 0;
   let lastReport = Date.now();
-  const sources = [centre.proc, lab.obs?.proc, lab.cdn?.proc].filter((p) => p !== undefined);
+  const sources = [centre.proc, lab.obs?.proc, lab.cdn?.proc, lab.tracker].filter((p) => p !== undefined);
   while (cinemasOpen() && Date.now() < deadline) {
     const gone = sources.find((p) => p.hasExited());
     if (gone) {
@@ -217,20 +245,33 @@ export async function deliver(lab: Lab, split: string): Promise<DeliveryResult> 
         }
       }
     }
+    if (sampleNow) {
+      for (const f of foreignPending()) {
+        const o = outcomes.get(f.host.name)!;
+        const st = await f.status().catch((err: Error) => ({ complete: false, failed: undefined, error: err.message }));
+        if (st.failed) {
+          o.result = `failed: ${st.failed}`;
+          problems.push(`${f.host.name} (${f.host.client}): ${st.failed}`);
+        } else if (st.complete) {
+          o.timeS = (Date.now() - startedAt.get(f.host.name)!) / 1000;
+          o.fromFirstS = (Date.now() - firstHandOut) / 1000;
+          o.result = 'stored';
+          log(`${f.host.name}: ${f.host.client} has the whole DCP after ${o.timeS.toFixed(1)} s`);
+        }
+      }
+    }
     if (Date.now() - lastReport > 15_000) {
       lastReport = Date.now();
-      log(`t+${((Date.now() - t0) / 1000).toFixed(0)} s: waiting for ${pending().map((d) => d.host.name).join(', ')}`);
+      log(`t+${((Date.now() - t0) / 1000).toFixed(0)} s: waiting for ${[...pending().map((d) => d.host.name), ...foreignPending().map((f) => f.host.name)].join(', ')}`);
     }
     await sleep(200);
   }
   for (const tm of timers) clearTimeout(tm);
   const after = await snapshot(lab.t, lab.hosts);
-  for (const d of lab.cinemas) {
-    const o = outcomes.get(d.host.name)!;
-    if (o.accepted && o.timeS === null && !o.result.startsWith('failed')) {
-      o.result = 'failed: timed out';
-      problems.push(`${d.host.name}: no DCP after ${s.timeoutS} s (timeoutS)`);
-    }
+  for (const host of [...lab.cinemas, ...lab.foreign].map((x) => x.host.name)) {
+    if (!isOpen(host)) continue;
+    outcomes.get(host)!.result = 'failed: timed out';
+    problems.push(`${host}: no DCP after ${s.timeoutS} s (timeoutS)`);
   }
 
   // --- verification: every cinema's DCP against the sender's sha1s ---
@@ -240,6 +281,14 @@ export async function deliver(lab: Lab, split: string): Promise<DeliveryResult> 
     const v = await verifyStore(path.join(d.root, 'data', 'dcp'), name, made.filelist);
     o.result = v ?? 'verified';
     if (v) problems.push(`${d.host.name}: ${v}`);
+  }
+  for (const f of lab.foreign) {
+    const o = outcomes.get(f.host.name)!;
+    if (o.result !== 'stored') continue;
+    // A foreign client writes no .finished marker; its files are what counts.
+    const v = await verifyFiles(f.dcpDir(name), made.filelist);
+    o.result = v ?? 'verified';
+    if (v) problems.push(`${f.host.name} (${f.host.client}): ${v}`);
   }
   for (const o of outcomes.values()) {
     const b = lastSample.get(o.host);
@@ -253,6 +302,9 @@ export async function deliver(lab: Lab, split: string): Promise<DeliveryResult> 
   for (const d of lab.cinemas) {
     if (outcomes.get(d.host.name)?.result !== 'verified') problems.push(...(await tails(d)));
   }
+  for (const f of lab.foreign) {
+    if (outcomes.get(f.host.name)?.result !== 'verified') problems.push(`--- ${f.host.name}: last lines of its ${f.host.client} output ---`, ...(await f.tail()));
+  }
   return {
     task,
     split,
@@ -260,7 +312,7 @@ export async function deliver(lab: Lab, split: string): Promise<DeliveryResult> 
     shares,
     publishS,
     warmS,
-    receivers: [...lab.cachers, ...lab.cinemas].map((d) => outcomes.get(d.host.name)!).filter(Boolean),
+    receivers: [...lab.cachers, ...lab.cinemas, ...lab.foreign].map((d) => outcomes.get(d.host.name)!).filter(Boolean),
     cacherLeadS: lab.cachers.length ? s.cacherLeadS : 0,
     events,
     counters: diff(after, before),
@@ -270,8 +322,12 @@ export async function deliver(lab: Lab, split: string): Promise<DeliveryResult> 
 
 /** null when the store holds exactly the DCP's files with their sha1s and the .finished marker. */
 async function verifyStore(store: string, name: string, files: FileEntry[]): Promise<string | null> {
-  const dir = path.join(store, name);
   if (!(await stat(path.join(store, `${name}.finished`)).then(() => true, () => false))) return `no ${name}.finished in ${store}`;
+  return verifyFiles(path.join(store, name), files);
+}
+
+/** null when `dir` holds exactly the DCP's files with their sha1s. */
+async function verifyFiles(dir: string, files: FileEntry[]): Promise<string | null> {
   const found = await listFiles(dir);
   const expected = new Set(files.map((f) => f.file));
   const extra = found.filter((f) => !expected.has(f));

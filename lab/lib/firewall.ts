@@ -5,7 +5,8 @@
 // - control interface ctl0: only the driver's connections to the daemon's API come in;
 //   hosts cannot reach each other over the control bridge, so it carries no data;
 // - a cinema drops every new inbound connection on eth0 (a cinema firewall): it reaches
-//   out to the centre, cachers, OBS and CDN, but no peer can connect to it;
+//   out to the centre, cachers, OBS and CDN, but no peer can connect to it — except, for a
+//   cinema listed in the scenario's `inbound`, to its BitTorrent port;
 // - counters of the data link by peer (`rx_<peer>`, `tx_<peer>`: IP bytes, headers
 //   included) and of BitTorrent traffic (`bt_rx`, `bt_tx`: TCP port 6881 at either end,
 //   so both connections it accepted and connections it opened are counted).
@@ -28,7 +29,8 @@ export function hostRuleset(h: HostPlan, all: HostPlan[]): string {
   if (h.ctl) {
     input.push(`iifname "ctl0" ip saddr ${DRIVER_CTL_ADDR} tcp dport ${API_PORT} accept`, 'iifname "ctl0" ct state established,related accept', 'iifname "ctl0" drop');
   }
-  if (h.role === 'cinema') input.push('iifname "eth0" ct state new drop');
+  // A cinema's firewall; an old cinema with its port open lets BitTorrent connections in.
+  if (h.role === 'cinema') input.push(h.inbound ? `iifname "eth0" ct state new tcp dport != ${BT_PORT} drop` : 'iifname "eth0" ct state new drop');
   input.push(
     `iifname "eth0" counter name ip saddr map ${map('rx')}`,
     `iifname "eth0" tcp sport ${BT_PORT} counter name "bt_rx"`,

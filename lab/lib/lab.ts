@@ -1,19 +1,22 @@
 // A built lab: the hosts of a scenario as namespaces with shaped links and firewalls, and
 // their servers running — s3rver on the OBS host, nginx on the CDN edge, a bft2 daemon on
-// the centre, each cacher and each cinema. build() makes all of it; teardown() removes
+// the centre (and opentracker beside it when the scenario says so), each cacher and each
+// cinema (or, for a cinema of another client, that client: foreign.ts). build() makes all of it; teardown() removes
 // all of it (processes first, then namespaces, then the work directory) and is safe to
 // call at any point, more than once, and from a signal handler.
 // Owns: the run's namespaces, processes and work directory.
-import { mkdir, rm } from 'node:fs/promises';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { stopAll, type LongProcess } from './sh.ts';
+import { stopAll, startLong, inNs, run, waitFor, Fatal, type LongProcess } from './sh.ts';
+import { opentrackerArgs, prepareOpentrackerDir } from '../../tools/harness/opentracker.ts';
+import { foreignCinema, startForeign, type ForeignCinema } from './foreign.ts';
 import { planHosts, type HostPlan, type Scenario } from './scenario.ts';
 import { topology, buildFabric, addHost, destroyAll, type Topology } from './topology.ts';
 import { shapeLink, netemAvailable } from './shaping.ts';
 import { installHostFirewall, installSwitchLoss } from './firewall.ts';
 import { startCdnEdge, type CdnEdge } from './cdn-edge.ts';
 import { checkIsolation } from './checks.ts';
-import { startDaemon, waitHeartbeat, startObsHost, ORIGIN_PORT, type Daemon } from './daemons.ts';
+import { startDaemon, waitHeartbeat, startObsHost, ORIGIN_PORT, TRACKER_PORT, OPENTRACKER_DIR, OPENTRACKER_PID, type Daemon } from './daemons.ts';
 
 export interface LabOptions {
   runId: string;
@@ -28,6 +31,10 @@ export class Lab {
   readonly t: Topology;
   readonly hosts: HostPlan[];
   readonly daemons = new Map<string, Daemon>();
+  /** Cinemas that run another BitTorrent client (the scenario's `clients`). */
+  readonly foreign: ForeignCinema[] = [];
+  /** opentracker on the centre, when the scenario's tracker is it. */
+  tracker?: LongProcess;
   cdn?: CdnEdge;
   obs?: { proc: LongProcess; endpoint: string };
   private torn?: Promise<void>;
@@ -61,6 +68,7 @@ export class Lab {
   async build(): Promise<void> {
     const { t, hosts, opts } = this;
     const log = opts.log;
+    await this.checkTools();
     await mkdir(opts.workDir, { recursive: true });
     await buildFabric(t);
     if (hosts.some((h) => h.shape.delayMs > 0) && !(await netemAvailable(t.ctl))) {
@@ -81,7 +89,9 @@ export class Lab {
 
     for (const h of hosts) await mkdir(this.dir(h.name), { recursive: true });
     const tuning = this.scenario.tuning;
-    const starting = hosts.filter((h) => h.daemon).map((h) => startDaemon(t, h, hosts, this.dir(h.name), tuning));
+    if (this.scenario.tracker === 'opentracker') await this.startOpentracker();
+    const wiring = { tracker: this.scenario.tracker };
+    const starting = hosts.filter((h) => h.daemon).map((h) => startDaemon(t, h, hosts, this.dir(h.name), tuning, wiring));
     for (const d of await Promise.all(starting)) this.daemons.set(d.host.name, d);
     const [obs, cdn] = await Promise.all([
       startObsHost(t, this.host('obs'), this.dir('obs')),
@@ -91,7 +101,48 @@ export class Lab {
     this.cdn = cdn;
     // Start-up of many daemons on a small machine is CPU-bound: a generous bound.
     await Promise.all([...this.daemons.values()].map((d) => waitHeartbeat(d, 60_000 + 5_000 * this.daemons.size)));
-    log(`servers: s3rver on obs, nginx on cdn, bft2 daemons on ${[...this.daemons.keys()].join(', ')}`);
+    for (const h of hosts.filter((x) => x.role === 'cinema' && x.client !== 'bft2')) this.foreign.push(foreignCinema(t, h, this.dir(h.name)));
+    await Promise.all(this.foreign.map(startForeign));
+    const others = this.foreign.map((f) => `${f.host.client} on ${f.host.name}`);
+    log(`servers: s3rver on obs, nginx on cdn${this.tracker ? ', opentracker on centre' : ''}, bft2 daemons on ${[...this.daemons.keys()].join(', ')}${others.length ? `; ${others.join(', ')}` : ''}`);
+  }
+
+  /** The programs this scenario runs beyond the lab's own (lab/lab checks those), named when missing. */
+  private async checkTools(): Promise<void> {
+    const want = new Set<string>();
+    if (this.scenario.tracker === 'opentracker') want.add('opentracker');
+    for (const h of this.hosts) if (h.client === 'ctorrent') want.add('ctorrent');
+    for (const h of this.hosts) if (h.client === 'transmission') want.add('transmission-daemon');
+    const missing: string[] = [];
+    for (const tool of want) if ((await run('sh', ['-c', `command -v ${tool}`], { allowFailure: true })).code !== 0) missing.push(tool);
+    if (missing.length) throw new Error(`this scenario needs ${missing.join(', ')}: install them with tools/install-test-deps (as root)`);
+  }
+
+  /**
+   * Debian's opentracker on the centre's address and the lab's tracker port, in whitelist
+   * mode (its chroot and whitelist under the centre's root, where the centre's
+   * `trackerwhitelist` points; its PID where `trackerreload` points).
+   */
+  private async startOpentracker(): Promise<void> {
+    const centre = this.host('centre');
+    const root = this.dir('centre');
+    const dir = path.join(root, OPENTRACKER_DIR);
+    await prepareOpentrackerDir(dir);
+    const ns = this.t.ns('centre');
+    const tracker = startLong('centre opentracker', 'ip', ['netns', 'exec', ns, 'opentracker', ...opentrackerArgs(dir, centre.data, TRACKER_PORT)], { logFile: path.join(root, 'opentracker.out') });
+    this.tracker = tracker;
+    await mkdir(path.dirname(path.join(root, OPENTRACKER_PID)), { recursive: true });
+    await writeFile(path.join(root, OPENTRACKER_PID), `${tracker.proc.pid}\n`);
+    // Up once it answers an announce (`stopped` is answered for any hash).
+    const probe = `http://${centre.data}:${TRACKER_PORT}/announce?info_hash=${'%00'.repeat(20)}&peer_id=${'-'.repeat(20)}&port=1&uploaded=0&downloaded=0&left=0&event=stopped`;
+    await waitFor(
+      async () => {
+        if (tracker.hasExited()) throw new Fatal(`opentracker on the centre exited at start; see ${path.join(root, 'opentracker.out')}`);
+        const r = await inNs(ns, 'curl', ['-sf', '--max-time', '2', probe], { allowFailure: true });
+        return r.code === 0 && r.stdout.startsWith('d') ? true : undefined;
+      },
+      { timeoutMs: 20_000, intervalMs: 200, what: 'opentracker on the centre to answer' },
+    );
   }
 
   teardown(): Promise<void> {

@@ -13,6 +13,8 @@ export { formatTable };
 export interface HostRow {
   host: string;
   role: HostPlan['role'];
+  /** Its BitTorrent client (bft2, or a cinema's foreign one). */
+  client: HostPlan['client'];
   link: string;
   timeS: number | null;
   result: string;
@@ -86,6 +88,7 @@ export function makeReport(scenario: string, runId: string, hosts: HostPlan[], d
     return {
       host: h.name,
       role: h.role,
+      client: h.client,
       link: describeShape(h),
       timeS: o?.timeS ?? null,
       result: o?.result ?? '',
@@ -158,7 +161,7 @@ export function formatReport(r: RunReport): string {
   out.push('bytes in MB (10^6) during the delivery; link = interface counters of the host\'s data link; from-* and bt = nft counters (IP bytes)');
   const headers = ['host', 'time s', 'result', 'link rx', 'link tx', 'from centre', 'from cachers', 'from cinemas', 'from obs', 'from cdn', 'bt rx', 'bt tx', 'rebalanced', 'link shape'];
   const rows = r.rows.map((h) => [
-    h.host,
+    h.client && h.client !== 'bft2' ? `${h.host} (${h.client})` : h.host,
     secs(h.timeS),
     h.result.length > 40 ? `${h.result.slice(0, 39)}…` : h.result || '-',
     mb(h.rx),
@@ -179,6 +182,16 @@ export function formatReport(r: RunReport): string {
     out.push(
       `the cachers were handed the task ${r.cacherLeadS} s before the cinemas (cacherLeadS): each time is from that node's own recv; the slowest cinema finished ${secs(s.slowestCinemaFromFirstS)} s after the first hand-out; the byte counts include the lead`,
     );
+  }
+  const cinemaRows = r.rows.filter((h) => h.role === 'cinema');
+  const clients = [...new Set(cinemaRows.map((h) => h.client ?? 'bft2'))];
+  if (clients.some((c) => c !== 'bft2')) {
+    const per = clients.map((c) => {
+      const of = cinemaRows.filter((h) => (h.client ?? 'bft2') === c);
+      const times = of.map((h) => h.timeS).filter((t): t is number => t !== null);
+      return `${c} ${of.filter((h) => h.result === 'verified').length}/${of.length}${times.length ? ` (slowest ${secs(Math.max(...times))} s)` : ''}`;
+    });
+    out.push(`mixed fleet: cinemas verified by client: ${per.join(', ')}`);
   }
   out.push(
     `cinemas verified ${s.verifiedCinemas}/${s.cinemas}; slowest ${secs(s.slowestCinemaS)} s, mean ${secs(s.meanCinemaS)} s`,

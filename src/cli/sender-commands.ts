@@ -25,6 +25,7 @@ interface GentaskOpts {
   endpoint?: string;
   deloldtorrent?: boolean;
   deadline?: string;
+  useTorrent?: string;
   wait?: boolean;
   timeout?: string;
 }
@@ -73,9 +74,19 @@ export function registerSenderCommands(program: Command, ctx: CliContext): void 
     .option('--sk <key>', 'OBS secret key (better: etc/bft2/obsbuckets.txt, not the process list)')
     .option('--endpoint <host>', 'OBS endpoint (default config obsendpoint)')
     .option('--deloldtorrent', 'delete the old task file and torrents first')
+    .option('--use-torrent <file>', "adopt this existing .torrent of the DCP (e.g. the old system's, made by ctorrent) instead of making one; checked against the DCP first, every piece")
     .option('--wait', 'wait until taskfilesquery says finished (exit 1 on error)')
     .option('--timeout <seconds>', 'with --wait: give up after this long (exit 1)')
-    .addHelpText('after', '\nExamples:\n  bft2 gentask /data/dcp/cfec-001/dcps/xiaofang --btobscdn 1:1:1 --policy fulltime --wait\n  bft2 gentask /data/dcp/cfec-001/dcps/xiaofang --btobscdn auto --deadline "2026-03-05 08:00" --wait')
+    .addHelpText(
+      'after',
+      [
+        '',
+        'Examples:',
+        '  bft2 gentask /data/dcp/cfec-001/dcps/xiaofang --btobscdn 1:1:1 --policy fulltime --wait',
+        '  bft2 gentask /data/dcp/cfec-001/dcps/xiaofang --btobscdn auto --deadline "2026-03-05 08:00" --wait',
+        '  bft2 gentask /data/dcp/cfec-001/dcps/xiaofang --btobscdn 1:0:0 --use-torrent /data/old/xiaofang.torrent --wait',
+      ].join('\n'),
+    )
     .action(async (positional: string | undefined, o: GentaskOpts) => {
       const deadline = deadlineOf(o.timeout);
       const { dcppath, basesubdir, taskfile } = await dcpAndTaskfile(ctx, positional, o);
@@ -83,6 +94,11 @@ export function registerSenderCommands(program: Command, ctx: CliContext): void 
       const params: Record<string, unknown> = { dcppath, taskfile, basesubdir };
       for (const k of ['btobscdn', 'deadline', 'policy', 'tracker', 'seedtime', 'datasource', 'obsurl', 'ak', 'sk', 'endpoint'] as const) if (o[k] !== undefined) params[k] = o[k];
       if (o.deloldtorrent) params.deloldtorrent = 'true';
+      if (o.useTorrent !== undefined) {
+        const torrent = userPath(o.useTorrent);
+        if (!existsSync(torrent)) throw new CliFailure(missingPathMessage(torrent, ctx.root, 'file'));
+        params.usetorrent = torrent;
+      }
       const answer = await ctx.api('gentask', params);
       if (!o.wait || answer.return_status !== 'true') {
         if (!printAnswer(answer)) hintMissingPaths(ctx, [dcppath, path.dirname(taskfile)]);

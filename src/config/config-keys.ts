@@ -68,6 +68,8 @@ export const KEY_DOCS: Record<string, KeyDoc> = {
   cdnprice: doc('price per GB received from the CDN, as `btprice`', ALL),
   currency: doc('the label costs are shown in (`progress`, `status`, `bft2 plan`), e.g. `CNY`, `EUR`', ALL),
   autoretry: doc('a task stopped by a transient fault (source refused, reset, timed out, unresolvable, 5xx/429) is tried again by itself once its sources answer, checked this often (`90s`, `30m`, `2h`); `off` = it waits for its `.err` to be deleted', ALL),
+  trackerwhitelist: doc('opentracker\'s whitelist file (`access.whitelist` / `-w`): before a sender seeds a task it appends the task\'s info-hashes (full and `-tmp` torrent) to it; `""` = the tracker needs no whitelist', ['sender']),
+  trackerreload: doc('how the tracker is made to re-read `trackerwhitelist`: a PID file (an absolute path ending in `.pid`) whose process gets SIGHUP, or a command run with /bin/sh (e.g. `systemctl kill -s HUP opentracker`); `""` = the tracker is not told', ['sender']),
   tuning: doc('timings and sizes production keeps at their defaults (tests shorten them); an object, each key below', ALL),
 };
 

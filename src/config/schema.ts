@@ -8,6 +8,7 @@ import { reserveProblem } from '../schedule/disk-reserve.ts';
 import { priceProblem } from '../schedule/price.ts';
 import { tuningSchema, autoRetryProblem } from './tuning.ts';
 import { listenAddressProblem, urlProblem, endpointProblem } from './addresses.ts';
+import { trackerReloadProblem, trackerWhitelistProblem } from '../transfer/bt/tracker-whitelist.ts';
 
 /** Numbers may arrive as strings ("72"): the seed's own examples write them so. */
 const numberish = (schema: z.ZodNumber) =>
@@ -108,10 +109,17 @@ export const configSchema = z
       .regex(/^[^\s\p{Cc}]{1,16}$/u, 'must be a short label without spaces, e.g. CNY, EUR or ¥')
       .default('CNY'),
     autoretry: checkedBy(autoRetryProblem).default('30m'),
+    trackerwhitelist: checkedBy(trackerWhitelistProblem).default(''),
+    trackerreload: checkedBy(trackerReloadProblem).default(''),
     tuning: tuningSchema,
   })
   // Keys of older installations (ctcs, hashtable, ...) are kept, not refused.
   .passthrough()
+  .superRefine((c, ctx) => {
+    if (c.trackerreload.trim() !== '' && c.trackerwhitelist === '') {
+      ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['trackerreload'], message: 'has nothing to reload without trackerwhitelist (the whitelist file it makes the tracker re-read)' });
+    }
+  })
   .transform((c) => ({ ...c, priorpolicy: c.priorpolicy ?? c.prior ?? 'fulltime' }));
 
 export type Config = Readonly<z.output<typeof configSchema>>;

@@ -13,7 +13,11 @@ import { z } from 'zod';
 import { priceProblem } from '../schedule/price.ts';
 
 /** config.json keys the lab writes itself: they wire the hosts together. */
-export const LAB_CONFIG_KEYS = ['servertype', 'apilisten', 'btport', 'httporigin', 'embeddedtracker', 'tracker', 'senderdomain', 'cdnurl', 'obsurl', 'obsendpoint', 'obsak', 'obssk', 'basedatapath', 'basesubdir', 'metricslisten'];
+export const LAB_CONFIG_KEYS = ['servertype', 'apilisten', 'btport', 'httporigin', 'embeddedtracker', 'tracker', 'trackerwhitelist', 'trackerreload', 'senderdomain', 'cdnurl', 'obsurl', 'obsendpoint', 'obsak', 'obssk', 'basedatapath', 'basesubdir', 'metricslisten'];
+
+/** The BitTorrent clients a cinema may run: bft2's daemon, or a foreign client fed the task's torrent (a mixed fleet). */
+export const CLIENTS = ['bft2', 'ctorrent', 'transmission'] as const;
+export type Client = (typeof CLIENTS)[number];
 
 const RATE_RE = /^(\d+(?:\.\d+)?)\s*(B|kB|KB|MB|GB|kbit|Mbit|Gbit)\/s$/;
 const RATE_FACTOR: Record<string, number> = { B: 1, kB: 1e3, KB: 1e3, MB: 1e6, GB: 1e9, kbit: 125, Mbit: 125e3, Gbit: 125e6 };
@@ -127,6 +131,14 @@ export const scenarioSchema = z
     config: z.record(z.string(), z.record(z.string(), z.unknown())).default({}),
     /** config.json `tuning` of every bft2 daemon (docs/config.md `tuning.*`), over the lab's own. */
     tuning: z.record(z.string(), z.unknown()).default({}),
+    /** `embedded`: the centre's own tracker; `opentracker`: Debian's opentracker on the centre, whitelist kept by the centre (trackerwhitelist, trackerreload). */
+    tracker: z.enum(['embedded', 'opentracker']).default('embedded'),
+    /** Who made the DCP's torrent: bft2's gentask, or the old system's `ctorrent -t` (its file order), which gentask adopts (`usetorrent`): one swarm for both fleets. */
+    torrent: z.enum(['bft2', 'ctorrent']).default('bft2'),
+    /** A cinema's BitTorrent client by host name or `cinemas` (the most specific wins): `bft2` (default), `ctorrent` (the old system), `transmission`. */
+    clients: z.record(z.string(), z.enum(CLIENTS)).default({}),
+    /** Cinemas whose firewall lets BitTorrent connections in (an old cinema with its port open); the others drop every new inbound connection. */
+    inbound: z.array(z.string()).default([]),
     /** `lab/lab bench`: run the scenario once per split. */
     benchSplits: z.array(ratio).min(1).optional(),
     /** `bft2 plan`: price per GB (1024^3 bytes) received from each method, as config.json's btprice...; absent: the config's. */
@@ -154,7 +166,15 @@ export const scenarioSchema = z
         ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['links', key], message: `no such host or group; this scenario has ${groups} and ${hostList(names)}` });
       } else if (rangeProblem(key)) ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['links', key], message: rangeProblem(key)! });
     }
-    const isDaemon = (n: string) => n !== 'obs' && n !== 'cdn';
+    const cinemaNames = names.filter((n) => n.startsWith('cinema'));
+    for (const key of Object.keys(s.clients)) {
+      if (key !== 'cinemas' && !cinemaNames.includes(key)) ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['clients', key], message: `only cinemas choose their client; this scenario has cinemas, ${hostList(cinemaNames)}` });
+    }
+    s.inbound.forEach((n, i) => {
+      if (!cinemaNames.includes(n)) ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['inbound', i], message: `no such cinema "${n}"; this scenario has ${hostList(cinemaNames)}` });
+    });
+    const foreign = new Set(cinemaNames.filter((n) => (s.clients[n] ?? s.clients.cinemas ?? 'bft2') !== 'bft2'));
+    const isDaemon = (n: string) => n !== 'obs' && n !== 'cdn' && !foreign.has(n);
     for (const [key, values] of Object.entries(s.config)) {
       if (!isKey(key, isDaemon)) ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['config', key], message: `no daemon host or group; this scenario has ${groups} and ${hostList(names.filter(isDaemon))}` });
       else if (rangeProblem(key)) ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['config', key], message: rangeProblem(key)! });
@@ -216,8 +236,12 @@ export interface HostSpec {
   name: string;
   role: Role;
   shape: LinkShape;
-  /** Runs a bft2 daemon. */
+  /** Runs a bft2 daemon (centre, cachers, bft2 cinemas). */
   daemon: boolean;
+  /** Its BitTorrent client (a cinema's may be foreign; everyone else runs bft2). */
+  client: Client;
+  /** A cinema whose firewall lets BitTorrent connections in. */
+  inbound: boolean;
   /** The scenario's config.json keys for its daemon (default < group < range < host). */
   config: Record<string, unknown>;
 }
@@ -263,8 +287,10 @@ export function resolveHosts(s: Scenario): HostSpec[] {
     return { upBps: up ? parseRate(up) : null, downBps: down ? parseRate(down) : null, delayMs, lossPct };
   };
   const host = (name: string, role: Role, group?: string): HostSpec => {
-    const daemon = role === 'centre' || role === 'cacher' || role === 'cinema';
-    return { name, role, shape: shapeOf(name, group), daemon, config: Object.assign({}, ...layersOf(s.config, name, group)) };
+    const node = role === 'centre' || role === 'cacher' || role === 'cinema';
+    const client: Client = role === 'cinema' ? (s.clients[name] ?? s.clients.cinemas ?? 'bft2') : 'bft2';
+    const daemon = node && client === 'bft2';
+    return { name, role, shape: shapeOf(name, group), daemon, client, inbound: s.inbound.includes(name), config: daemon ? Object.assign({}, ...layersOf(s.config, name, group)) : {} };
   };
   return [
     host('centre', 'centre'),
@@ -293,7 +319,8 @@ export function planHosts(s: Scenario): HostPlan[] {
     if (h.role === 'cdn') return '0.3';
     return `${h.role === 'cacher' ? 1 : 2}.${h.name.replace(/^\D+/, '')}`;
   };
-  return resolveHosts(s).map((h) => ({ ...h, data: `198.18.${octets(h)}`, ctl: h.daemon ? `198.19.${octets(h)}` : undefined }));
+  // Foreign cinemas get a control address too: the lab drives their clients through it.
+  return resolveHosts(s).map((h) => ({ ...h, data: `198.18.${octets(h)}`, ctl: h.daemon || h.client !== 'bft2' ? `198.19.${octets(h)}` : undefined }));
 }
 
 /** The DCP's files: per reel a picture (and a sound) essence, then the small XML files. */

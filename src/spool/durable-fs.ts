@@ -24,7 +24,7 @@ export async function fsyncDir(dir: string): Promise<void> {
  * symlink would have its *target* rewritten (SPEC §4: bft2 never writes through a
  * symlink). rename(2) replaces the link itself; O_EXCL|O_NOFOLLOW make the temp our own.
  */
-export async function writeFileDurable(file: string, data: string | Uint8Array): Promise<void> {
+export async function writeFileDurable(file: string, data: string | Uint8Array, keep?: { mode: number; uid?: number; gid?: number }): Promise<void> {
   const dir = path.dirname(file);
   await mkdir(dir, { recursive: true });
   // Not named after the target: a long target name plus a suffix could exceed NAME_MAX.
@@ -32,6 +32,11 @@ export async function writeFileDurable(file: string, data: string | Uint8Array):
   try {
     const fh = await open(temp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o644);
     try {
+      // `keep`: the file replaced had this mode and owner (another program reads it as its own user).
+      if (keep) {
+        if (keep.uid !== undefined && keep.gid !== undefined) await fh.chown(keep.uid, keep.gid).catch(() => undefined);
+        await fh.chmod(keep.mode);
+      }
       await fh.writeFile(data);
       await fh.sync();
     } finally {

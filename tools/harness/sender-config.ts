@@ -43,3 +43,25 @@ export async function startLoopbackSender(
   const loop = await loopbackSender(s3, opts.config);
   return { sender: await startDaemon({ ...opts, config: loop.config }), origin: loop.origin };
 }
+
+/**
+ * A sender on loopback as the seed's fleet runs it: its own HTTP origin (also the CDN), no
+ * embedded tracker but opentracker at `announceUrl`, whose whitelist it keeps — the tracker
+ * started by tools/harness/opentracker.ts in `<root>/etc/opentracker` with its PID file in
+ * `<root>/run`. `over` adds to the config or overrides it.
+ */
+export async function opentrackerSenderConfig(announceUrl: string, over: Record<string, unknown> = {}): Promise<Record<string, unknown>> {
+  const originPort = await freePort();
+  return {
+    servertype: 'sender',
+    senderid: 'cfec',
+    senderdomain: `http://127.0.0.1:${originPort}`,
+    httporigin: `127.0.0.1:${originPort}`,
+    cdnurl: `http://127.0.0.1:${originPort}`,
+    tracker: announceUrl,
+    trackerwhitelist: '/etc/opentracker/whitelist.txt',
+    trackerreload: '/run/opentracker.pid',
+    autosend: false,
+    ...over,
+  };
+}

@@ -4,7 +4,10 @@
 // that make the torrent), allocate the files to the methods, make the full torrent and,
 // when BT has only a share, the `-tmp` share directory of hard links and its torrent,
 // fill URLs and windows, and write the task file last, atomically. `btobscdn auto` takes
-// the split from the planner (src/plan/auto-split.ts) and the log line says which.
+// the split from the planner (src/plan/auto-split.ts) and the log line says which. With
+// `usetorrent` an existing torrent of the DCP (the old system's, made by ctorrent in its
+// own file order) is adopted instead of making one: checked against the DCP first
+// (adopt-torrent.ts).
 // Owns: the DCP's torrents, its `dcps-tmp/<name>-tmp` directory, the task file it is asked
 // to write. Must not touch: the DCP's data (read only), the spools.
 import { stat, rm, mkdir, link, readFile } from 'node:fs/promises';
@@ -15,7 +18,7 @@ import { unsafeSegment } from '../../task/validate-task.ts';
 import { makeTorrent, readTorrentFiles, isTorrentSkipped, torrentFileOrder, type TorrentInfo } from '../../transfer/bt/make-torrent.ts';
 import { autoSplit, type AutoSplit } from '../../plan/auto-split.ts';
 import type { Policy } from '../../plan/fleet-model.ts';
-import { writeJsonDurable } from '../../spool/durable-fs.ts';
+import { writeFileDurable, writeJsonDurable } from '../../spool/durable-fs.ts';
 import { walkStore, type FileStat } from '../../hashtable/store-walk.ts';
 import { assertPublishableTree, pathInside } from '../../trust/confined-file.ts';
 import type { HashTableStore } from '../../hashtable/hash-table.ts';
@@ -24,6 +27,7 @@ import type { DaemonContext } from '../../daemon/context.ts';
 import { formatLocalTime } from '../../util/time.ts';
 import { readObsBuckets } from '../../transfer/obs/credentials.ts';
 import { METHODS } from '../../task/schema.ts';
+import { AdoptError, adoptionProblems, readAdoptable, verifyAgainstData, type ReadTorrent } from './adopt-torrent.ts';
 
 export interface GenTaskParams {
   dcppath: string;
@@ -41,6 +45,8 @@ export interface GenTaskParams {
   deloldtorrent?: string;
   /** With btobscdn `auto`: the release date the planner must meet. */
   deadline?: string;
+  /** An existing .torrent of the DCP to adopt (the old system's) instead of making one. */
+  usetorrent?: string;
 }
 
 /** What a gentask found before it starts (see TaskGenerator.survey). */
@@ -54,6 +60,8 @@ interface Survey {
   shareReusable: boolean;
   /** The torrents to make (the task file is always written). */
   toMake: string[];
+  /** The torrent to adopt (usetorrent), read and matched with the DCP's files; its pieces are checked in the background. */
+  adopt?: ReadTorrent;
 }
 
 interface Job {
@@ -109,6 +117,7 @@ export class TaskGenerator {
       endpoint: str(raw.endpoint),
       deloldtorrent: str(raw.deloldtorrent) || 'false',
       deadline: str(raw.deadline),
+      usetorrent: str(raw.usetorrent) ? path.resolve(str(raw.usetorrent)) : '',
     };
     const bad = (name: string, value: string, why: string) => errors.GENTASK_BAD_PARAM(name, value, why);
     const chosen = await this.autoSplit(p, str(raw.policy) !== '').catch((err) => {
@@ -206,6 +215,7 @@ export class TaskGenerator {
     }
     const keep = p.deloldtorrent !== 'true';
     const sizes = new Map(files.map((f) => [rel(f.path), f.size]));
+    if (p.usetorrent) return this.surveyAdoption(p, t, files, known, sizes);
     const matches = (info: TorrentInfo | undefined, want: Map<string, number>) =>
       info !== undefined && info.files.length === want.size && info.files.every((f) => want.get(f.path) === f.length);
     const fullInfo = keep ? await readFile(t.full).then(readTorrentFiles).catch(() => undefined) : undefined;
@@ -233,6 +243,27 @@ export class TaskGenerator {
       if (parseRatio(p.btobscdn).bt > 0 && (parseRatio(p.btobscdn).obs > 0 || parseRatio(p.btobscdn).cdn > 0)) toMake.push(t.shareTorrent);
     }
     return { files, known, reuseFull, filelist, shareReusable, toMake };
+  }
+
+  /**
+   * gentask with `usetorrent`: the torrent is read and its files matched with the DCP's now
+   * (a wrong torrent is refused in the answer); its pieces are hashed in the background.
+   * A split task's `-tmp` share torrent is still bft2's own.
+   */
+  private async surveyAdoption(p: GenTaskParams, t: ReturnType<typeof torrentPaths>, files: FileStat[], known: Map<string, IndexEntry>, sizes: Map<string, number>): Promise<Survey> {
+    const refuse = (why: string) => errors.GENTASK_BAD_PARAM('usetorrent', p.usetorrent!, why);
+    let adopt: ReadTorrent;
+    try {
+      adopt = await readAdoptable(p.usetorrent!);
+    } catch (err) {
+      throw refuse(messageOf(err));
+    }
+    const problems = adoptionProblems(adopt.info, path.basename(p.dcppath), sizes);
+    if (problems.length) throw refuse(problems.join('; '));
+    const ratio = parseRatio(p.btobscdn);
+    const toMake = [t.full];
+    if (ratio.bt > 0 && (ratio.obs > 0 || ratio.cdn > 0)) toMake.push(t.shareTorrent);
+    return { files, known, reuseFull: false, shareReusable: false, toMake, adopt };
   }
 
   /** taskfilesquery: finished / unfinished (what is being made) / error. */
@@ -272,7 +303,11 @@ export class TaskGenerator {
     }
 
     let filelist = survey.filelist;
-    if (!survey.reuseFull || !filelist) {
+    // An adopted torrent's own tracker goes into the task (and the -tmp torrent): one swarm, one tracker.
+    const tracker = survey.adopt?.info.announce[0] || p.tracker!;
+    if (survey.adopt) {
+      filelist = await this.adopt(p, job, survey, survey.adopt, t.full);
+    } else if (!survey.reuseFull || !filelist) {
       job.step = `making ${t.full}`;
       await mkdir(path.dirname(t.full), { recursive: true });
       // File hashes ride on the torrent's reads only when the table lacks some (they cost
@@ -309,7 +344,7 @@ export class TaskGenerator {
         await mkdir(path.dirname(target), { recursive: true });
         await link(path.join(p.dcppath, f), target);
       }
-      const share = await makeTorrent({ dir: t.shareDir, tracker: p.tracker!, outFile: t.shareTorrent });
+      const share = await makeTorrent({ dir: t.shareDir, tracker, outFile: t.shareTorrent });
       const inTorrent = share.files.map((f) => f.path).sort();
       if (JSON.stringify(inTorrent) !== JSON.stringify([...lists.bt].sort())) throw new Error(`the -tmp torrent holds ${inTorrent.length} files, btlist ${lists.bt.length}`);
       tmpurl = `${config.senderdomain}/dcp/${p.basesubdir}/dcps-tmp/${name}-tmp.torrent`;
@@ -339,7 +374,7 @@ export class TaskGenerator {
         localtorrent: t.full,
         url: `${config.senderdomain}/dcp/${p.basesubdir}/dcps/${name}.torrent`,
         tmpurl,
-        tracker: p.tracker,
+        tracker,
         seedtime: Number(p.seedtime),
         priortime: config.bttime,
       },
@@ -382,6 +417,38 @@ export class TaskGenerator {
     if (listed?.buckets.has(bucket)) return { ak: '', sk: '', endpoint: p.endpoint || '' };
     const config = this.ctx.config();
     return { ak: config.obsak, sk: config.obssk, endpoint: p.endpoint || config.obsendpoint };
+  }
+
+  /**
+   * Checks every piece of the adopted torrent against the DCP (and takes the sha1 of files
+   * the table lacks from the same reads), then puts it where the DCP's full torrent lives.
+   * The task's filelist is in the torrent's order.
+   */
+  private async adopt(p: GenTaskParams, job: Job, survey: Survey, adopt: ReadTorrent, fullTorrent: string): Promise<{ file: string; hash: string; size: number }[]> {
+    const { files, known } = survey;
+    job.step = `checking ${p.usetorrent} against ${p.dcppath}`;
+    const rel = (abs: string) => path.relative(p.dcppath, abs).split(path.sep).join('/');
+    const listed = new Map(files.map((f) => [rel(f.path), f]));
+    const missing = adopt.info.files.filter((f) => !known.has(f.path));
+    const verified = await this.hashes.recording(path.resolve(p.dcppath), async () => {
+      try {
+        return await verifyAgainstData(adopt, p.dcppath, listed, { fileSha1: missing.length > 0 });
+      } catch (err) {
+        throw err instanceof AdoptError ? errors.GENTASK_BAD_PARAM('usetorrent', p.usetorrent!, err.message) : err;
+      }
+    });
+    const sha1s = verified.fileSha1s;
+    if (sha1s) await this.recordHashes(p.dcppath, adopt.info.files.map((f, i) => ({ rel: f.path, sha1: sha1s[i] })).filter((f) => !known.has(f.rel)));
+    const skipped = [...listed.keys()].filter((f) => !adopt.info.files.some((x) => x.path === f));
+    if (skipped.length) this.ctx.log.warn(`gentask ${p.taskfile}: left out of the task (not in the adopted torrent, never carried by a torrent): ${skipped.join(', ')}`);
+    // Where receivers fetch it (bt.url); the same bytes again when it is already there (deloldtorrent removed it above).
+    await writeFileDurable(fullTorrent, adopt.buf);
+    this.ctx.log.info(`gentask ${p.taskfile}: adopted ${p.usetorrent} (${adopt.info.infoHash}, ${adopt.info.files.length} files in its own order, ${adopt.info.pieceCount} pieces checked)`);
+    return adopt.info.files.map((f, i) => {
+      const hash = known.get(f.path)?.sha1 ?? sha1s?.[i];
+      if (!hash) throw new Error(`no sha1 for ${f.path}`);
+      return { file: f.path, hash, size: f.length };
+    });
   }
 
   /** Hashes computed while making the torrent go into the table (the files were just read). */

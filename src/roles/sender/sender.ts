@@ -9,6 +9,7 @@
 // moves to `history`. A restarted daemon resumes seeding and uploads from disk.
 // Owns: the sender spool, the seeds and uploads of its tasks. Must not touch: the DCP's
 // data (read only), the receiver spool.
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { requestFollowing, statusError, fileUrl } from '../../transfer/cdn/http-request.ts';
 import { taskNameOf, type SenderState } from '../../config/paths.ts';
@@ -32,6 +33,8 @@ import { TaskPipeline, SENDER_SPOOL, type PipelineRun, type RoleHooks } from '..
 import { seedHours, seedEndMs } from '../shared/seed-clock.ts';
 import type { SeedingProvider, SeedingTask } from '../../observe/seeding.ts';
 import { tuning } from '../../config/tuning.ts';
+import { readTorrentFiles } from '../../transfer/bt/make-torrent.ts';
+import { admitToWhitelist, confirmListed, parseTrackerReload } from '../../transfer/bt/tracker-whitelist.ts';
 
 interface Upload extends PipelineRun<Task> {
   obsBytes: number;
@@ -268,9 +271,42 @@ export class Sender implements SeedingProvider {
     // Verified here (from the hash table when it vouches, else read once), so webtorrent
     // need not re-read the data before it serves it.
     await verifyPublishable(this.store, this.published(t, src.files, src.dataDir), this.hashes);
+    await this.whitelist(task, t);
     const handle = await seed(this.bt, { torrentFile: src.torrentFile, parentDir: src.parentDir, trusted: true, deferToCachers: true });
     this.seeds.set(task, handle);
     await this.seedFullTorrent(task, t);
+  }
+
+  /**
+   * opentracker, as the seed's fleet runs it, answers only the info-hashes in its whitelist
+   * (config `trackerwhitelist`): the task's torrents — the full one, and the `-tmp` share of a
+   * split task — go in, and the tracker re-reads the file, before the task seeds.
+   */
+  private async whitelist(task: string, t: Task): Promise<void> {
+    const config = this.config;
+    if (!config.trackerwhitelist) return;
+    const tp = torrentPaths(this.store, t.basesubdir, t.name);
+    const split = t.obslist.length > 0 || t.cdnlist.length > 0;
+    const hashes: string[] = [];
+    const announce = new Set<string>();
+    for (const f of split ? [tp.shareTorrent, tp.full] : [tp.full]) {
+      const buf = await readFile(f).catch(() => undefined);
+      if (!buf) continue;
+      const info = await readTorrentFiles(buf);
+      hashes.push(info.infoHash);
+      if (info.announce[0]) announce.add(info.announce[0]);
+    }
+    const file = this.ctx.paths.map(config.trackerwhitelist);
+    const reload = parseTrackerReload(config.trackerreload);
+    const r = await admitToWhitelist(file, reload?.kind === 'pidfile' ? { ...reload, file: this.ctx.paths.map(reload.file) } : reload, hashes);
+    const added = r.added.length ? `added ${r.added.join(', ')} to ${file}` : `${hashes.join(', ')} already in ${file}`;
+    if (r.note) return void this.log.warn(`${task}: tracker whitelist: ${added}; ${r.note}`);
+    this.log.info(`${task}: tracker whitelist: ${added}${r.reloaded ? '; the tracker re-read it' : ''}`);
+    if (!r.reloaded) return;
+    // The seed's first announce must not come before the tracker has read the file.
+    for (const url of announce) {
+      for (const { hash, reason } of await confirmListed(url, hashes, this.config.btport)) this.log.warn(`${task}: the tracker ${url} still refuses ${hash} after re-reading ${file}: ${reason}`);
+    }
   }
 
   /**
