@@ -75,6 +75,24 @@ export class Admission<S extends string, C, R extends Running<C>> {
     return this.waiting.some((w) => w.task === task);
   }
 
+  /**
+   * Why a waiting task does not start, when it is not simply its turn (`progress`, `status`):
+   * the reason it is held (the disk reserve), another task working on the same DCP (named),
+   * or a transition under way; undefined while it waits for a slot in arrival order or
+   * does not wait at all.
+   */
+  whyWaiting(task: string): string | undefined {
+    const w = this.waiting.find((x) => x.task === task);
+    if (!w) return undefined;
+    const held = this.held.get(task);
+    if (held) return held;
+    if (w.key !== undefined) {
+      for (const [other, key] of this.keys) if (key === w.key && other !== task) return `waiting for ${other}: it works on the same DCP (${w.key})`;
+    }
+    if (this.excluded.has(task)) return 'waiting: a cancel or restart of this task is under way';
+    return undefined;
+  }
+
   has(task: string): boolean {
     return this.isWaiting(task) || this.running.has(task);
   }

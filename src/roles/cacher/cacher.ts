@@ -35,6 +35,8 @@ import { spaceToStart } from '../shared/disk-space.ts';
 import { TaskPipeline, Cancelled, type PipelineRun, type CheckPurpose, type RoleHooks } from '../shared/task-pipeline.ts';
 import { cprogressAnswer } from './cprogress.ts';
 import { readTorrentFiles } from '../../transfer/bt/make-torrent.ts';
+import { describePeers } from '../../observe/tracker-reports.ts';
+import type { DownloadFigures, DownloadProvider } from '../../observe/downloads.ts';
 
 /** What a pickup checked: the task, its share's files, where they go. */
 interface Checked {
@@ -51,12 +53,13 @@ interface Fetch extends PipelineRun<Checked> {
 /** The longest sleep of a seed-expiry timer: timers measure elapsed time, the clock may jump. */
 const EXPIRY_RECHECK_MS = 60 * 60_000;
 
-export class Cacher {
+export class Cacher implements DownloadProvider {
   readonly pipeline: TaskPipeline<ReceiverState, Checked, Fetch>;
   /** Complete shares being seeded, by task (their task files stay in `downloading`). */
   private readonly seeds = new Map<string, SeedHandle>();
   private readonly expiry = new Map<string, NodeJS.Timeout>();
   private stopping = false;
+  private unregisterDownloads?: () => void;
 
   constructor(
     private readonly ctx: DaemonContext,
@@ -118,9 +121,21 @@ export class Cacher {
       await this.resumeSeed(task).catch((err) => this.log.warn(`${task}: cannot resume seeding: ${messageOf(err)}`));
     }
     await this.pipeline.start({ resumeLog: 'start downloading taskfiles' });
+    this.unregisterDownloads = this.ctx.metrics.registerDownloads(this);
+  }
+
+  /** The shares downloading now, for /metrics (DownloadProvider): the snapshot `cprogress` answers with. */
+  downloads(): DownloadFigures[] {
+    const out: DownloadFigures[] = [];
+    for (const [task, f] of this.pipeline.running) {
+      const s = f.download?.snapshot();
+      if (s) out.push({ role: 'cacher', task, bytes: s.bytes, rates: s.rates, quietSeconds: s.quietSeconds });
+    }
+    return out;
   }
 
   async stop(): Promise<void> {
+    this.unregisterDownloads?.();
     this.stopping = true;
     for (const t of this.expiry.values()) clearTimeout(t);
     this.expiry.clear();
@@ -179,13 +194,14 @@ export class Cacher {
       btClient: this.btClient,
       obsClient: () => Promise.reject(new Error('a cacher fetches no OBS share')),
       tries: f.tries,
-      onBytes: () => {},
+      onBytes: (m, n) => this.ctx.metrics.transferred(m, 'down', n),
       onTorrent: (buf) => {
         torrent = buf;
       },
       signal: f.abort.signal,
       rebalance: 'off',
       swarmFeeder: true,
+      why: (_m, stats) => describePeers(stats.peers, this.ctx.trackers.forDir(dataDir)),
     });
     await f.download.run();
     if (f.abort.signal.aborted) throw new Cancelled();
@@ -425,6 +441,7 @@ export class Cacher {
     if (seeding && !seeding.stopped) share = { servable: true, verifiedBytes: Math.round(total * seeding.progress), totalBytes: total, uploaded: seeding.uploaded, peers: seeding.numPeers };
     // While the download runs its last bytes are still being checked: 100% is the complete share, seeded.
     else if (snap) share = { servable: snap.seeding && snap.bytes.bt > 0, verifiedBytes: Math.min(snap.bytes.bt, total - 1), totalBytes: total, uploaded: snap.uploaded, peers: snap.peers };
-    return cprogressAnswer({ state, taskfile: where.file, dataDir: this.dataDir(t), err, cancelled, share, seedleftMinutes: seedLeftMinutes(seedStartMs(rec), seedHours(t, this.config)) });
+    const download = snap ? { rate: snap.rates.bt, notes: snap.notes.bt, stalled: snap.stalled } : undefined;
+    return cprogressAnswer({ state, taskfile: where.file, dataDir: this.dataDir(t), err, cancelled, share, download, seedleftMinutes: seedLeftMinutes(seedStartMs(rec), seedHours(t, this.config)) });
   }
 }

@@ -34,6 +34,8 @@ import { formatPercent } from './progress-math.ts';
 import { emptyProgress, downloadingProgress } from './receiver-progress.ts';
 import { checkAssembly, storeDcp, recordHashes, storingMarker, newStoreSwap, parseStoreSwap } from './store-merge.ts';
 import { ReceiverSeeds } from './receiver-seeds.ts';
+import { describePeers } from '../../observe/tracker-reports.ts';
+import type { DownloadFigures, DownloadProvider } from '../../observe/downloads.ts';
 import { TaskPipeline, Cancelled, type PipelineRun, type CheckPurpose, type RoleHooks } from '../shared/task-pipeline.ts';
 import type { ScheduledTask } from '../../schedule/showschedules.ts';
 import { tuning } from '../../config/tuning.ts';
@@ -56,10 +58,11 @@ interface Download extends PipelineRun<Checked> {
 
 const LIST2_KEY = { bt: 'btlist2', obs: 'obslist2', cdn: 'cdnlist2' } as const;
 
-export class Receiver {
+export class Receiver implements DownloadProvider {
   readonly pipeline: TaskPipeline<ReceiverState, Checked, Download>;
   private readonly seeds?: ReceiverSeeds;
   private seedTimer?: NodeJS.Timeout;
+  private unregisterDownloads?: () => void;
 
   constructor(
     private readonly ctx: DaemonContext,
@@ -110,12 +113,24 @@ export class Receiver {
     for (const task of await this.spool.list('downloaded')) await this.resumeSeed(task);
     this.seedTimer = setInterval(() => void this.seeds?.expire(), tuning().seedcheck);
     this.seedTimer.unref();
+    this.unregisterDownloads = this.ctx.metrics.registerDownloads(this);
   }
 
   async stop(): Promise<void> {
+    this.unregisterDownloads?.();
     clearInterval(this.seedTimer);
     await this.pipeline.stop();
     await this.seeds?.close();
+  }
+
+  /** The running downloads for /metrics (DownloadProvider): the snapshot `progress` answers with. */
+  downloads(): DownloadFigures[] {
+    const out: DownloadFigures[] = [];
+    for (const [task, a] of this.running) {
+      const s = a.download?.snapshot();
+      if (s) out.push({ role: 'receiver', task, bytes: s.bytes, rates: s.rates, quietSeconds: s.quietSeconds });
+    }
+    return out;
   }
 
   // ----- checks -----
@@ -260,13 +275,12 @@ export class Receiver {
             pathStyle: config.obspathstyle,
           }),
         tries: a.tries,
-        // BitTorrent's bytes are counted from its client (src/observe/metrics.ts).
-        onBytes: (m, n) => {
-          if (m !== 'bt') this.ctx.metrics.transferred(m, 'down', n);
-        },
+        // The bytes that land in the task's files (BitTorrent's once their piece is verified): what progress counts.
+        onBytes: (m, n) => this.ctx.metrics.transferred(m, 'down', n),
         onTorrent: (buf) => this.seeds?.keepTorrent(t, buf),
         signal: a.abort.signal,
         rebalance: config.rebalance,
+        why: (m, stats) => (m === 'bt' ? describePeers(stats.peers, this.ctx.trackers.forDir(assembly)) : ''),
       });
       await a.download.run();
       if (a.abort.signal.aborted) throw new Cancelled();
@@ -413,7 +427,7 @@ export class Receiver {
     if (where.state === 'queues') {
       // The seed: a queued task has no progress (false), with why it waits when it does.
       const err = await this.spool.readErr('queues', task);
-      const held = this.pipeline.admission.held.get(task);
+      const held = this.pipeline.admission.whyWaiting(task);
       return { ...base, ok: false, status: 'queues', downerror: err ?? '', waiting: held ?? '', desc: err ?? (held ? `task in queues, no progress now. (${held})` : 'task in queues, no progress now.') };
     }
     if (where.state === 'downloaded' || where.state === 'history') {
@@ -427,6 +441,10 @@ export class Receiver {
         downloaded: finished ? size : 0,
         totalpercent: finished ? '100.000%' : '0.000%',
         totoalpercent: finished ? '100.000%' : '0.000%',
+        // A finished task holds every method's share (what each brought; the local copies are localsamepercent).
+        btpercent: finished ? base.bt2downpercent : '0.000%',
+        obspercent: finished ? base.obs2downpercent : '0.000%',
+        cdnpercent: finished ? base.cdn2downpercent : '0.000%',
         ecompletedtime: finished ? 0 : -1,
         desc: (await this.spool.hasMarker('history', task, '.cancelled')) ? 'cancelled' : '',
       };
@@ -449,7 +467,7 @@ export class Receiver {
     const retrying = a?.tries.status() || (error && nextCheck !== undefined ? `retrying: ${error}, next try ${formatLocalTime(new Date(nextCheck))}` : '');
     return {
       ...base,
-      ...downloadingProgress({ t, shares, localBytes, bytes, snapshot, error, retrying, seeding: snapshot?.seeding ?? false }),
+      ...downloadingProgress({ t, shares, localBytes, bytes, snapshot, error, retrying, waiting: a ? undefined : this.pipeline.admission.whyWaiting(task), seeding: snapshot?.seeding ?? false }),
       ...(retrying && error ? { desc: retrying } : {}),
     };
   }

@@ -31,6 +31,7 @@ import type { ObsPublisher } from './obs-publisher.ts';
 import { TaskPipeline, type PipelineRun, type RoleHooks } from '../shared/task-pipeline.ts';
 import { seedHours, seedEndMs } from '../shared/seed-clock.ts';
 import type { SeedingProvider, SeedingTask } from '../../observe/seeding.ts';
+import { describeTracker } from '../../observe/tracker-reports.ts';
 import { tuning } from '../../config/tuning.ts';
 
 interface Upload extends PipelineRun<Task> {
@@ -447,7 +448,20 @@ export class Sender implements SeedingProvider {
     }
     // While a method waits to try again, the reason shows at once (not when the tries run out).
     const retrying = u?.tries.status() ?? '';
-    return { ok: true, taskfile: where.file, status, desc: err ?? retrying, btstatus: m.bt, obsstatus: m.obs, cdnstatus: m.cdn, peers: m.bt === 'seeding' ? seeding!.numPeers : 0 };
+    // What the tracker last answered for the seed: a refusal means no receiver will find it.
+    const tracker = m.bt === 'seeding' ? describeTracker(this.ctx.trackers.forInfoHash(seeding!.infoHash)) : '';
+    const trackerError = tracker.startsWith('tracker error') ? `bt: ${tracker}` : '';
+    return {
+      ok: true,
+      taskfile: where.file,
+      status,
+      desc: err ?? [retrying, trackerError].filter(Boolean).join('; '),
+      btstatus: m.bt,
+      obsstatus: m.obs,
+      cdnstatus: m.cdn,
+      peers: m.bt === 'seeding' ? seeding!.numPeers : 0,
+      bttracker: tracker,
+    };
   }
 
   /** `cancel` of a sender task; undefined when the sender has no task of that name. */
