@@ -305,7 +305,7 @@ function senderRow(row: StatusRow, a: ApiResponse | undefined, byDir: ByDir, con
       row.reason = notReady.join(', ');
       break;
     case 'ready':
-      row.reason = notReady.length ? notReady.join(', ') : s(c.btstatus) === 'seeding' ? 'seeding' : '';
+      row.reason = [s(c.btstatus) === 'seeding' ? 'seeding' : '', s(c.bttracker).startsWith('tracker error') ? `bt: ${s(c.bttracker)}` : ''].filter(Boolean).join(', ');
       break;
     default:
       row.reason = firstLine(s(c.desc));
