@@ -12,8 +12,8 @@ import { errors, isBft2Error, messageOf } from '../errors/catalogue.ts';
 import { isDiskFull } from '../transfer/disk-full.ts';
 
 const BALLAST_BYTES = 1024 * 1024;
-/** Lines of an `.err` that describe what happens next (autoretry), not what happened. */
-const FOOTER_PREFIX = 'autoretry:';
+/** Lines of an `.err` that describe what happens next (autoretry, the way out), not what happened. */
+const FOOTER_PREFIXES = ['autoretry:', 'way out:'];
 import type { Logger } from '../log/logger.ts';
 
 export interface Located<S extends string> {
@@ -167,8 +167,8 @@ export class TaskSpool<S extends string> {
   /** Writes `<task>.err`: reason first, then the history (older lines kept, with times). */
   async writeErr(state: S, task: string, reason: string, history: string[] = [], footer: string[] = []): Promise<void> {
     const file = this.marker(state, task, '.err');
-    // Earlier lines stay as history, but a footer (autoretry's line) belongs to this error only.
-    const previous = await readFile(file, 'utf8').then((t) => t.split('\n').slice(1).filter((l) => l && !l.startsWith(FOOTER_PREFIX))).catch(() => [] as string[]);
+    // Earlier lines stay as history, but a footer (autoretry's line, the way out) belongs to this error only.
+    const previous = await readFile(file, 'utf8').then((t) => t.split('\n').slice(1).filter((l) => l && !FOOTER_PREFIXES.some((f) => l.startsWith(f)))).catch(() => [] as string[]);
     const text = [reason, ...previous, ...history, `${formatLocalTime()} ${reason}`, ...footer].join('\n') + '\n';
     try {
       await writeFileDurable(file, text);

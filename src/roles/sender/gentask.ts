@@ -21,6 +21,7 @@ import type { DaemonContext } from '../../daemon/context.ts';
 import { formatLocalTime } from '../../util/time.ts';
 import { readObsBuckets } from '../../transfer/obs/credentials.ts';
 import { METHODS } from '../../task/schema.ts';
+import { taskUrls, storeRelative } from '../../task/task-urls.ts';
 
 export interface GenTaskParams {
   dcppath: string;
@@ -269,10 +270,9 @@ export class TaskGenerator {
     const lists = allocate(filelist, ratio, { ctfilesorder: config.ctfilesorder });
     const btOnly = lists.obs.length === 0 && lists.cdn.length === 0;
 
-    let tmpurl = '';
-    if (lists.bt.length > 0 && !btOnly && survey.shareReusable) {
-      tmpurl = `${config.senderdomain}/dcp/${p.basesubdir}/dcps-tmp/${name}-tmp.torrent`;
-    } else if (lists.bt.length > 0 && !btOnly) {
+    const split = lists.bt.length > 0 && !btOnly;
+    const urls = taskUrls(config, { basesubdir: p.basesubdir, name, contentDir: storeRelative(basedata, p.dcppath), btShare: split, obsurl: p.obsurl });
+    if (split && !survey.shareReusable) {
       job.step = `making ${t.shareTorrent}`;
       await rm(t.shareDir, { recursive: true, force: true });
       // The share is a directory of hard links, so its torrent holds exactly btlist.
@@ -284,8 +284,7 @@ export class TaskGenerator {
       const share = await makeTorrent({ dir: t.shareDir, tracker: p.tracker!, outFile: t.shareTorrent });
       const inTorrent = share.files.map((f) => f.path).sort();
       if (JSON.stringify(inTorrent) !== JSON.stringify([...lists.bt].sort())) throw new Error(`the -tmp torrent holds ${inTorrent.length} files, btlist ${lists.bt.length}`);
-      tmpurl = `${config.senderdomain}/dcp/${p.basesubdir}/dcps-tmp/${name}-tmp.torrent`;
-    } else {
+    } else if (!split) {
       await rm(t.shareTorrent, { force: true });
       await rm(t.shareDir, { recursive: true, force: true });
     }
@@ -293,7 +292,7 @@ export class TaskGenerator {
     const check = await readTorrentFiles(await readFile(t.full));
     if (check.files.length !== filelist.length) throw new Error(`the torrent ${t.full} does not list the DCP's files`);
 
-    const bucket = (p.obsurl || config.obsurl).replace(/^obs:\/\//, '').split('/')[0] || p.basesubdir;
+    const bucket = parseObsBucket(urls.obsUrl);
     const sizes = lists.sizes;
     const list = (l: string[]) => (l.length ? l : ['']);
     const task = {
@@ -309,18 +308,18 @@ export class TaskGenerator {
       policy: p.policy,
       bt: {
         localtorrent: t.full,
-        url: `${config.senderdomain}/dcp/${p.basesubdir}/dcps/${name}.torrent`,
-        tmpurl,
+        url: urls.btUrl,
+        tmpurl: urls.btTmpUrl,
         tracker: p.tracker,
         seedtime: Number(p.seedtime),
         priortime: config.bttime,
       },
       obs: {
-        url: p.obsurl && p.obsurl.split('/').length > 3 ? p.obsurl : `obs://${bucket}/dcps/${name}`,
+        url: urls.obsUrl,
         priortime: config.obstime,
         ...(await this.obsKeysForTask(p, bucket, lists.obs.length > 0)),
       },
-      cdn: { url: `${config.cdnurl}/dcp/${p.basesubdir}/dcps/${name}`, priortime: config.cdntime },
+      cdn: { url: urls.cdnUrl, priortime: config.cdntime },
       filelist,
       localsamefiles: [''],
       btlist: list(lists.bt),
@@ -370,4 +369,9 @@ export class TaskGenerator {
       })
       .catch((err) => this.ctx.log.warn(`gentask: could not add hashes to the table: ${messageOf(err)}`));
   }
+}
+
+/** The bucket of an `obs://bucket/...` URL. */
+function parseObsBucket(url: string): string {
+  return url.replace(/^obs:\/\//, '').split('/')[0];
 }
