@@ -51,7 +51,7 @@ const taskfilesVerdict = (a: ApiResponse): Verdict => {
   if (a.return_status !== 'true' || s === 'error') return 'failed';
   return s === 'finished' ? 'done' : undefined;
 };
-const taskfilesLine = (a: ApiResponse) => `${str(content(a).status)}: ${str(content(a).desc)}`;
+const taskfilesLine = (a: ApiResponse) => `${str(content(a).status)}: ${str(content(a).desc).trim()}${str(content(a).step) ? ` (${str(content(a).step)})` : ''}`;
 
 export function registerSenderCommands(program: Command, ctx: CliContext): void {
   program

@@ -45,6 +45,8 @@ export interface AdmissionOptions<S extends string, C, R extends Running<C>> {
    * undefined. The task keeps its place; it is asked again a few seconds later.
    */
   canStart?: (checked: C) => Promise<string | undefined>;
+  /** Whether a task takes a slot of `limit` (default: every task does). */
+  needsSlot?: (checked: C) => boolean;
   /** How long a held task waits before it is asked again (default 5 s). */
   holdRetryMs?: number;
 }
@@ -164,6 +166,13 @@ export class Admission<S extends string, C, R extends Running<C>> {
     clearTimeout(this.retry);
   }
 
+  /** Running tasks that hold a slot (those that need none are left out). */
+  private slotsTaken(): number {
+    let n = 0;
+    for (const r of this.running.values()) if (this.o.needsSlot?.(r.checked) ?? true) n++;
+    return n;
+  }
+
   private busy(key: string): boolean {
     for (const k of this.keys.values()) if (k === key) return true;
     return false;
@@ -221,9 +230,9 @@ export class Admission<S extends string, C, R extends Running<C>> {
     // Arrival order, except that a task whose DCP is busy lets the ones behind it pass.
     for (let i = 0; i < this.waiting.length; ) {
       const w = this.waiting[i];
-      const needsSlot = !w.inActive;
+      const needsSlot = !w.inActive && (this.o.needsSlot?.(w.checked) ?? true);
       const holding = (this.heldUntil.get(w.task) ?? 0) > Date.now();
-      if (holding || this.excluded.has(w.task) || (needsSlot && this.running.size >= this.o.limit()) || (w.key !== undefined && this.busy(w.key))) {
+      if (holding || this.excluded.has(w.task) || (needsSlot && this.slotsTaken() >= this.o.limit()) || (w.key !== undefined && this.busy(w.key))) {
         i++;
         continue;
       }

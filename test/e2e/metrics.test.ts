@@ -332,7 +332,7 @@ test('a 1:1:1 delivery: bytes by method and direction on both nodes, the sender\
   let receiver: Daemon | undefined;
   try {
     s3 = await startS3Server({ bucket: 'cfec-001' });
-    const env = { ...FAST_ENV, obspartsize: '1MB' };
+    const env = { ...FAST_ENV, obspartsize: '5MB' };
     ({ sender } = await startLoopbackSender(s3, { root: path.join(base, 'sender'), config: { autosend: true, defaultseedtime: 2 }, tuning: env }));
     await mkdir(path.join(base, 'receiver/etc/bft2'), { recursive: true });
     await writeFile(path.join(base, 'receiver/etc/bft2/obsbuckets.txt'), `cfec-001 ${s3.ak} ${s3.sk} ${s3.endpoint}\n`);

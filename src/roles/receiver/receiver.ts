@@ -32,7 +32,7 @@ import { fileUrl } from '../../transfer/cdn/http-request.ts';
 import { parseObsUrl } from '../../transfer/obs/obs-url.ts';
 import { formatPercent } from './progress-math.ts';
 import { emptyProgress, downloadingProgress } from './receiver-progress.ts';
-import { checkAssembly, storeDcp, recordHashes, storingMarker, newStoreSwap, parseStoreSwap } from './store-merge.ts';
+import { checkAssembly, storeDcp, recordHashes, storingMarker, newStoreSwap, parseStoreSwap, contentDirOf } from './store-merge.ts';
 import { ReceiverSeeds } from './receiver-seeds.ts';
 import { describePeers } from '../../observe/tracker-reports.ts';
 import type { DownloadFigures, DownloadProvider } from '../../observe/downloads.ts';
@@ -58,6 +58,9 @@ interface Download extends PipelineRun<Checked> {
 
 const LIST2_KEY = { bt: 'btlist2', obs: 'obslist2', cdn: 'cdnlist2' } as const;
 
+/** How long `recv` of a task whose files are all in the store already waits for the copies (the CLI waits 30 s for an answer). */
+const ALL_LOCAL_WAIT_MS = 20_000;
+
 export class Receiver implements DownloadProvider {
   readonly pipeline: TaskPipeline<ReceiverState, Checked, Download>;
   private readonly seeds?: ReceiverSeeds;
@@ -80,6 +83,8 @@ export class Receiver implements DownloadProvider {
       check: (raw, at, purpose) => this.check(raw, at, purpose),
       keyOf: (c) => c.storeDir,
       canStart: (c) => spaceToStart(this.config, [this.ctx.paths.transferDir, this.ctx.paths.storeParent(this.config, c.t.basesubdir)], c.t.size),
+      // A task whose every file is in the store already downloads nothing: it takes no download slot.
+      needsSlot: (c) => METHODS.some((m) => c.plan.lists2[m].length > 0),
       makeRun: (base) => ({ ...base, localBytes: 0 }),
       work: (run) => this.download(run),
       failure: (run, err) => this.failure(run, err),
@@ -305,7 +310,7 @@ export class Receiver implements DownloadProvider {
     });
     await rm(storing, { force: true });
     this.log.info(`downloaded ${task}: ${storeDir}`);
-    await this.seeds?.start(task, t, storeDir, String(raw.finishedtime));
+    await this.seeds?.start(task, t, contentDirOf(t, storeDir), String(raw.finishedtime));
   }
 
   private recordPlan(raw: Record<string, unknown>, plan: DownloadPlan): void {
@@ -323,7 +328,7 @@ export class Receiver implements DownloadProvider {
     try {
       const raw = (await readTaskJson(file)).raw as Record<string, unknown>;
       const t = validateTask(raw, file);
-      if (t.finishedtime) await this.seeds.start(task, t, this.ctx.paths.storeDir(this.config, t.basesubdir, t.name), t.finishedtime);
+      if (t.finishedtime) await this.seeds.start(task, t, contentDirOf(t, this.ctx.paths.storeDir(this.config, t.basesubdir, t.name)), t.finishedtime);
     } catch (err) {
       this.log.warn(`cannot resume seeding ${task}: ${messageOf(err)}`);
     }
@@ -348,9 +353,11 @@ export class Receiver implements DownloadProvider {
     const busy = () => errors.SAME_IN_STATE('queues', this.spool.file('queues', task));
     return this.pipeline.takeIn(task, busy, async () => {
       if (!reactive) {
-        // Queued or running: refused at once, without reading the file (the seed's texts).
-        const running = this.running.has(task) ? 'downloading' : this.pipeline.admission.isWaiting(task) ? 'queues' : undefined;
-        if (running) throw errors.SAME_IN_STATE(running, this.spool.file(running, task));
+        // Queued or running: refused at once, without reading the file (the seed's texts). A
+        // task waiting in downloading (for another task of its DCP) is in downloading.
+        const waiting = this.pipeline.admission.isWaiting(task);
+        const state = this.running.has(task) || (waiting && (await exists(this.spool.file('downloading', task)))) ? 'downloading' : waiting ? 'queues' : undefined;
+        if (state) throw errors.SAME_IN_STATE(state, this.spool.file(state, task));
       }
       // A path named by the caller is used as given (a symlink it names is followed), but
       // only a regular file of sane size is read, without blocking.
@@ -378,10 +385,32 @@ export class Receiver implements DownloadProvider {
       const allLocal = METHODS.every((m) => checked.plan.lists2[m].length === 0);
       let desc: string;
       if (restarted) desc = 'restarted same name task, succeed!';
-      else if (allLocal) desc = again ? 'same name task downloaded, all localsamefiles existed copy and finished, succeed!' : 'all localsamefiles existed copy and finished, succeed!';
-      else desc = again ? 'same name task downloaded, to download again.' : 'succeed!';
+      else if (allLocal) {
+        // The seed's answer says the copies are finished: it is given once they are (an
+        // all-local task needs no download slot), else the answer says what it waits for.
+        const waits = await this.copiesFinished(task);
+        if (!waits) desc = again ? 'same name task downloaded, all localsamefiles existed copy and finished, succeed!' : 'all localsamefiles existed copy and finished, succeed!';
+        else desc = `${again ? 'same name task downloaded, ' : ''}succeed! (all localsamefiles existed; the copies are not finished yet: ${waits})`;
+      } else desc = again ? 'same name task downloaded, to download again.' : 'succeed!';
       return desc + note;
     });
+  }
+
+  /**
+   * Waits (a while: an API answer) until an all-local task is stored; '' when it is, else
+   * what it waits for (another task of its DCP, the disk reserve, a copy still running).
+   */
+  private async copiesFinished(task: string): Promise<string> {
+    const until = Date.now() + ALL_LOCAL_WAIT_MS;
+    for (;;) {
+      if (await exists(this.spool.file('downloaded', task))) return '';
+      const err = await this.spool.readErr('downloading', task);
+      if (err) return err;
+      const why = this.pipeline.admission.whyWaiting(task);
+      if (why) return why;
+      if (Date.now() >= until) return `copying, ${formatLocalTime()}; progress follows it`;
+      await new Promise((r) => setTimeout(r, 100));
+    }
   }
 
   /** `cancel`: stop the task's transfers, drop its partial data, file it in history. */

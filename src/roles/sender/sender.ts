@@ -10,6 +10,7 @@
 // Owns: the sender spool, the seeds and uploads of its tasks. Must not touch: the DCP's
 // data (read only), the receiver spool.
 import path from 'node:path';
+import { readFile } from 'node:fs/promises';
 import { requestFollowing, statusError, fileUrl } from '../../transfer/cdn/http-request.ts';
 import { SENDER_STATES, taskNameOf, type SenderState } from '../../config/paths.ts';
 import { SpoolWatcher } from '../../spool/spool-watcher.ts';
@@ -42,6 +43,9 @@ interface Upload extends PipelineRun<Task> {
   /** Methods that failed for good in this run, with why (the others go on). */
   failed: Map<string, string>;
 }
+
+/** `uploadprogress` of an unknown task: the seed's answer (§4.3.3), `obsstatus` "completed" included. */
+const UNKNOWN_UPLOAD = { ok: false, taskfile: '', status: 'unknown', desc: '', btstatus: 'unknown', obsstatus: 'completed', cdnstatus: 'unknown' } as const;
 
 /** How long a look into a bucket stands for `obsstatus`. */
 const OBS_LOOK_MS = 30_000;
@@ -171,6 +175,12 @@ export class Sender implements SeedingProvider {
     return dcpDirInside(this.store, t.senderlocalpath, t.name, this.ctx.paths.storeDir(this.config, t.basesubdir, t.name));
   }
 
+  /** The directory holding the files the task names: the DCP's; a single file's (`type: "file"`) parent. */
+  private async contentDir(t: Task): Promise<string> {
+    const dir = await this.dcpDir(t);
+    return t.type === 'file' ? path.dirname(dir) : dir;
+  }
+
   /**
    * The way out of a failed publication, as the commands to type: retry as it stands once
    * the cause is fixed; retry with the URLs the config builds now when they differ (the
@@ -188,16 +198,21 @@ export class Sender implements SeedingProvider {
     return lines;
   }
 
-  /** The torrent a task seeds, and the directory that holds its data directory. */
-  private async seedSource(t: Task): Promise<{ torrentFile: string; parentDir: string; dataDir: string; files: string[] } | undefined> {
+  /**
+   * The torrent a task seeds, the directory that holds its data directory, and where its
+   * files are (`dataDir`; `mapped`: the seed reads them there whatever the torrent's name —
+   * a single file's torrent names a directory that holds just it).
+   */
+  private async seedSource(t: Task): Promise<{ torrentFile: string; parentDir: string; dataDir: string; files: string[]; mapped: boolean } | undefined> {
     if (t.btlist.length === 0) return undefined;
     const btOnly = t.obslist.length === 0 && t.cdnlist.length === 0;
     const tp = torrentPaths(this.store, t.basesubdir, t.name);
     if (btOnly) {
-      const dataDir = await this.dcpDir(t);
-      return { torrentFile: tp.full, parentDir: path.dirname(dataDir), dataDir, files: t.filelist.map((f) => f.file) };
+      const dataDir = await this.contentDir(t);
+      const mapped = t.type === 'file';
+      return { torrentFile: tp.full, parentDir: mapped ? dataDir : path.dirname(dataDir), dataDir, files: t.filelist.map((f) => f.file), mapped };
     }
-    return { torrentFile: tp.shareTorrent, parentDir: path.dirname(tp.shareDir), dataDir: tp.shareDir, files: t.btlist };
+    return { torrentFile: tp.shareTorrent, parentDir: path.dirname(tp.shareDir), dataDir: tp.shareDir, files: t.btlist, mapped: false };
   }
 
   /** The seed's `send` checks: DCP in the store, torrent present, same-name seeding and `reactive`. */
@@ -315,7 +330,7 @@ export class Sender implements SeedingProvider {
     // Verified here (from the hash table when it vouches, else read once), so webtorrent
     // need not re-read the data before it serves it.
     await verifyPublishable(this.store, this.published(t, src.files, src.dataDir), this.hashes);
-    const handle = await seed(this.bt, { torrentFile: src.torrentFile, parentDir: src.parentDir, trusted: true, deferToCachers: true });
+    const handle = await seed(this.bt, { torrentFile: src.torrentFile, parentDir: src.parentDir, ...(src.mapped ? { dataDir: src.dataDir } : {}), trusted: true, deferToCachers: true });
     this.seeds.set(task, handle);
     await this.seedFullTorrent(task, t);
   }
@@ -358,7 +373,7 @@ export class Sender implements SeedingProvider {
     }
     if ((t.datasource || this.config.datasource) === 'obs') throw new Error('datasource obs (data in a bucket, not on this node) is not supported: use datasource local');
     u.obsTotal = t.obslist.reduce((s, f) => s + byName.get(f)!.size, 0);
-    const sourceDir = await this.dcpDir(t);
+    const sourceDir = await this.contentDir(t);
     await verifyPublishable(this.store, this.published(t, t.obslist, sourceDir), this.hashes, signal);
     await this.obs.upload({
       task: u.task,
@@ -491,8 +506,12 @@ export class Sender implements SeedingProvider {
       // A name published again has its earlier publication in history: the live one wins.
       const located = (await this.spool.locate(task)).filter((l) => l.state !== 'tmp');
       const where = located.find((l) => l.state !== 'history') ?? located[0];
-      if (!where) {
-        return { ok: false, taskfile: '', status: 'unknown', desc: 'unknown task, not found task.', btstatus: 'unknown', obsstatus: 'unknown', cdnstatus: 'unknown' };
+      // The seed's answer for a task it does not know (§4.3.3), word for word.
+      if (!where) return { ...UNKNOWN_UPLOAD };
+      // A cancelled task is gone from the seed's spool ("清理队列"): the same answer, with the cancel named.
+      if (where.state === 'history' && (await this.spool.hasMarker('history', task, '.cancelled'))) {
+        const marker = await readFile(this.spool.marker('history', task, '.cancelled'), 'utf8').catch(() => '');
+        return { ...UNKNOWN_UPLOAD, desc: `cancelled: ${marker.split('\n')[0] || 'cancelled'} (task file: ${where.file})` };
       }
       const read = await readTaskJson(where.file).catch(async (err: unknown) => {
         if (attempt < 3 && !(await exists(where.file))) return undefined;

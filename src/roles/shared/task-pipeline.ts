@@ -71,6 +71,8 @@ export interface RoleHooks<S extends string, C, R extends PipelineRun<C>> {
   keyOf(c: C): string | undefined;
   /** Why a checked task may not start yet (the disk reserve), or undefined. */
   canStart?(c: C): Promise<string | undefined>;
+  /** Whether a task takes one of the `limit()` slots (default yes; a receiver's all-local task does not). */
+  needsSlot?(c: C): boolean;
   /** The role's run record. */
   makeRun(base: PipelineRun<C>): R;
   /** One run's work. It throws on failure; its last transition goes through `finishRun`. */
@@ -120,6 +122,7 @@ export class TaskPipeline<S extends string, C, R extends PipelineRun<C>> {
       log: o.log,
       keyOf: (c) => role.keyOf(c),
       canStart: role.canStart ? (c) => role.canStart!(c) : undefined,
+      needsSlot: role.needsSlot ? (c) => role.needsSlot!(c) : undefined,
       load: (task) => this.load(st.active, task, 'resume'),
       loadFailed: (task, err) => this.refuse(st.active, task, err),
       create: (task, checked, fromQueue) => role.makeRun({ task, checked, fromQueue, abort: new AbortController(), tries: new TryLog(), committed: false, done: Promise.resolve() }),
