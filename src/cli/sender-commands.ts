@@ -56,9 +56,9 @@ const taskfilesLine = (a: ApiResponse) => `${str(content(a).status)}: ${str(cont
 export function registerSenderCommands(program: Command, ctx: CliContext): void {
   program
     .command('gentask [dcppath]')
-    .description('make a task file (and torrents) for a DCP of the store; answers at once, the work runs in the daemon')
+    .description('make a task file (and torrents) for a DCP of the store, or for a single file of it (a task of type "file"); answers at once, the work runs in the daemon')
     .summary('sender: make the task file of a DCP')
-    .option('--dcppath <dir>', 'the DCP directory (instead of the argument)')
+    .option('--dcppath <dir>', 'the DCP directory or the single file (instead of the argument)')
     .option('--taskfile <file>', 'where to write the task file (default <root>/data/sender/tmp/<basesubdir>-<name>.task.json)')
     .option('--basesubdir <dir>', 'the <centre>-<organisation> directory (default: the one above dcps/ in dcppath, else config basesubdir)')
     .option('--btobscdn <ratio>', 'shares bt:obs:cdn, e.g. 1:1:1 (default config bt-obs-cdn)')
