@@ -13,8 +13,8 @@ import { promisify } from 'node:util';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { makeDcp } from '../../tools/harness/dcp-fixture.ts';
-import { startLoopbackSender } from '../../tools/harness/sender-config.ts';
-import { startDaemon, makeTempRoot, waitFor, REPO_ROOT, type Daemon } from '../../tools/harness/daemon.ts';
+import { startLoopbackSender, gentaskOn } from '../../tools/harness/sender-config.ts';
+import { startDaemon, makeTempRoot, REPO_ROOT, type Daemon } from '../../tools/harness/daemon.ts';
 import { startS3Server, type TestS3 } from '../../tools/harness/s3-server.ts';
 
 const MB = 1024 * 1024;
@@ -73,9 +73,7 @@ test('with caps of 1 MB/s per method, every displayed rate is bytes over time wi
     { file: 'c.mxf', size: 36 * MB },
     { file: 'CPL.xml', size: 1000 },
   ]);
-  const g = await sender.api('gentask', { dcppath: dcp.dir, taskfile: path.join(base, `sender/data/sender/tmp/${TASK}.task.json`), basesubdir: 'cfec-001', btobscdn: '1:1:1', policy: 'fulltime' });
-  assert.equal(g.return_status, 'true', JSON.stringify(g));
-  await waitFor(async () => (await sender.api('uploadprogress', { taskfile: `${TASK}.task.json` })).return_content.status === 'ready' || undefined, { timeoutMs: 60_000, what: 'sender ready' });
+  await gentaskOn(sender, { dcppath: dcp.dir, task: TASK, btobscdn: '1:1:1', until: 'ready' });
   const task = JSON.parse(await readFile(path.join(base, `sender/data/sender/uploaded/${TASK}.task.json`), 'utf8'));
   const handed = path.join(base, `${TASK}.task.json`);
   await writeFile(handed, JSON.stringify(task));

@@ -15,7 +15,7 @@ import path from 'node:path';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { makeDcp, sha1File } from '../../tools/harness/dcp-fixture.ts';
-import { startLoopbackSender } from '../../tools/harness/sender-config.ts';
+import { startLoopbackSender, gentaskOn } from '../../tools/harness/sender-config.ts';
 import { startDaemon, makeTempRoot, waitFor, REPO_ROOT, type Daemon } from '../../tools/harness/daemon.ts';
 import { startS3Server, type TestS3 } from '../../tools/harness/s3-server.ts';
 import { createObsClient } from '../../src/transfer/obs/obs-client.ts';
@@ -43,9 +43,7 @@ after(async () => {
 
 /** gentask of `dcppath` (a directory or a file) on the sender, then ready by autosend; the task as published. */
 async function publish(dcppath: string, task: string, btobscdn: string, s = sender): Promise<Record<string, any>> {
-  const g = await s.api('gentask', { dcppath, taskfile: path.join(s.root, `data/sender/tmp/${task}.task.json`), basesubdir: 'cfec-001', btobscdn, policy: 'fulltime' });
-  assert.equal(g.return_status, 'true', JSON.stringify(g));
-  await waitFor(async () => (await s.api('uploadprogress', { taskfile: `${task}.task.json` })).return_content.status === 'ready' || undefined, { timeoutMs: 60_000, what: `${task} ready\n${await readFile(path.join(s.root, 'var/log/bft2/bftv2.log'), 'utf8').catch(() => '')}` });
+  await gentaskOn(s, { dcppath, task, btobscdn, until: 'ready' });
   return JSON.parse(await readFile(path.join(s.root, `data/sender/uploaded/${task}.task.json`), 'utf8'));
 }
 
@@ -108,8 +106,7 @@ test('machinetype hwecs: nothing is uploaded, obsstatus is what the bucket holds
   const { sender: hw } = await startLoopbackSender(s3, { root: path.join(base, 'hwecs'), config: { autosend: true, machinetype: 'hwecs' }, tuning: FAST });
   try {
     const dcp = await makeDcp(path.join(hw.root, 'data/dcp/cfec-001/dcps'), 'mounted', [{ file: 'reel.mxf', size: 2 * MB }, { file: 'CPL.xml', size: 600 }]);
-    const g = await hw.api('gentask', { dcppath: dcp.dir, taskfile: path.join(hw.root, 'data/sender/tmp/cfec-001-mounted.task.json'), basesubdir: 'cfec-001', btobscdn: '0:1:0', policy: 'fulltime' });
-    assert.equal(g.return_status, 'true');
+    await gentaskOn(hw, { dcppath: dcp.dir, task: 'cfec-001-mounted', btobscdn: '0:1:0', until: 'none' });
     const missing = await waitFor(async () => {
       const u = (await hw.api('uploadprogress', { taskfile: 'cfec-001-mounted.task.json' })).return_content;
       return u.status === 'error' ? u : undefined;

@@ -10,7 +10,7 @@ import { promisify } from 'node:util';
 import { copyFile, readFile, rm, stat, symlink, mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { makeDcp } from '../../tools/harness/dcp-fixture.ts';
-import { startLoopbackSender } from '../../tools/harness/sender-config.ts';
+import { startLoopbackSender, gentaskOn } from '../../tools/harness/sender-config.ts';
 import { startDaemon, makeTempRoot, waitFor, REPO_ROOT, type Daemon } from '../../tools/harness/daemon.ts';
 
 const MB = 1024 * 1024;
@@ -33,9 +33,7 @@ after(async () => {
 
 async function publish(name: string): Promise<string> {
   const dcp = await makeDcp(path.join(sender.root, 'data/dcp/cfec-001/dcps'), name, [{ file: 'reel.mxf', size: 2 * MB }, { file: 'CPL.xml', size: 700 }]);
-  const g = await sender.api('gentask', { dcppath: dcp.dir, taskfile: path.join(sender.root, `data/sender/tmp/cfec-001-${name}.task.json`), basesubdir: 'cfec-001', btobscdn: '0:0:1', policy: 'fulltime' });
-  assert.equal(g.return_status, 'true', JSON.stringify(g));
-  await waitFor(async () => (await sender.api('uploadprogress', { taskfile: `cfec-001-${name}.task.json` })).return_content.status === 'ready' || undefined, { timeoutMs: 60_000, what: `${name} ready` });
+  await gentaskOn(sender, { dcppath: dcp.dir, task: `cfec-001-${name}`, btobscdn: '0:0:1', until: 'ready' });
   return path.join(sender.root, `data/sender/uploaded/cfec-001-${name}.task.json`);
 }
 

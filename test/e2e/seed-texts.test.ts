@@ -15,8 +15,8 @@ import { readFile, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { makeDcp, makeCdnTask, type MadeDcp } from '../../tools/harness/dcp-fixture.ts';
 import { startTestOrigin, type TestOrigin } from '../helpers/test-origin.ts';
-import { startLoopbackSender } from '../../tools/harness/sender-config.ts';
-import { startDaemon, makeTempRoot, waitFor, type Daemon } from '../../tools/harness/daemon.ts';
+import { startLoopbackSender, gentaskOn } from '../../tools/harness/sender-config.ts';
+import { startDaemon, makeTempRoot, waitFor } from '../../tools/harness/daemon.ts';
 
 const MB = 1024 * 1024;
 const FAST = { retrydelay: '200ms', quickdelay: '200ms', hashstable: '300ms' };
@@ -101,9 +101,7 @@ test('an all-local task received again seeds its BitTorrent share (receiverseed)
   const d = await startDaemon({ root: path.join(base, 'r3'), config: { avoidrepeat: true, receiverseed: true }, tuning: FAST });
   try {
     const dcp = await makeDcp(path.join(sender.root, 'data/dcp/cfec-001/dcps'), 'trailer', [{ file: 'trailer.mxf', size: 3 * MB }, { file: 'CPL.xml', size: 700 }]);
-    const g = await sender.api('gentask', { dcppath: dcp.dir, taskfile: path.join(sender.root, 'data/sender/tmp/cfec-001-trailer.task.json'), basesubdir: 'cfec-001', btobscdn: '1:0:0', policy: 'fulltime' });
-    assert.equal(g.return_status, 'true');
-    await waitFor(async () => (await sender.api('uploadprogress', { taskfile: 'cfec-001-trailer.task.json' })).return_content.status === 'ready' || undefined, { timeoutMs: 60_000, what: 'ready' });
+    await gentaskOn(sender, { dcppath: dcp.dir, task: 'cfec-001-trailer', btobscdn: '1:0:0', until: 'ready' });
     const uploaded = path.join(sender.root, 'data/sender/uploaded/cfec-001-trailer.task.json');
     await d.api('recv', { taskfile: uploaded });
     await waitFor(() => stat(path.join(d.paths.downloaded, 'cfec-001-trailer.task.json')).then(() => true), { timeoutMs: 60_000, what: 'downloaded' });

@@ -18,7 +18,7 @@ import { readFile, rm, writeFile, mkdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { makeDcp, makeCdnTask } from '../../tools/harness/dcp-fixture.ts';
 import { startTestOrigin } from '../helpers/test-origin.ts';
-import { startLoopbackSender } from '../../tools/harness/sender-config.ts';
+import { startLoopbackSender, gentaskOn } from '../../tools/harness/sender-config.ts';
 import { startDaemon, makeTempRoot, waitFor, freePort, REPO_ROOT, type Daemon } from '../../tools/harness/daemon.ts';
 
 const MB = 1024 * 1024;
@@ -51,10 +51,7 @@ async function genTask(sender: Daemon, name: string, btobscdn: string): Promise<
     { file: 'sound.mxf', size: 3 * MB },
     { file: 'CPL.xml', size: 900 },
   ]);
-  const file = path.join(sender.root, `data/sender/tmp/cfec-001-${name}.task.json`);
-  const g = await sender.api('gentask', { dcppath: dcp.dir, taskfile: file, basesubdir: 'cfec-001', btobscdn, policy: 'fulltime' });
-  assert.equal(g.return_status, 'true', JSON.stringify(g));
-  await waitFor(async () => (await sender.api('taskfilesquery', { dcppath: dcp.dir, taskfile: file })).return_content.status === 'finished' || undefined, { timeoutMs: 60_000, what: 'gentask finished' });
+  const file = await gentaskOn(sender, { dcppath: dcp.dir, task: `cfec-001-${name}`, btobscdn, until: 'made' });
   return { file, task: JSON.parse(await readFile(file, 'utf8')) };
 }
 
