@@ -1,5 +1,5 @@
 // The delivery lab's driver, started by lab/lab (see there for the commands):
-//   run <scenario.json> [--split a:b:c] [--json FILE] [--keep]
+//   run <scenario.json> [--split a:b:c] [--predict] [--json FILE] [--keep]
 //   bench [hybrid|swarm] [--json FILE] [--keep]
 //   check <scenario.json>...
 // Where it runs: inside the run's control namespace (`bft2lab-<run>-ctl`), made by
@@ -21,13 +21,14 @@ import { makeReport, formatReport, type RunReport } from './lib/report.ts';
 import { hybridSummary, swarmSummary, benchScenario } from './lib/bench.ts';
 import { run } from './lib/sh.ts';
 import { topology } from './lib/topology.ts';
+import { predict, compare, formatComparison } from './lib/predict.ts';
 
 const REPO = path.resolve(import.meta.dirname, '..');
 const t0 = Date.now();
 const log = (line: string) => process.stderr.write(`[lab ${((Date.now() - t0) / 1000).toFixed(1).padStart(6)} s] ${line}\n`);
 
 function usage(): never {
-  process.stderr.write('usage: lab/lab run <scenario.json> [--split a:b:c] [--json FILE] [--keep] | bench [hybrid|swarm] [--json FILE] [--keep] | check <scenario.json>... | clean [--all]\n');
+  process.stderr.write('usage: lab/lab run <scenario.json> [--split a:b:c] [--predict] [--json FILE] [--keep] | bench [hybrid|swarm] [--json FILE] [--keep] | check <scenario.json>... | clean [--all]\n');
   process.exit(2);
 }
 
@@ -49,6 +50,7 @@ const bool = (name: string): boolean => {
 const jsonOut = flag('--json');
 const splitOverride = flag('--split');
 const keep = bool('--keep');
+const withPrediction = bool('--predict');
 const [command, ...rest] = args;
 
 let current: Lab | undefined;
@@ -107,9 +109,13 @@ async function main(): Promise<number> {
     if (rest.length !== 1) usage();
     const s = await loadScenario(rest[0]);
     await checkPlace(runId);
-    const report = await runOnce(s, splitOverride ?? s.split, runId, path.join(workRoot, 'run'));
+    const split = splitOverride ?? s.split;
+    const report = await runOnce(s, split, runId, path.join(workRoot, 'run'));
     console.log(formatReport(report));
-    if (jsonOut) await writeFile(jsonOut, JSON.stringify(report, null, 2) + '\n');
+    // The planner's model on the same scenario and split, beside what was measured.
+    const prediction = withPrediction ? compare(predict(s, split), report) : undefined;
+    if (prediction) console.log(`\n${formatComparison(prediction)}`);
+    if (jsonOut) await writeFile(jsonOut, JSON.stringify(prediction ? { ...report, prediction } : report, null, 2) + '\n');
     return report.ok ? 0 : 1;
   }
 

@@ -49,14 +49,8 @@ const METHODS: Method[] = ['bt', 'obs', 'cdn'];
 
 /** Bounds of every wait, in seconds (a loopback delivery of ~84 MB takes well under a minute). */
 const LIMIT = { s3: 10, heartbeat: 30, gentask: 45, publish: 45, deliver: 75, stop: 8 };
-/** Quick retries and stall cuts, so a broken method fails within seconds, not hours. */
-const DAEMON_ENV = {
-  BFT2_RETRY_BASE_MS: '500',
-  BFT2_RETRY_MAX_MS: '4000',
-  BFT2_STALL_MS: '15000',
-  BFT2_BT_STALL_MS: '30000',
-  BFT2_HASH_STABLE_MS: '300',
-};
+/** Quick retries and stall cuts (config.json `tuning`), so a broken method fails within seconds, not hours. */
+const TUNING = { retrydelay: '500ms', retrymaxdelay: '4s', stall: '15s', btstall: '30s', hashstable: '300ms' };
 
 const keep = process.argv.includes('--keep');
 if (process.argv.includes('--help') || process.argv.includes('-h')) {
@@ -231,12 +225,12 @@ async function tail(n: Node, lines = 15): Promise<string> {
 async function startNode(n: Node, config: Record<string, unknown>, obsbuckets: string): Promise<void> {
   const etc = path.join(n.root, 'etc', 'bft2');
   await mkdir(etc, { recursive: true });
-  await writeFile(path.join(etc, 'config.json'), JSON.stringify(config, null, 2) + '\n');
+  await writeFile(path.join(etc, 'config.json'), JSON.stringify({ ...config, tuning: TUNING }, null, 2) + '\n');
   await writeFile(path.join(etc, 'obsbuckets.txt'), obsbuckets);
   if (closing) return;
   const fd = openSync(n.out, 'a');
   // Detached: a Ctrl-C on the terminal reaches this script, which stops the daemons in order.
-  const proc = spawn(BFT2, ['--root', n.root, 'daemon'], { cwd: REPO, env: { ...process.env, ...DAEMON_ENV }, stdio: ['ignore', fd, fd], detached: true });
+  const proc = spawn(BFT2, ['--root', n.root, 'daemon'], { cwd: REPO, env: process.env, stdio: ['ignore', fd, fd], detached: true });
   closeSync(fd);
   n.proc = proc;
   n.exited = new Promise<void>((resolve) => {

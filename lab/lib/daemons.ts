@@ -92,27 +92,29 @@ function labConfig(h: HostPlan, all: HostPlan[]): Record<string, unknown> {
   };
 }
 
-/** Lab defaults of the tuning knobs (README): quick retries, so a cut link heals within seconds. */
-export const LAB_DAEMON_ENV: Record<string, string> = {
-  BFT2_RETRY_BASE_MS: '1000',
-  BFT2_RETRY_MAX_MS: '8000',
-  BFT2_STALL_MS: '15000',
-  BFT2_BT_STALL_MS: '30000',
-  BFT2_HASH_STABLE_MS: '300',
-  BFT2_SEED_CHECK_MS: '5000',
+/** Lab defaults of config.json's `tuning` (docs/config.md): quick retries, so a cut link heals within seconds. */
+export const LAB_TUNING: Record<string, unknown> = {
+  retrydelay: '1s',
+  retrymaxdelay: '8s',
+  stall: '15s',
+  btstall: '30s',
+  hashstable: '300ms',
+  seedcheck: '5s',
 };
 
-export async function startDaemon(t: Topology, h: HostPlan, all: HostPlan[], root: string, env: Record<string, string>): Promise<Daemon> {
+export async function startDaemon(t: Topology, h: HostPlan, all: HostPlan[], root: string, tuning: Record<string, unknown>): Promise<Daemon> {
   const etc = path.join(root, 'etc', 'bft2');
   await mkdir(etc, { recursive: true });
-  await writeFile(path.join(etc, 'config.json'), JSON.stringify(daemonConfig(h, all), null, 2) + '\n');
+  const config = daemonConfig(h, all);
+  config.tuning = { ...LAB_TUNING, ...((config.tuning as object | undefined) ?? {}), ...tuning };
+  await writeFile(path.join(etc, 'config.json'), JSON.stringify(config, null, 2) + '\n');
   if (h.role !== 'centre') {
     const obs = all.find((x) => x.role === 'obs')!.data;
     await writeFile(path.join(etc, 'obsbuckets.txt'), `# bucket ak sk endpoint\n${BUCKET} ${S3_KEY} ${S3_KEY} http://${obs}:${OBS_PORT}\n`);
   }
   const proc = startLong(`${h.name} daemon`, 'ip', ['netns', 'exec', t.ns(h.name), path.join(REPO_ROOT, 'bin', 'bft2'), '--root', root, 'daemon'], {
     logFile: path.join(root, 'daemon.out'),
-    env: { ...process.env, ...LAB_DAEMON_ENV, ...env },
+    env: process.env,
     cwd: REPO_ROOT,
   });
   const base = `http://${h.ctl}:${API_PORT}`;

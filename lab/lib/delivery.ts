@@ -64,6 +64,8 @@ export interface DeliveryResult {
 }
 
 const MB = 1e6;
+/** The policy of the lab's tasks: no windows (a run lasts seconds; windows are HH:MM). */
+export const LAB_POLICY = 'fulltime';
 
 export async function deliver(lab: Lab, split: string): Promise<DeliveryResult> {
   const s: Scenario = lab.scenario;
@@ -80,7 +82,7 @@ export async function deliver(lab: Lab, split: string): Promise<DeliveryResult> 
   log(`dcp: ${name}, ${(made.size / MB).toFixed(1)} MB in ${made.filelist.length} files, generated on the centre`);
   const t0Publish = Date.now();
   const tmpTask = path.join(centre.root, 'data', 'sender', 'tmp', taskFile);
-  const g = await centre.api('gentask', { dcppath: made.dir, taskfile: tmpTask, basesubdir: BASESUBDIR, btobscdn: split, policy: 'fulltime', seedtime: String(s.seedtimeH) });
+  const g = await centre.api('gentask', { dcppath: made.dir, taskfile: tmpTask, basesubdir: BASESUBDIR, btobscdn: split, policy: LAB_POLICY, seedtime: String(s.seedtimeH) });
   if (g.return_status !== 'true') throw new Error(`gentask refused: ${JSON.stringify(g.return_content)}`);
   // Publishing moves the OBS share over the centre's uplink: bounded by its size at 1 MB/s.
   const publishBound = 120_000 + made.size / 1000;

@@ -80,8 +80,8 @@ export class Lab {
     log(`checked: ${await checkIsolation(t, hosts)}`);
 
     for (const h of hosts) await mkdir(this.dir(h.name), { recursive: true });
-    const env = this.scenario.env;
-    const starting = hosts.filter((h) => h.daemon).map((h) => startDaemon(t, h, hosts, this.dir(h.name), env));
+    const tuning = this.scenario.tuning;
+    const starting = hosts.filter((h) => h.daemon).map((h) => startDaemon(t, h, hosts, this.dir(h.name), tuning));
     for (const d of await Promise.all(starting)) this.daemons.set(d.host.name, d);
     const [obs, cdn] = await Promise.all([
       startObsHost(t, this.host('obs'), this.dir('obs')),

@@ -6,6 +6,9 @@
 import type { HostPlan } from './scenario.ts';
 import type { DeliveryResult } from './delivery.ts';
 import { describeShape } from './shaping.ts';
+import { formatTable } from '../../src/util/text-table.ts';
+
+export { formatTable };
 
 export interface HostRow {
   host: string;
@@ -145,13 +148,6 @@ export function makeReport(scenario: string, runId: string, hosts: HostPlan[], d
 
 const mb = (b: number | undefined) => (b === undefined ? '-' : (b / 1e6).toFixed(1));
 const secs = (s: number | null) => (s === null ? '-' : s.toFixed(1));
-
-/** Columns are right-aligned (figures) except those listed in `left`. */
-export function formatTable(headers: string[], rows: string[][], left: number[] = [0]): string {
-  const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  const line = (cells: string[]) => cells.map((c, i) => (left.includes(i) ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ').trimEnd();
-  return [line(headers), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n');
-}
 
 export function formatReport(r: RunReport): string {
   const out: string[] = [];

@@ -17,6 +17,7 @@ import type { ApiResponse } from './envelope.ts';
 import { reloadRefusedAnswer } from '../config/reload-plan.ts';
 import path from 'node:path';
 import { tuning } from '../config/tuning.ts';
+import { watchMode, polledDirs } from '../spool/watch-health.ts';
 
 export interface ApiDeps {
   ctx: DaemonContext;
@@ -124,6 +125,8 @@ export function createApiServer(deps: ApiDeps): http.Server {
   const getRoutes: Record<string, () => Promise<string>> = {
     '/heartbeat': async () => JSON.stringify(`${formatLocalTime()} is living.`),
     '/version': async () => ctx.version,
+    // How the node watches its directories: `inotify`, or `polling (inotify limit)` with the polled directories.
+    '/health': async () => JSON.stringify({ watching: watchMode(), polled: polledDirs() }),
     '/showschedules': async () => formatShowSchedules(new Date(ctx.scheduler.now()), (await deps.receiver.schedules?.()) ?? []),
     '/reloadconf': async () => {
       try {
@@ -150,7 +153,7 @@ export function createApiServer(deps: ApiDeps): http.Server {
       route().then((body) => send(200, body, plain ? 'text/plain; charset=utf-8' : undefined), (err) => send(500, JSON.stringify(messageOf(err))));
       return;
     }
-    if (req.method !== 'POST') return send(405, JSON.stringify('use POST /<method> or GET /heartbeat, /version, /reloadconf'));
+    if (req.method !== 'POST') return send(405, JSON.stringify('use POST /<method> or GET /heartbeat, /version, /health, /reloadconf'));
 
     const pathMethod = url.pathname.replace(/^\/+/, '');
     const answerFalse = (messageId: string, method: string, err: unknown) => {

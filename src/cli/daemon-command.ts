@@ -13,7 +13,17 @@ export function registerDaemonCommand(program: Command, ctx: CliContext): void {
     .description('run the daemon: spool watchers, hash watcher, API, HTTP origin, tracker')
     .summary('run the daemon')
     .option('--console', 'log to the console too')
-    .addHelpText('after', '\nSignals: SIGTERM/SIGINT stop it; SIGHUP reopens its log files.\nExit status 78 when config.json is invalid or a value of it cannot be used (an address\nin use, a store path that cannot be created): the message names the key, and systemd\ndoes not restart it then.')
+    .addHelpText(
+      'after',
+      [
+        '',
+        'Signals: SIGTERM/SIGINT stop it; SIGHUP reopens its log files.',
+        'Exit status 78 when config.json is invalid or a value of it cannot be used (an address',
+        'in use, a store path that cannot be created: the message names the key), or when the',
+        'BitTorrent libraries are not the pinned versions; systemd does not restart it then.',
+        'Exit status 70 after an error no task caught (logged with its stack); systemd restarts it.',
+      ].join('\n'),
+    )
     .action(async (opts: { console?: boolean }) => {
       const paths = ctx.paths;
       console.log(`bft2 ${await readVersion()}: logging to ${paths.daemonLog} (hash table: ${paths.hashLog})${opts.console ? ' and to the console' : ''}`);
@@ -23,7 +33,8 @@ export function registerDaemonCommand(program: Command, ctx: CliContext): void {
       try {
         daemon = await startDaemon(paths.root, { console: opts.console });
       } catch (err) {
-        if (isBft2Error(err) && (err.code === 'CONFIG_INVALID' || err.code === 'CONFIG_UNUSABLE')) throw new CliFailure(err.message, EXIT.config);
+        // Neither a bad config nor a wrong install gets better by restarting.
+        if (isBft2Error(err) && (err.code === 'CONFIG_INVALID' || err.code === 'CONFIG_UNUSABLE' || err.code === 'BT_LIBRARY_VERSION')) throw new CliFailure(err.message, EXIT.config);
         throw err;
       }
       const running = daemon;

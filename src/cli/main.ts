@@ -7,6 +7,7 @@
 //   task-commands.ts       cancel, retry (retry works on the files: no daemon needed)
 //   status-command.ts      status (spool directories + the API's answers)
 //   node-commands.ts       showschedules, reloadconf, heartbeat
+//   plan-command.ts        plan (no daemon needed)
 // Exit status: see cli-context.ts (0 success, 1 failure or `false`, 2 daemon unreachable).
 import { Command } from 'commander';
 import { isBft2Error, messageOf } from '../errors/catalogue.ts';
@@ -20,6 +21,7 @@ import { registerReceiverCommands } from './receiver-commands.ts';
 import { registerTaskCommands } from './task-commands.ts';
 import { registerStatusCommand } from './status-command.ts';
 import { registerNodeCommands } from './node-commands.ts';
+import { registerPlanCommand } from './plan-command.ts';
 
 const program = new Command();
 program
@@ -42,6 +44,7 @@ registerReceiverCommands(program, ctx);
 registerTaskCommands(program, ctx);
 registerStatusCommand(program, ctx);
 registerNodeCommands(program, ctx);
+registerPlanCommand(program, ctx);
 
 try {
   await program.parseAsync(process.argv);

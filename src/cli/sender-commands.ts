@@ -24,6 +24,7 @@ interface GentaskOpts {
   sk?: string;
   endpoint?: string;
   deloldtorrent?: boolean;
+  deadline?: string;
   wait?: boolean;
   timeout?: string;
 }
@@ -61,7 +62,8 @@ export function registerSenderCommands(program: Command, ctx: CliContext): void 
     .option('--dcppath <dir>', 'the DCP directory or the single file (instead of the argument)')
     .option('--taskfile <file>', 'where to write the task file (default <root>/data/sender/tmp/<basesubdir>-<name>.task.json)')
     .option('--basesubdir <dir>', 'the <centre>-<organisation> directory (default: the one above dcps/ in dcppath, else config basesubdir)')
-    .option('--btobscdn <ratio>', 'shares bt:obs:cdn, e.g. 1:1:1 (default config bt-obs-cdn)')
+    .option('--btobscdn <ratio>', 'shares bt:obs:cdn, e.g. 1:1:1 (default config bt-obs-cdn); auto: the cheapest split that meets --deadline for the fleet in <root>/etc/bft2/fleet.json (docs/plan.md)')
+    .option('--deadline <time>', 'with --btobscdn auto: when every cinema must have the DCP, "YYYY-MM-DD HH:MM"')
     .addOption(new Option('--policy <policy>', 'transfer windows (default config priorpolicy)').choices(['fulltime', 'priortime']))
     .option('--tracker <url>', 'announce URL for the torrents (default config tracker)')
     .option('--seedtime <hours>', 'hours to seed (default config defaultseedtime)')
@@ -73,13 +75,13 @@ export function registerSenderCommands(program: Command, ctx: CliContext): void 
     .option('--deloldtorrent', 'delete the old task file and torrents first')
     .option('--wait', 'wait until taskfilesquery says finished (exit 1 on error)')
     .option('--timeout <seconds>', 'with --wait: give up after this long (exit 1)')
-    .addHelpText('after', '\nExample:\n  bft2 gentask /data/dcp/cfec-001/dcps/xiaofang --btobscdn 1:1:1 --policy fulltime --wait')
+    .addHelpText('after', '\nExamples:\n  bft2 gentask /data/dcp/cfec-001/dcps/xiaofang --btobscdn 1:1:1 --policy fulltime --wait\n  bft2 gentask /data/dcp/cfec-001/dcps/xiaofang --btobscdn auto --deadline "2026-03-05 08:00" --wait')
     .action(async (positional: string | undefined, o: GentaskOpts) => {
       const deadline = deadlineOf(o.timeout);
       const { dcppath, basesubdir, taskfile } = await dcpAndTaskfile(ctx, positional, o);
       if (!existsSync(dcppath)) throw new CliFailure(missingPathMessage(dcppath, ctx.root, 'directory'));
       const params: Record<string, unknown> = { dcppath, taskfile, basesubdir };
-      for (const k of ['btobscdn', 'policy', 'tracker', 'seedtime', 'datasource', 'obsurl', 'ak', 'sk', 'endpoint'] as const) if (o[k] !== undefined) params[k] = o[k];
+      for (const k of ['btobscdn', 'deadline', 'policy', 'tracker', 'seedtime', 'datasource', 'obsurl', 'ak', 'sk', 'endpoint'] as const) if (o[k] !== undefined) params[k] = o[k];
       if (o.deloldtorrent) params.deloldtorrent = 'true';
       const answer = await ctx.api('gentask', params);
       if (!o.wait || answer.return_status !== 'true') {

@@ -11,10 +11,10 @@ import { collectStatus, formatEta, formatRows, type StatusResult, type StatusRow
 
 async function gather(ctx: CliContext): Promise<StatusResult> {
   const result = await collectStatus(ctx.paths, await ctx.config(), (m, p) => ctx.api(m, p));
-  // No task asked the daemon anything (none, or only in tmp): whether it runs is still news.
-  if (!result.unreachable && result.rows.every((r) => r.answer === null)) {
+  // Whether the daemon runs is news even when no task asked it anything; and how it watches.
+  if (!result.unreachable) {
     try {
-      await ctx.get('/heartbeat');
+      result.watching = (JSON.parse((await ctx.get('/health')).text) as { watching?: string }).watching;
     } catch (err) {
       if (!isBft2Error(err) || err.code !== 'API_UNREACHABLE') throw err;
       result.unreachable = err.message;
@@ -22,6 +22,11 @@ async function gather(ctx: CliContext): Promise<StatusResult> {
     }
   }
   return result;
+}
+
+/** The line that says the daemon polls its directories (inotify out of watches), or nothing. */
+function watchingLine(result: StatusResult): string[] {
+  return result.watching && result.watching !== 'inotify' ? [`watching: ${result.watching}: pickup is slower; raise fs.inotify.max_user_watches (the log says how)`] : [];
 }
 
 function report(result: StatusResult): void {
@@ -58,7 +63,7 @@ async function watch(ctx: CliContext, intervalMs: number): Promise<void> {
     unreachable = result.unreachable !== undefined;
     if (!bars) {
       console.log(`--- ${formatLocalTime()}${result.unreachable ? ` (${result.unreachable})` : ''}`);
-      for (const l of result.rows.length ? formatRows(result.rows) : ['no tasks']) console.log(l);
+      for (const l of [...watchingLine(result), ...(result.rows.length ? formatRows(result.rows) : ['no tasks'])]) console.log(l);
     } else {
       const seen = new Set<string>();
       const put = (key: string, value: number, payload: Record<string, string>) => {
@@ -107,7 +112,7 @@ export function registerStatusCommand(program: Command, ctx: CliContext): void {
       }
       const result = await gather(ctx);
       if (o.json) console.log(JSON.stringify(result.rows, null, 2));
-      else for (const l of result.rows.length ? formatRows(result.rows) : [result.unreachable ? 'no tasks in the spool' : 'no tasks']) console.log(l);
+      else for (const l of [...watchingLine(result), ...(result.rows.length ? formatRows(result.rows) : [result.unreachable ? 'no tasks in the spool' : 'no tasks'])]) console.log(l);
       report(result);
     });
 }

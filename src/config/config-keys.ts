@@ -63,6 +63,10 @@ export const KEY_DOCS: Record<string, KeyDoc> = {
   diskreserve: doc('free space kept on the store and transfer filesystems (`20GB` or `5%`): a download that would go below it waits', ALL),
   rebalance: doc('`off`; `failed`: a method that failed for good hands its files to others; `idle`: also a finished method helps a slow one', ['sender', 'receiver']),
   metricslisten: doc('host:port of `/metrics` and the status page; `""` = on the API address', ALL, 'restart'),
+  btprice: doc('price per GB (1024^3 bytes) received by BitTorrent, for a paid uplink: a number (`0.1`) or a timetable `00:00,0.05 08:00,0.1`; `""` = 0. Tasks account their cost with it; `bft2 plan` and `gentask --btobscdn auto` plan with it', ALL),
+  obsprice: doc('price per GB received from OBS, as `btprice` (e.g. `00:00,0.25 08:00,0.5`: half price at night)', ALL),
+  cdnprice: doc('price per GB received from the CDN, as `btprice`', ALL),
+  currency: doc('the label costs are shown in (`progress`, `status`, `bft2 plan`), e.g. `CNY`, `EUR`', ALL),
   autoretry: doc('a task stopped by a transient fault (source refused, reset, timed out, unresolvable, 5xx/429) is tried again by itself once its sources answer, checked this often (`90s`, `30m`, `2h`); `off` = it waits for its `.err` to be deleted', ALL),
   tuning: doc('timings and sizes production keeps at their defaults (tests shorten them); an object, each key below', ALL),
 };

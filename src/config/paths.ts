@@ -80,6 +80,8 @@ export class Paths {
 
   get configFile() { return this.map('/etc/bft2/config.json'); }
   get obsBucketsFile() { return this.map('/etc/bft2/obsbuckets.txt'); }
+  /** The fleet `gentask --btobscdn auto` plans for (bft2 plan's scenario format). */
+  get fleetFile() { return this.map('/etc/bft2/fleet.json'); }
   get hashTable() { return this.map('/etc/bft2/hashtable.txt'); }
   get logDir() { return this.map('/var/log/bft2'); }
   get daemonLog() { return path.join(this.logDir, 'bftv2.log'); }

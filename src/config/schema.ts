@@ -5,6 +5,7 @@ import { z } from 'zod';
 import { windowProblem } from '../schedule/windows.ts';
 import { rateProblem } from '../schedule/rate.ts';
 import { reserveProblem } from '../schedule/disk-reserve.ts';
+import { priceProblem } from '../schedule/price.ts';
 import { tuningSchema, autoRetryProblem } from './tuning.ts';
 import { listenAddressProblem, urlProblem, endpointProblem } from './addresses.ts';
 
@@ -27,6 +28,7 @@ const checkedBy = (problem: (s: string) => string | undefined) =>
 /** Transfer windows (SPEC §8): `HH:MM-HH:MM[,HH:MM-HH:MM...]`; an empty value is refused here (config needs one). */
 const windowSpec = checkedBy((v) => (v.trim() === '' ? 'must be HH:MM-HH:MM[,HH:MM-HH:MM...], e.g. 18:00-05:00' : windowProblem(v)));
 const rateSpec = checkedBy(rateProblem);
+const priceSpec = checkedBy(priceProblem);
 
 /**
  * `host:port`: the pattern goes into the generated JSON Schema (editors check it as you
@@ -98,6 +100,13 @@ export const configSchema = z
     diskreserve: checkedBy(reserveProblem).default('5%'),
     rebalance: z.enum(['off', 'failed', 'idle']).default('idle'),
     metricslisten: hostPortOrOff.default(''),
+    btprice: priceSpec.default(''),
+    obsprice: priceSpec.default(''),
+    cdnprice: priceSpec.default(''),
+    currency: z
+      .string()
+      .regex(/^[^\s\p{Cc}]{1,16}$/u, 'must be a short label without spaces, e.g. CNY, EUR or ¥')
+      .default('CNY'),
     autoretry: checkedBy(autoRetryProblem).default('30m'),
     tuning: tuningSchema,
   })

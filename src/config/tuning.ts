@@ -89,7 +89,7 @@ const KEYS = {
   hashdebounce: ['duration', '300ms', 0, 'store watcher events within this time share one hashing pass'],
   storerescan: ['duration', '10m', 1000, 'the period of the stat-only rescan of the store'],
   seedcheck: ['duration', '1m', 100, 'how often seeds whose seed time is over are stopped'],
-  obspartsize: ['size', '16MB', 5 * 1024 * 1024, 'OBS multipart part size (upload)'],
+  obspartsize: ['size', '16MB', 1024 * 1024, 'OBS multipart part size (upload; Huawei OBS wants at least 5MB for every part but the last)'],
   obsparallelparts: ['count', 4, 1, 'OBS parts uploaded at once'],
   apiheaders: ['duration', '10s', 100, 'an API client must send its headers within this time'],
   apirequest: ['duration', '30s', 100, 'an API client must send its whole request within this time'],

@@ -19,8 +19,9 @@ import { Sender } from '../roles/sender/sender.ts';
 import { TaskGenerator } from '../roles/sender/gentask.ts';
 import { createObsPublisher } from '../roles/sender/obs-publisher.ts';
 import { createBtClient, type BtClient } from '../transfer/bt/bt-client.ts';
-import { watchAnnounces } from '../transfer/bt/announce-events.ts';
+import { watchAnnounces } from '../transfer/bt/patches/announce-events.ts';
 import { startTracker, type RunningTracker } from '../transfer/bt/tracker.ts';
+import { checkBtLibraries } from '../transfer/bt/patches/versions.ts';
 import { createApiServer, createApiDispatcher } from '../api/server.ts';
 import { startOrigin } from '../origin/http-origin.ts';
 import { HashTableStore } from '../hashtable/hash-table.ts';
@@ -54,6 +55,8 @@ function warnUnknownKeys(config: Config, log: Logger): void {
 }
 
 export async function startDaemon(root: string, opts: { console?: boolean } = {}): Promise<RunningDaemon> {
+  // bft2 patches BitTorrent library internals written for exact versions: another install does not start.
+  checkBtLibraries();
   const paths = new Paths(root);
   let config: Config = await loadConfig(paths.configFile);
   setTuning(config.tuning);

@@ -563,7 +563,7 @@ export class TaskDownload {
   }
 
   private laneFailed(lane: Lane, file: string, err: unknown): void {
-    const e = isBft2Error(err) && err.code !== 'HTTP_FAILED' ? err : errors.DOWNLOAD_FAILED(lane.m, file, messageOf(err));
+    const e = isBft2Error(err) && err.code !== 'HTTP_FAILED' ? err : Object.assign(errors.DOWNLOAD_FAILED(lane.m, file, messageOf(err)), { cause: err });
     lane.failed = e;
     lane.period.abort(new Paused('method failed'));
     const stranded = this.plan.fail(lane.m);

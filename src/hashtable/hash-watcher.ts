@@ -14,7 +14,7 @@ import type { FileHasher } from '../hashing/hash-workers.ts';
 import { HashTableStore, type TableMeta } from './hash-table.ts';
 import { indexPass, type PassResult } from './indexer.ts';
 import { isCovered } from './store-walk.ts';
-import { isWatchLimit, reportPolling } from '../spool/watch-health.ts';
+import { isWatchLimit, reportPolling, whenStarted } from '../spool/watch-health.ts';
 import path from 'node:path';
 import { tuning } from '../config/tuning.ts';
 
@@ -77,8 +77,7 @@ export class HashWatcher {
     });
     for (const ev of ['add', 'change', 'unlink', 'addDir', 'unlinkDir'] as const) this.watcher.on(ev, () => this.schedule(this.debounceMs));
     this.watcher.on('error', (err) => this.onWatchError(err as NodeJS.ErrnoException));
-    const w = this.watcher;
-    await new Promise<void>((resolve) => w.once('ready', () => resolve()));
+    await whenStarted(this.watcher);
   }
 
   private onWatchError(err: NodeJS.ErrnoException): void {

@@ -14,7 +14,6 @@ import { tuning } from '../config/tuning.ts';
 export type Logger = winston.Logger;
 
 const MESSAGE = Symbol.for('message');
-const MB = 1024 * 1024;
 const line = winston.format.printf((info) => `${formatLocalTime(new Date())} ${info.level}: ${info.message}`);
 
 // winston exports the transport base class as `Transport`; its typings call it `transport`.

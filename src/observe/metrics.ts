@@ -19,6 +19,7 @@ import { messageOf } from '../errors/catalogue.ts';
 import { countSpools } from './spool-counts.ts';
 import type { SeedingProvider, SeedingRegistry, SeedingTask } from './seeding.ts';
 import type { DownloadFigures, DownloadProvider, DownloadRegistry } from './downloads.ts';
+import { polledDirs } from '../spool/watch-health.ts';
 
 export type TransferMethodName = 'bt' | 'obs' | 'cdn';
 export type Direction = 'down' | 'up';
@@ -200,6 +201,14 @@ export class Metrics implements SeedingRegistry, DownloadRegistry {
       },
     });
 
+    new Gauge({
+      name: 'bft2_watch_polling',
+      help: '1 when a directory watcher polls because inotify is out of watches (fs.inotify.max_user_watches; the log says how to raise it), else 0.',
+      registers,
+      collect() {
+        this.set(polledDirs().length > 0 ? 1 : 0);
+      },
+    });
     new Gauge({
       name: 'bft2_hashtable_files',
       help: 'Files listed in the hash table (etc/bft2/hashtable.txt).',

@@ -93,7 +93,7 @@ function taskRow(t: TaskView): Markup {
 }
 
 function metaPart(s: StatusSnapshot): Markup {
-  return html`<span>${s.node.servertype} · root ${s.node.root} · bft2 ${s.version}</span><span id="updated">updated ${s.now}</span>${s.unreachable ? html`<span class="bad">API: ${s.unreachable}</span>` : ''}`;
+  return html`<span>${s.node.servertype} · root ${s.node.root} · bft2 ${s.version}</span><span id="updated">updated ${s.now}</span>${s.unreachable ? html`<span class="bad">API: ${s.unreachable}</span>` : ''}${s.node.watching !== 'inotify' ? html`<span class="warn">watching: ${s.node.watching}</span>` : ''}`;
 }
 
 function livePart(s: StatusSnapshot): Markup {

@@ -53,6 +53,8 @@ export interface StatusResult {
   unreachable?: string;
   /** Tasks left out by `historyLimit` (only in history, older than the ones shown). */
   omittedHistory?: number;
+  /** How the daemon watches its directories (GET /health): `inotify`, or `polling (inotify limit)`. */
+  watching?: string;
 }
 
 export interface CollectOptions {

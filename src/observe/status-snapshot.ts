@@ -14,6 +14,7 @@ import { freeSpace } from '../schedule/disk-reserve.ts';
 import { formatLocalTime } from '../util/time.ts';
 import { collectStatus, formatEta, readFirstLine, type AskApi, type StatusRow } from './status-rows.ts';
 import type { RecentLog, RecentLine } from './recent-log.ts';
+import { watchMode } from '../spool/watch-health.ts';
 
 const METHODS = ['bt', 'obs', 'cdn'] as const;
 type M = (typeof METHODS)[number];
@@ -73,7 +74,7 @@ export interface ErrFile {
 export interface StatusSnapshot {
   now: string;
   version: string;
-  node: { servertype: string; root: string; apilisten: string; metricslisten: string };
+  node: { servertype: string; root: string; apilisten: string; metricslisten: string; watching: string };
   /** The config's windows and default policy. */
   windows: { priorpolicy: string; bttime: string; obstime: string; cdntime: string };
   tasks: TaskView[];
@@ -105,7 +106,7 @@ export async function statusSnapshot(deps: SnapshotDeps): Promise<StatusSnapshot
   return {
     now: formatLocalTime(),
     version: deps.version,
-    node: { servertype: config.servertype, root: deps.paths.root, apilisten: config.apilisten, metricslisten: config.metricslisten },
+    node: { servertype: config.servertype, root: deps.paths.root, apilisten: config.apilisten, metricslisten: config.metricslisten, watching: watchMode() },
     windows: { priorpolicy: config.priorpolicy, bttime: config.bttime, obstime: config.obstime, cdntime: config.cdntime },
     tasks,
     omittedHistory: result.omittedHistory ?? 0,

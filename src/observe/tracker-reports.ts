@@ -3,9 +3,9 @@
 // in /metrics; its end is logged too. A receiver's `progress` says it beside `no peers`, a
 // sender's `uploadprogress` beside its seeding, so an operator learns of a tracker that
 // refuses a torrent (an opentracker whitelist) or cannot be reached without reading debug
-// logs. Fed by the BitTorrent layer's announce events (transfer/bt/announce-events.ts).
+// logs. Fed by the BitTorrent layer's announce events (transfer/bt/patches/announce-events.ts).
 // Owns: the last answer per torrent. Must not touch the torrents or their announces.
-import type { AnnounceListener, AnnounceResult } from '../transfer/bt/announce-events.ts';
+import type { AnnounceListener, AnnounceResult } from '../transfer/bt/patches/announce-events.ts';
 import type { Logger } from '../log/logger.ts';
 import { formatLocalTime } from '../util/time.ts';
 

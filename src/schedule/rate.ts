@@ -7,9 +7,9 @@
 // Units are binary, 1 KB = 1024 B, to match formatRate (see byte-size.ts). A cap of 0 is
 // refused rather than read as "stop" or as "no cap" (rclone's reading): stopping a
 // method is what windows are for, and `off` says "no cap" without doubt.
-// Timetable boundaries are built with the local-time constructor for the day, like the
-// windows, so 18:00 stays 18:00 on the clock across a DST change.
+// The timetable form itself (entries, wrap-around, DST) is timetable.ts's, shared with prices.
 import { parseByteSize } from './byte-size.ts';
+import { parseTimetable as parseTimetableEntries, entryAt, nextValueChange, type TimetableEntry, type TimetableSyntax } from './timetable.ts';
 
 export interface RateEntry {
   /** Minutes since local midnight at which this rate takes over. */
@@ -63,52 +63,31 @@ function parseOneRate(text: string): number | undefined | string {
   return bytes;
 }
 
+const RATE_TIMETABLE: TimetableSyntax<number | undefined> = {
+  parseValue: (text) => {
+    const rate = parseOneRate(text);
+    return typeof rate === 'string' ? { problem: rate } : { value: rate };
+  },
+  valueName: 'rate',
+  example: '08:00,5MB/s 18:00,off',
+};
+
 function parseTimetable(spec: string): RateSpec {
-  const problems: string[] = [];
-  const entries: RateEntry[] = [];
-  for (const item of spec.split(/\s+/)) {
-    const m = /^(\d\d):(\d\d),(.*)$/.exec(item);
-    if (!m) {
-      problems.push(`${item}: every timetable entry is HH:MM,rate (e.g. 08:00,5MB/s 18:00,off)`);
-      continue;
-    }
-    const [hour, minute] = [Number(m[1]), Number(m[2])];
-    const rate = parseOneRate(m[3]);
-    if (hour > 23 || minute > 59) problems.push(`${item}: ${m[1]}:${m[2]} is not a time of day (00:00 to 23:59)`);
-    else if (entries.some((e) => e.minute === hour * 60 + minute)) problems.push(`${item}: ${m[1]}:${m[2]} appears twice`);
-    if (typeof rate === 'string') problems.push(`${item}: ${rate}`);
-    if (problems.length === 0) entries.push({ minute: hour * 60 + minute, bytesPerSecond: rate as number | undefined });
-  }
-  if (problems.length) throw new Error(problems.join('; '));
-  entries.sort((a, b) => a.minute - b.minute);
+  const entries = parseTimetableEntries(spec, RATE_TIMETABLE).map((e) => ({ minute: e.minute, bytesPerSecond: e.value }));
   return { kind: 'timetable', entries };
 }
 
-const boundaryOn = (day: Date, dayOffset: number, minute: number) =>
-  new Date(day.getFullYear(), day.getMonth(), day.getDate() + dayOffset, Math.floor(minute / 60), minute % 60);
+const asTimetable = (entries: RateEntry[]): TimetableEntry<number | undefined>[] => entries.map((e) => ({ minute: e.minute, value: e.bytesPerSecond }));
 
 /** The cap in force at `at` in bytes per second; undefined = no cap. */
 export function rateAt(spec: RateSpec, at: Date): number | undefined {
   if (spec.kind === 'none') return undefined;
   if (spec.kind === 'fixed') return spec.bytesPerSecond;
-  // Yesterday's last entry runs until today's first one.
-  let inForce = spec.entries[spec.entries.length - 1];
-  for (const entry of spec.entries) {
-    if (boundaryOn(at, 0, entry.minute).getTime() <= at.getTime()) inForce = entry;
-  }
-  return inForce.bytesPerSecond;
+  return entryAt(asTimetable(spec.entries), at).value;
 }
 
 /** The next instant after `from` at which the cap changes; undefined when it never does. */
 export function nextRateChange(spec: RateSpec, from: Date): Date | undefined {
   if (spec.kind !== 'timetable') return undefined;
-  const current = rateAt(spec, from);
-  // Every entry comes round within a day, so today and the next two days are enough.
-  for (let dayOffset = 0; dayOffset <= 2; dayOffset++) {
-    for (const entry of spec.entries) {
-      const boundary = boundaryOn(from, dayOffset, entry.minute);
-      if (boundary.getTime() > from.getTime() && entry.bytesPerSecond !== current) return boundary;
-    }
-  }
-  return undefined;
+  return nextValueChange(asTimetable(spec.entries), from);
 }

@@ -107,6 +107,15 @@ export class Admission<S extends string, C, R extends Running<C>> {
     this.pump();
   }
 
+  /** A waiting task's file was written again: it waits with what the new version checked. */
+  update(task: string, checked: C): void {
+    const w = this.waiting.find((x) => x.task === task && !x.inActive);
+    if (!w) return;
+    w.checked = checked;
+    w.key = this.o.keyOf(checked);
+    this.pump();
+  }
+
   /** Forgets a waiting task (cancel, restart). */
   drop(task: string): void {
     const i = this.waiting.findIndex((w) => w.task === task);

@@ -1,6 +1,6 @@
 // Watches one spool directory and reports each task file once it is complete. A task file
 // is complete when it parses as JSON and its size, mtime and inode have not changed for a
-// short settle time (BFT2_SETTLE_MS, counted from its mtime): a JSON object cannot parse
+// short settle time (tuning.settle, counted from its mtime): a JSON object cannot parse
 // before its last byte is written, so a file written in place by scp is never taken early
 // however slow the writer, and a file renamed into place (rsync) is taken once. The parse
 // is the guard of completeness; the settle time only lets a writer that rewrites a
@@ -8,7 +8,7 @@
 // leaves `queues` within about a tenth of a second (bench/spool.ts measures it).
 // A file that stays unparseable for the grace period is reported as such (the caller
 // writes `.err`). While `<task>.err` exists the file is parked; deleting the `.err`
-// re-arms it. The directory is also listed every BFT2_SPOOL_RESCAN_MS: chokidar 4 was
+// re-arms it. The directory is also listed every tuning.spoolrescan: chokidar 4 was
 // seen to miss a file renamed into place from a dotfile (rsync's way) once in a dozen
 // drops, and inotify sees nothing written to a network share by another host; a task
 // must not wait for an event that never comes. When inotify runs out of watches the
@@ -29,7 +29,7 @@ import { exists } from './durable-fs.ts';
 import { readUntrustedText, describeFileType } from '../trust/confined-file.ts';
 import { errors, messageOf } from '../errors/catalogue.ts';
 import type { Logger } from '../log/logger.ts';
-import { isWatchLimit, reportPolling } from './watch-health.ts';
+import { isWatchLimit, reportPolling, whenStarted } from './watch-health.ts';
 import { tuning } from '../config/tuning.ts';
 
 export interface ReadyTaskFile {
@@ -104,10 +104,7 @@ export class SpoolWatcher {
     this.watcher.on('unlink', (p) => this.forget(p));
     this.watcher.on('unlinkDir', (p) => this.forget(p));
     this.watcher.on('error', (err) => this.onWatchError(err));
-    const w = this.watcher;
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([new Promise<void>((resolve) => w.once('ready', () => resolve())), new Promise<void>((resolve) => (timer = setTimeout(resolve, 10_000)))]);
-    clearTimeout(timer);
+    await whenStarted(this.watcher);
     if (this.polling || this.rescanMs <= 0) void this.rescan();
   }
 

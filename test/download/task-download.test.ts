@@ -13,7 +13,7 @@ import { makeTempRoot } from '../../tools/harness/daemon.ts';
 import { startTestOrigin, type TestOrigin } from '../helpers/test-origin.ts';
 import { startS3Server, type TestS3 } from '../../tools/harness/s3-server.ts';
 import { memoryLogger, clientFor } from '../obs/obs-test-util.ts';
-import { spawnSeeder, type SeederProcess } from '../bt/helpers.ts';
+import { spawnSeeder, type SeederProcess } from '../../tools/harness/seeder.ts';
 import { startTracker, type RunningTracker } from '../../src/transfer/bt/tracker.ts';
 import { createBtClient, type BtClient } from '../../src/transfer/bt/bt-client.ts';
 import { pieceBuffers } from '../../src/transfer/bt/buffer-pool.ts';
@@ -259,7 +259,7 @@ test('rebalance idle: a slow CDN is helped by BitTorrent (the full torrent) with
 test('rebalance idle, a task that gives BitTorrent no share: no byte over BitTorrent (the sender seeds nothing of it), the CDN alone', async () => {
   // The seeder of this suite seeds the full torrent anyway; a sender would not (SPEC §5: BT
   // seeding only for a task with a BT share), so ranges taken over by BitTorrent would wait
-  // BFT2_HELP_STALL_MS for peers that never come.
+  // tuning.helpstall for peers that never come.
   origin.throttle(16 * MB);
   try {
     const s = start({ bt: none, obs: none, cdn: all() }, { config: { rebalance: 'idle' } });

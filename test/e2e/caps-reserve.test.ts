@@ -111,6 +111,10 @@ test('diskreserve on a small filesystem: a task that would cross it waits in que
     await waitFor(async () => ((await progress()).downloaded > 10 * MB ? true : undefined), { timeoutMs: 30_000, what: 'started after space was freed' });
 
     // Another writer takes space while it runs: the download pauses before crossing the reserve.
+    // Slowed first, so the download does not write more between the look at free space and
+    // the filler's last byte (on a loaded machine that write takes a while).
+    origin.throttle(MB / 2);
+    await new Promise((r) => setTimeout(r, 500));
     const { bavail, bsize } = await statfs(root);
     await writeFile(filler, Buffer.alloc(bavail * bsize - reserve - 6 * MB));
     const paused = await waitFor(async () => {

@@ -11,29 +11,13 @@ import path from 'node:path';
 import { makeDcp, makeCdnTask, type MadeDcp } from '../../tools/harness/dcp-fixture.ts';
 import { startTestOrigin, type TestOrigin } from '../helpers/test-origin.ts';
 import { startDaemon, makeTempRoot, waitFor, freePort, REPO_ROOT, type Daemon } from '../../tools/harness/daemon.ts';
+import { runCommand } from '../helpers/run-command.ts';
 
 const BFT2 = path.join(REPO_ROOT, 'bin/bft2');
 const MB = 1024 * 1024;
 const ENV = { retrytries: 1, retrydelay: '100ms', retrymaxdelay: '200ms', stall: '5000ms' };
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs a command to its end (killed after `timeoutMs`, default 60 s); never throws on a non-zero exit. */
-function run(cmd: string, args: string[], opts: { cwd?: string; env?: Record<string, string>; timeoutMs?: number } = {}): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const p = spawn(cmd, args, { cwd: opts.cwd ?? REPO_ROOT, env: { ...process.env, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'], timeout: opts.timeoutMs ?? 60_000, killSignal: 'SIGKILL' });
-    let stdout = '';
-    let stderr = '';
-    p.stdout.on('data', (b: Buffer) => (stdout += b.toString()));
-    p.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
-    p.once('error', reject);
-    p.once('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+const run = runCommand;
 const bft2 = (args: string[], opts?: { cwd?: string; env?: Record<string, string>; timeoutMs?: number }) => run(BFT2, args, opts);
 
 /** At most `n` at once: the machine running the tests is shared. */
@@ -170,6 +154,7 @@ test('every command against a stopped daemon keeps the documented exit status: 2
       inithashtable: [[[], 0]],
       addhashtable: [[[path.join(root, 'data/dcp')], 0]],
       retry: [[['cfec-001-broken'], 0], [['cfec-001-broken'], 1]],
+      plan: [[[path.join(REPO_ROOT, 'docs/fleet.example.json')], 0]],
     };
     // `daemon` starts one: the start-up tests above cover its exit status.
     assert.deepEqual(commands.filter((c) => c !== 'daemon' && !table[c]), [], 'every command has a row here');

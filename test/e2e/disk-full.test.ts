@@ -65,7 +65,11 @@ test('a receiver whose filesystem fills up: .err names it and the bytes still ne
   const t0 = Date.now();
   await writeFile(path.join(d.paths.queues, `${task}.task.json`), JSON.stringify(makeCdnTask({ name: 'big', basesubdir: 'cfec-001', cdnUrl: `${origin.url}/dcp/cfec-001/dcps/big`, filelist: dcp.filelist })));
   await waitFor(async () => ((await d.api('progress', { taskfile: `${task}.task.json` })).return_content.downloaded > FILL_AT ? true : undefined), { timeoutMs: 30_000, what: `${FILL_AT} bytes in` });
-  // Another writer takes all but 2 MiB of what is free.
+  // Another writer takes all but 2 MiB of what is free. The download is slowed first, so it
+  // does not fill the gap between the look at free space and the filler's last byte (a
+  // write that takes a while on a loaded machine); the ranges stay in flight.
+  origin.throttle(MB / 4);
+  await new Promise((r) => setTimeout(r, 300));
   const { bavail, bsize } = await statfs(root);
   await writeFile(filler, Buffer.alloc(bavail * bsize - 2 * MB));
   origin.throttle(null);

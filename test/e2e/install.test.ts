@@ -73,6 +73,8 @@ test('install under a temp root, twice (same result), then the installed daemon 
     assert.match(unit, /^Restart=on-failure$/m);
     assert.match(unit, /^ExecReload=\/bin\/kill -HUP \$MAINPID$/m);
     assert.match(unit, /^RestartPreventExitStatus=78$/m);
+    assert.match(unit, /^MemoryHigh=512M$/m, 'a leak is contained');
+    assert.match(unit, /^MemoryMax=1G$/m);
     assert.match(unit, /^WantedBy=multi-user\.target$/m);
     // systemd's own check of the unit: no unknown keys, the ExecStart executable exists.
     const verify = await exec('systemd-analyze', ['verify', path.join(root, 'etc/systemd/system/bft2.service')]);

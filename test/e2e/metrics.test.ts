@@ -177,6 +177,7 @@ const BFT2_FAMILIES = [
   'bft2_seed_time_left_seconds',
   'bft2_seed_uploaded_bytes',
   'bft2_seed_present_ratio',
+  'bft2_watch_polling',
   'bft2_hashtable_files',
   'bft2_hashtable_bytes',
   'bft2_disk_free_bytes',
@@ -332,7 +333,7 @@ test('a 1:1:1 delivery: bytes by method and direction on both nodes, the sender\
   let receiver: Daemon | undefined;
   try {
     s3 = await startS3Server({ bucket: 'cfec-001' });
-    const env = { ...FAST_ENV, obspartsize: '5MB' };
+    const env = { ...FAST_ENV, obspartsize: '1MB' };
     ({ sender } = await startLoopbackSender(s3, { root: path.join(base, 'sender'), config: { autosend: true, defaultseedtime: 2 }, tuning: env }));
     await mkdir(path.join(base, 'receiver/etc/bft2'), { recursive: true });
     await writeFile(path.join(base, 'receiver/etc/bft2/obsbuckets.txt'), `cfec-001 ${s3.ak} ${s3.sk} ${s3.endpoint}\n`);

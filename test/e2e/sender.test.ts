@@ -13,6 +13,7 @@ import { startLoopbackSender } from '../../tools/harness/sender-config.ts';
 import { startDaemon, makeTempRoot, waitFor, freePort, type Daemon } from '../../tools/harness/daemon.ts';
 import { startS3Server, type TestS3 } from '../../tools/harness/s3-server.ts';
 import { createObsClient } from '../../src/transfer/obs/obs-client.ts';
+import { parseLocalTime } from '../../src/util/time.ts';
 
 const MB = 1024 * 1024;
 let root: string;
@@ -80,6 +81,7 @@ test('send 1:1:1: uploadprogress reaches ready; OBS holds exactly obslist; the o
     btstatus: 'seeding',
     obsstatus: 'completed',
     cdnstatus: 'available',
+    peers: 0,
   });
   assert.equal(typeof peers, 'number');
   assert.match(bttracker, /^(tracker answered \d+ seeders?, \d+ leechers? at .*)?$/);
@@ -212,9 +214,24 @@ test('a restarted sender resumes seeding; a task whose seed time has passed goes
   );
   assert.equal(finished.return_content.btstatus, 'noseeding');
   assert.equal(finished.return_content.taskfile, path.join(root, 'data/sender/history/cfec-001-short.task.json'));
-  // Not seeding any more: the same name can be sent again even with reactive false.
+  // Not seeding any more: the same name can be sent again even with reactive false. The
+  // copy still carries the old sendtime; this send's time replaces it, so it seeds its whole
+  // seed time again instead of ending at the old deadline (at once).
   await copyFile(finished.return_content.taskfile, shortTask);
+  const oldSendtime = JSON.parse(await readFile(shortTask, 'utf8')).sendtime;
+  await new Promise((r) => setTimeout(r, 1100)); // a later second than the first send's
+  const sentAt = Date.now();
   assert.equal((await d.api('send', { taskfile: shortTask, reactive: 'false' })).return_content.desc, 'succeeded!');
+  const again = await waitFor(
+    async () => {
+      const r = await d.api('uploadprogress', { taskfile: 'cfec-001-short.task.json' });
+      return r.return_content.btstatus === 'seeding' ? r : undefined;
+    },
+    { timeoutMs: 30_000, what: 'the short task seeding again' },
+  );
+  const resent = JSON.parse(await readFile(again.return_content.taskfile, 'utf8'));
+  assert.notEqual(resent.sendtime, oldSendtime);
+  assert.ok(parseLocalTime(resent.sendtime)! >= sentAt - 1000, `sendtime ${resent.sendtime} is the time of this send`);
 });
 
 test('kill -9 during the OBS upload of a large file: after restart the upload finishes without starting that file from zero', async () => {

@@ -1,9 +1,10 @@
-// The delivery lab as a test: `lab/lab run lab/scenarios/small.json` — a centre, an OBS host,
+// The delivery lab as a test: `lab/lab run lab/scenarios/small.json --predict` — a centre, an OBS host,
 // a CDN edge, one cacher and two cinemas behind closed firewalls, each a network namespace
 // with shaped links — delivers a 1:1:1 task end to end through the API; every cinema's DCP
-// is verified against the sender's sha1s, the report's byte counters are sane, and the run
-// leaves nothing behind. Needs root and network namespaces: where they are missing the
-// test fails and says so (CI runs as root), it never skips.
+// is verified against the sender's sha1s, the report's byte counters are sane, the
+// planner's model is reported beside the run (--predict), and the run leaves nothing
+// behind. Needs root and network namespaces: where they are missing the test fails and
+// says so (CI runs as root), it never skips.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, execFileSync } from 'node:child_process';
@@ -12,6 +13,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { REPO_ROOT } from '../../tools/harness/daemon.ts';
 import type { RunReport } from '../../lab/lib/report.ts';
+import type { Comparison } from '../../lab/lib/predict.ts';
 
 test('lab: small scenario — 1 centre, 1 cacher, 2 cinemas on shaped links; every cinema DCP verified; figures sane; nothing left behind', { timeout: 170_000 }, async () => {
   assert.equal(process.getuid?.(), 0, 'the delivery lab needs root (network namespaces, tc, nftables); CI runs as root — run this test as root');
@@ -24,7 +26,7 @@ test('lab: small scenario — 1 centre, 1 cacher, 2 cinemas on shaped links; eve
   try {
     const jsonFile = path.join(dir, 'report.json');
     const { code, output } = await new Promise<{ code: number | null; output: string }>((resolve) => {
-      const p = spawn(path.join(REPO_ROOT, 'lab', 'lab'), ['run', 'lab/scenarios/small.json', '--json', jsonFile], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+      const p = spawn(path.join(REPO_ROOT, 'lab', 'lab'), ['run', 'lab/scenarios/small.json', '--predict', '--json', jsonFile], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
       let out = '';
       p.stdout.on('data', (b: Buffer) => (out += b.toString()));
       p.stderr.on('data', (b: Buffer) => (out += b.toString()));
@@ -36,7 +38,7 @@ test('lab: small scenario — 1 centre, 1 cacher, 2 cinemas on shaped links; eve
       });
     });
     assert.equal(code, 0, `lab/lab run failed (exit ${code}):\n${output}`);
-    const r = JSON.parse(await readFile(jsonFile, 'utf8')) as RunReport;
+    const r = JSON.parse(await readFile(jsonFile, 'utf8')) as RunReport & { prediction: Comparison };
     const size = r.dcp.size;
     assert.ok(r.ok, output);
     assert.equal(r.split, '1:1:1');
@@ -63,6 +65,18 @@ test('lab: small scenario — 1 centre, 1 cacher, 2 cinemas on shaped links; eve
     assert.ok(s.centreBtBytes > 0 && s.centreBtBytes <= s.centreUplinkBytes, `centre BitTorrent upload ${s.centreBtBytes} within its uplink ${s.centreUplinkBytes}`);
     assert.equal(s.centreUplinkPerCinema, s.centreUplinkBytes / 2);
     assert.match(output, /RESULT: ok/);
+
+    // --predict: the planner's model beside the run, for every cacher and cinema (its
+    // accuracy is held to recorded runs in predict.test.ts: this machine's load moves a
+    // single run's times too much for a bound here).
+    const p = r.prediction;
+    assert.deepEqual(p.hosts.map((h) => h.host).sort(), ['cacher1', 'cinema1', 'cinema2']);
+    for (const h of p.hosts) {
+      assert.ok(h.predictedS !== null && h.predictedS > 0, `${h.host}: a predicted time`);
+      assert.equal(h.measuredS, r.rows.find((x) => x.host === h.host)!.timeS, `${h.host}: the measured time is the report's`);
+    }
+    for (const m of ['bt', 'obs', 'cdn'] as const) assert.ok(p.bytes[m].predicted > 0 && p.bytes[m].measured > 0, `${m}: predicted and measured bytes`);
+    assert.match(output, /^slowest cinema: predicted \d+\.\d s, measured \d+\.\d s \([+-]\d+%; target ±25%\)/m);
     assert.match(output, /cinema1 .* verified/);
 
     // Nothing of the run is left: namespaces, work directory.

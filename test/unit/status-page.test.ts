@@ -15,7 +15,7 @@ function snapshot(tasks: TaskView[]): StatusSnapshot {
   return {
     now: '2026-12-07 10:00:00',
     version: '2.1.0',
-    node: { servertype: 'receiver', root: '/r', apilisten: '127.0.0.1:8191', metricslisten: '' },
+    node: { servertype: 'receiver', root: '/r', apilisten: '127.0.0.1:8191', metricslisten: '', watching: 'inotify' },
     windows: { priorpolicy: 'fulltime', bttime: '00:00-23:59', obstime: '00:00-08:00', cdntime: '08:00-18:00' },
     tasks,
     omittedHistory: 0,

@@ -15,7 +15,7 @@
 // sender spool, other torrents of the client.
 import { rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { PATH_MAX, RECEIVER_STATES, taskNameOf, type ReceiverState } from '../../config/paths.ts';
+import { PATH_MAX, taskNameOf, type ReceiverState } from '../../config/paths.ts';
 import { writeJsonDurable, exists } from '../../spool/durable-fs.ts';
 import { readTaskJson } from '../../trust/confined-file.ts';
 import { validateTask, planDownload } from '../../task/validate-task.ts';
@@ -32,7 +32,7 @@ import { btShareFiles, btShareUrl, checkBtShare, isSplitTask } from '../shared/b
 import { readRecord, writeRecord, fingerprint, unchangedOnDisk, seedStartMs, RECORD_KEY, type CacherRecord } from './seed-record.ts';
 import { seedHours, seedLeftMs, seedLeftMinutes } from '../shared/seed-clock.ts';
 import { spaceToStart } from '../shared/disk-space.ts';
-import { TaskPipeline, Cancelled, type PipelineRun, type CheckPurpose, type RoleHooks } from '../shared/task-pipeline.ts';
+import { TaskPipeline, RECEIVER_SPOOL, Cancelled, type PipelineRun, type CheckPurpose, type RoleHooks } from '../shared/task-pipeline.ts';
 import { cprogressAnswer } from './cprogress.ts';
 import { readTorrentFiles } from '../../transfer/bt/make-torrent.ts';
 import { describePeers } from '../../observe/tracker-reports.ts';
@@ -66,11 +66,8 @@ export class Cacher implements DownloadProvider {
     private readonly btClient: () => Promise<BtClient>,
   ) {
     const hooks: RoleHooks<ReceiverState, Checked, Fetch> = {
+      ...RECEIVER_SPOOL,
       name: 'cacher',
-      spoolRole: 'receiver',
-      states: { tmp: 'tmp', queue: 'queues', active: 'downloading', done: 'downloaded', history: 'history' },
-      allStates: RECEIVER_STATES,
-      doneWord: 'downloaded',
       limit: () => this.config.downloadingnum,
       check: (raw, at, purpose) => this.check(raw, at, purpose),
       keyOf: (c) => c.dataDir,
@@ -81,6 +78,7 @@ export class Cacher implements DownloadProvider {
       discard: (task, c) => this.removeShare(task, c),
       sourceUrls: async (c) => [btShareUrl(c.t)].filter((u) => /^https?:\/\//.test(u)),
       busyInActive: (task) => this.seeds.has(task),
+      resume: (task) => this.resumeSeed(task),
     };
     this.pipeline = new TaskPipeline(hooks, { paths: ctx.paths, log: ctx.log, guard: ctx.guard, autoretry: () => this.config.autoretry });
   }
@@ -113,13 +111,7 @@ export class Cacher implements DownloadProvider {
   // ----- life cycle -----
 
   async start(): Promise<void> {
-    // Complete shares whose seed time is not over are seeded again first (the pipeline
-    // leaves them alone), then the downloads resume.
-    await this.spool.ensureDirs();
-    for (const task of await this.spool.list('downloading')) {
-      if (await this.spool.hasMarker('downloading', task, '.err')) continue;
-      await this.resumeSeed(task).catch((err) => this.log.warn(`${task}: cannot resume seeding: ${messageOf(err)}`));
-    }
+    // Complete shares whose seed time is not over are seeded again (resumeSeed); the rest run.
     await this.pipeline.start({ resumeLog: 'start downloading taskfiles' });
     this.unregisterDownloads = this.ctx.metrics.registerDownloads(this);
   }
@@ -263,16 +255,21 @@ export class Cacher implements DownloadProvider {
     return false;
   }
 
-  /** A complete share at start-up, unchanged since it was recorded: seeded again without reading it. */
-  private async resumeSeed(task: string): Promise<void> {
+  /**
+   * A complete share at start-up, unchanged since it was recorded: seeded again without
+   * reading it (true). A changed one is re-read by its run, not here: start-up must not wait.
+   */
+  private async resumeSeed(task: string): Promise<boolean> {
     const file = this.spool.file('downloading', task);
     const raw = (await readTaskJson(file)).raw as Record<string, unknown>;
     const c = await this.check(raw, file, 'resume');
     const rec = readRecord(raw);
-    if (!rec?.seedstart) return;
-    if (seedLeftMs(seedStartMs(rec), seedHours(c.t, this.config)) === 0) return void (await this.finish(task));
-    // A changed share is re-read by its run (the pipeline starts it), not here: start-up must not wait for it.
-    if (await unchangedOnDisk(c.dataDir, c.share, rec.files)) await this.seedRecorded(task, c, rec);
+    if (!rec?.seedstart) return false;
+    if (seedLeftMs(seedStartMs(rec), seedHours(c.t, this.config)) === 0) {
+      await this.finish(task);
+      return true;
+    }
+    return (await unchangedOnDisk(c.dataDir, c.share, rec.files)) && (await this.seedRecorded(task, c, rec));
   }
 
   // ----- the seed clock -----

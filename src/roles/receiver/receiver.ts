@@ -10,7 +10,7 @@
 // touch another task's files, the sender spool.
 import { rm, stat, copyFile, mkdir, readFile, constants as fsConstants } from 'node:fs/promises';
 import path from 'node:path';
-import { TEMP_PREFIX, PATH_MAX, RECEIVER_STATES, taskNameOf, type ReceiverState } from '../../config/paths.ts';
+import { TEMP_PREFIX, PATH_MAX, taskNameOf, type ReceiverState } from '../../config/paths.ts';
 import { writeFileDurable, writeJsonDurable, exists, renameDurable } from '../../spool/durable-fs.ts';
 import { readTaskJson } from '../../trust/confined-file.ts';
 import { validateTask, planDownload, checkMethodsAvailable, type DownloadPlan } from '../../task/validate-task.ts';
@@ -36,7 +36,7 @@ import { checkAssembly, storeDcp, recordHashes, storingMarker, newStoreSwap, par
 import { ReceiverSeeds } from './receiver-seeds.ts';
 import { describePeers } from '../../observe/tracker-reports.ts';
 import type { DownloadFigures, DownloadProvider } from '../../observe/downloads.ts';
-import { TaskPipeline, Cancelled, type PipelineRun, type CheckPurpose, type RoleHooks } from '../shared/task-pipeline.ts';
+import { TaskPipeline, RECEIVER_SPOOL, Cancelled, type PipelineRun, type CheckPurpose, type RoleHooks } from '../shared/task-pipeline.ts';
 import type { ScheduledTask } from '../../schedule/showschedules.ts';
 import { tuning } from '../../config/tuning.ts';
 
@@ -74,11 +74,8 @@ export class Receiver implements DownloadProvider {
   ) {
     if (btClient) this.seeds = new ReceiverSeeds(ctx, hashes, btClient);
     const hooks: RoleHooks<ReceiverState, Checked, Download> = {
+      ...RECEIVER_SPOOL,
       name: 'receiver',
-      spoolRole: 'receiver',
-      states: { tmp: 'tmp', queue: 'queues', active: 'downloading', done: 'downloaded', history: 'history' },
-      allStates: RECEIVER_STATES,
-      doneWord: 'downloaded',
       limit: () => this.config.downloadingnum,
       check: (raw, at, purpose) => this.check(raw, at, purpose),
       keyOf: (c) => c.storeDir,

@@ -3,7 +3,8 @@
 // take their sha1 from the hash table (hashing only what is missing, in the same reads
 // that make the torrent), allocate the files to the methods, make the full torrent and,
 // when BT has only a share, the `-tmp` share directory of hard links and its torrent,
-// fill URLs and windows, and write the task file last, atomically.
+// fill URLs and windows, and write the task file last, atomically. `btobscdn auto` takes
+// the split from the planner (src/plan/auto-split.ts) and the log line says which.
 // Owns: the DCP's torrents, its `dcps-tmp/<name>-tmp` directory, the task file it is asked
 // to write. Must not touch: the DCP's data (read only), the spools.
 import { stat, lstat, rm, mkdir, link, readFile } from 'node:fs/promises';
@@ -11,7 +12,9 @@ import path from 'node:path';
 import { errors, isBft2Error, messageOf } from '../../errors/catalogue.ts';
 import { allocate, parseRatio } from '../../task/allocate.ts';
 import { unsafeSegment } from '../../task/validate-task.ts';
-import { makeTorrent, readTorrentFiles, isTorrentSkipped, type TorrentInfo } from '../../transfer/bt/make-torrent.ts';
+import { makeTorrent, readTorrentFiles, isTorrentSkipped, torrentFileOrder, type TorrentInfo } from '../../transfer/bt/make-torrent.ts';
+import { autoSplit, type AutoSplit } from '../../plan/auto-split.ts';
+import type { Policy } from '../../plan/fleet-model.ts';
 import { writeJsonDurable } from '../../spool/durable-fs.ts';
 import { walkStore, type FileStat } from '../../hashtable/store-walk.ts';
 import { assertPublishableTree, pathInside, regularFileInside } from '../../trust/confined-file.ts';
@@ -39,6 +42,8 @@ export interface GenTaskParams {
   sk?: string;
   endpoint?: string;
   deloldtorrent?: string;
+  /** With btobscdn `auto`: the release date the planner must meet. */
+  deadline?: string;
 }
 
 /** What a gentask found before it starts (see TaskGenerator.survey). */
@@ -124,8 +129,12 @@ export class TaskGenerator {
       sk: str(raw.sk),
       endpoint: str(raw.endpoint),
       deloldtorrent: str(raw.deloldtorrent) || 'false',
+      deadline: str(raw.deadline),
     };
     const bad = (name: string, value: string, why: string) => errors.GENTASK_BAD_PARAM(name, value, why);
+    const chosen = await this.autoSplit(p, str(raw.policy) !== '').catch((err) => {
+      throw bad(p.btobscdn === 'auto' ? 'btobscdn' : 'deadline', p.btobscdn === 'auto' ? 'auto' : p.deadline!, messageOf(err));
+    });
     if (!p.basesubdir || unsafeSegment(p.basesubdir)) throw bad('basesubdir', p.basesubdir, 'must be one plain directory name, e.g. cfec-001');
     try {
       parseRatio(p.btobscdn);
@@ -148,7 +157,8 @@ export class TaskGenerator {
     const done = (err?: unknown) => {
       if (err === undefined) {
         job.state = 'finished';
-        this.ctx.log.info(`gentask: ${p.taskfile} written`);
+        if (chosen?.late) this.ctx.log.warn(`gentask: ${p.taskfile} written; ${chosen.line}`);
+        else this.ctx.log.info(`gentask: ${p.taskfile} written${chosen ? `; ${chosen.line}` : ''}`);
       } else {
         job.state = 'error';
         job.error = isBft2Error(err) ? err.message : errors.GENTASK_FAILED(p.taskfile, messageOf(err)).message;
@@ -175,6 +185,24 @@ export class TaskGenerator {
     void this.generate(p, job, survey).then(() => done(), done);
     const names = [...survey.toMake, p.taskfile];
     return `please wait until ${names.slice(0, -1).join(', ')}${names.length > 1 ? ' and ' : ''}${names.at(-1)} ${names.length > 1 ? 'all are' : 'is'} finished.`;
+  }
+
+  /**
+   * `btobscdn auto`: the planner's split for the fleet in etc/bft2/fleet.json and this DCP's
+   * files (and its policy, unless the call names one) goes into `p`. Undefined otherwise.
+   */
+  private async autoSplit(p: GenTaskParams, policyGiven: boolean): Promise<AutoSplit | undefined> {
+    if (p.btobscdn !== 'auto') {
+      if (p.deadline) throw new Error('a deadline is for btobscdn auto only');
+      return undefined;
+    }
+    if (!p.deadline) throw new Error('auto needs a deadline, "YYYY-MM-DD HH:MM": when every cinema must have the DCP');
+    const sizes = new Map((await walkStore(p.dcppath)).map((f) => [path.relative(p.dcppath, f.path).split(path.sep).join('/'), f.size]));
+    const files = torrentFileOrder([...sizes.keys()].filter((f) => !isTorrentSkipped(f))).map((file) => ({ file, size: sizes.get(file)! }));
+    const chosen = await autoSplit({ fleetFile: this.ctx.paths.fleetFile, config: this.ctx.config(), configFile: this.ctx.paths.configFile, deadline: p.deadline, files, policy: policyGiven ? (p.policy as Policy) : undefined, now: new Date() });
+    p.btobscdn = chosen.split;
+    if (!policyGiven) p.policy = chosen.policy;
+    return chosen;
   }
 
   /**

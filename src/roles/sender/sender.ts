@@ -12,7 +12,7 @@
 import path from 'node:path';
 import { readFile } from 'node:fs/promises';
 import { requestFollowing, statusError, fileUrl } from '../../transfer/cdn/http-request.ts';
-import { SENDER_STATES, taskNameOf, type SenderState } from '../../config/paths.ts';
+import { taskNameOf, type SenderState } from '../../config/paths.ts';
 import { SpoolWatcher } from '../../spool/spool-watcher.ts';
 import { writeFileDurable, writeJsonDurable, exists } from '../../spool/durable-fs.ts';
 import { validateTask } from '../../task/validate-task.ts';
@@ -31,7 +31,7 @@ import { dcpDirInside, verifyPublishable, type PublishedFile } from './publish-c
 import { readTaskJson } from '../../trust/confined-file.ts';
 import type { ObsPublisher } from './obs-publisher.ts';
 import { formatObsStatus } from '../../transfer/obs/obs-upload.ts';
-import { TaskPipeline, type PipelineRun, type RoleHooks } from '../shared/task-pipeline.ts';
+import { TaskPipeline, SENDER_SPOOL, type PipelineRun, type RoleHooks } from '../shared/task-pipeline.ts';
 import { seedHours, seedEndMs } from '../shared/seed-clock.ts';
 import type { SeedingProvider, SeedingTask } from '../../observe/seeding.ts';
 import { describeTracker } from '../../observe/tracker-reports.ts';
@@ -75,11 +75,8 @@ export class Sender implements SeedingProvider {
     private readonly obs: ObsPublisher,
   ) {
     const hooks: RoleHooks<SenderState, Task, Upload> = {
+      ...SENDER_SPOOL,
       name: 'sender',
-      spoolRole: 'sender',
-      states: { tmp: 'tmp', queue: 'queues', active: 'uploading', done: 'uploaded', history: 'history' },
-      allStates: SENDER_STATES,
-      doneWord: 'uploaded',
       limit: () => this.config.uploadingnum,
       check: async (raw, at) => {
         const t = validateTask(raw, at);

@@ -7,7 +7,7 @@
 import { errors } from '../../errors/catalogue.ts';
 import type { FileEntry, Task } from '../../task/schema.ts';
 import { fetchTorrent, checkTorrent } from '../../transfer/bt/torrent-fetch.ts';
-import { readTorrentFiles, type TorrentInfo } from '../../transfer/bt/make-torrent.ts';
+import { NotATorrent, readTorrentFiles, type TorrentInfo } from '../../transfer/bt/torrent-file.ts';
 import { btErrors, describe } from '../../transfer/bt/bt-errors.ts';
 
 /** How long `recv` waits for a torrent before it answers that it could not download it. */
@@ -46,7 +46,8 @@ export interface CheckedBtShare {
 /**
  * Fetches the share's torrent and checks that it holds exactly the share's files with the
  * task's sizes. Throws BT_NO_TMPURL, BT_TORRENT_FETCH (could not download it: the seed's
- * `could not download [tmp]torrent from <url>`), BT_TORRENT_FILES or BT_TORRENT_UNSAFE.
+ * `could not download [tmp]torrent from <url>`), BT_TORRENT_INVALID, BT_TORRENT_FILES or
+ * BT_TORRENT_UNSAFE.
  * Call it only for a task that gives BitTorrent files.
  */
 export async function checkBtShare(t: Task, signal: AbortSignal = new AbortController().signal): Promise<CheckedBtShare> {
@@ -55,12 +56,15 @@ export async function checkBtShare(t: Task, signal: AbortSignal = new AbortContr
   return { url, torrent, info: checkBtShareTorrent(t, url, await parseShareTorrent(url, torrent)) };
 }
 
-/** The torrent's file list; a body that is not a torrent is a failed download of it. */
+/**
+ * The torrent's file list, checked whole; a body that is not a torrent is a failed download
+ * of it, a torrent that is not whole is BT_TORRENT_INVALID.
+ */
 export async function parseShareTorrent(url: string, torrent: Uint8Array): Promise<TorrentInfo> {
   try {
-    return await readTorrentFiles(torrent);
+    return await readTorrentFiles(torrent, url);
   } catch (err) {
-    throw btErrors.BT_TORRENT_FETCH(url, `not a torrent file (${describe(err)})`);
+    throw err instanceof NotATorrent ? btErrors.BT_TORRENT_FETCH(url, describe(err)) : err;
   }
 }
 

@@ -15,18 +15,17 @@
 // - a task running at two crashes of the daemon in a row is set aside (crash-guard.ts).
 // Owns: the role's spool directories and its runs. Must not know what a run does.
 import path from 'node:path';
-import { writeFile } from 'node:fs/promises';
 import { TaskSpool } from '../../spool/task-spool.ts';
 import { Admission, type Running } from '../../spool/admission.ts';
 import { SpoolWatcher, type ReadyTaskFile } from '../../spool/spool-watcher.ts';
-import { exists, renameDurable } from '../../spool/durable-fs.ts';
+import { exists, renameDurable, writeFileDurable } from '../../spool/durable-fs.ts';
 import type { CrashGuard } from '../../spool/crash-guard.ts';
 import { readTaskJson } from '../../trust/confined-file.ts';
 import { errors, isBft2Error, messageOf, Bft2Error } from '../../errors/catalogue.ts';
 import { faultClass } from '../../transfer/retry-policy.ts';
 import { TryLog } from '../../transfer/try-log.ts';
 import { formatLocalTime } from '../../util/time.ts';
-import { taskNameOf, nameProblem, type Paths, type Role } from '../../config/paths.ts';
+import { taskNameOf, nameProblem, RECEIVER_STATES, SENDER_STATES, type Paths, type Role, type ReceiverState, type SenderState } from '../../config/paths.ts';
 import type { Logger } from '../../log/logger.ts';
 import { AutoRetry, parseAutoRetry } from './auto-retry.ts';
 
@@ -55,14 +54,33 @@ export interface StateNames<S extends string> {
   history: S;
 }
 
-export interface RoleHooks<S extends string, C, R extends PipelineRun<C>> {
-  /** For logs and the crash guard (a cacher's tasks are in the receiver spool). */
-  name: 'receiver' | 'sender' | 'cacher';
+/** Which spool a role uses and how its states are named. */
+export interface SpoolLayout<S extends string> {
   spoolRole: Role;
   states: StateNames<S>;
   allStates: readonly S[];
   /** How `cancel` names the done state in its answer (`downloaded`). */
   doneWord: string;
+}
+
+/** The receiver spool (SPEC §5): the receiver's, and the cacher's. */
+export const RECEIVER_SPOOL: SpoolLayout<ReceiverState> = {
+  spoolRole: 'receiver',
+  states: { tmp: 'tmp', queue: 'queues', active: 'downloading', done: 'downloaded', history: 'history' },
+  allStates: RECEIVER_STATES,
+  doneWord: 'downloaded',
+};
+
+export const SENDER_SPOOL: SpoolLayout<SenderState> = {
+  spoolRole: 'sender',
+  states: { tmp: 'tmp', queue: 'queues', active: 'uploading', done: 'uploaded', history: 'history' },
+  allStates: SENDER_STATES,
+  doneWord: 'uploaded',
+};
+
+export interface RoleHooks<S extends string, C, R extends PipelineRun<C>> extends SpoolLayout<S> {
+  /** For logs and the crash guard (a cacher's tasks are in the receiver spool). */
+  name: 'receiver' | 'sender' | 'cacher';
   /** How many tasks run at once. */
   limit(): number;
   /** Checks a task's content; `at` names the file in error texts. Throws the error for `.err` or the API. */
@@ -85,6 +103,8 @@ export interface RoleHooks<S extends string, C, R extends PipelineRun<C>> {
   sourceUrls(c: C): Promise<string[]>;
   /** Whether a file in the active state whose `.err` went should be left alone (a cacher's share seeding). */
   busyInActive?(task: string): boolean;
+  /** At start-up, resumes a task of the active state that needs no run; true when it did. */
+  resume?(task: string): Promise<boolean>;
   /** Called under the lock before a done task is filed in history because the same name comes again. */
   onDoneReplaced?(task: string): Promise<void>;
   /** The way out of a failed run, as the commands to type (lines starting `way out:`), for its `.err`. */
@@ -172,13 +192,8 @@ export class TaskPipeline<S extends string, C, R extends PipelineRun<C>> {
     await this.spool.ensureDirs();
     await this.spool.reconcileMarkers();
     const resuming: string[] = [];
-    const resumedByRole: string[] = [];
     for (const task of await this.spool.list(st.active)) {
       if (await this.spool.hasMarker(st.active, task, '.err')) continue;
-      if (this.role.busyInActive?.(task)) {
-        resumedByRole.push(task);
-        continue;
-      }
       if (this.o.guard.quarantined(this.guardKey(task))) {
         const e = errors.TASK_QUARANTINED(this.o.guard.strikes(this.guardKey(task)));
         this.log.error(`${e.code} ${task}: ${e.message}`);
@@ -188,9 +203,15 @@ export class TaskPipeline<S extends string, C, R extends PipelineRun<C>> {
       }
       resuming.push(task);
     }
-    const all = [...resumedByRole, ...resuming];
-    if (all.length) this.log.info(`${opts.resumeLog ?? `start ${st.active} taskfiles`}: ${all.join(',')}`);
-    for (const task of resuming) await this.admission.launch(task);
+    if (resuming.length) this.log.info(`${opts.resumeLog ?? `start ${st.active} taskfiles`}: ${resuming.join(',')}`);
+    for (const task of resuming) {
+      // The role resumes what needs no run (a cacher's complete share is seeded again); the rest run.
+      const resumed = await this.role.resume?.(task).catch((err) => {
+        this.log.warn(`${task}: ${messageOf(err)}; running it instead`);
+        return false;
+      });
+      if (!resumed) await this.admission.launch(task);
+    }
     await this.autoRetry.start();
 
     this.watchers = [
@@ -299,7 +320,7 @@ export class TaskPipeline<S extends string, C, R extends PipelineRun<C>> {
 
   /** A complete task file in the queue (dropped in by a person or a TMS, or put there by recv). */
   private async onDropped({ task, file, raw }: ReadyTaskFile): Promise<void> {
-    if (this.admission.isWaiting(task) || this.entering.has(task)) return;
+    if (this.entering.has(task)) return;
     let checked: C;
     try {
       const why = nameProblem(task);
@@ -313,7 +334,9 @@ export class TaskPipeline<S extends string, C, R extends PipelineRun<C>> {
         // Under the lock: the file may have been taken already (by recv's own admission, a cancel).
         if (!(await exists(this.spool.file(this.st.queue, task)))) return 'gone';
         const running = (await this.spool.locate(task)).find((l) => l.state === this.st.active);
-        if (running || this.running.has(task)) return this.fileDuplicate(task, running?.file ?? this.spool.file(this.st.active, task));
+        if (running) return this.fileDuplicate(task, running.file);
+        // This very file is queued already, or being started (its move to the active state waits for this lock).
+        if (this.admission.has(task)) return 'known';
         // Same name already done: it is done again; the old task file goes to history.
         if (await exists(this.spool.file(this.st.done, task))) {
           await this.role.onDoneReplaced?.(task);
@@ -326,6 +349,7 @@ export class TaskPipeline<S extends string, C, R extends PipelineRun<C>> {
         return 'refused';
       });
     if (outcome === 'queued') this.admission.enqueue(task, checked);
+    else if (outcome === 'known') this.admission.update(task, checked);
   }
 
   /**
@@ -337,8 +361,9 @@ export class TaskPipeline<S extends string, C, R extends PipelineRun<C>> {
     const reason = errors.SAME_IN_STATE(this.st.active, runningFile);
     const stamp = formatLocalTime().replace(/[-: ]/g, '');
     const filed = path.join(this.spool.dir(this.st.history), `${task}.task.json.duplicate-${stamp}`);
+    // The reason first: whoever finds the filed copy finds why beside it.
+    await writeFileDurable(`${filed}.why`, `${reason.message}\n${formatLocalTime()} dropped into ${this.st.queue} while the task runs; filed here, the running task goes on\n`).catch(() => undefined);
     await renameDurable(this.spool.file(this.st.queue, task), filed);
-    await writeFile(`${filed}.why`, `${reason.message}\n${formatLocalTime()} dropped into ${this.st.queue} while the task runs; filed here, the running task goes on\n`).catch(() => undefined);
     this.log.warn(`${reason.code} ${task}: ${reason.message}; the dropped file is filed as ${filed}`);
     return 'duplicate';
   }

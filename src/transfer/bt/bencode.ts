@@ -1,8 +1,11 @@
-// A bencode encoder (BEP 3) for the one structure bft2 writes: a .torrent file.
-// Owns encoding only; decoding is parse-torrent's (make-torrent.ts readTorrentFiles).
+// Bencode (BEP 3) for the one structure bft2 reads and writes: a .torrent file.
+// Owns encoding and strict decoding; what a torrent must hold is torrent-file.ts's.
 // Written here rather than importing `bencode`, which is only a transitive dependency
-// of create-torrent / parse-torrent and could move under them at any install.
-// Output is byte-identical to create-torrent's for the same dictionary (tested).
+// of create-torrent / parse-torrent and could move under them at any install, and whose
+// decoder is lax where a torrent from outside must be read exactly: it truncates `i10.5e`
+// to 10, loses integers past 2^53, lets a repeated key win and copies the whole input.
+// The encoder's output is byte-identical to create-torrent's for the same dictionary
+// (tested); the decoder returns byte strings as views of the input (no copy).
 
 export type BValue = number | string | Uint8Array | BValue[] | { [key: string]: BValue | undefined };
 
@@ -43,4 +46,91 @@ function encodeInto(v: BValue, out: Buffer[]): void {
 function bytes(b: Uint8Array, out: Buffer[]): void {
   out.push(Buffer.from(`${b.length}:`));
   out.push(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
+}
+
+export type BDecoded = number | Uint8Array | BDecoded[] | BDict;
+export interface BDict {
+  [key: string]: BDecoded;
+}
+
+/** Nesting deeper than this is refused (a torrent needs 4: root, info, files, path). */
+const MAX_DEPTH = 32;
+
+/** Where each value of the top-level dictionary lies in the input, [start, end). */
+export type Spans = Map<string, [number, number]>;
+
+/**
+ * Decodes `buf` strictly: numbers are decimal without leading zeros (one with a fraction
+ * or past 2^53 comes back as such: the caller checks every number it uses with
+ * Number.isSafeInteger); a dictionary's keys are byte strings, each once; nothing follows
+ * the value.
+ * Throws an Error naming the offset of the first fault. `spans`, when given, receives the
+ * byte range of every top-level dictionary value (a torrent's info hash is the sha1 of the
+ * `info` value's bytes as they are in the file).
+ */
+export function bdecode(buf: Uint8Array, spans?: Spans): BDecoded {
+  let at = 0;
+  const fail = (what: string): never => {
+    throw new Error(`bencode: ${what} at byte ${at}`);
+  };
+  const digitsUntil = (stop: number): string => {
+    const from = at;
+    while (at < buf.length && buf[at] !== stop) at++;
+    if (at >= buf.length) fail('unterminated number');
+    return Buffer.from(buf.buffer, buf.byteOffset + from, at - from).toString('latin1');
+  };
+  const integer = (): number => {
+    at++; // 'i'
+    const text = digitsUntil(0x65 /* e */);
+    // A fraction or a number past 2^53 is returned as it reads, for the caller to refuse
+    // naming the field; anything else that is not a decimal number is refused here.
+    if (!/^-?(0|[1-9][0-9]*)(\.[0-9]+)?$/.test(text) || text === '-0') fail(`not a number: i${text}e`);
+    at++;
+    return Number(text);
+  };
+  const bytes = (): Uint8Array => {
+    const text = digitsUntil(0x3a /* : */);
+    if (!/^(0|[1-9][0-9]*)$/.test(text)) fail(`not a string length: ${JSON.stringify(text)}`);
+    const len = Number(text);
+    at++;
+    if (!Number.isSafeInteger(len) || at + len > buf.length) fail(`string of ${text} bytes past the end`);
+    const out = buf.subarray(at, at + len);
+    at += len;
+    return out;
+  };
+  const value = (depth: number): BDecoded => {
+    if (depth > MAX_DEPTH) fail('nested too deeply');
+    if (at >= buf.length) fail('unexpected end');
+    const c = buf[at];
+    if (c === 0x69 /* i */) return integer();
+    if (c >= 0x30 && c <= 0x39) return bytes();
+    if (c === 0x6c /* l */) {
+      at++;
+      const list: BDecoded[] = [];
+      while (at < buf.length && buf[at] !== 0x65) list.push(value(depth + 1));
+      if (at >= buf.length) fail('unterminated list');
+      at++;
+      return list;
+    }
+    if (c === 0x64 /* d */) {
+      at++;
+      const dict: BDict = {};
+      while (at < buf.length && buf[at] !== 0x65) {
+        if (buf[at] < 0x30 || buf[at] > 0x39) fail('a dictionary key that is not a string');
+        const key = Buffer.from(bytes()).toString('utf8');
+        if (Object.prototype.hasOwnProperty.call(dict, key)) fail(`key ${JSON.stringify(key)} twice`);
+        const start = at;
+        // defineProperty: a key "__proto__" is data like any other.
+        Object.defineProperty(dict, key, { value: value(depth + 1), enumerable: true, writable: true, configurable: true });
+        if (depth === 0) spans?.set(key, [start, at]);
+      }
+      if (at >= buf.length) fail('unterminated dictionary');
+      at++;
+      return dict;
+    }
+    return fail(`unexpected byte 0x${c.toString(16)}`);
+  };
+  const out = value(0);
+  if (at !== buf.length) fail('data after the end');
+  return out;
 }

@@ -10,15 +10,24 @@
 // WebRTC. uTP is off: webtorrent 2.x binds a UDP socket per outgoing uTP connect (fixed
 // only in 3.x) and bft2's peers speak TCP. PEX (ut_pex) stays on: it only tells peers
 // about other peers of the same swarm, all found through the tracker in the first place.
+import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type WebTorrent from 'webtorrent';
-import type { Torrent } from 'webtorrent';
+import type { AddOptions, Torrent } from 'webtorrent';
 import type { Logger } from '../../log/logger.ts';
-import { installBlockBuffers } from './block-buffers.ts';
+import { installBtPatches } from './patches/index.ts';
+import { clientTorrent, readTorrent, type ReadTorrent } from './torrent-file.ts';
+import { fileStore } from './file-store.ts';
 
 export interface BtClient {
   /** The webtorrent client, for bt-seed.ts and bt-method.ts. */
   readonly wt: WebTorrent;
+  /**
+   * Adds a torrent (a .torrent's bytes, checked whole first, or one read already) to the
+   * client. The client is given the parsed torrent, never the bytes (torrent-file.ts), and
+   * by default a store in webtorrent's own layout (`<path>/<torrent name>/<file>`).
+   */
+  add(torrent: Uint8Array | ReadTorrent, opts: AddOptions): Torrent;
   /** The TCP port peers connect to (the one asked for, or the one the OS chose for 0). */
   readonly port: number;
   readonly log: Logger;
@@ -58,7 +67,7 @@ export interface BtClientOptions {
 export async function createBtClient(opts: BtClientOptions): Promise<BtClient> {
   // Loaded on first use: a node that never touches BitTorrent does not carry webtorrent's
   // modules (tens of MB of RSS).
-  await installBlockBuffers();
+  await installBtPatches();
   const { default: WebTorrentClient } = await import('webtorrent');
   const wt = new WebTorrentClient({
     peerId: peerIdFor(opts.role ?? 'receiver'),
@@ -98,6 +107,10 @@ export async function createBtClient(opts: BtClientOptions): Promise<BtClient> {
     wt,
     port,
     log,
+    add(torrent, addOpts) {
+      const read = torrent instanceof Uint8Array ? readTorrent(torrent) : torrent;
+      return wt.add(clientTorrent(read), { store: PlainLayoutStore, ...addOpts });
+    },
     close() {
       closing ??= new Promise<void>((resolve) => {
         if (wt.destroyed) return resolve();
@@ -110,6 +123,9 @@ export async function createBtClient(opts: BtClientOptions): Promise<BtClient> {
     },
   };
 }
+
+/** The store of a torrent added without one: its files under the add's `path`, as named in the torrent. */
+const PlainLayoutStore = fileStore({ writable: true, pathOf: (rel, dir, name) => path.join(dir, name, ...rel.split('/')) });
 
 /** Resolves when a just-added torrent is ready (metadata, store, start-up check), rejects with its first error as `what: <message>`. */
 export function whenReady(torrent: Torrent, what: string): Promise<void> {

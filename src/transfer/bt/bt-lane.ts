@@ -12,13 +12,14 @@
 // Owns: its torrents' presence in the client and their selections. Must not touch other
 // torrents of the client, the client itself, or files outside the task's assembly dir.
 import path from 'node:path';
-import FSChunkStore from 'fs-chunk-store';
 import type { Torrent, Wire } from 'webtorrent';
 import { whenReady, type BtClient } from './bt-client.ts';
-import { pieceBuffers } from './buffer-pool.ts';
-import { readTorrentFiles, type TorrentInfo } from './make-torrent.ts';
+import { fileStore } from './file-store.ts';
+import { NotATorrent, readTorrent, type ReadTorrent, type TorrentInfo } from './torrent-file.ts';
 import { fetchTorrent, checkTorrent } from './torrent-fetch.ts';
 import { btErrors, describe } from './bt-errors.ts';
+import { capPipeline } from './patches/pipeline-cap.ts';
+import { reannounce } from './patches/reannounce.ts';
 import { TEMP_PREFIX } from '../../config/paths.ts';
 import { partPathOf } from '../segments/part-store.ts';
 import type { FileEntry } from '../../task/schema.ts';
@@ -69,63 +70,14 @@ interface Wanted {
 interface Added {
   url: string;
   info: TorrentInfo;
-  buf: Buffer;
+  /** The torrent as read (its byte strings are views of the fetched bytes: no second copy). */
+  read: ReadTorrent;
   torrent?: Torrent;
   /** The add under way (two ranges asked at once add the torrent once). */
   adding?: Promise<Torrent>;
   wanted: Set<Wanted>;
   /** The verified-piece map kept when the torrent goes (a closed window), for the next add. */
   bitfield?: Uint8Array;
-}
-
-/**
- * webtorrent's file store with every file of the torrent mapped onto the task's part
- * files; a file the download does not fetch (a local copy) gets a throwaway spill file,
- * so a piece that straddles it is still whole on disk for seeding.
- */
-function partChunkStore(mapPath: (rel: string) => string) {
-  return class PartChunkStore extends FSChunkStore {
-    constructor(chunkLength: number, opts: { files: { path: string; length: number; offset: number }[] } & Record<string, unknown>) {
-      super(chunkLength, { ...opts, path: undefined, files: opts.files.map((f) => ({ path: '/', length: f.length, offset: f.offset })) });
-      // Set after construction: the base class strips characters from file names.
-      opts.files.forEach((f, i) => ((this as unknown as { files: { path: string }[] }).files[i].path = mapPath(f.path.split('/').slice(1).join('/'))));
-    }
-
-    /**
-     * A verified piece's buffer goes back to the pool once it is written (block-buffers.ts).
-     * Not after an error: the store reports the first failed file write while writes to the
-     * piece's other files may still be reading the buffer.
-     */
-    override put(index: number, buf: Uint8Array, cb?: (err?: Error | null) => void): void {
-      super.put(index, buf, (err) => {
-        if (!err) pieceBuffers.give(buf);
-        cb?.(err);
-      });
-    }
-  };
-}
-
-/**
- * At most `blocks` block requests outstanding to one peer. webtorrent asks a peer for a
- * second's worth of blocks at the speed it measures (PIPELINE_MAX_DURATION), bounded only
- * by the `reqq` the peer announces, and holds every answered block in memory until its
- * piece is complete and written: on loopback that was about 100 MB in flight (issue 10).
- * The cap goes into the peer's handshake record, where webtorrent reads reqq; 128 blocks
- * (2 MiB) keep a link of 160 Mbit/s with 100 ms of round trip full (BFT2_BT_PIPELINE).
- */
-function capPipeline(wire: Wire, blocks: number): void {
-  if (!(blocks > 0)) return;
-  const w = wire as Wire & { peerExtendedHandshake?: { reqq?: unknown } };
-  const cap = () => {
-    const h = w.peerExtendedHandshake;
-    if (!h) return;
-    h.reqq = typeof h.reqq === 'number' && h.reqq > 0 ? Math.min(h.reqq, blocks) : blocks;
-  };
-  cap();
-  // The peer's extended handshake replaces the record: cap the new one.
-  wire.on('extended', (ext: unknown) => {
-    if (ext === 'handshake') cap();
-  });
 }
 
 export class BtLane {
@@ -169,11 +121,11 @@ export class BtLane {
     }
     await new Promise<void>((resolve, reject) => {
       const w: Wanted = { file, pieces, resolve, reject };
-      const onAbort = () => {
+      const onAbort = this.guarded(a, 'a cancelled range', () => {
         a.wanted.delete(w);
-        this.syncSelection(a);
         reject(signal.reason);
-      };
+        this.syncSelection(a);
+      });
       w.resolve = () => {
         signal.removeEventListener('abort', onAbort);
         resolve();
@@ -184,8 +136,13 @@ export class BtLane {
       };
       signal.addEventListener('abort', onAbort, { once: true });
       a.wanted.add(w);
-      this.syncSelection(a);
-      this.armStall();
+      try {
+        this.syncSelection(a);
+        this.armStall();
+      } catch (err) {
+        a.wanted.delete(w);
+        w.reject(err);
+      }
     });
   }
 
@@ -247,16 +204,19 @@ export class BtLane {
     if (!p) {
       p = (async () => {
         const buf = await fetchTorrent(url, new AbortController().signal);
-        let info: TorrentInfo;
+        let read: ReadTorrent;
         try {
-          info = await readTorrentFiles(buf);
+          read = readTorrent(buf, url);
         } catch (err) {
-          throw btErrors.BT_TORRENT_FETCH(url, new Error(`not a torrent file (${describe(err)})`));
+          // Bytes that are not a torrent may be a passing fault (an error page): retried.
+          // A torrent that is not whole (BT_TORRENT_INVALID) will not get better.
+          throw err instanceof NotATorrent ? btErrors.BT_TORRENT_FETCH(url, err) : err;
         }
+        const info = read.info;
         // The share torrent must hold BitTorrent's files (exactly, for a -tmp torrent); the
         // full torrent every file the download fetches with it.
         checkTorrent(url, share ? this.o.shareFiles : this.o.files, info, share && this.o.exactShare);
-        const a: Added = { url, info, buf, wanted: new Set() };
+        const a: Added = { url, info, read, wanted: new Set() };
         this.torrents.set(url, a);
         if (share) await this.o.onShareTorrent?.(buf);
         return a;
@@ -284,11 +244,14 @@ export class BtLane {
       // A seed or a download of the same torrent runs in this daemon (webtorrent holds one). Retryable.
       throw new Error(`torrent ${a.info.infoHash} is already active on this node`);
     }
-    const mapPath = (rel: string) =>
+    // Every file of the torrent maps onto the task's part files; a file the download does
+    // not fetch (a local copy) gets a throwaway spill file, so a piece that straddles it is
+    // still whole on disk for seeding.
+    const pathOf = (rel: string) =>
       this.ours.has(rel) ? partPathOf(this.o.assembly, rel) : path.join(this.o.assembly, path.dirname(rel), `${TEMP_PREFIX}${path.basename(rel)}.spill`);
-    const torrent = client.wt.add(a.buf, {
+    const torrent = client.add(a.read, {
       path: this.o.assembly,
-      store: partChunkStore(mapPath),
+      store: fileStore({ writable: true, pathOf }),
       deselect: true,
       strategy: this.o.strategy ?? 'sequential',
       // No piece cache (see bt-seed.ts): verified pieces served to other peers are read
@@ -298,26 +261,31 @@ export class BtLane {
     });
     a.torrent = torrent;
     this.o.log.info(`${this.o.task}: bt: ${a.info.name} (${a.info.infoHash}) added`);
-    torrent.on('wire', (wire: Wire) => capPipeline(wire, this.pipeline));
-    torrent.on('verified', (piece: number) => this.onVerified(a, piece));
-    torrent.on('download', () => this.armStall());
+    // Every listener is guarded: an exception in one fails this torrent's ranges, never the process.
+    torrent.on('wire', this.guarded(a, 'a new peer', (wire: Wire) => capPipeline(wire, this.pipeline, (err) => this.failRanges(a, err))));
+    torrent.on('verified', this.guarded(a, 'a verified piece', (piece: number) => this.onVerified(a, piece)));
+    torrent.on('download', this.guarded(a, 'data from a peer', () => this.armStall()));
     torrent.on('warning', (err: Error) => this.o.log.debug(`${this.o.task}: bt: ${err.message}`));
-    torrent.on('error', (err: Error) => {
+    torrent.on('error', this.guarded(a, 'a torrent error', (err: Error) => {
       // A store write that failed (a full disk) or a broken torrent: the ranges fail, the next fetch adds it again.
       if (torrent.ready && torrent.bitfield) a.bitfield = torrent.bitfield.buffer.slice(0, Math.ceil(a.info.pieceCount / 8));
       a.torrent = undefined;
       a.adding = undefined;
       for (const w of a.wanted) w.reject(err);
       a.wanted.clear();
-    });
+    }));
     await whenReady(torrent, `cannot add ${a.info.name} (${a.url})`);
     return torrent;
   }
 
-  /** Pieces whose every byte is in done ranges of our files (after a restart). */
-  private bitfieldFromDisk(info: TorrentInfo): Uint8Array | undefined {
+  /**
+   * Pieces whose every byte is in done ranges of our files (after a restart). Always a
+   * bitfield, also an empty one: without one webtorrent reads and hashes every piece of the
+   * part files at the add (524,288 reads of nothing for a fresh 8 GiB download); with one it
+   * checks one or two pieces per file of those marked done.
+   */
+  private bitfieldFromDisk(info: TorrentInfo): Uint8Array {
     const bits = new Uint8Array(Math.ceil(info.pieceCount / 8));
-    let any = false;
     const done = new Map(info.files.map((f) => [f.path, this.ours.has(f.path) ? this.o.doneRanges(f.path) : []]));
     for (let p = 0; p < info.pieceCount; p++) {
       const from = p * info.pieceLength;
@@ -327,12 +295,9 @@ export class BtLane {
         const e = Math.min(to, f.offset + f.length) - f.offset;
         return e <= s || done.get(f.path)!.some(([ds, de]) => ds <= s && e <= de);
       });
-      if (have) {
-        bits[p >> 3] |= 0x80 >> (p & 7);
-        any = true;
-      }
+      if (have) bits[p >> 3] |= 0x80 >> (p & 7);
     }
-    return any ? bits : undefined;
+    return bits;
   }
 
   /** A verified piece: its bytes in our files are done; wanted ranges it completes resolve. */
@@ -387,22 +352,52 @@ export class BtLane {
    */
   private armStall(): void {
     clearTimeout(this.quietTimer);
-    this.quietTimer = setTimeout(() => {
-      for (const a of this.torrents.values()) {
-        if (a.wanted.size === 0 || !a.torrent || a.torrent.destroyed) continue;
-        (a.torrent as unknown as { discovery?: { tracker?: { update?: () => void } } }).discovery?.tracker?.update?.();
-      }
-    }, Math.min(QUIET_REANNOUNCE_MS, this.stallMs / 2));
+    this.quietTimer = setTimeout(
+      this.guarded(undefined, 'asking the tracker for peers', () => {
+        for (const a of this.torrents.values()) {
+          if (a.wanted.size === 0 || !a.torrent || a.torrent.destroyed || !a.torrent.ready) continue;
+          reannounce(a.torrent);
+        }
+      }),
+      Math.min(QUIET_REANNOUNCE_MS, this.stallMs / 2),
+    );
     this.quietTimer.unref();
     clearTimeout(this.stallTimer);
-    this.stallTimer = setTimeout(() => {
-      const err = new Error(`no data from peers for ${Math.round(this.stallMs / 1000)} s (${this.stats().peers} peers connected)`);
-      for (const a of this.torrents.values()) {
-        for (const w of a.wanted) w.reject(err);
-        a.wanted.clear();
-        this.syncSelection(a);
-      }
-    }, this.stallMs);
+    this.stallTimer = setTimeout(
+      this.guarded(undefined, 'the stall timer', () => {
+        const err = new Error(`no data from peers for ${Math.round(this.stallMs / 1000)} s (${this.stats().peers} peers connected)`);
+        for (const a of this.torrents.values()) this.failRanges(a, err);
+      }),
+      this.stallMs,
+    );
     this.stallTimer.unref();
+  }
+
+  /**
+   * `fn` as a listener or timer body that cannot throw into the process: an exception fails
+   * the wanted ranges of torrent `a` (of every torrent of the lane when undefined) with it.
+   */
+  private guarded<A extends unknown[]>(a: Added | undefined, what: string, fn: (...args: A) => void): (...args: A) => void {
+    return (...args: A) => {
+      try {
+        fn(...args);
+      } catch (err) {
+        const failure = new Error(`bt: ${what}: ${describe(err)}`, { cause: err });
+        this.o.log.error(`${this.o.task}: ${failure.message}`);
+        for (const x of a ? [a] : [...this.torrents.values()]) this.failRanges(x, failure);
+      }
+    };
+  }
+
+  /** Every wanted range of `a` fails with `err`; its pieces are deselected. Never throws. */
+  private failRanges(a: Added, err: unknown): void {
+    const wanted = [...a.wanted];
+    a.wanted.clear();
+    for (const w of wanted) w.reject(err);
+    try {
+      this.syncSelection(a);
+    } catch (e) {
+      this.o.log.debug(`${this.o.task}: bt: deselecting ${a.info.name} after a failure: ${describe(e)}`);
+    }
   }
 }

@@ -7,8 +7,8 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Torrent, Wire } from 'webtorrent';
 import { roleOfPeer, whenReady, type BtClient } from './bt-client.ts';
-import { readTorrentFiles } from './make-torrent.ts';
-import { SeedChunkStore } from './seed-store.ts';
+import { readTorrent } from './torrent-file.ts';
+import { SeedStore, fileStore } from './file-store.ts';
 
 export interface SeedOptions {
   /** The .torrent file. */
@@ -50,15 +50,15 @@ export interface SeedHandle {
 
 /** Resolves once the seed is ready to serve (after verification when not trusted). */
 export async function seed(client: BtClient, opts: SeedOptions): Promise<SeedHandle> {
-  const buf = await readFile(opts.torrentFile);
-  const info = await readTorrentFiles(buf);
+  const read = readTorrent(await readFile(opts.torrentFile), opts.torrentFile);
+  const info = read.info;
   if (client.wt.torrents.some((t) => t.infoHash === info.infoHash)) {
     // webtorrent would destroy the second add with "Cannot add duplicate torrent"; say
     // which one, so the caller can tell a restart from a double start.
     throw new Error(`already seeding or downloading ${info.name} (${info.infoHash}) on this node`);
   }
   const log = client.log;
-  const torrent = client.wt.add(buf, {
+  const torrent = client.add(read, {
     path: opts.parentDir,
     skipVerify: opts.trusted,
     // Nothing selected: pieces that fail verification are not fetched from peers into
@@ -69,8 +69,8 @@ export async function seed(client: BtClient, opts: SeedOptions): Promise<SeedHan
     // per torrent — 80 MiB each here — which took a sender seeding three DCPs to 460 MB of
     // RSS (issue 10; about 200 MB without it, serving as fast: bench/receive.ts).
     storeCacheSlots: 0,
-    // Blocks read into reused buffers (seed-store.ts).
-    store: opts.dataDir ? seedStoreAt(opts.dataDir) : SeedChunkStore,
+    // The DCP's files as named in the torrent, read only; blocks read into reused buffers (file-store.ts).
+    store: opts.dataDir ? seedStoreAt(opts.dataDir) : SeedStore,
   });
   await whenReady(torrent, `cannot seed ${opts.torrentFile}`);
   // From here on a torrent error (e.g. a file removed under it) is logged; the seed's
@@ -85,15 +85,9 @@ export async function seed(client: BtClient, opts: SeedOptions): Promise<SeedHan
   return handle(torrent, info.infoHash, info.name, handedOver);
 }
 
-/** The seed store with every file of the torrent at `<dataDir>/<path in the torrent>`. */
+/** The seed store with every file of the torrent at `<dataDir>/<path in the torrent>`, whatever the torrent's name. */
 function seedStoreAt(dataDir: string) {
-  return class MappedSeedStore extends SeedChunkStore {
-    constructor(chunkLength: number, opts: { files: { path: string; length: number; offset: number }[] } & Record<string, unknown>) {
-      super(chunkLength, { ...opts, path: undefined, files: opts.files.map((f) => ({ path: '/', length: f.length, offset: f.offset })) });
-      // Set after construction: the base class strips characters from file names.
-      opts.files.forEach((f, i) => ((this as unknown as { files: { path: string }[] }).files[i].path = path.join(dataDir, f.path.split('/').slice(1).join('/'))));
-    }
-  };
+  return fileStore({ writable: false, pathOf: (rel) => path.join(dataDir, ...rel.split('/')) });
 }
 
 const HANDOVER_CHECK_MS = 2000;
@@ -106,7 +100,19 @@ const HANDOVER_CHECK_MS = 2000;
 function deferToCachers(torrent: Torrent, name: string, log: BtClient['log']): () => boolean {
   let handedOver = false;
   const isCacher = (w: Wire) => roleOfPeer(w.peerId) === 'cacher';
-  const check = () => {
+  // Listener and timer bodies must not throw into the process: a failure is logged, and the
+  // seed goes on serving every peer.
+  const guarded =
+    <A extends unknown[]>(fn: (...args: A) => void) =>
+    (...args: A) => {
+      try {
+        fn(...args);
+      } catch (err) {
+        handedOver = false;
+        log.error(`bt seed ${name}: handing cinemas over to cachers failed: ${(err as Error).message}`);
+      }
+    };
+  const check = guarded(() => {
     if (torrent.destroyed) return;
     const cachers = torrent.wires.filter(isCacher).length;
     if ((cachers > 0) !== handedOver) {
@@ -114,10 +120,13 @@ function deferToCachers(torrent: Torrent, name: string, log: BtClient['log']): (
       log.info(handedOver ? `bt seed ${name}: a cacher is connected; the centre serves the cachers, cinemas are left to them` : `bt seed ${name}: no cacher connected; serving every peer`);
     }
     if (handedOver) for (const w of [...torrent.wires]) if (!isCacher(w)) w.destroy();
-  };
-  torrent.on('wire', (w: Wire) => {
-    if (handedOver && !isCacher(w)) w.destroy();
   });
+  torrent.on(
+    'wire',
+    guarded((w: Wire) => {
+      if (handedOver && !isCacher(w)) w.destroy();
+    }),
+  );
   const timer = setInterval(check, HANDOVER_CHECK_MS);
   timer.unref();
   torrent.once('close', () => clearInterval(timer));

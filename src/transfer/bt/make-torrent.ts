@@ -14,8 +14,8 @@
 // the hash table.
 import { open, readdir, stat, rm } from 'node:fs/promises';
 import path from 'node:path';
-import parseTorrent from 'parse-torrent';
 import { bencode, type BValue } from './bencode.ts';
+import { readTorrent, type TorrentFileEntry } from './torrent-file.ts';
 import { hashPieces } from './piece-hasher.ts';
 import { TEMP_PREFIX } from '../../config/paths.ts';
 import { renameDurable } from '../../spool/durable-fs.ts';
@@ -93,12 +93,6 @@ export function torrentFileOrder(relativePaths: readonly string[]): string[] {
     return a.segs.length - b.segs.length;
   });
   return keyed.map((k) => k.p);
-}
-
-export interface TorrentFileEntry {
-  /** Relative path inside the DCP, `/`-separated, without the torrent's name. */
-  path: string;
-  length: number;
 }
 
 export interface MakeTorrentOptions {
@@ -203,7 +197,8 @@ export async function makeTorrent(opts: MakeTorrentOptions): Promise<MadeTorrent
     'created by': opts.createdBy,
   };
   const buf = bencode(torrent);
-  const parsed = await parseTorrent(buf);
+  // Read back as any torrent is: what bft2 writes must pass its own check.
+  const parsed = readTorrent(buf, opts.outFile).info;
 
   await writeAtomically(opts.outFile, buf);
   return {
@@ -238,54 +233,5 @@ async function writeAtomically(file: string, data: Buffer): Promise<void> {
   }
 }
 
-export interface TorrentInfo {
-  infoHash: string;
-  /** The torrent's name: the directory the files live in under a client's `path`. */
-  name: string;
-  pieceLength: number;
-  pieceCount: number;
-  totalLength: number;
-  announce: string[];
-  private: boolean;
-  /** False for a single-file torrent (not a DCP directory). */
-  isDirectory: boolean;
-  files: (TorrentFileEntry & {
-    /** Byte offset of the file in the torrent's concatenated data. */
-    offset: number;
-    /** A path segment is empty, ".", "..", or holds "/", "\\" or NUL. */
-    unsafe: boolean;
-  })[];
-}
-
-const textDecoder = new TextDecoder();
-const segText = (s: Uint8Array | string) => (typeof s === 'string' ? s : textDecoder.decode(s));
-const unsafeSegment = (s: string) => s === '' || s === '.' || s === '..' || /[/\\\0]/.test(s);
-
-/**
- * Parses a .torrent (parse-torrent) and returns its files as paths relative to the
- * torrent's directory, taken from the raw info dictionary: parse-torrent's own `path`
- * joins the name in front and normalises `..` away, which would hide an unsafe path.
- */
-export async function readTorrentFiles(buffer: Uint8Array): Promise<TorrentInfo> {
-  const parsed = await parseTorrent(buffer);
-  const info = parsed.info;
-  const raw = info.files ?? [{ length: info.length ?? 0, path: [info['name.utf-8'] ?? info.name ?? new Uint8Array()] }];
-  let offset = 0;
-  const files = raw.map((f) => {
-    const segs = (f['path.utf-8'] ?? f.path ?? []).map(segText);
-    const entry = { path: segs.join('/'), length: f.length, offset, unsafe: segs.length === 0 || segs.some(unsafeSegment) };
-    offset += f.length;
-    return entry;
-  });
-  return {
-    infoHash: parsed.infoHash,
-    name: parsed.name,
-    pieceLength: parsed.pieceLength,
-    pieceCount: parsed.pieces.length,
-    totalLength: parsed.length,
-    announce: parsed.announce,
-    private: parsed.private === true,
-    isDirectory: info.files !== undefined,
-    files,
-  };
-}
+// Reading a torrent is torrent-file.ts's; re-exported for the callers that make and read.
+export { readTorrentFiles, type TorrentInfo, type TorrentFileEntry } from './torrent-file.ts';

@@ -1,16 +1,14 @@
 // Getting a task's torrent and checking it against the task (SPEC §4, §8): the torrent is
 // fetched over HTTP(S) like any URL of a task (redirects and statuses as http-request.ts
-// says), never more than 16 MiB of it; it must be a directory torrent whose paths stay in
-// their directory and which holds the files the task gives BitTorrent, with their sizes
-// (exactly them, for a `-tmp` share torrent: the seed's recv check).
+// says), never more than the largest torrent torrent-file.ts accepts; it must be a
+// directory torrent whose paths stay in their directory and which holds the files the task
+// gives BitTorrent, with their sizes (exactly them, for a `-tmp` share torrent: the seed's
+// recv check). That a torrent is whole is torrent-file.ts's check.
 // Owns nothing on disk.
 import type { FileEntry } from '../../task/schema.ts';
-import type { TorrentInfo } from './make-torrent.ts';
+import { MAX_TORRENT_BYTES, type TorrentInfo } from './torrent-file.ts';
 import { btErrors } from './bt-errors.ts';
 import { requestFollowing, statusError } from '../cdn/http-request.ts';
-
-/** 40 000 pieces are 800 KB of hashes; anything far bigger is not one of ours. */
-const MAX_TORRENT_BYTES = 16 * 1024 * 1024;
 
 /**
  * Every share file is in the torrent with the task's size; the torrent stays in its

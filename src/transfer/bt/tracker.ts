@@ -2,6 +2,7 @@
 // tests: HTTP announces only — no UDP, no WebSocket (WebRTC) tracker, no /stats page.
 // Owns the tracker's server and nothing else; peers and torrents are the client's.
 import type { Logger } from '../../log/logger.ts';
+import { installTrackerPatches } from './patches/index.ts';
 
 export interface RunningTracker {
   /** `http://host:port/announce`: what torrents made for this tracker carry. */
@@ -27,6 +28,7 @@ export interface TrackerOptions {
 export async function startTracker(opts: TrackerOptions): Promise<RunningTracker> {
   const allow = opts.allow;
   // Loaded only where a tracker runs (config `embeddedtracker`).
+  await installTrackerPatches();
   const { Server } = await import('bittorrent-tracker');
   const server = new Server({
     http: true,

@@ -1,6 +1,6 @@
 // Minimal types for the untyped BitTorrent packages bft2 uses (webtorrent 2.8.5,
-// parse-torrent 11, bittorrent-tracker 11, create-torrent 6 — the last only in tests — and
-// bittorrent-protocol and torrent-piece), covering only what src/transfer/bt/ calls.
+// bittorrent-tracker 11, create-torrent 6 — the last only in tests — and the classes
+// src/transfer/bt/patches/ changes), covering only what src/transfer/bt/ calls.
 // Owns these ambient declarations only; if another part of bft2 needs more of these
 // APIs, extend the declarations here rather than declaring the modules a second time
 // (two `declare module 'webtorrent'` blocks would merge or clash).
@@ -109,60 +109,20 @@ declare module 'webtorrent' {
   }
 }
 
-declare module 'fs-chunk-store' {
-  /** webtorrent's file store: pieces written into (and read from) the torrent's files. */
-  export default class FSChunkStore {
-    constructor(chunkLength: number, opts: { files?: { path: string; length: number; offset?: number }[]; path?: string } & Record<string, unknown>);
-    put(index: number, buf: Uint8Array, cb?: (err?: Error | null) => void): void;
-    get(index: number, opts: unknown, cb: (err: Error | null, buf?: Uint8Array) => void): void;
-    close(cb?: (err?: Error | null) => void): void;
-    destroy(cb?: (err?: Error | null) => void): void;
-  }
-}
-
-// Only the classes block-buffers.ts replaces methods of; their internals are typed there.
+// Only the classes the patches (patches/) change; their internals are typed there.
 declare module 'bittorrent-protocol' {
   export default class Wire {}
 }
 
 declare module 'torrent-piece' {
-  export default class Piece {}
+  export default class Piece {
+    constructor(length: number);
+    readonly length: number;
+  }
 }
 
-declare module 'parse-torrent' {
-  export interface ParsedTorrentFile {
-    path: string;
-    name: string;
-    length: number;
-    offset: number;
-  }
-  export interface ParsedTorrent {
-    infoHash: string;
-    name: string;
-    announce: string[];
-    urlList: string[];
-    private?: boolean;
-    created?: Date;
-    createdBy?: string;
-    comment?: string;
-    info: {
-      name?: Uint8Array;
-      'name.utf-8'?: Uint8Array;
-      'piece length': number;
-      pieces: Uint8Array;
-      private?: number;
-      length?: number;
-      files?: { length: number; path?: Uint8Array[]; 'path.utf-8'?: Uint8Array[] }[];
-    };
-    infoBuffer: Uint8Array;
-    files: ParsedTorrentFile[];
-    length: number;
-    pieceLength: number;
-    lastPieceLength: number;
-    pieces: string[];
-  }
-  export default function parseTorrent(torrentId: Uint8Array | string | object): Promise<ParsedTorrent>;
-  export function toTorrentFile(parsed: ParsedTorrent): Uint8Array;
+declare module 'webtorrent/lib/torrent.js' {
+  export default class Torrent {}
 }
 
 declare module 'bittorrent-tracker' {
@@ -195,4 +155,19 @@ declare module 'create-torrent' {
     opts: Record<string, unknown>,
     cb: (err: Error | null, torrent: Uint8Array) => void,
   ): void;
+}
+
+declare module 'parse-torrent' {
+  // Tests compare torrent-file.ts's reading with parse-torrent's (webtorrent's own parser).
+  export interface ParsedTorrent {
+    infoHash: string;
+    name: string;
+    announce: string[];
+    files: { path: string; name: string; length: number; offset: number }[];
+    length: number;
+    pieceLength: number;
+    lastPieceLength: number;
+    pieces: string[];
+  }
+  export default function parseTorrent(torrentId: Uint8Array): Promise<ParsedTorrent>;
 }

@@ -5,7 +5,7 @@
 // config schema or the task schema (it reads them) nor decide where the file lives (the
 // caller passes the path, normally `Paths.obsBucketsFile`).
 import { readFile } from 'node:fs/promises';
-import { Bft2Error, errors } from '../../errors/catalogue.ts';
+import { errors } from '../../errors/catalogue.ts';
 
 export interface ObsKeys {
   ak: string;

@@ -11,7 +11,7 @@ import type { ClientRequest, IncomingHttpHeaders } from 'node:http';
 import type { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import { requestFollowing } from '../cdn/http-request.ts';
-import { Bft2Error, errors } from '../../errors/catalogue.ts';
+import { errors } from '../../errors/catalogue.ts';
 import { redactText, type ObsKeys } from './credentials.ts';
 
 export type ObsSignature = 'obs' | 'v2' | 'v4';

@@ -1,16 +1,17 @@
-// block-buffers.ts: the message framer and piece assembly that replace bittorrent-protocol's
-// and torrent-piece's, tested on the real classes: two real Wires talking through a stream
-// that cuts their bytes at random places, and real Pieces.
+// patches/wire-framer.ts and patches/piece-buffer.ts: the message framer and piece assembly
+// that replace bittorrent-protocol's and torrent-piece's, tested on the real classes: two
+// real Wires talking through a stream that cuts their bytes at random places, and real Pieces.
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes, randomInt } from 'node:crypto';
 import { Transform } from 'node:stream';
-import { installBlockBuffers, takeBytes } from '../../src/transfer/bt/block-buffers.ts';
+import { installBtPatches } from '../../src/transfer/bt/patches/index.ts';
+import { takeBytes } from '../../src/transfer/bt/patches/wire-framer.ts';
 import { BufferPool, pieceBuffers } from '../../src/transfer/bt/buffer-pool.ts';
 
 const BLOCK = 16 * 1024;
 
-before(() => installBlockBuffers());
+before(() => installBtPatches());
 
 /** Cuts `bytes` into chunks of random sizes between 1 and `max`. */
 function cut(bytes: Buffer, max: number): Buffer[] {

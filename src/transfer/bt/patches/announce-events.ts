@@ -1,14 +1,15 @@
-// The tracker's answers to this node's announces, one event per answer of every torrent of
-// the client (downloads and seeds alike): what the tracker said (seeders, leechers) or why
-// it refused (its `failure reason`, or the network error). The daemon's observability
+// Reads into webtorrent 2.8.5's Torrent#discovery (torrent-discovery 11.0.21) to listen to
+// its tracker client (bittorrent-tracker 11.2.3's Client): one event per answer to this
+// node's announces, for every torrent of the client (downloads and seeds alike) — what the
+// tracker said (seeders, leechers) or why it refused (its `failure reason`, or the network
+// error). webtorrent passes on neither with its data ('trackerAnnounce' carries none; a
+// refusal is a 'warning' among others). The daemon's observability
 // (src/observe/tracker-reports.ts) turns them into `progress`, `status`, the page, a
-// warning in the log and a metric. This is the one place that reads webtorrent's tracker
-// client (torrent-discovery → bittorrent-tracker), whose events webtorrent does not pass on
-// with their data.
+// warning in the log and a metric.
 // Owns: listeners on each torrent's tracker client. Must not change a torrent, its
 // announces or their timing.
 import type { Torrent } from 'webtorrent';
-import type { BtClient } from './bt-client.ts';
+import type { BtClient } from '../bt-client.ts';
 
 export interface AnnounceResult {
   infoHash: string;
@@ -49,8 +50,14 @@ export function watchAnnounces(client: BtClient, listener: AnnounceListener): vo
   client.wt.on('add', (torrent: Torrent) => {
     // The tracker client exists once the torrent is ready; its first answer comes later (a request).
     torrent.once('ready', () => {
-      const tracker = (torrent as unknown as { discovery?: { tracker?: TrackerClient } }).discovery?.tracker;
-      if (!tracker) return;
+      const discovery = (torrent as unknown as { discovery?: { tracker?: TrackerClient | null } | null }).discovery;
+      if (typeof discovery !== 'object' || discovery === null || !('tracker' in discovery)) {
+        // Not what this reads (another webtorrent): said, never thrown from a listener.
+        client.log.warn(`bt: webtorrent's Torrent#discovery.tracker is missing: the tracker's answers for ${torrent.name} are not known`);
+        return;
+      }
+      const tracker = discovery.tracker;
+      if (!tracker) return; // no announce URL
       const base = () => ({ infoHash: torrent.infoHash, name: torrent.name, dir: torrent.path, tracker: (torrent as unknown as { announce?: string[] }).announce?.[0] ?? '' });
       tracker.on('update', (data) => {
         listener.result({ ...base(), ...(data.announce ? { tracker: data.announce } : {}), ok: true, seeders: Number(data.complete ?? 0), leechers: Number(data.incomplete ?? 0) });

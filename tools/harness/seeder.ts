@@ -1,13 +1,13 @@
-// Helpers for the BT tests: a seeder child process (fixtures/seeder.ts) and a listing of
-// the files under a directory. Owns nothing outside test/bt/.
+// A webtorrent seeder in a child process (seeder-child.ts), for BitTorrent tests and
+// benches, and a listing of the files under a directory. Owns nothing it does not make.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { SeederConfig } from './fixtures/seeder.ts';
+import type { SeederConfig } from './seeder-child.ts';
 
 const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-const FIXTURE = path.join(REPO_ROOT, 'test', 'bt', 'fixtures', 'seeder.ts');
+const FIXTURE = path.join(REPO_ROOT, 'tools', 'harness', 'seeder-child.ts');
 
 export interface SeederProcess {
   port: number;
