@@ -310,7 +310,7 @@ export class TaskDownload {
     return { notes, quietSeconds: seconds, stalled: quiet >= tuning().quiet ? `no data for ${seconds} s from ${idle.join(', ')}` : '' };
   }
 
-  /** A stall goes to the log when it begins and when its reason changes; its end too. */
+  /** A stall goes to the log when it begins and when its reason changes. */
   private logStall(): void {
     if (!this.plan) return;
     const remaining = {} as Record<Method, number>;
@@ -318,8 +318,8 @@ export class TaskDownload {
     const { stalled } = this.stallView(remaining);
     const shape = stalled.replace(/^no data for \d+ s/, '');
     if (shape === this.stallLogged) return;
+    // Its end is logged where the next byte lands (markDone); a stall that ends otherwise (a window closed) just clears.
     if (stalled) this.o.log.warn(`${this.o.task}: stalled: ${stalled}`);
-    else if (this.stallLogged) this.o.log.info(`${this.o.task}: data flows again`);
     this.stallLogged = shape;
   }
 
@@ -550,6 +550,10 @@ export class TaskDownload {
     const added = this.plan.doneBytes(file) - before;
     if (added > 0) {
       this.lastByteAt = Date.now();
+      if (this.stallLogged) {
+        this.stallLogged = '';
+        this.o.log.info(`${this.o.task}: data flows again`);
+      }
       const lane = this.lanes.get(m)!;
       lane.activeSince = this.lastByteAt;
       lane.bytes += added;

@@ -44,22 +44,22 @@ function metric(text: string, name: string, labels: Record<string, string> = {})
   return Number(line.split(' ').at(-1));
 }
 
-/** gentask on the sender; the task file as written (autosend off: it waits in sender/tmp). */
-async function genTask(sender: Daemon, name: string, btobscdn: string): Promise<{ file: string; task: Record<string, any> }> {
+/** gentask on the sender; where the task file was written (with autosend off it waits there). */
+async function genTask(sender: Daemon, name: string, btobscdn: string): Promise<string> {
   const dcp = await makeDcp(path.join(sender.root, 'data/dcp/cfec-001/dcps'), name, [
     { file: 'reel.mxf', size: 6 * MB },
     { file: 'sound.mxf', size: 3 * MB },
     { file: 'CPL.xml', size: 900 },
   ]);
-  const file = await gentaskOn(sender, { dcppath: dcp.dir, task: `cfec-001-${name}`, btobscdn, until: 'made' });
-  return { file, task: JSON.parse(await readFile(file, 'utf8')) };
+  return gentaskOn(sender, { dcppath: dcp.dir, task: `cfec-001-${name}`, btobscdn, until: 'made' });
 }
 
 test('the CDN fails for good and nobody seeds yet: progress, status, the page, the log and /metrics say why; when the sender sends, data flows and the log says so', { timeout: 240_000 }, async () => {
   const { sender } = await startLoopbackSender(NO_OBS, { root: path.join(base, 's1'), config: { autosend: false }, tuning: FAST });
   const receiver = await startDaemon({ root: path.join(base, 'r1'), config: { rebalance: 'failed' }, tuning: FAST });
   try {
-    const { file, task } = await genTask(sender, 'stuck', '1:0:1');
+    const file = await genTask(sender, 'stuck', '1:0:1');
+    const task = JSON.parse(await readFile(file, 'utf8'));
     // The CDN's copy is gone (a URL the origin does not serve): 404, three quick tries.
     task.cdn.url = task.cdn.url.replace(/\/stuck$/, '/nothing-here');
     const handed = path.join(base, 'cfec-001-stuck.task.json');
