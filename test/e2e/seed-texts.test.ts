@@ -106,7 +106,8 @@ test('an all-local task received again seeds its BitTorrent share (receiverseed)
     await d.api('recv', { taskfile: uploaded });
     await waitFor(() => stat(path.join(d.paths.downloaded, 'cfec-001-trailer.task.json')).then(() => true), { timeoutMs: 60_000, what: 'downloaded' });
     await waitFor(async () => ((await readFile(path.join(d.root, 'etc/bft2/hashtable.txt'), 'utf8')).includes(dcp.filelist[0].hash) ? true : undefined), { timeoutMs: 30_000, what: 'in the hash table' });
-    assert.equal((await d.api('progress', { taskfile: 'cfec-001-trailer.task.json' })).return_content.btstatus, 'btseeding');
+    // The seed starts once the DCP is stored (a moment after the task file reaches downloaded).
+    await waitFor(async () => ((await d.api('progress', { taskfile: 'cfec-001-trailer.task.json' })).return_content.btstatus === 'btseeding' ? true : undefined), { timeoutMs: 30_000, what: 'the first receive seeds' });
 
     // Received again: every file is local; the new task seeds its share too.
     const again = await d.api('recv', { taskfile: uploaded });
