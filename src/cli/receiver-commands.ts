@@ -14,6 +14,15 @@ export function registerReceiverCommands(program: Command, ctx: CliContext): voi
     .summary('check a task file and queue it')
     .option('--reactive', 'cacher: restart the seed clock of a same-name task that is seeding')
     .option('--no-reactive', 'refuse a same-name task that is running (the default)')
+    .addHelpText(
+      'after',
+      `
+What happens to the file: it is checked, written into this node's spool (data/receiver/tmp,
+then queues) and the original is removed — recv moves it, as the seed says. A file inside a
+bft2 spool (any path under <root>/data/sender/ or <root>/data/receiver/, this node's or
+another root's, e.g. a sender's data/sender/uploaded/<task>.task.json on the same machine)
+is copied instead and stays where it is; the answer then says "(copied to ...)".`,
+    )
     .action(async (file: string, o: { reactive?: boolean }) => {
       const taskfile = userPath(file);
       const answer = await ctx.api('recv', { taskfile, reactive: o.reactive ? 'true' : 'false' });

@@ -53,14 +53,14 @@ const taskfilesVerdict = (a: ApiResponse): Verdict => {
   if (a.return_status !== 'true' || s === 'error') return 'failed';
   return s === 'finished' ? 'done' : undefined;
 };
-const taskfilesLine = (a: ApiResponse) => `${str(content(a).status)}: ${str(content(a).desc)}`;
+const taskfilesLine = (a: ApiResponse) => `${str(content(a).status)}: ${str(content(a).desc).trim()}${str(content(a).step) ? ` (${str(content(a).step)})` : ''}`;
 
 export function registerSenderCommands(program: Command, ctx: CliContext): void {
   program
     .command('gentask [dcppath]')
-    .description('make a task file (and torrents) for a DCP of the store; answers at once, the work runs in the daemon')
+    .description('make a task file (and torrents) for a DCP of the store, or for a single file of it (a task of type "file"); answers at once, the work runs in the daemon')
     .summary('sender: make the task file of a DCP')
-    .option('--dcppath <dir>', 'the DCP directory (instead of the argument)')
+    .option('--dcppath <dir>', 'the DCP directory or the single file (instead of the argument)')
     .option('--taskfile <file>', 'where to write the task file (default <root>/data/sender/tmp/<basesubdir>-<name>.task.json)')
     .option('--basesubdir <dir>', 'the <centre>-<organisation> directory (default: the one above dcps/ in dcppath, else config basesubdir)')
     .option('--btobscdn <ratio>', 'shares bt:obs:cdn, e.g. 1:1:1 (default config bt-obs-cdn); auto: the cheapest split that meets --deadline for the fleet in <root>/etc/bft2/fleet.json (docs/plan.md)')

@@ -50,6 +50,23 @@ export function taskNameOf(fileName: string): string | undefined {
   return name === '' ? undefined : name;
 }
 
+/**
+ * The spool a path lies in by its shape — a file under `<any root>/data/sender/` or
+ * `<any root>/data/receiver/` — or undefined. Every bft2 root has that layout (whatever
+ * its root prefix), so this is how `recv` knows a file it must copy, not move, without
+ * knowing the other roots. Pure.
+ */
+export function spoolOfPath(file: string): { role: Role; dir: string } | undefined {
+  const parts = path.resolve(file).split(path.sep);
+  // data/<role>/ and at least the file name after it.
+  for (let i = parts.length - 3; i >= 0; i--) {
+    if (parts[i] === 'data' && (parts[i + 1] === 'sender' || parts[i + 1] === 'receiver')) {
+      return { role: parts[i + 1] as Role, dir: parts.slice(0, i + 2).join(path.sep) };
+    }
+  }
+  return undefined;
+}
+
 export class Paths {
   readonly root: string;
   constructor(root: string) {

@@ -80,6 +80,7 @@ const KEYS = {
   btstall: ['duration', '10m', 100, 'BitTorrent ranges that get nothing from peers this long fail (and are retried)'],
   chunk: ['size', '16MB', 64 * 1024, 'the size of the byte ranges the CDN and BitTorrent fetch (and take over from each other)'],
   obschunk: ['size', '64MB', 64 * 1024, 'the size of the byte ranges OBS fetches (each is a signed request, billed per request)'],
+  quiet: ['duration', '30s', 100, 'a downloading task that lands no byte this long says why (progress `stalled`, `bft2 status`, the status page, a warning in the log)'],
   helpstall: ['duration', '30s', 100, 'a range one method took over from another that moves nothing this long goes back (and the helper takes nothing for twice as long)'],
   settle: ['duration', '50ms', 0, 'a parseable spool file must stay unchanged this long (from its mtime) to be taken'],
   unparseablegrace: ['duration', '10s', 0, 'a spool file that stays unparseable this long gets its `.err`'],

@@ -19,6 +19,7 @@ import { Sender } from '../roles/sender/sender.ts';
 import { TaskGenerator } from '../roles/sender/gentask.ts';
 import { createObsPublisher } from '../roles/sender/obs-publisher.ts';
 import { createBtClient, type BtClient } from '../transfer/bt/bt-client.ts';
+import { watchAnnounces } from '../transfer/bt/patches/announce-events.ts';
 import { startTracker, type RunningTracker } from '../transfer/bt/tracker.ts';
 import { checkBtLibraries } from '../transfer/bt/patches/versions.ts';
 import { createApiServer, createApiDispatcher } from '../api/server.ts';
@@ -92,7 +93,7 @@ export async function startDaemon(root: string, opts: { console?: boolean } = {}
   // ----- observability (src/observe): metrics, recent log lines; routes wired below -----
   const observe = new Observability({ paths, config: () => config, version, log, moreLogs: { mhashtable: hashLog } });
   warnUnknownKeys(config, log);
-  const ctx: DaemonContext = { paths, config: () => config, log, version, metrics: observe.metrics, scheduler, caps, guard };
+  const ctx: DaemonContext = { paths, config: () => config, log, version, metrics: observe.metrics, trackers: observe.trackers, scheduler, caps, guard };
   const hashStore = new HashTableStore(paths, hashLog);
   const hashWatcher = new HashWatcher(paths.basedata(config), () => config, hashStore, hashWorkers, hashLog);
   // One BitTorrent client for the node: the sender seeds with it, the receiver downloads
@@ -103,6 +104,7 @@ export async function startDaemon(root: string, opts: { console?: boolean } = {}
     (btClient ??= createBtClient({ port: config.btport, log, role: config.servertype }).then(
       (c) => {
         caps.attachBt(c);
+        watchAnnounces(c, observe.trackers);
         return observe.metrics.watchBtClient(c);
       },
       (err: unknown) => {

@@ -20,7 +20,7 @@ import { PartStore } from '../transfer/segments/part-store.ts';
 import { SourceChanged } from '../transfer/segments/body-pump.ts';
 import type { BtClient } from '../transfer/bt/bt-client.ts';
 import type { ObsClient } from '../transfer/obs/obs-client.ts';
-import type { Source, RangeSink } from '../transfer/source.ts';
+import type { Source, RangeSink, SourceStats } from '../transfer/source.ts';
 import { makeSources } from '../transfer/sources.ts';
 import type { CostLedger, CostProgress } from '../cost/cost-ledger.ts';
 import type { PeriodBytes } from '../cost/cost-math.ts';
@@ -41,6 +41,9 @@ import { tuning } from '../config/tuning.ts';
 const MiB = 1024 * 1024;
 
 const HASH_STEP = 8 * MiB;
+
+/** A method that has brought nothing this long gets its source's account in the notes. */
+const NOTE_AFTER_MS = 5000;
 
 export interface TaskDownloadOptions {
   task: string;
@@ -70,6 +73,11 @@ export interface TaskDownloadOptions {
   ledgerFrom?: (saved: unknown) => CostLedger;
   /** Bytes just billed, with their price period (the metrics count them). */
   onBilled?: (p: PeriodBytes) => void;
+  /**
+   * What the role knows of why a method's source sends nothing now, from its stats (a
+   * receiver's BitTorrent: the peers and the tracker's last answer); '' when nothing.
+   */
+  why?: (m: Method, stats: SourceStats) => string;
 }
 
 /** What `progress` and `showschedules` show of a running download. */
@@ -93,6 +101,12 @@ export interface DownloadSnapshot {
   seeding: boolean;
   /** What the bytes received so far cost (when the download keeps a ledger). */
   cost?: CostProgress;
+  /** Per method, why it moves nothing now beyond a window or the disk (failed for good, no peers, the tracker's error), else ''. */
+  notes: Record<Method, string>;
+  /** Seconds since the task last landed a byte, while some method should be moving; 0 otherwise. */
+  quietSeconds: number;
+  /** Once quietSeconds reaches tuning `quiet`: `no data for N s from <method> (<why>)`, else ''. */
+  stalled: string;
 }
 
 /** A window closed, or space ran short: the lane stops its transfers, no error, no try. */
@@ -119,6 +133,10 @@ interface Lane {
   openSince?: number;
   bytes: number;
   failed?: Bft2Error;
+  /** The methods that took over its bytes when it failed for good. */
+  heirs?: string;
+  /** When it last landed a byte, or began its ranges after none were in flight. */
+  activeSince: number;
   parallel: number;
   /** Ranges being fetched now. */
   inflight: number;
@@ -143,6 +161,12 @@ export class TaskDownload {
   private saveTimer?: NodeJS.Timeout;
   /** The task's bill: bytes received per method and price period. */
   ledger?: CostLedger;
+  /** When the task last landed a byte (or its run began). */
+  private lastByteAt = Date.now();
+  /** Since when some method should be moving (undefined while every method waits for a window, is done or failed). */
+  private expectedSince?: number;
+  /** The stall last logged, without its seconds ('' while bytes flow). */
+  private stallLogged = '';
 
   constructor(private readonly o: TaskDownloadOptions) {
     const byName = new Map(o.t.filelist.map((f) => [f.file, f]));
@@ -210,7 +234,11 @@ export class TaskDownload {
     if (o.rebalance === 'idle') for (const source of this.sources) source.warmUp?.();
     const onAbort = () => this.stopAll(o.signal.reason);
     o.signal.addEventListener('abort', onAbort, { once: true });
-    this.saveTimer = setInterval(() => void this.save(), 2000);
+    this.lastByteAt = Date.now();
+    this.saveTimer = setInterval(() => {
+      void this.save();
+      this.logStall();
+    }, 2000);
     try {
       for (const f of planFiles) this.scheduleVerify(f.file);
       const lanes = [...this.lanes.values()].filter((l) => this.laneMayRun(l.m)).map((l) => this.runLane(l));
@@ -246,6 +274,9 @@ export class TaskDownload {
       uploaded: 0,
       seeding: false,
       cost: this.ledger?.progress(),
+      notes: { bt: '', obs: '', cdn: '' } as Record<Method, string>,
+      quietSeconds: 0,
+      stalled: '',
     };
     for (const m of METHODS) {
       const l = this.lanes.get(m);
@@ -263,7 +294,58 @@ export class TaskDownload {
       s.uploaded += x.uploaded;
       s.seeding ||= x.serving;
     }
+    Object.assign(s, this.stallView(s.remaining));
     return s;
+  }
+
+  /**
+   * Why the task moves nothing (issue 22): each method's note, and — once no byte has landed
+   * for tuning `quiet` while a method should be moving (its window open, not failed) — the
+   * stall, naming each such method with what is known of it: waiting for disk space,
+   * retrying (the reason, the next try), or its source's own account (no peers, the tracker).
+   */
+  private stallView(remaining: Record<Method, number>): Pick<DownloadSnapshot, 'notes' | 'quietSeconds' | 'stalled'> {
+    const notes = { bt: '', obs: '', cdn: '' } as Record<Method, string>;
+    const idle: string[] = [];
+    const now = Date.now();
+    for (const l of this.lanes.values()) {
+      const stats = l.source.stats();
+      const why = this.o.why?.(l.m, stats) ?? '';
+      if (l.failed) {
+        notes[l.m] = `${l.m} failed for good (${l.failed.message}); its bytes went to ${l.heirs || 'nobody (all on disk)'}`;
+        continue;
+      }
+      if (remaining[l.m] <= 0 && l.inflight === 0) continue;
+      // What the source tells, once it has sent nothing for a few seconds (a tracker's error at once).
+      if (why && (now - l.activeSince >= NOTE_AFTER_MS || /tracker error/.test(why))) notes[l.m] = `${l.m}: ${why}`;
+      if (!l.open) continue;
+      const retry = now < l.backoffUntil ? `retrying: ${this.o.tries.statusOf(l.m) || 'after a failed try'}` : '';
+      const peers = stats.peers > 0 && !why ? `${stats.peers} peer${stats.peers === 1 ? '' : 's'} connected` : '';
+      const state = [l.waiting, retry, why, peers].filter(Boolean).join('; ');
+      idle.push(state ? `${l.m} (${state})` : l.m);
+    }
+    if (idle.length === 0 || this.allVerified()) {
+      this.expectedSince = undefined;
+      return { notes, quietSeconds: 0, stalled: '' };
+    }
+    // Quiet counts from the last byte, or from when a method should have begun to move (a window opened).
+    this.expectedSince ??= now;
+    const quiet = now - Math.max(this.lastByteAt, this.expectedSince);
+    const seconds = Math.floor(quiet / 1000);
+    return { notes, quietSeconds: seconds, stalled: quiet >= tuning().quiet ? `no data for ${seconds} s from ${idle.join(', ')}` : '' };
+  }
+
+  /** A stall goes to the log when it begins and when its reason changes. */
+  private logStall(): void {
+    if (!this.plan) return;
+    const remaining = {} as Record<Method, number>;
+    for (const m of METHODS) remaining[m] = this.plan.remainingBytes(m);
+    const { stalled } = this.stallView(remaining);
+    const shape = stalled.replace(/^no data for \d+ s/, '');
+    if (shape === this.stallLogged) return;
+    // Its end is logged where the next byte lands (markDone); a stall that ends otherwise (a window closed) just clears.
+    if (stalled) this.o.log.warn(`${this.o.task}: stalled: ${stalled}`);
+    this.stallLogged = shape;
   }
 
   // ----- lanes -----
@@ -272,7 +354,7 @@ export class TaskDownload {
   private counted(m: Method): Lane {
     let lane = this.lanes.get(m);
     if (!lane) {
-      lane = { m, source: undefined as unknown as Source, open: false, windows: [], period: new AbortController(), waiting: '', failures: 0, backoffUntil: 0, meter: new RateMeter(), runBytes: 0, openMs: 0, bytes: 0, inflight: 0, helpCooldownUntil: 0, parallel: 0 };
+      lane = { m, activeSince: 0, source: undefined as unknown as Source, open: false, windows: [], period: new AbortController(), waiting: '', failures: 0, backoffUntil: 0, meter: new RateMeter(), runBytes: 0, openMs: 0, bytes: 0, inflight: 0, helpCooldownUntil: 0, parallel: 0 };
       this.idleCounters.set(m, lane);
     }
     return lane;
@@ -288,6 +370,7 @@ export class TaskDownload {
     const windows = spec ? parseWindows(spec) : [];
     const lane: Lane = {
       m,
+      activeSince: Date.now(),
       source,
       open: true,
       windows,
@@ -404,6 +487,10 @@ export class TaskDownload {
     const before = lane.bytes;
     const help = new AbortController();
     const signal = AbortSignal.any([lane.period.signal, this.stop.signal, this.o.signal, help.signal]);
+    if (lane.inflight === 0) {
+      lane.meter.start();
+      lane.activeSince = Date.now();
+    }
     lane.inflight += 1;
     // A range taken over from another method must move within a while, or it goes back.
     let watchdog: NodeJS.Timeout | undefined;
@@ -454,6 +541,7 @@ export class TaskDownload {
     } finally {
       clearInterval(watchdog);
       lane.inflight -= 1;
+      if (lane.inflight === 0) lane.meter.stop();
       this.plan.release(a.id);
       this.notify();
     }
@@ -486,7 +574,13 @@ export class TaskDownload {
     this.plan.markDone(file, start, end);
     const added = this.plan.doneBytes(file) - before;
     if (added > 0) {
+      this.lastByteAt = Date.now();
+      if (this.stallLogged) {
+        this.stallLogged = '';
+        this.o.log.info(`${this.o.task}: data flows again`);
+      }
       const lane = this.lanes.get(m)!;
+      lane.activeSince = this.lastByteAt;
       lane.bytes += added;
       lane.meter.add(added);
       lane.runBytes += added;
@@ -494,7 +588,7 @@ export class TaskDownload {
       this.o.tries.progressed(m);
       const billed = this.ledger?.record(m, added, new Date(this.o.scheduler.now()));
       if (billed) this.o.onBilled?.(billed);
-      if (!lane.source?.countsOwnBytes) this.o.onBytes(m, added);
+      this.o.onBytes(m, added);
     }
     this.scheduleVerify(file);
   }
@@ -506,6 +600,7 @@ export class TaskDownload {
     const stranded = this.plan.fail(lane.m);
     if (stranded.length > 0) return this.setFatal(e);
     const heirs = METHODS.filter((m) => m !== lane.m && this.plan.hasWork(m));
+    lane.heirs = heirs.join(', ');
     this.o.log.warn(`${this.o.task}: ${lane.m} failed for good (${e.message}); rebalance: its bytes go to ${heirs.join(', ') || 'nobody (all on disk)'}`);
   }
 

@@ -18,6 +18,7 @@ import { freeSpace, parseReserve, reserveBytes } from '../schedule/disk-reserve.
 import { messageOf } from '../errors/catalogue.ts';
 import { countSpools } from './spool-counts.ts';
 import type { SeedingProvider, SeedingRegistry, SeedingTask } from './seeding.ts';
+import type { DownloadFigures, DownloadProvider, DownloadRegistry } from './downloads.ts';
 import { polledDirs } from '../spool/watch-health.ts';
 import { costOfPeriod, type PeriodBytes } from '../cost/cost-math.ts';
 
@@ -40,7 +41,7 @@ export interface MetricsSources {
   hashTable?: { load(): Promise<TableSnapshot> };
 }
 
-export class Metrics implements SeedingRegistry {
+export class Metrics implements SeedingRegistry, DownloadRegistry {
   readonly registry = new Registry();
   private readonly bytes: Counter<'method' | 'direction'>;
   private readonly retries: Counter<'method'>;
@@ -48,10 +49,14 @@ export class Metrics implements SeedingRegistry {
   private readonly logLines: Counter<'level'>;
   private readonly received: Counter<'method' | 'period'>;
   private readonly cost: Counter<'method'>;
+  private readonly announces: Counter<'result'>;
+  private readonly downloadProviders = new Set<DownloadProvider>();
+  /** Torrents whose last announce failed (the daemon's TrackerReports), read at scrape. */
+  private trackerFailing: () => number = () => 0;
   /** The node's BitTorrent client once it exists (it is made on first use; never started here). */
   private bt?: BtClient;
-  /** BitTorrent bytes counted by the client's events since the last scrape (added to the counter then). */
-  private readonly btPending = { down: 0, up: 0 };
+  /** BitTorrent bytes sent, counted by the client's events since the last scrape (added to the counter then). */
+  private readonly btPending = { up: 0 };
   private readonly providers = new Set<SeedingProvider>();
   private sources: MetricsSources = {};
   private readonly unsubscribe: () => void;
@@ -77,14 +82,13 @@ export class Metrics implements SeedingRegistry {
 
     this.bytes = new Counter({
       name: 'bft2_transfer_bytes_total',
-      help: 'Bytes transferred by method (bt, obs, cdn) and direction (down: received by this node, up: sent by it). bt counts BitTorrent piece data to and from peers; obs up counts OBS upload parts; obs and cdn down count the bytes of the task files written.',
+      help: 'Bytes transferred by method (bt, obs, cdn) and direction (down: received by this node, up: sent by it). down counts the bytes that landed in task files (BitTorrent\'s once their piece is verified), as progress does; bt up counts BitTorrent piece data sent to peers; obs up counts OBS upload parts.',
       labelNames: ['method', 'direction'],
       registers,
       collect() {
-        // BitTorrent's bytes, summed by plain additions per block (cheap at any rate), enter here.
-        const { down, up } = self.btPending;
-        self.btPending.down = self.btPending.up = 0;
-        if (down) this.inc({ method: 'bt', direction: 'down' }, down);
+        // BitTorrent's bytes sent, summed by plain additions per block (cheap at any rate), enter here.
+        const { up } = self.btPending;
+        self.btPending.up = 0;
         if (up) this.inc({ method: 'bt', direction: 'up' }, up);
       },
     });
@@ -156,6 +160,49 @@ export class Metrics implements SeedingRegistry {
     seedGauge('bft2_seed_time_left_seconds', 'Seed time left of a seeding task (seedtime hours from sendtime for a sender; from completion for a cacher).', (s) => s.seedLeftSeconds);
     seedGauge('bft2_seed_uploaded_bytes', 'Bytes a seeding task has served to peers since its seed started (resets when the seed restarts).', (s) => s.uploadedBytes);
     seedGauge('bft2_seed_present_ratio', 'Share of a seeding task\'s torrent data present and served, 0 to 1.', (s) => s.present);
+
+    const downloadGauge = (name: string, help: string, perMethod: boolean, pick: (f: DownloadFigures, m: TransferMethodName) => number) =>
+      new Gauge({
+        name,
+        help,
+        labelNames: perMethod ? ['role', 'task', 'method'] : ['role', 'task'],
+        registers,
+        collect() {
+          this.reset();
+          for (const p of self.downloadProviders) {
+            let figures: DownloadFigures[] = [];
+            try {
+              figures = p.downloads();
+            } catch (err) {
+              self.opts.log?.debug(`metrics: a download provider failed: ${messageOf(err)}`);
+            }
+            for (const f of figures) {
+              if (perMethod) for (const m of METHODS) this.set({ role: f.role, task: f.task, method: m }, pick(f, m));
+              else this.set({ role: f.role, task: f.task }, pick(f, 'bt'));
+            }
+          }
+        },
+      });
+    downloadGauge('bft2_download_bytes', 'Bytes of a downloading task\'s files on disk, by the method that fetched them (what progress <method>percent counts).', true, (f, m) => f.bytes[m]);
+    downloadGauge('bft2_download_rate_bytes_per_second', 'Bytes per second a downloading task receives now, per method (what progress <method>rate shows).', true, (f, m) => f.rates[m]);
+    downloadGauge('bft2_download_quiet_seconds', 'Seconds since a downloading task last landed a byte while a method should be moving (its window open, not failed); 0 while bytes flow or every method waits for its window. progress says why in `stalled` once it reaches tuning quiet (30 s).', false, (f) => f.quietSeconds);
+
+    this.announces = new Counter({
+      name: 'bft2_tracker_announces_total',
+      help: 'Answers of BitTorrent trackers to this node\'s announces (every torrent): result ok, or error (the tracker refused, e.g. a whitelist, or could not be reached).',
+      labelNames: ['result'],
+      registers,
+    });
+    this.announces.inc({ result: 'ok' }, 0);
+    this.announces.inc({ result: 'error' }, 0);
+    new Gauge({
+      name: 'bft2_tracker_failing_torrents',
+      help: 'Torrents of this node whose last announce failed (logged as `tracker error`).',
+      registers,
+      collect() {
+        this.set(self.trackerFailing());
+      },
+    });
 
     new Gauge({
       name: 'bft2_watch_polling',
@@ -237,6 +284,22 @@ export class Metrics implements SeedingRegistry {
     this.logLines.inc({ level });
   }
 
+  /** An answer of a tracker to an announce (src/observe/tracker-reports.ts). */
+  announced(ok: boolean): void {
+    this.announces.inc({ result: ok ? 'ok' : 'error' });
+  }
+
+  /** How many torrents are failing their announces now, read at scrape. */
+  watchTrackers(failing: () => number): void {
+    this.trackerFailing = failing;
+  }
+
+  /** A role's running downloads, asked on every scrape until the returned function is called. */
+  registerDownloads(provider: DownloadProvider): () => void {
+    this.downloadProviders.add(provider);
+    return () => void this.downloadProviders.delete(provider);
+  }
+
   /** A role's seeds, asked on every scrape until the returned function is called. */
   registerSeeding(provider: SeedingProvider): () => void {
     this.providers.add(provider);
@@ -249,13 +312,13 @@ export class Metrics implements SeedingRegistry {
   }
 
   /**
-   * The node's BitTorrent client, as soon as it is made: its bytes are counted from its
-   * own 'download' and 'upload' events (piece data from and to peers), so a torrent that
-   * comes and goes between two scrapes is counted too. Returns the client.
+   * The node's BitTorrent client, as soon as it is made: the bytes it sends are counted from
+   * its own 'upload' events (piece data to peers), so a torrent that comes and goes between
+   * two scrapes is counted too; its bytes received are counted where they land (a
+   * download's `transferred`). Returns the client.
    */
   watchBtClient(client: BtClient): BtClient {
     this.bt = client;
-    client.wt.on('download', (n: number) => (this.btPending.down += n));
     client.wt.on('upload', (n: number) => (this.btPending.up += n));
     return client;
   }
@@ -280,6 +343,7 @@ export class Metrics implements SeedingRegistry {
   close(): void {
     this.unsubscribe();
     this.providers.clear();
+    this.downloadProviders.clear();
   }
 
   // ----- scrape-time readings, each read once per scrape -----

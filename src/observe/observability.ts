@@ -1,5 +1,6 @@
 // The daemon's observability in one object, so the daemon wires it in a few lines: the
-// metrics (`ctx.metrics`), the ring of recent warnings and errors from its logs, and the
+// metrics (`ctx.metrics`), the trackers' last answers (`ctx.trackers`), the ring of recent
+// warnings and errors from its logs, and the
 // read-only HTTP routes — on the API address, or on `metricslisten` with a server of
 // their own.
 // Owns: the Metrics, the RecentLog and the `metricslisten` server. Must not touch: the
@@ -9,6 +10,7 @@ import type { Config } from '../config/schema.ts';
 import type { Logger } from '../log/logger.ts';
 import { Metrics, type MetricsSources } from './metrics.ts';
 import { RecentLog } from './recent-log.ts';
+import { TrackerReports } from './tracker-reports.ts';
 import { createObserveHandler, startObserveServer, type ObserveHandler, type ObserveServer } from './observe-http.ts';
 import { statusSnapshot } from './status-snapshot.ts';
 import type { AskApi } from './status-rows.ts';
@@ -26,10 +28,14 @@ export interface ObservabilityOptions {
 export class Observability {
   readonly metrics: Metrics;
   readonly recentLog = new RecentLog(100);
+  /** What the BitTorrent trackers last answered for each torrent (fed by the daemon's client). */
+  readonly trackers: TrackerReports;
   private server?: ObserveServer;
 
   constructor(private readonly opts: ObservabilityOptions) {
     this.metrics = new Metrics({ paths: opts.paths, config: opts.config, version: opts.version, log: opts.log });
+    this.trackers = new TrackerReports(opts.log, (ok) => this.metrics.announced(ok));
+    this.metrics.watchTrackers(() => this.trackers.failing());
     this.recentLog.onLine((line) => this.metrics.logged(line.level));
     this.recentLog.attach(opts.log, 'bftv2');
     for (const [name, logger] of Object.entries(opts.moreLogs ?? {})) this.recentLog.attach(logger, name);

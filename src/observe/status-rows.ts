@@ -261,7 +261,7 @@ function receiverRow(row: StatusRow, a: ApiResponse | undefined, byDir: ByDir, c
       break;
     case 'downloading':
       // A method retrying after a failure, and what the others wait for (a window, disk space).
-      row.reason = [firstLine(s(c.downerror)), s(c.waiting) || waits.join('; ')].filter(Boolean).join('; ');
+      row.reason = [firstLine(s(c.downerror)), s(c.waiting) || waits.join('; '), s(c.notes)].filter(Boolean).join('; ');
       break;
     case 'downloaded':
       row.reason = s(c.btstatus) === 'btseeding' ? 'seeding its BT share' : '';
@@ -293,6 +293,7 @@ function senderRow(row: StatusRow, a: ApiResponse | undefined, byDir: ByDir, con
     obs && obs !== 'completed' ? `obs ${obs}` : '',
     s(c.cdnstatus) === 'unavailable' ? 'cdn unavailable' : '',
     s(c.btstatus) === 'noseeding' && row.state !== 'finished' ? 'bt not seeding' : '',
+    s(c.bttracker).startsWith('tracker error') ? `bt: ${s(c.bttracker)}` : '',
   ].filter(Boolean);
   switch (row.state) {
     case 'queues':
@@ -306,7 +307,7 @@ function senderRow(row: StatusRow, a: ApiResponse | undefined, byDir: ByDir, con
       row.reason = notReady.join(', ');
       break;
     case 'ready':
-      row.reason = s(c.btstatus) === 'seeding' ? 'seeding' : '';
+      row.reason = [s(c.btstatus) === 'seeding' ? 'seeding' : '', s(c.bttracker).startsWith('tracker error') ? `bt: ${s(c.bttracker)}` : ''].filter(Boolean).join(', ');
       break;
     default:
       row.reason = firstLine(s(c.desc));
@@ -326,11 +327,13 @@ function cacherRow(row: StatusRow, a: ApiResponse | undefined): StatusRow {
   }
   row.state = status || row.dir;
   row.percent = s(c.percent);
+  row.rate = s(c.rate);
   if (row.percent) row.methods.bt = pct(row.percent) / 100;
   const left = Number(c.seedleft);
   row.etaMinutes = Number.isFinite(left) && c.seedleft !== undefined && c.seedleft !== '' ? left : null;
   const peers = c.peers === undefined ? '' : `, ${s(c.peers)} peers`;
   row.reason = status.endsWith('error') ? firstLine(s(c.desc)) : status === 'seeding' ? `seeding${row.etaMinutes !== null ? `, ${formatEta(row.etaMinutes)} left` : ''}${peers}` : firstLine(s(c.desc));
+  if (s(c.notes) && !status.endsWith('error')) row.reason = [row.reason, s(c.notes)].filter(Boolean).join('; ');
   return row;
 }
 

@@ -45,6 +45,8 @@ export interface AdmissionOptions<S extends string, C, R extends Running<C>> {
    * undefined. The task keeps its place; it is asked again a few seconds later.
    */
   canStart?: (checked: C) => Promise<string | undefined>;
+  /** Whether a task takes a slot of `limit` (default: every task does). */
+  needsSlot?: (checked: C) => boolean;
   /** How long a held task waits before it is asked again (default 5 s). */
   holdRetryMs?: number;
 }
@@ -73,6 +75,24 @@ export class Admission<S extends string, C, R extends Running<C>> {
 
   isWaiting(task: string): boolean {
     return this.waiting.some((w) => w.task === task);
+  }
+
+  /**
+   * Why a waiting task does not start, when it is not simply its turn (`progress`, `status`):
+   * the reason it is held (the disk reserve), another task working on the same DCP (named),
+   * or a transition under way; undefined while it waits for a slot in arrival order or
+   * does not wait at all.
+   */
+  whyWaiting(task: string): string | undefined {
+    const w = this.waiting.find((x) => x.task === task);
+    if (!w) return undefined;
+    const held = this.held.get(task);
+    if (held) return held;
+    if (w.key !== undefined) {
+      for (const [other, key] of this.keys) if (key === w.key && other !== task) return `waiting for ${other}: it works on the same DCP (${w.key})`;
+    }
+    if (this.excluded.has(task)) return 'waiting: a cancel or restart of this task is under way';
+    return undefined;
   }
 
   has(task: string): boolean {
@@ -155,6 +175,13 @@ export class Admission<S extends string, C, R extends Running<C>> {
     clearTimeout(this.retry);
   }
 
+  /** Running tasks that hold a slot (those that need none are left out). */
+  private slotsTaken(): number {
+    let n = 0;
+    for (const r of this.running.values()) if (this.o.needsSlot?.(r.checked) ?? true) n++;
+    return n;
+  }
+
   private busy(key: string): boolean {
     for (const k of this.keys.values()) if (k === key) return true;
     return false;
@@ -212,9 +239,9 @@ export class Admission<S extends string, C, R extends Running<C>> {
     // Arrival order, except that a task whose DCP is busy lets the ones behind it pass.
     for (let i = 0; i < this.waiting.length; ) {
       const w = this.waiting[i];
-      const needsSlot = !w.inActive;
+      const needsSlot = !w.inActive && (this.o.needsSlot?.(w.checked) ?? true);
       const holding = (this.heldUntil.get(w.task) ?? 0) > Date.now();
-      if (holding || this.excluded.has(w.task) || (needsSlot && this.running.size >= this.o.limit()) || (w.key !== undefined && this.busy(w.key))) {
+      if (holding || this.excluded.has(w.task) || (needsSlot && this.slotsTaken() >= this.o.limit()) || (w.key !== undefined && this.busy(w.key))) {
         i++;
         continue;
       }

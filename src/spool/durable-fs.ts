@@ -1,7 +1,7 @@
 // Crash-safe file operations shared by every part that writes into a spool, the staging
 // area or the store: write elsewhere then rename, and fsync the directory so the rename
 // itself survives a power cut (rename is atomic, not durable).
-import { open, rename, mkdir, rm, cp, stat, readdir } from 'node:fs/promises';
+import { open, rename, mkdir, rm, cp, stat, readdir, lstat } from 'node:fs/promises';
 import { constants } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
@@ -85,8 +85,17 @@ export async function moveTree(from: string, to: string, tempName: string): Prom
   return true;
 }
 
-/** fsync of every regular file and directory under `dir` (children first), not following links. */
+/** fsync of every regular file and directory under `dir` (children first), not following links; of `dir` alone when it is a file. */
 async function syncTree(dir: string): Promise<void> {
+  if ((await lstat(dir)).isFile()) {
+    const fh = await open(dir, constants.O_RDONLY | constants.O_NOFOLLOW);
+    try {
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    return;
+  }
   for (const e of await readdir(dir, { withFileTypes: true })) {
     const full = path.join(dir, e.name);
     if (e.isDirectory()) await syncTree(full);

@@ -2,18 +2,18 @@
 // the two together under a per-task lock, so the API and the watcher never move the same
 // task twice. The task file is the source of truth; markers follow it. Knows nothing of
 // what a state means: the role pipelines decide the transitions.
-import { readdir, readFile, rm, stat, mkdir } from 'node:fs/promises';
+import { readdir, readFile, rm, stat, mkdir, realpath } from 'node:fs/promises';
 import lockfile from 'proper-lockfile';
 import path from 'node:path';
-import { Paths, MARKER_SUFFIXES, TEMP_PREFIX, taskNameOf, type MarkerSuffix, type Role } from '../config/paths.ts';
+import { Paths, MARKER_SUFFIXES, TEMP_PREFIX, taskNameOf, spoolOfPath, type MarkerSuffix, type Role } from '../config/paths.ts';
 import { renameDurable, writeFileDurable, exists } from './durable-fs.ts';
 import { formatLocalTime } from '../util/time.ts';
 import { errors, isBft2Error, messageOf } from '../errors/catalogue.ts';
 import { isDiskFull } from '../transfer/disk-full.ts';
 
 const BALLAST_BYTES = 1024 * 1024;
-/** Lines of an `.err` that describe what happens next (autoretry), not what happened. */
-const FOOTER_PREFIX = 'autoretry:';
+/** Lines of an `.err` that describe what happens next (autoretry, the way out), not what happened. */
+const FOOTER_PREFIXES = ['autoretry:', 'way out:'];
 import type { Logger } from '../log/logger.ts';
 
 export interface Located<S extends string> {
@@ -167,8 +167,8 @@ export class TaskSpool<S extends string> {
   /** Writes `<task>.err`: reason first, then the history (older lines kept, with times). */
   async writeErr(state: S, task: string, reason: string, history: string[] = [], footer: string[] = []): Promise<void> {
     const file = this.marker(state, task, '.err');
-    // Earlier lines stay as history, but a footer (autoretry's line) belongs to this error only.
-    const previous = await readFile(file, 'utf8').then((t) => t.split('\n').slice(1).filter((l) => l && !l.startsWith(FOOTER_PREFIX))).catch(() => [] as string[]);
+    // Earlier lines stay as history, but a footer (autoretry's line, the way out) belongs to this error only.
+    const previous = await readFile(file, 'utf8').then((t) => t.split('\n').slice(1).filter((l) => l && !FOOTER_PREFIXES.some((f) => l.startsWith(f)))).catch(() => [] as string[]);
     const text = [reason, ...previous, ...history, `${formatLocalTime()} ${reason}`, ...footer].join('\n') + '\n';
     try {
       await writeFileDurable(file, text);
@@ -183,18 +183,24 @@ export class TaskSpool<S extends string> {
 
   /**
    * Takes a task file named by a caller into `state` (seed §4.3.2: recv *moves* it): the
-   * text that was checked is written durably, then the original is removed. Returns the
-   * note for the answer when the original stays because it cannot be removed, else ''.
+   * text that was checked is written durably, then the original is removed — unless it
+   * lies in a bft2 spool, this node's or another root's (`data/sender/...`,
+   * `data/receiver/...`, by the path as given or as it resolves through symlinks): that
+   * file is another task's state (a sender's `uploaded` task on the same machine), so it
+   * is copied and stays. Returns the note for the answer when the original stays, else ''.
    * Throws MOVE_TO_TMP when the spool cannot be written.
    */
   async adopt(state: S, task: string, from: string, text: string): Promise<string> {
     const target = this.file(state, task);
     if (path.resolve(from) === target) return '';
+    const real = await realpath(path.dirname(from)).then((d) => path.join(d, path.basename(from))).catch(() => from);
+    const spool = spoolOfPath(from) ?? spoolOfPath(real);
     try {
       await writeFileDurable(target, text);
     } catch {
       throw errors.MOVE_TO_TMP(this.dir(state));
     }
+    if (spool) return ` (copied to ${target}: ${from} is in the bft2 spool ${spool.dir} and stays there)`;
     return rm(from).then(
       () => '',
       (err: NodeJS.ErrnoException) => ` (copied to ${target}: the original could not be removed, ${err.code ?? messageOf(err)})`,

@@ -34,8 +34,6 @@ export interface Source {
   readonly parallel: number;
   /** The size of its ranges. */
   readonly rangeBytes: number;
-  /** Counts its own bytes in the metrics (BitTorrent's client does), so the engine does not. */
-  readonly countsOwnBytes: boolean;
   /** Whether it can fetch this file of the task. */
   reaches(file: string): boolean;
   /**

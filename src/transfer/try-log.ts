@@ -40,6 +40,12 @@ export class TryLog {
     this.waiting.delete(method);
   }
 
+  /** `<file>: <reason>, next try <time>` while `method` waits to try again, else ''. */
+  statusOf(method: string, now = Date.now()): string {
+    const w = this.waiting.get(method);
+    return w && w.until + 5_000 >= now ? `${w.reason}, next try ${formatLocalTime(new Date(w.until))}` : '';
+  }
+
   /** `retrying: ...` for each method now waiting to try again, or '' when none is. */
   status(now = Date.now()): string {
     const parts: string[] = [];

@@ -184,6 +184,11 @@ const BFT2_FAMILIES = [
   'bft2_disk_size_bytes',
   'bft2_disk_reserve_bytes',
   'bft2_log_messages_total',
+  'bft2_download_bytes',
+  'bft2_download_rate_bytes_per_second',
+  'bft2_download_quiet_seconds',
+  'bft2_tracker_announces_total',
+  'bft2_tracker_failing_torrents',
 ];
 
 let originRoot: string;

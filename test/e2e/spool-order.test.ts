@@ -82,7 +82,11 @@ test('sender: autosend moves a complete task from tmp to queues; a broken one ge
     assert.equal(cancel.return_content.desc, 'succeeded!');
     await stat(path.join(sender('history'), 'cfec-001-out.task.json'));
     await stat(path.join(sender('history'), 'cfec-001-out.cancelled'));
-    assert.equal((await d.api('uploadprogress', { taskfile: 'cfec-001-out.task.json' })).return_content.status, 'finished');
+    // The seed's cancel clears the task from its spool: uploadprogress answers as for an unknown task, naming the cancel (issue 22).
+    const gone = await d.api('uploadprogress', { taskfile: 'cfec-001-out.task.json' });
+    assert.equal(gone.return_status, 'false');
+    assert.equal(gone.return_content.status, 'unknown');
+    assert.match(gone.return_content.desc, /^cancelled: /);
   } finally {
     await d.stop();
     await rm(root, { recursive: true, force: true });

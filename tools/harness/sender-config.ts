@@ -2,8 +2,10 @@
 // (also the CDN, unless the test puts one in front), an embedded tracker, and an s3rver
 // bucket `cfec-001` for OBS — with free ports. The e2e tests and benches that need a real
 // sender start it with startLoopbackSender and add what they test (autosend, windows, ...).
+// Also `gentaskOn`: a task made on such a sender, waited for as far as a test needs.
 // Owns nothing on disk but the daemon's root.
-import { freePort, startDaemon, type Daemon, type StartDaemonOptions } from './daemon.ts';
+import path from 'node:path';
+import { freePort, startDaemon, waitFor, type Daemon, type StartDaemonOptions } from './daemon.ts';
 
 export interface LoopbackSender {
   config: Record<string, unknown>;
@@ -64,4 +66,26 @@ export async function opentrackerSenderConfig(announceUrl: string, over: Record<
     autosend: false,
     ...over,
   };
+}
+
+/**
+ * gentask of `dcppath` (a DCP directory or a single file of the sender's store) into the
+ * sender's `data/sender/tmp/<task>.task.json`, then waits: `made` until taskfilesquery says
+ * finished (autosend off), `ready` until uploadprogress says ready (autosend on), `none`
+ * not at all. Returns the task file where gentask wrote it.
+ */
+export async function gentaskOn(
+  sender: Daemon,
+  o: { dcppath: string; task: string; btobscdn: string; policy?: string; basesubdir?: string; until: 'made' | 'ready' | 'none'; timeoutMs?: number },
+): Promise<string> {
+  const taskfile = path.join(sender.root, `data/sender/tmp/${o.task}.task.json`);
+  const g = await sender.api('gentask', { dcppath: o.dcppath, taskfile, basesubdir: o.basesubdir ?? 'cfec-001', btobscdn: o.btobscdn, policy: o.policy ?? 'fulltime' });
+  if (g.return_status !== 'true') throw new Error(`gentask ${o.task}: ${JSON.stringify(g)}`);
+  const timeoutMs = o.timeoutMs ?? 60_000;
+  if (o.until === 'made') {
+    await waitFor(async () => (await sender.api('taskfilesquery', { dcppath: o.dcppath, taskfile })).return_content.status === 'finished' || undefined, { timeoutMs, what: `${o.task} made` });
+  } else if (o.until === 'ready') {
+    await waitFor(async () => (await sender.api('uploadprogress', { taskfile: `${o.task}.task.json` })).return_content.status === 'ready' || undefined, { timeoutMs, what: `${o.task} ready\n${sender.output()}` });
+  }
+  return taskfile;
 }

@@ -36,6 +36,8 @@ import { TaskPipeline, RECEIVER_SPOOL, Cancelled, type PipelineRun, type CheckPu
 import { cprogressAnswer } from './cprogress.ts';
 import { taskLedger, LEDGER_KEY } from '../shared/task-ledger.ts';
 import { readTorrentFiles } from '../../transfer/bt/make-torrent.ts';
+import { describePeers } from '../../observe/tracker-reports.ts';
+import type { DownloadFigures, DownloadProvider } from '../../observe/downloads.ts';
 
 /** What a pickup checked: the task, its share's files, where they go. */
 interface Checked {
@@ -52,12 +54,13 @@ interface Fetch extends PipelineRun<Checked> {
 /** The longest sleep of a seed-expiry timer: timers measure elapsed time, the clock may jump. */
 const EXPIRY_RECHECK_MS = 60 * 60_000;
 
-export class Cacher {
+export class Cacher implements DownloadProvider {
   readonly pipeline: TaskPipeline<ReceiverState, Checked, Fetch>;
   /** Complete shares being seeded, by task (their task files stay in `downloading`). */
   private readonly seeds = new Map<string, SeedHandle>();
   private readonly expiry = new Map<string, NodeJS.Timeout>();
   private stopping = false;
+  private unregisterDownloads?: () => void;
 
   constructor(
     private readonly ctx: DaemonContext,
@@ -111,9 +114,21 @@ export class Cacher {
   async start(): Promise<void> {
     // Complete shares whose seed time is not over are seeded again (resumeSeed); the rest run.
     await this.pipeline.start({ resumeLog: 'start downloading taskfiles' });
+    this.unregisterDownloads = this.ctx.metrics.registerDownloads(this);
+  }
+
+  /** The shares downloading now, for /metrics (DownloadProvider): the snapshot `cprogress` answers with. */
+  downloads(): DownloadFigures[] {
+    const out: DownloadFigures[] = [];
+    for (const [task, f] of this.pipeline.running) {
+      const s = f.download?.snapshot();
+      if (s) out.push({ role: 'cacher', task, bytes: s.bytes, rates: s.rates, quietSeconds: s.quietSeconds });
+    }
+    return out;
   }
 
   async stop(): Promise<void> {
+    this.unregisterDownloads?.();
     this.stopping = true;
     for (const t of this.expiry.values()) clearTimeout(t);
     this.expiry.clear();
@@ -172,7 +187,7 @@ export class Cacher {
       btClient: this.btClient,
       obsClient: () => Promise.reject(new Error('a cacher fetches no OBS share')),
       tries: f.tries,
-      onBytes: () => {},
+      onBytes: (m, n) => this.ctx.metrics.transferred(m, 'down', n),
       onTorrent: (buf) => {
         torrent = buf;
       },
@@ -181,6 +196,7 @@ export class Cacher {
       swarmFeeder: true,
       ledgerFrom: (saved) => taskLedger(saved ?? raw[LEDGER_KEY], t, () => this.config, this.log, task),
       onBilled: (p) => this.ctx.metrics.billed(p),
+      why: (_m, stats) => describePeers(stats.peers, this.ctx.trackers.forDir(dataDir)),
     });
     await f.download.run();
     if (f.abort.signal.aborted) throw new Cancelled();
@@ -428,6 +444,7 @@ export class Cacher {
     // While the download runs its last bytes are still being checked: 100% is the complete share, seeded.
     else if (snap) share = { servable: snap.seeding && snap.bytes.bt > 0, verifiedBytes: Math.min(snap.bytes.bt, total - 1), totalBytes: total, uploaded: snap.uploaded, peers: snap.peers };
     const cost = snap?.cost ?? taskLedger(raw[LEDGER_KEY], t, () => this.config, this.log, task).progress();
-    return { ...cprogressAnswer({ state, taskfile: where.file, dataDir: this.dataDir(t), err, cancelled, share, seedleftMinutes: seedLeftMinutes(seedStartMs(rec), seedHours(t, this.config)) }), ...cost };
+    const download = snap ? { rate: snap.rates.bt, notes: snap.notes.bt, stalled: snap.stalled } : undefined;
+    return { ...cprogressAnswer({ state, taskfile: where.file, dataDir: this.dataDir(t), err, cancelled, share, download, seedleftMinutes: seedLeftMinutes(seedStartMs(rec), seedHours(t, this.config)) }), ...cost };
   }
 }

@@ -1,7 +1,7 @@
 // The `cprogress` answer (SPEC §5 cacher, seed §4.3.4) as a pure function of a task's
 // state: where its file is, whether its share is in the BitTorrent client, its `.err`.
 // Owns the answer's fields and texts. No I/O.
-import { formatPercentDone } from '../receiver/progress-math.ts';
+import { formatPercentDone, formatRate } from '../receiver/progress-math.ts';
 
 export type SeedStatus = 'seeding' | 'noseeding' | 'seeding error' | 'noseeding error';
 
@@ -17,6 +17,8 @@ export interface CprogressState {
   /** The share in the client (absent: not added yet, stopped, or the task is not downloading). */
   share?: { servable: boolean; verifiedBytes: number; totalBytes: number; uploaded: number; peers: number };
   seedleftMinutes: number;
+  /** While its share downloads: the rate, why BitTorrent brings nothing, and the stall (see task-download.ts). */
+  download?: { rate: number; notes: string; stalled: string };
 }
 
 export function cprogressAnswer(s: CprogressState): Record<string, unknown> {
@@ -39,5 +41,6 @@ export function cprogressAnswer(s: CprogressState): Record<string, unknown> {
     uploaded: share?.uploaded ?? 0,
     peers: share?.peers ?? 0,
     percent: share ? formatPercentDone(share.verifiedBytes, share.totalBytes) : '0.000%',
+    ...(s.state === 'downloading' && s.download && !s.err ? { rate: formatRate(s.download.rate), notes: s.download.notes, stalled: s.download.stalled } : {}),
   };
 }

@@ -48,6 +48,8 @@ export interface DownloadingView {
   snapshot?: DownloadSnapshot;
   error?: string;
   retrying: string;
+  /** Why a task in downloading is not running (another task works on the same DCP), when it is not. */
+  waiting?: string;
   seeding: boolean;
   now?: Date;
 }
@@ -60,7 +62,7 @@ export function downloadingProgress(v: DownloadingView): Record<string, unknown>
   const total = formatPercent(downloaded, size);
   const rateOf = (m: Method) => (s && (v.shares[m] > 0 || s.bytes[m] > 0) ? formatRate(s.rates[m]) : '');
   const next = (m: Method) => (s?.next[m] ? formatLocalTime(s.next[m]) : '');
-  const waiting = s ? METHODS.map((m) => s.waiting[m]).filter(Boolean) : [];
+  const waiting = s ? METHODS.map((m) => s.waiting[m]).filter(Boolean) : v.waiting ? [v.waiting] : [];
   const rate = s ? METHODS.reduce((n, m) => n + s.rates[m], 0) : 0;
   let eta = -1;
   if (!v.error && s) {
@@ -91,5 +93,8 @@ export function downloadingProgress(v: DownloadingView): Record<string, unknown>
     rebalanced: moved.join('; '),
     rebalancedbytes: s?.moved.reduce((n, x) => n + x.bytes, 0) ?? 0,
     peers: s?.peers ?? 0,
+    // Why a method moves nothing (failed for good, no peers, the tracker's error), and the stall once nothing lands for 30 s.
+    notes: s ? METHODS.map((m) => s.notes[m]).filter(Boolean).join('; ') : '',
+    stalled: s && !v.error ? s.stalled : '',
   };
 }

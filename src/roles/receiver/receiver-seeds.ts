@@ -18,6 +18,7 @@ import type { HashTableStore } from '../../hashtable/hash-table.ts';
 import type { DaemonContext } from '../../daemon/context.ts';
 import type { Task } from '../../task/schema.ts';
 import { messageOf } from '../../errors/catalogue.ts';
+import { checkBtShare } from '../shared/bt-share-check.ts';
 import { parseLocalTime } from '../../util/time.ts';
 import type { SeedingProvider, SeedingTask } from '../../observe/seeding.ts';
 
@@ -54,8 +55,11 @@ export class ReceiverSeeds implements SeedingProvider {
     await writeFileDurable(this.torrentFile(t.basesubdir, info.name), buf).catch(() => undefined);
   }
 
-  /** Seeds a stored DCP's share until its seed time is over; a no-op when there is nothing to seed. */
-  async start(task: string, t: Task, storeDir: string, finishedtime: string): Promise<void> {
+  /**
+   * Seeds a stored DCP's share until its seed time is over; a no-op when there is nothing to
+   * seed. `contentDir` holds the task's files (the DCP's directory; a single file's parent).
+   */
+  async start(task: string, t: Task, contentDir: string, finishedtime: string): Promise<void> {
     const config = this.ctx.config();
     if (!config.receiverseed || t.btlist.length === 0) return;
     const hours = Number(t.bt.seedtime ?? config.defaultseedtime);
@@ -64,16 +68,21 @@ export class ReceiverSeeds implements SeedingProvider {
     const split = t.obslist.length > 0 || t.cdnlist.length > 0;
     const torrentName = split ? `${t.name}-tmp` : t.name;
     const torrentFile = this.torrentFile(t.basesubdir, torrentName);
-    const buf = await readFile(torrentFile).catch(() => undefined);
-    if (!buf) return; // the download never loaded the torrent (every BT file was a local copy)
     try {
+      // Every BT file a local copy (a DCP received again): the download never loaded the
+      // share's torrent, so it is fetched now, as recv would (and kept for restarts).
+      let buf: Buffer | undefined = await readFile(torrentFile).catch(() => undefined);
+      if (!buf) {
+        buf = (await checkBtShare(t)).torrent;
+        await this.keepTorrent(t, buf);
+      }
       const info = await readTorrentFiles(buf);
       const dir = path.join(path.dirname(torrentFile), info.name);
       const store = this.ctx.paths.basedata(config);
       let trusted = true;
       const { entries } = await this.hashes.load();
       for (const f of info.files) {
-        const from = path.join(storeDir, f.path);
+        const from = path.join(contentDir, f.path);
         const st = await regularFileInside(store, from, 'stored file');
         const e = entries.get(from);
         if (!e || e.size !== st.size || e.mtimeMs !== st.mtimeMs || e.ino !== st.ino) trusted = false;

@@ -32,9 +32,11 @@ import { fileUrl } from '../../transfer/cdn/http-request.ts';
 import { parseObsUrl } from '../../transfer/obs/obs-url.ts';
 import { formatPercent } from './progress-math.ts';
 import { emptyProgress, downloadingProgress } from './receiver-progress.ts';
-import { checkAssembly, storeDcp, recordHashes, storingMarker, newStoreSwap, parseStoreSwap } from './store-merge.ts';
+import { checkAssembly, storeDcp, recordHashes, storingMarker, newStoreSwap, parseStoreSwap, contentDirOf } from './store-merge.ts';
 import { ReceiverSeeds } from './receiver-seeds.ts';
 import { taskLedger, LEDGER_KEY } from '../shared/task-ledger.ts';
+import { describePeers } from '../../observe/tracker-reports.ts';
+import type { DownloadFigures, DownloadProvider } from '../../observe/downloads.ts';
 import { TaskPipeline, RECEIVER_SPOOL, Cancelled, type PipelineRun, type CheckPurpose, type RoleHooks } from '../shared/task-pipeline.ts';
 import type { ScheduledTask } from '../../schedule/showschedules.ts';
 import { tuning } from '../../config/tuning.ts';
@@ -57,10 +59,14 @@ interface Download extends PipelineRun<Checked> {
 
 const LIST2_KEY = { bt: 'btlist2', obs: 'obslist2', cdn: 'cdnlist2' } as const;
 
-export class Receiver {
+/** How long `recv` of a task whose files are all in the store already waits for the copies (the CLI waits 30 s for an answer). */
+const ALL_LOCAL_WAIT_MS = 20_000;
+
+export class Receiver implements DownloadProvider {
   readonly pipeline: TaskPipeline<ReceiverState, Checked, Download>;
   private readonly seeds?: ReceiverSeeds;
   private seedTimer?: NodeJS.Timeout;
+  private unregisterDownloads?: () => void;
 
   constructor(
     private readonly ctx: DaemonContext,
@@ -75,6 +81,8 @@ export class Receiver {
       check: (raw, at, purpose) => this.check(raw, at, purpose),
       keyOf: (c) => c.storeDir,
       canStart: (c) => spaceToStart(this.config, [this.ctx.paths.transferDir, this.ctx.paths.storeParent(this.config, c.t.basesubdir)], c.t.size),
+      // A task whose every file is in the store already downloads nothing: it takes no download slot.
+      needsSlot: (c) => METHODS.some((m) => c.plan.lists2[m].length > 0),
       makeRun: (base) => ({ ...base, localBytes: 0 }),
       work: (run) => this.download(run),
       failure: (run, err) => this.failure(run, err),
@@ -108,12 +116,24 @@ export class Receiver {
     for (const task of await this.spool.list('downloaded')) await this.resumeSeed(task);
     this.seedTimer = setInterval(() => void this.seeds?.expire(), tuning().seedcheck);
     this.seedTimer.unref();
+    this.unregisterDownloads = this.ctx.metrics.registerDownloads(this);
   }
 
   async stop(): Promise<void> {
+    this.unregisterDownloads?.();
     clearInterval(this.seedTimer);
     await this.pipeline.stop();
     await this.seeds?.close();
+  }
+
+  /** The running downloads for /metrics (DownloadProvider): the snapshot `progress` answers with. */
+  downloads(): DownloadFigures[] {
+    const out: DownloadFigures[] = [];
+    for (const [task, a] of this.running) {
+      const s = a.download?.snapshot();
+      if (s) out.push({ role: 'receiver', task, bytes: s.bytes, rates: s.rates, quietSeconds: s.quietSeconds });
+    }
+    return out;
   }
 
   // ----- checks -----
@@ -258,15 +278,14 @@ export class Receiver {
             pathStyle: config.obspathstyle,
           }),
         tries: a.tries,
-        // BitTorrent's bytes are counted from its client (src/observe/metrics.ts).
-        onBytes: (m, n) => {
-          if (m !== 'bt') this.ctx.metrics.transferred(m, 'down', n);
-        },
+        // The bytes that land in the task's files (BitTorrent's once their piece is verified): what progress counts.
+        onBytes: (m, n) => this.ctx.metrics.transferred(m, 'down', n),
         onTorrent: (buf) => this.seeds?.keepTorrent(t, buf),
         signal: a.abort.signal,
         rebalance: config.rebalance,
         ledgerFrom: (saved) => taskLedger(saved ?? raw[LEDGER_KEY], t, () => this.config, this.log, task),
         onBilled: (p) => this.ctx.metrics.billed(p),
+        why: (m, stats) => (m === 'bt' ? describePeers(stats.peers, this.ctx.trackers.forDir(assembly)) : ''),
       });
       await a.download.run();
       if (a.abort.signal.aborted) throw new Cancelled();
@@ -296,7 +315,7 @@ export class Receiver {
     });
     await rm(storing, { force: true });
     this.log.info(`downloaded ${task}: ${storeDir}`);
-    await this.seeds?.start(task, t, storeDir, String(raw.finishedtime));
+    await this.seeds?.start(task, t, contentDirOf(t, storeDir), String(raw.finishedtime));
   }
 
   private recordPlan(raw: Record<string, unknown>, plan: DownloadPlan): void {
@@ -314,7 +333,7 @@ export class Receiver {
     try {
       const raw = (await readTaskJson(file)).raw as Record<string, unknown>;
       const t = validateTask(raw, file);
-      if (t.finishedtime) await this.seeds.start(task, t, this.ctx.paths.storeDir(this.config, t.basesubdir, t.name), t.finishedtime);
+      if (t.finishedtime) await this.seeds.start(task, t, contentDirOf(t, this.ctx.paths.storeDir(this.config, t.basesubdir, t.name)), t.finishedtime);
     } catch (err) {
       this.log.warn(`cannot resume seeding ${task}: ${messageOf(err)}`);
     }
@@ -339,9 +358,11 @@ export class Receiver {
     const busy = () => errors.SAME_IN_STATE('queues', this.spool.file('queues', task));
     return this.pipeline.takeIn(task, busy, async () => {
       if (!reactive) {
-        // Queued or running: refused at once, without reading the file (the seed's texts).
-        const running = this.running.has(task) ? 'downloading' : this.pipeline.admission.isWaiting(task) ? 'queues' : undefined;
-        if (running) throw errors.SAME_IN_STATE(running, this.spool.file(running, task));
+        // Queued or running: refused at once, without reading the file (the seed's texts). A
+        // task waiting in downloading (for another task of its DCP) is in downloading.
+        const waiting = this.pipeline.admission.isWaiting(task);
+        const state = this.running.has(task) || (waiting && (await exists(this.spool.file('downloading', task)))) ? 'downloading' : waiting ? 'queues' : undefined;
+        if (state) throw errors.SAME_IN_STATE(state, this.spool.file(state, task));
       }
       // A path named by the caller is used as given (a symlink it names is followed), but
       // only a regular file of sane size is read, without blocking.
@@ -369,10 +390,32 @@ export class Receiver {
       const allLocal = METHODS.every((m) => checked.plan.lists2[m].length === 0);
       let desc: string;
       if (restarted) desc = 'restarted same name task, succeed!';
-      else if (allLocal) desc = again ? 'same name task downloaded, all localsamefiles existed copy and finished, succeed!' : 'all localsamefiles existed copy and finished, succeed!';
-      else desc = again ? 'same name task downloaded, to download again.' : 'succeed!';
+      else if (allLocal) {
+        // The seed's answer says the copies are finished: it is given once they are (an
+        // all-local task needs no download slot), else the answer says what it waits for.
+        const waits = await this.copiesFinished(task);
+        if (!waits) desc = again ? 'same name task downloaded, all localsamefiles existed copy and finished, succeed!' : 'all localsamefiles existed copy and finished, succeed!';
+        else desc = `${again ? 'same name task downloaded, ' : ''}succeed! (all localsamefiles existed; the copies are not finished yet: ${waits})`;
+      } else desc = again ? 'same name task downloaded, to download again.' : 'succeed!';
       return desc + note;
     });
+  }
+
+  /**
+   * Waits (a while: an API answer) until an all-local task is stored; '' when it is, else
+   * what it waits for (another task of its DCP, the disk reserve, a copy still running).
+   */
+  private async copiesFinished(task: string): Promise<string> {
+    const until = Date.now() + ALL_LOCAL_WAIT_MS;
+    for (;;) {
+      if (await exists(this.spool.file('downloaded', task))) return '';
+      const err = await this.spool.readErr('downloading', task);
+      if (err) return err;
+      const why = this.pipeline.admission.whyWaiting(task);
+      if (why) return why;
+      if (Date.now() >= until) return `copying, ${formatLocalTime()}; progress follows it`;
+      await new Promise((r) => setTimeout(r, 100));
+    }
   }
 
   /** `cancel`: stop the task's transfers, drop its partial data, file it in history. */
@@ -418,7 +461,7 @@ export class Receiver {
     if (where.state === 'queues') {
       // The seed: a queued task has no progress (false), with why it waits when it does.
       const err = await this.spool.readErr('queues', task);
-      const held = this.pipeline.admission.held.get(task);
+      const held = this.pipeline.admission.whyWaiting(task);
       return { ...base, ok: false, status: 'queues', downerror: err ?? '', waiting: held ?? '', desc: err ?? (held ? `task in queues, no progress now. (${held})` : 'task in queues, no progress now.') };
     }
     if (where.state === 'downloaded' || where.state === 'history') {
@@ -432,6 +475,10 @@ export class Receiver {
         downloaded: finished ? size : 0,
         totalpercent: finished ? '100.000%' : '0.000%',
         totoalpercent: finished ? '100.000%' : '0.000%',
+        // A finished task holds every method's share (what each brought; the local copies are localsamepercent).
+        btpercent: finished ? base.bt2downpercent : '0.000%',
+        obspercent: finished ? base.obs2downpercent : '0.000%',
+        cdnpercent: finished ? base.cdn2downpercent : '0.000%',
         ecompletedtime: finished ? 0 : -1,
         desc: (await this.spool.hasMarker('history', task, '.cancelled')) ? 'cancelled' : '',
         ...taskLedger(raw[LEDGER_KEY], t, () => this.config, this.log, task).progress(),
@@ -456,7 +503,7 @@ export class Receiver {
     return {
       ...base,
       ...(snapshot?.cost ?? taskLedger(raw[LEDGER_KEY], t, () => this.config, this.log, task).progress()),
-      ...downloadingProgress({ t, shares, localBytes, bytes, snapshot, error, retrying, seeding: snapshot?.seeding ?? false }),
+      ...downloadingProgress({ t, shares, localBytes, bytes, snapshot, error, retrying, waiting: a ? undefined : this.pipeline.admission.whyWaiting(task), seeding: snapshot?.seeding ?? false }),
       ...(retrying && error ? { desc: retrying } : {}),
     };
   }

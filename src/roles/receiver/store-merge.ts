@@ -71,8 +71,14 @@ export async function checkAssembly(t: Task, assembly: string): Promise<Map<stri
   return verified;
 }
 
+/** Where a stored task's files lie: its DCP directory, or for a single file (`type: "file"`) the store directory holding it. */
+export function contentDirOf(t: Task, storeDir: string): string {
+  return t.type === 'file' ? path.dirname(storeDir) : storeDir;
+}
+
 /**
- * Moves the assembled DCP into the store and writes `<name>.finished`. The store may be on
+ * Moves the assembled DCP into the store and writes `<name>.finished` (a single file, `type:
+ * "file"`, goes into the store as that file: `<store>/<name>`). The store may be on
  * another filesystem than the transfer area: then the DCP is copied (durably) and the
  * verified inodes are those of the copies. Returns the inode of each verified file in the
  * store.
@@ -88,7 +94,9 @@ export async function storeDcp(t: Task, task: string, at: StoreTarget, receiveti
       // `old` is this swap's own name: if a crash left it, it holds the DCP this swap set aside.
       if ((await exists(at.storeDir)) && !(await exists(old))) await renameDurable(at.storeDir, old);
       else if (await exists(at.storeDir)) await rm(at.storeDir, { recursive: true, force: true });
-      if (await moveTree(at.assembly, at.storeDir, `${TEMP_PREFIX}copy-${t.name}`)) stored = await copiedInodes(t, at.storeDir, verified);
+      const from = t.type === 'file' ? path.join(at.assembly, t.filelist[0].file) : at.assembly;
+      if (await moveTree(from, at.storeDir, `${TEMP_PREFIX}copy-${t.name}`)) stored = await copiedInodes(t, contentDirOf(t, at.storeDir), verified);
+      if (t.type === 'file') await rm(at.assembly, { recursive: true, force: true });
     }
     await writeFileDurable(at.finishedMarker, JSON.stringify({ task, name: t.name, receivetime, finishedtime: formatLocalTime() }) + '\n');
     await rm(old, { recursive: true, force: true });
@@ -116,9 +124,10 @@ async function copiedInodes(t: Task, storeDir: string, verified: Map<string, num
  */
 export async function recordHashes(t: Task, storeDir: string, verified: Map<string, number>, hashes: HashTableStore, log: Logger): Promise<void> {
   const entries: IndexEntry[] = [];
+  const dir = contentDirOf(t, storeDir);
   for (const f of t.filelist) {
-    const st = await lstat(path.join(storeDir, f.file)).catch(() => undefined);
-    if (st?.isFile() && st.size === f.size && verified.get(f.file) === st.ino) entries.push({ path: path.join(storeDir, f.file), sha1: f.hash, size: st.size, mtimeMs: st.mtimeMs, ino: st.ino });
+    const st = await lstat(path.join(dir, f.file)).catch(() => undefined);
+    if (st?.isFile() && st.size === f.size && verified.get(f.file) === st.ino) entries.push({ path: path.join(dir, f.file), sha1: f.hash, size: st.size, mtimeMs: st.mtimeMs, ino: st.ino });
   }
   try {
     await hashes.update((s) => {

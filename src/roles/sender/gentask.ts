@@ -10,7 +10,7 @@
 // (adopt-torrent.ts).
 // Owns: the DCP's torrents, its `dcps-tmp/<name>-tmp` directory, the task file it is asked
 // to write. Must not touch: the DCP's data (read only), the spools.
-import { stat, rm, mkdir, link, readFile } from 'node:fs/promises';
+import { stat, lstat, rm, mkdir, link, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { errors, isBft2Error, messageOf } from '../../errors/catalogue.ts';
 import { allocate, parseRatio } from '../../task/allocate.ts';
@@ -20,7 +20,7 @@ import { autoSplit, type AutoSplit } from '../../plan/auto-split.ts';
 import type { Policy } from '../../plan/fleet-model.ts';
 import { writeFileDurable, writeJsonDurable } from '../../spool/durable-fs.ts';
 import { walkStore, type FileStat } from '../../hashtable/store-walk.ts';
-import { assertPublishableTree, pathInside } from '../../trust/confined-file.ts';
+import { assertPublishableTree, pathInside, regularFileInside } from '../../trust/confined-file.ts';
 import type { HashTableStore } from '../../hashtable/hash-table.ts';
 import type { IndexEntry } from '../../hashtable/reconcile.ts';
 import type { DaemonContext } from '../../daemon/context.ts';
@@ -28,8 +28,11 @@ import { formatLocalTime } from '../../util/time.ts';
 import { readObsBuckets } from '../../transfer/obs/credentials.ts';
 import { METHODS } from '../../task/schema.ts';
 import { AdoptError, adoptionProblems, readAdoptable, verifyAgainstData, type ReadTorrent } from './adopt-torrent.ts';
+import { taskUrls, storeRelative } from '../../task/task-urls.ts';
 
 export interface GenTaskParams {
+  /** What dcppath is: a DCP directory, or a single file. */
+  type: 'dir' | 'file';
   dcppath: string;
   taskfile: string;
   basesubdir: string;
@@ -80,7 +83,22 @@ export function torrentPaths(basedata: string, basesubdir: string, name: string)
     full: path.join(basedata, basesubdir, 'dcps', `${name}.torrent`),
     shareDir: path.join(tmpDir, `${name}-tmp`),
     shareTorrent: path.join(tmpDir, `${name}-tmp.torrent`),
+    /** A single file's torrent is made from `<this>` (a directory named after the file, holding a hard link of it). */
+    fileWrap: path.join(tmpDir, `${name}-file`, name),
   };
+}
+
+/** The directory whose files a task names: the DCP; for a single file, the directory holding it. */
+function contentDirOf(p: Pick<GenTaskParams, 'type' | 'dcppath'>): string {
+  return p.type === 'file' ? path.dirname(p.dcppath) : p.dcppath;
+}
+
+/** `<wrap>/<file name>` as a hard link of `file`; returns `<wrap>` (named as the file). */
+async function linkSingleFile(file: string, wrap: string): Promise<string> {
+  await rm(path.dirname(wrap), { recursive: true, force: true });
+  await mkdir(wrap, { recursive: true });
+  await link(file, path.join(wrap, path.basename(file)));
+  return wrap;
 }
 
 const str = (v: unknown) => (typeof v === 'string' ? v.trim() : v === undefined || v === null ? '' : String(v));
@@ -98,11 +116,14 @@ export class TaskGenerator {
     const taskfile = str(raw.taskfile);
     if (!taskfile) throw errors.GENTASK_NO_TASKFILE();
     const dcppath = str(raw.dcppath).replace(/\/+$/, '');
-    if (!dcppath || !(await stat(dcppath).then((s) => s.isDirectory(), () => false))) throw errors.GENTASK_NO_DCPPATH(dcppath);
+    // A directory (a DCP: type "dir") or a single regular file (type "file", seed §4.1).
+    const kind = dcppath ? await lstat(dcppath).then((s) => (s.isDirectory() ? 'dir' : s.isFile() ? 'file' : undefined), () => undefined) : undefined;
+    if (!kind) throw errors.GENTASK_NO_DCPPATH(dcppath);
     const config = this.ctx.config();
     // A sender publishes only its own store (SPEC §4): a DCP elsewhere is refused now.
     await pathInside(this.ctx.paths.basedata(config), dcppath, 'dcppath');
     const p: GenTaskParams = {
+      type: kind,
       dcppath: path.resolve(dcppath),
       taskfile: path.resolve(taskfile),
       basesubdir: str(raw.basesubdir) || config.basesubdir,
@@ -204,10 +225,18 @@ export class TaskGenerator {
     const config = this.ctx.config();
     const basedata = this.ctx.paths.basedata(config);
     const t = torrentPaths(basedata, p.basesubdir, path.basename(p.dcppath));
-    await assertPublishableTree(basedata, p.dcppath, 'dcp');
+    const content = contentDirOf(p);
+    let files: FileStat[];
+    if (p.type === 'file') {
+      await pathInside(basedata, p.dcppath, 'dcp file');
+      const st = await regularFileInside(basedata, p.dcppath, 'dcp file');
+      files = [{ path: p.dcppath, size: st.size, mtimeMs: st.mtimeMs, ino: st.ino }];
+    } else {
+      await assertPublishableTree(basedata, p.dcppath, 'dcp');
+      files = await walkStore(p.dcppath);
+    }
     const { entries } = await this.hashes.load();
-    const files = await walkStore(p.dcppath);
-    const rel = (abs: string) => path.relative(p.dcppath, abs).split(path.sep).join('/');
+    const rel = (abs: string) => path.relative(content, abs).split(path.sep).join('/');
     const known = new Map<string, IndexEntry>();
     for (const f of files) {
       const e = entries.get(f.path);
@@ -233,7 +262,7 @@ export class TaskGenerator {
         const shareInfo = keep ? await readFile(t.shareTorrent).then(readTorrentFiles).catch(() => undefined) : undefined;
         shareReusable = matches(shareInfo, new Map(lists.bt.map((f) => [f, sizes.get(f)!])));
         for (const f of shareReusable ? lists.bt : []) {
-          const [a, b] = await Promise.all([stat(path.join(t.shareDir, f)).catch(() => undefined), stat(path.join(p.dcppath, f))]);
+          const [a, b] = await Promise.all([stat(path.join(t.shareDir, f)).catch(() => undefined), stat(path.join(content, f))]);
           if (a?.ino !== b.ino) shareReusable = false;
         }
         if (!shareReusable) toMake.push(t.shareTorrent);
@@ -267,13 +296,14 @@ export class TaskGenerator {
   }
 
   /** taskfilesquery: finished / unfinished (what is being made) / error. */
-  async query(raw: Record<string, unknown>): Promise<{ ok: boolean; status: string; desc: string }> {
+  async query(raw: Record<string, unknown>): Promise<{ ok: boolean; status: string; desc: string; step?: string }> {
     const dcppath = str(raw.dcppath).replace(/\/+$/, '');
     const taskfile = str(raw.taskfile);
     if (!taskfile) throw errors.MISSING_PARAM('taskfile');
-    if (dcppath && !(await stat(dcppath).then((s) => s.isDirectory(), () => false))) return { ok: false, status: 'error', desc: `not exist ${dcppath} ` };
+    if (dcppath && !(await stat(dcppath).then((s) => s.isDirectory() || s.isFile(), () => false))) return { ok: false, status: 'error', desc: `not exist ${dcppath} ` };
     const job = this.jobs.get(path.resolve(taskfile));
-    if (job?.state === 'generating') return { ok: true, status: 'unfinished', desc: `process making seed: ${job.step}` };
+    // The seed's text word for word (its trailing space too); what is being made goes in `step`.
+    if (job?.state === 'generating') return { ok: true, status: 'unfinished', desc: 'process making seed ', step: job.step };
     if (job?.state === 'error') return { ok: false, status: 'error', desc: job.error ?? 'gentask failed' };
     // With autosend the task file may already have moved on from where it was written.
     if (job?.state === 'finished') return { ok: true, status: 'finished', desc: 'succeed!' };
@@ -300,9 +330,11 @@ export class TaskGenerator {
     if (p.deloldtorrent === 'true') {
       for (const f of [p.taskfile, t.full, t.shareTorrent]) await rm(f, { force: true });
       await rm(t.shareDir, { recursive: true, force: true });
+      await rm(path.dirname(t.fileWrap), { recursive: true, force: true });
     }
 
     let filelist = survey.filelist;
+    const content = contentDirOf(p);
     // An adopted torrent's own tracker goes into the task (and the -tmp torrent): one swarm, one tracker.
     const tracker = survey.adopt?.info.announce[0] || p.tracker!;
     if (survey.adopt) {
@@ -313,10 +345,18 @@ export class TaskGenerator {
       // File hashes ride on the torrent's reads only when the table lacks some (they cost
       // CPU); the hash watcher leaves the DCP to them meanwhile (one read, not two).
       const full = await this.hashes.recording(path.resolve(p.dcppath), async () => {
-        const made = await makeTorrent({ dir: p.dcppath, tracker: p.tracker!, outFile: t.full, fileSha1: known.size < files.length });
-        const fresh = made.files.filter((f) => !known.has(f.path));
-        if (fresh.length) await this.recordHashes(p.dcppath, fresh.map((f) => ({ rel: f.path, sha1: f.sha1! })));
-        return made;
+        // A single file's torrent is a directory torrent named after the file holding just
+        // it (a hard link, removed once the torrent is made): every reader of torrents sees
+        // the one layout, `<name>/<file>`, and a seed serves it from the file's directory.
+        const dir = p.type === 'file' ? await linkSingleFile(p.dcppath, t.fileWrap) : p.dcppath;
+        try {
+          const made = await makeTorrent({ dir, tracker: p.tracker!, outFile: t.full, fileSha1: known.size < files.length });
+          const fresh = made.files.filter((f) => !known.has(f.path));
+          if (fresh.length) await this.recordHashes(content, fresh.map((f) => ({ rel: f.path, sha1: f.sha1! })));
+          return made;
+        } finally {
+          if (p.type === 'file') await rm(path.dirname(dir), { recursive: true, force: true });
+        }
       });
       // A torrent never carries dotfiles or "junk" names (Thumbs.db, ...): they are not part of the DCP's task either.
       if (full.skipped.length) this.ctx.log.warn(`gentask ${p.taskfile}: left out of the task (never carried by a torrent): ${full.skipped.join(', ')}`);
@@ -332,23 +372,21 @@ export class TaskGenerator {
     const lists = allocate(filelist, ratio, { ctfilesorder: config.ctfilesorder });
     const btOnly = lists.obs.length === 0 && lists.cdn.length === 0;
 
-    let tmpurl = '';
-    if (lists.bt.length > 0 && !btOnly && survey.shareReusable) {
-      tmpurl = `${config.senderdomain}/dcp/${p.basesubdir}/dcps-tmp/${name}-tmp.torrent`;
-    } else if (lists.bt.length > 0 && !btOnly) {
+    const split = lists.bt.length > 0 && !btOnly;
+    const urls = taskUrls(config, { basesubdir: p.basesubdir, name, contentDir: storeRelative(basedata, content), btShare: split, obsurl: p.obsurl });
+    if (split && !survey.shareReusable) {
       job.step = `making ${t.shareTorrent}`;
       await rm(t.shareDir, { recursive: true, force: true });
       // The share is a directory of hard links, so its torrent holds exactly btlist.
       for (const f of lists.bt) {
         const target = path.join(t.shareDir, f);
         await mkdir(path.dirname(target), { recursive: true });
-        await link(path.join(p.dcppath, f), target);
+        await link(path.join(content, f), target);
       }
       const share = await makeTorrent({ dir: t.shareDir, tracker, outFile: t.shareTorrent });
       const inTorrent = share.files.map((f) => f.path).sort();
       if (JSON.stringify(inTorrent) !== JSON.stringify([...lists.bt].sort())) throw new Error(`the -tmp torrent holds ${inTorrent.length} files, btlist ${lists.bt.length}`);
-      tmpurl = `${config.senderdomain}/dcp/${p.basesubdir}/dcps-tmp/${name}-tmp.torrent`;
-    } else {
+    } else if (!split) {
       await rm(t.shareTorrent, { force: true });
       await rm(t.shareDir, { recursive: true, force: true });
     }
@@ -356,14 +394,14 @@ export class TaskGenerator {
     const check = await readTorrentFiles(await readFile(t.full));
     if (check.files.length !== filelist.length) throw new Error(`the torrent ${t.full} does not list the DCP's files`);
 
-    const bucket = (p.obsurl || config.obsurl).replace(/^obs:\/\//, '').split('/')[0] || p.basesubdir;
+    const bucket = parseObsBucket(urls.obsUrl);
     const sizes = lists.sizes;
     const list = (l: string[]) => (l.length ? l : ['']);
     const task = {
       sourcetype: 'sender',
       senderid: config.senderid,
       name,
-      type: 'dir',
+      type: p.type,
       senderlocalpath: path.dirname(p.dcppath),
       basesubdir: p.basesubdir,
       datasource: p.datasource,
@@ -372,18 +410,18 @@ export class TaskGenerator {
       policy: p.policy,
       bt: {
         localtorrent: t.full,
-        url: `${config.senderdomain}/dcp/${p.basesubdir}/dcps/${name}.torrent`,
-        tmpurl,
+        url: urls.btUrl,
+        tmpurl: urls.btTmpUrl,
         tracker,
         seedtime: Number(p.seedtime),
         priortime: config.bttime,
       },
       obs: {
-        url: p.obsurl && p.obsurl.split('/').length > 3 ? p.obsurl : `obs://${bucket}/dcps/${name}`,
+        url: urls.obsUrl,
         priortime: config.obstime,
         ...(await this.obsKeysForTask(p, bucket, lists.obs.length > 0)),
       },
-      cdn: { url: `${config.cdnurl}/dcp/${p.basesubdir}/dcps/${name}`, priortime: config.cdntime },
+      cdn: { url: urls.cdnUrl, priortime: config.cdntime },
       filelist,
       localsamefiles: [''],
       btlist: list(lists.bt),
@@ -465,4 +503,9 @@ export class TaskGenerator {
       })
       .catch((err) => this.ctx.log.warn(`gentask: could not add hashes to the table: ${messageOf(err)}`));
   }
+}
+
+/** The bucket of an `obs://bucket/...` URL. */
+function parseObsBucket(url: string): string {
+  return url.replace(/^obs:\/\//, '').split('/')[0];
 }

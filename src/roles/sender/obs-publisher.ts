@@ -7,7 +7,7 @@ import type { DaemonContext } from '../../daemon/context.ts';
 import { parseObsUrl } from '../../transfer/obs/obs-url.ts';
 import { resolveObsCredentials, type TaskObsFields } from '../../transfer/obs/credentials.ts';
 import { createObsClient } from '../../transfer/obs/obs-client.ts';
-import { uploadShare, uploadedBytes } from '../../transfer/obs/obs-upload.ts';
+import { uploadShare, uploadedBytes, type UploadProgress } from '../../transfer/obs/obs-upload.ts';
 
 export interface ObsUploadRequest {
   task: string;
@@ -24,6 +24,8 @@ export interface ObsUploadRequest {
 
 export interface ObsPublisher {
   upload(req: ObsUploadRequest): Promise<void>;
+  /** What the bucket holds of a share now (objects of the task's size), for `obsstatus`. */
+  held(req: Pick<ObsUploadRequest, 'task' | 'taskObs' | 'files'>): Promise<UploadProgress>;
 }
 
 export function createObsPublisher(ctx: DaemonContext): ObsPublisher {
@@ -40,6 +42,17 @@ export function createObsPublisher(ctx: DaemonContext): ObsPublisher {
         const held = await uploadedBytes({ client, bucket, prefix, files: req.files, checkpointDir }).catch(() => undefined);
         if (held) req.setDone(held.bytes);
         await uploadShare({ client, bucket, prefix, files: req.files, sourceDir: req.sourceDir, checkpointDir, signal: req.signal, onBytes: req.onBytes, onTryFailed: req.onTryFailed, log: ctx.log });
+      } finally {
+        client.close();
+      }
+    },
+    async held(req) {
+      const { bucket, prefix } = parseObsUrl(req.taskObs.url);
+      const config = ctx.config();
+      const keys = await resolveObsCredentials(bucket, { task: req.taskObs, bucketsFile: ctx.paths.obsBucketsFile, config });
+      const client = await createObsClient({ ...keys, signature: config.obssignature, pathStyle: config.obspathstyle });
+      try {
+        return await uploadedBytes({ client, bucket, prefix, files: req.files, checkpointDir: ctx.paths.obsUploadState(req.task) });
       } finally {
         client.close();
       }

@@ -17,21 +17,24 @@ import { SpoolWatcher } from '../../spool/spool-watcher.ts';
 import { writeFileDurable, writeJsonDurable, exists } from '../../spool/durable-fs.ts';
 import { validateTask } from '../../task/validate-task.ts';
 import type { Task } from '../../task/schema.ts';
-import { errors, isBft2Error, messageOf } from '../../errors/catalogue.ts';
+import { errors, isBft2Error, messageOf, Bft2Error } from '../../errors/catalogue.ts';
 import type { DaemonContext } from '../../daemon/context.ts';
 import type { HashTableStore } from '../../hashtable/hash-table.ts';
 import type { BtClient } from '../../transfer/bt/bt-client.ts';
 import { seed, type SeedHandle } from '../../transfer/bt/bt-seed.ts';
 import { defaultRetryPolicy, nextRetryDelay } from '../../transfer/retry-policy.ts';
-import { settleAll } from '../../util/settle-all.ts';
 import { formatLocalTime, parseLocalTime, sleep } from '../../util/time.ts';
 import { torrentPaths } from './gentask.ts';
+import type { UrlChange } from '../../task/task-urls.ts';
+import { senderUrlChanges, describeUrlChanges } from './task-url-refresh.ts';
 import { dcpDirInside, verifyPublishable, type PublishedFile } from './publish-check.ts';
 import { readTaskJson } from '../../trust/confined-file.ts';
 import type { ObsPublisher } from './obs-publisher.ts';
+import { formatObsStatus } from '../../transfer/obs/obs-upload.ts';
 import { TaskPipeline, SENDER_SPOOL, type PipelineRun, type RoleHooks } from '../shared/task-pipeline.ts';
 import { seedHours, seedEndMs } from '../shared/seed-clock.ts';
 import type { SeedingProvider, SeedingTask } from '../../observe/seeding.ts';
+import { describeTracker } from '../../observe/tracker-reports.ts';
 import { tuning } from '../../config/tuning.ts';
 import { readTorrentFiles } from '../../transfer/bt/make-torrent.ts';
 import { admitToWhitelist, confirmListed, parseTrackerReload } from '../../transfer/bt/tracker-whitelist.ts';
@@ -39,7 +42,15 @@ import { admitToWhitelist, confirmListed, parseTrackerReload } from '../../trans
 interface Upload extends PipelineRun<Task> {
   obsBytes: number;
   obsTotal: number;
+  /** Methods that failed for good in this run, with why (the others go on). */
+  failed: Map<string, string>;
 }
+
+/** `uploadprogress` of an unknown task: the seed's answer (§4.3.3), `obsstatus` "completed" included. */
+const UNKNOWN_UPLOAD = { ok: false, taskfile: '', status: 'unknown', desc: '', btstatus: 'unknown', obsstatus: 'completed', cdnstatus: 'unknown' } as const;
+
+/** How long a look into a bucket stands for `obsstatus`. */
+const OBS_LOOK_MS = 30_000;
 
 type MethodState = { bt?: 'seeding' | 'noseeding'; obs?: string; cdn?: 'available' | 'unavailable' };
 
@@ -50,6 +61,8 @@ export class Sender implements SeedingProvider {
   /** The full torrents of split tasks, seeded beside their shares for rebalancing. */
   private readonly fullSeeds = new Map<string, SeedHandle>();
   private readonly cdnState = new Map<string, 'available' | 'unavailable'>();
+  /** The OBS share's state as last known (an upload's end, a look into the bucket), with when. */
+  private readonly obsKnown = new Map<string, { status: string; at: number; fromBucket: boolean }>();
   /** Tasks that autosend took from tmp, so a later `send` of them can say so. */
   private readonly autosent = new Set<string>();
   /** Tasks whose sendtime send or autosend stamped: their publication does not stamp it again. */
@@ -73,12 +86,11 @@ export class Sender implements SeedingProvider {
         return t;
       },
       keyOf: (t) => `${t.basesubdir}/${t.name}`,
-      makeRun: (base) => ({ ...base, obsBytes: 0, obsTotal: 0 }),
+      makeRun: (base) => ({ ...base, obsBytes: 0, obsTotal: 0, failed: new Map() }),
       work: (u) => this.publish(u),
-      failure: async (u, err) => {
-        await this.stopSeed(u.task);
-        return isBft2Error(err) ? err : errors.UPLOAD_FAILED('upload', messageOf(err));
-      },
+      // A method that failed stops nothing else: the seed (and the other methods' work) goes on.
+      failure: async (_u, err) => (isBft2Error(err) ? err : errors.UPLOAD_FAILED('upload', messageOf(err))),
+      wayOut: (u) => this.wayOut(u.task, u.checked),
       discard: async () => {},
       sourceUrls: async (t) => (t.cdnlist.length ? [fileUrl(t.cdn.url, t.cdnlist[0])] : []),
     };
@@ -102,8 +114,10 @@ export class Sender implements SeedingProvider {
 
   async start(): Promise<void> {
     await this.spool.ensureDirs();
-    // Seeding that has time left resumes; uploads under way resume from their checkpoints.
-    for (const task of await this.spool.list('uploaded')) await this.resumeSeeding(task);
+    // Seeding that has time left resumes — also of a task stopped on another method's error
+    // (its methods are independent); uploads under way resume from their checkpoints.
+    for (const task of await this.spool.list('uploaded')) await this.resumeSeeding(task, 'uploaded');
+    for (const task of await this.spool.list('uploading')) if (await this.spool.hasMarker('uploading', task, '.err')) await this.resumeSeeding(task, 'uploading');
     const autosend = new SpoolWatcher(
       this.spool.dir('tmp'),
       {
@@ -160,16 +174,44 @@ export class Sender implements SeedingProvider {
     return dcpDirInside(this.store, t.senderlocalpath, t.name, this.ctx.paths.storeDir(this.config, t.basesubdir, t.name));
   }
 
-  /** The torrent a task seeds, and the directory that holds its data directory. */
-  private async seedSource(t: Task): Promise<{ torrentFile: string; parentDir: string; dataDir: string; files: string[] } | undefined> {
+  /** The directory holding the files the task names: the DCP's; a single file's (`type: "file"`) parent. */
+  private async contentDir(t: Task): Promise<string> {
+    const dir = await this.dcpDir(t);
+    return t.type === 'file' ? path.dirname(dir) : dir;
+  }
+
+  /**
+   * The way out of a failed publication, as the commands to type: retry as it stands once
+   * the cause is fixed; retry with the URLs the config builds now when they differ (the
+   * config was fixed after gentask wrote them); or publish it afresh.
+   */
+  private async wayOut(task: string, t: Task): Promise<string[]> {
+    const changes = await senderUrlChanges(this.ctx.paths, this.config, t).catch(() => [] as UrlChange[]);
+    const dcp = await this.dcpDir(t).catch(() => `<dcp of ${t.name}>`);
+    const lines = [`way out: fix the cause, then \`bft2 retry ${task}\` tries the task again as it is written`];
+    if (changes.length) {
+      lines.push(`way out: the config builds other URLs for this task now (${describeUrlChanges(changes)}): \`bft2 retry --rebuild-urls ${task}\` writes them into the task and tries again`);
+    }
+    const send = this.config.autosend ? '(autosend sends it)' : `then \`bft2 send ${task}\``;
+    lines.push(`way out: or publish it afresh: \`bft2 cancel ${task}\`, then \`bft2 gentask ${dcp} --basesubdir ${t.basesubdir} --btobscdn ${t['bt-obs-cdn'] || '1:1:1'} --policy ${t.policy || this.config.priorpolicy} --deloldtorrent --wait\`, ${send}`);
+    return lines;
+  }
+
+  /**
+   * The torrent a task seeds, the directory that holds its data directory, and where its
+   * files are (`dataDir`; `mapped`: the seed reads them there whatever the torrent's name —
+   * a single file's torrent names a directory that holds just it).
+   */
+  private async seedSource(t: Task): Promise<{ torrentFile: string; parentDir: string; dataDir: string; files: string[]; mapped: boolean } | undefined> {
     if (t.btlist.length === 0) return undefined;
     const btOnly = t.obslist.length === 0 && t.cdnlist.length === 0;
     const tp = torrentPaths(this.store, t.basesubdir, t.name);
     if (btOnly) {
-      const dataDir = await this.dcpDir(t);
-      return { torrentFile: tp.full, parentDir: path.dirname(dataDir), dataDir, files: t.filelist.map((f) => f.file) };
+      const dataDir = await this.contentDir(t);
+      const mapped = t.type === 'file';
+      return { torrentFile: tp.full, parentDir: mapped ? dataDir : path.dirname(dataDir), dataDir, files: t.filelist.map((f) => f.file), mapped };
     }
-    return { torrentFile: tp.shareTorrent, parentDir: path.dirname(tp.shareDir), dataDir: tp.shareDir, files: t.btlist };
+    return { torrentFile: tp.shareTorrent, parentDir: path.dirname(tp.shareDir), dataDir: tp.shareDir, files: t.btlist, mapped: false };
   }
 
   /** The seed's `send` checks: DCP in the store, torrent present, same-name seeding and `reactive`. */
@@ -243,16 +285,32 @@ export class Sender implements SeedingProvider {
       await this.pipeline.finishRun(u, () => writeJsonDurable(file, raw));
       t.sendtime = String(raw.sendtime);
     }
-    const stop = new AbortController();
-    const signal = AbortSignal.any([u.abort.signal, stop.signal]);
+    const signal = u.abort.signal;
+    this.obsKnown.delete(u.task);
     const work: Promise<void>[] = [];
-    // Each method's failure names the method (the `.err` says which one to look at).
-    const named = (method: string, p: Promise<void>) => p.catch((err) => Promise.reject(errors.UPLOAD_FAILED(method, messageOf(err))));
+    // The methods are independent: one that fails stops neither the seeding nor the upload
+    // of another (a bad CDN URL once stopped the BitTorrent seed). Each failure names its
+    // method, shows in uploadprogress at once, and goes into the `.err` when the run ends.
+    const named = (method: string, p: Promise<void>) =>
+      p.catch((err) => {
+        if (signal.aborted) throw err;
+        const e = errors.UPLOAD_FAILED(method, messageOf(err));
+        (e as Error).cause = err;
+        u.failed.set(method, e.message);
+        this.log.warn(`${u.task}: ${e.message} (the other methods go on)`);
+        throw e;
+      });
     if (t.btlist.length) work.push(named('bt', this.startSeed(u.task, t)));
     if (t.obslist.length) work.push(named('obs', this.uploadObs(u, t, signal)));
     if (t.cdnlist.length) work.push(named('cdn', this.checkCdn(u, t, signal)));
-    await settleAll(work, stop);
-    if (u.abort.signal.aborted) return;
+    const failures = (await Promise.allSettled(work)).flatMap((r) => (r.status === 'rejected' ? [r.reason as Error] : []));
+    if (signal.aborted) return;
+    if (failures.length === 1) throw failures[0];
+    if (failures.length > 1) {
+      const e = new Bft2Error('UPLOAD_FAILED', failures.map((f) => f.message).join('; '), false);
+      (e as Error).cause = failures[0];
+      throw e;
+    }
     await this.pipeline.finishRun(u, () => this.spool.move(u.task, 'uploading', 'uploaded'));
     this.log.info(`uploaded ${u.task}: every method with a share is ready`);
   }
@@ -272,7 +330,7 @@ export class Sender implements SeedingProvider {
     // need not re-read the data before it serves it.
     await verifyPublishable(this.store, this.published(t, src.files, src.dataDir), this.hashes);
     await this.whitelist(task, t);
-    const handle = await seed(this.bt, { torrentFile: src.torrentFile, parentDir: src.parentDir, trusted: true, deferToCachers: true });
+    const handle = await seed(this.bt, { torrentFile: src.torrentFile, parentDir: src.parentDir, ...(src.mapped ? { dataDir: src.dataDir } : {}), trusted: true, deferToCachers: true });
     this.seeds.set(task, handle);
     await this.seedFullTorrent(task, t);
   }
@@ -337,11 +395,17 @@ export class Sender implements SeedingProvider {
   }
 
   private async uploadObs(u: Upload, t: Task, signal: AbortSignal): Promise<void> {
-    if (this.config.machinetype === 'hwecs') return; // the store is the bucket: nothing to upload
-    if ((t.datasource || this.config.datasource) === 'obs') throw new Error('datasource obs (data in a bucket, not on this node) is not supported: use datasource local');
     const byName = new Map(t.filelist.map((f) => [f.file, f]));
+    if (this.config.machinetype === 'hwecs') {
+      // The store is the bucket (obsfs): nothing to upload, but the bucket must hold the share (seed §4.3.3).
+      const held = await this.obs.held({ task: u.task, taskObs: t.obs, files: t.obslist.map((f) => ({ file: f, size: byName.get(f)!.size, hash: byName.get(f)!.hash })) });
+      this.obsKnown.set(u.task, { status: formatObsStatus(held), at: Date.now(), fromBucket: true });
+      if (!held.complete) throw new Error(`${t.obs.url} holds ${held.bytes} of the OBS share's ${held.total} bytes (machinetype hwecs: the store is the bucket, nothing is uploaded; is the DCP in the bucket?)`);
+      return;
+    }
+    if ((t.datasource || this.config.datasource) === 'obs') throw new Error('datasource obs (data in a bucket, not on this node) is not supported: use datasource local');
     u.obsTotal = t.obslist.reduce((s, f) => s + byName.get(f)!.size, 0);
-    const sourceDir = await this.dcpDir(t);
+    const sourceDir = await this.contentDir(t);
     await verifyPublishable(this.store, this.published(t, t.obslist, sourceDir), this.hashes, signal);
     await this.obs.upload({
       task: u.task,
@@ -356,6 +420,24 @@ export class Sender implements SeedingProvider {
       setDone: (n) => (u.obsBytes = n),
       onTryFailed: (file, reason, delay) => u.tries.failed('obs', file, reason, delay),
     });
+    this.obsKnown.set(u.task, { status: 'completed', at: Date.now(), fromBucket: false });
+  }
+
+  /**
+   * `obsstatus` of a task no upload of this process is working on: what its last upload
+   * left, else what the bucket holds (asked at most every 30 s: OBS bills each request).
+   */
+  private async obsStatus(task: string, t: Task): Promise<string> {
+    const known = this.obsKnown.get(task);
+    if (known && (!known.fromBucket || Date.now() - known.at < OBS_LOOK_MS)) return known.status;
+    const byName = new Map(t.filelist.map((f) => [f.file, f]));
+    const files = t.obslist.map((f) => ({ file: f, size: byName.get(f)!.size, hash: byName.get(f)!.hash }));
+    const status = await this.obs.held({ task, taskObs: t.obs, files }).then(formatObsStatus, (err: unknown) => {
+      this.log.debug(`${task}: cannot look into ${t.obs.url}: ${messageOf(err)}`);
+      return known?.status ?? 'uncompleted 0%';
+    });
+    this.obsKnown.set(task, { status, at: Date.now(), fromBucket: true });
+    return status;
   }
 
   /** The CDN serves the DCP when its origin URL answers (seed: `curl -L <url>`). */
@@ -387,8 +469,8 @@ export class Sender implements SeedingProvider {
     }
   }
 
-  private async resumeSeeding(task: string): Promise<void> {
-    const file = this.spool.file('uploaded', task);
+  private async resumeSeeding(task: string, state: 'uploaded' | 'uploading'): Promise<void> {
+    const file = this.spool.file(state, task);
     try {
       const t = validateTask((await readTaskJson(file)).raw, file);
       if (this.seedExpired(t)) return;
@@ -421,8 +503,17 @@ export class Sender implements SeedingProvider {
     return out;
   }
 
-  /** Tasks whose seed time has passed: seeding stops, the task goes to history (finished). */
+  /** Tasks whose seed time has passed: seeding stops, the task goes to history (finished); one stopped on an error stays where it is. */
   private async expireSeeds(): Promise<void> {
+    for (const task of await this.spool.list('uploading')) {
+      if (!this.seeds.has(task) || this.uploads.has(task)) continue;
+      const file = this.spool.file('uploading', task);
+      const t = await readTaskJson(file).then((r) => validateTask(r.raw, file)).catch(() => undefined);
+      if (t && this.seedExpired(t)) {
+        await this.stopSeed(task);
+        this.log.info(`${task}: seed time over; the task stays in uploading with its .err`);
+      }
+    }
     for (const task of await this.spool.list('uploaded')) {
       const file = this.spool.file('uploaded', task);
       try {
@@ -447,8 +538,12 @@ export class Sender implements SeedingProvider {
       // A name published again has its earlier publication in history: the live one wins.
       const located = (await this.spool.locate(task)).filter((l) => l.state !== 'tmp');
       const where = located.find((l) => l.state !== 'history') ?? located[0];
-      if (!where) {
-        return { ok: false, taskfile: '', status: 'unknown', desc: 'unknown task, not found task.', btstatus: 'unknown', obsstatus: 'unknown', cdnstatus: 'unknown' };
+      // The seed's answer for a task it does not know (§4.3.3), word for word.
+      if (!where) return { ...UNKNOWN_UPLOAD };
+      // A cancelled task is gone from the seed's spool ("清理队列"): the same answer, with the cancel named.
+      if (where.state === 'history' && (await this.spool.hasMarker('history', task, '.cancelled'))) {
+        const marker = await readFile(this.spool.marker('history', task, '.cancelled'), 'utf8').catch(() => '');
+        return { ...UNKNOWN_UPLOAD, desc: `cancelled: ${marker.split('\n')[0] || 'cancelled'} (task file: ${where.file})` };
       }
       const read = await readTaskJson(where.file).catch(async (err: unknown) => {
         if (attempt < 3 && !(await exists(where.file))) return undefined;
@@ -463,8 +558,11 @@ export class Sender implements SeedingProvider {
     const seeding = this.seeds.get(task);
     m.bt = seeding && !seeding.stopped ? 'seeding' : 'noseeding';
     const u = this.uploads.get(task);
-    if (t.obslist.length === 0 || where.state === 'uploaded' || where.state === 'history') m.obs = 'completed';
+    const hwecs = this.config.machinetype === 'hwecs';
+    if (t.obslist.length === 0 || where.state === 'history' || (where.state === 'uploaded' && !hwecs)) m.obs = 'completed';
     else if (u && u.obsTotal > 0) m.obs = u.obsBytes >= u.obsTotal ? 'completed' : `uncompleted ${Math.floor((u.obsBytes / u.obsTotal) * 100)}%`;
+    // hwecs (the store is the bucket), or no upload of this process at work on it: what the bucket holds.
+    else if (hwecs || !u) m.obs = await this.obsStatus(task, t);
     else m.obs = 'uncompleted 0%';
     if (t.cdnlist.length === 0) m.cdn = 'available';
     else if (where.state === 'uploaded') m.cdn = (await this.cdnProblem(fileUrl(t.cdn.url, t.cdnlist[0]), t.filelist.find((f) => f.file === t.cdnlist[0])!.size)) ? 'unavailable' : 'available';
@@ -478,9 +576,23 @@ export class Sender implements SeedingProvider {
       const ready = (t.btlist.length === 0 || m.bt === 'seeding') && m.obs === 'completed' && m.cdn === 'available';
       status = ready ? 'ready' : 'uploaded';
     }
-    // While a method waits to try again, the reason shows at once (not when the tries run out).
-    const retrying = u?.tries.status() ?? '';
-    return { ok: true, taskfile: where.file, status, desc: err ?? retrying, btstatus: m.bt, obsstatus: m.obs, cdnstatus: m.cdn, peers: m.bt === 'seeding' ? seeding!.numPeers : 0 };
+    // While a method waits to try again, the reason shows at once (not when the tries run out);
+    // so does a method that failed for good while the others go on.
+    const retrying = [u?.tries.status() ?? '', ...(u ? [...u.failed.values()] : [])].filter(Boolean).join('; ');
+    // What the tracker last answered for the seed: a refusal means no receiver will find it.
+    const tracker = m.bt === 'seeding' ? describeTracker(this.ctx.trackers.forInfoHash(seeding!.infoHash)) : '';
+    const trackerError = tracker.startsWith('tracker error') ? `bt: ${tracker}` : '';
+    return {
+      ok: true,
+      taskfile: where.file,
+      status,
+      desc: err ?? [retrying, trackerError].filter(Boolean).join('; '),
+      btstatus: m.bt,
+      obsstatus: m.obs,
+      cdnstatus: m.cdn,
+      peers: m.bt === 'seeding' ? seeding!.numPeers : 0,
+      bttracker: tracker,
+    };
   }
 
   /** `cancel` of a sender task; undefined when the sender has no task of that name. */

@@ -7,7 +7,8 @@
 // Also here, once for every role:
 // - a run's failure is reported once: an `.err` in the active state (reason, then the
 //   tries), written only while that run is still the task's run and its file is there; a
-//   transient cause gets autoretry's line (auto-retry.ts);
+//   transient cause gets autoretry's line (auto-retry.ts), and the role's way out follows
+//   (the commands to type);
 // - a file dropped into the queue while the same task runs is filed away in history with
 //   its reason (`<task>.task.json.duplicate-<time>` and `.why`), never left with a marker;
 // - a dropped file written again after its `.err` is examined afresh;
@@ -88,6 +89,8 @@ export interface RoleHooks<S extends string, C, R extends PipelineRun<C>> extend
   keyOf(c: C): string | undefined;
   /** Why a checked task may not start yet (the disk reserve), or undefined. */
   canStart?(c: C): Promise<string | undefined>;
+  /** Whether a task takes one of the `limit()` slots (default yes; a receiver's all-local task does not). */
+  needsSlot?(c: C): boolean;
   /** The role's run record. */
   makeRun(base: PipelineRun<C>): R;
   /** One run's work. It throws on failure; its last transition goes through `finishRun`. */
@@ -104,6 +107,8 @@ export interface RoleHooks<S extends string, C, R extends PipelineRun<C>> extend
   resume?(task: string): Promise<boolean>;
   /** Called under the lock before a done task is filed in history because the same name comes again. */
   onDoneReplaced?(task: string): Promise<void>;
+  /** The way out of a failed run, as the commands to type (lines starting `way out:`), for its `.err`. */
+  wayOut?(run: R, err: Bft2Error): Promise<string[]>;
 }
 
 export interface PipelineOptions {
@@ -137,6 +142,7 @@ export class TaskPipeline<S extends string, C, R extends PipelineRun<C>> {
       log: o.log,
       keyOf: (c) => role.keyOf(c),
       canStart: role.canStart ? (c) => role.canStart!(c) : undefined,
+      needsSlot: role.needsSlot ? (c) => role.needsSlot!(c) : undefined,
       load: (task) => this.load(st.active, task, 'resume'),
       loadFailed: (task, err) => this.refuse(st.active, task, err),
       create: (task, checked, fromQueue) => role.makeRun({ task, checked, fromQueue, abort: new AbortController(), tries: new TryLog(), committed: false, done: Promise.resolve() }),
@@ -278,12 +284,13 @@ export class TaskPipeline<S extends string, C, R extends PipelineRun<C>> {
     if (err instanceof Cancelled || this.stopping || (r.abort.signal.aborted && !r.committed)) return;
     const e = this.role.failure ? await this.role.failure(r, err).catch(() => asBft2Error(err)) : asBft2Error(err);
     const transient = faultClass(err) === 'transient' || faultClass(e) === 'transient';
+    const wayOut = (await this.role.wayOut?.(r, e).catch((werr) => [`way out: (not known: ${messageOf(werr)})`])) ?? [];
     await this.spool
       .withLock(r.task, async () => {
         // The marker belongs to this run and its file: not written for a run stopped meanwhile.
         if ((r.abort.signal.aborted && !r.committed) || !(await this.spool.hasTaskFile(this.st.active, r.task))) return;
         this.log.error(`${e.code} ${r.task}: ${e.message}${transient ? ' (transient: autoretry)' : ''}`);
-        await this.spool.writeErr(this.st.active, r.task, e.message, r.tries.history, transient ? this.autoRetry.mark(r.task) : []);
+        await this.spool.writeErr(this.st.active, r.task, e.message, r.tries.history, [...(transient ? this.autoRetry.mark(r.task) : []), ...wayOut]);
       })
       .catch((werr) => this.log.error(`cannot write ${r.task}.err: ${messageOf(werr)}`));
   }

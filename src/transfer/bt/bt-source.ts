@@ -22,7 +22,6 @@ export interface BtSourceOptions extends BtLaneOptions {
 
 export class BtSource implements Source {
   readonly method = 'bt' as const;
-  readonly countsOwnBytes = true;
   readonly parallel: number;
   private readonly lane: BtLane;
 

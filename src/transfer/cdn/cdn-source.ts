@@ -56,7 +56,6 @@ export async function fetchHttpRange(base: string, job: RangeJob): Promise<numbe
 export class CdnSource implements Source {
   readonly method = 'cdn' as const;
   readonly parallel = 2;
-  readonly countsOwnBytes = false;
   get rangeBytes(): number {
     return tuning().chunk;
   }

@@ -47,7 +47,6 @@ export async function fetchObsRange(client: ObsClient, bucket: string, key: stri
 export class ObsSource implements Source {
   readonly method = 'obs' as const;
   readonly parallel = 2;
-  readonly countsOwnBytes = false;
   private readonly bucket: string;
   private readonly prefix: string;
   private readonly files: Set<string>;
