@@ -67,6 +67,11 @@ export class CrashGuard {
     if (this.running.delete(key)) void this.save();
   }
 
+  /** Resolves once every change of the record so far is on disk (a test crashes after it). */
+  saved(): Promise<void> {
+    return this.writing;
+  }
+
   /** A clean stop: no record stays, so the next start gives nobody a strike. */
   async close(): Promise<void> {
     this.closed = true;

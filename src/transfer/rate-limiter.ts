@@ -8,7 +8,8 @@
 // Takers are served first come, first served: a new small chunk never overtakes a large
 // one already waiting, or a busy file could starve another. A chunk larger than the
 // burst is paid for in burst-sized parts, so one 4 MiB read does not need a 4 MiB bucket.
-// Time is measured with performance.now(), which a wall-clock jump does not move.
+// Time is measured with performance.now(), which a wall-clock jump does not move; tests
+// pass a clock of their own.
 
 /** A burst of half a second at the cap: short enough to keep the pace smooth, long enough
  * that timers firing late on a busy node (measured: 10-15% of the cap lost with 0.1 s at a
@@ -34,9 +35,12 @@ export class RateLimiter {
   private readonly takers: Taker[] = [];
   private timer: NodeJS.Timeout | undefined;
 
-  /** `bytesPerSecond` undefined: no cap. */
-  constructor(bytesPerSecond?: number) {
-    this.lastRefill = performance.now();
+  /** `bytesPerSecond` undefined: no cap. `now`: milliseconds on a clock that only moves forward. */
+  constructor(
+    bytesPerSecond?: number,
+    private readonly now: () => number = () => performance.now(),
+  ) {
+    this.lastRefill = now();
     this.setRate(bytesPerSecond);
   }
 
@@ -91,7 +95,7 @@ export class RateLimiter {
   }
 
   private refill(): void {
-    const t = performance.now();
+    const t = this.now();
     if (this.rate !== undefined) {
       this.tokens = Math.min(this.burst(), this.tokens + ((t - this.lastRefill) * this.rate) / 1000);
     }

@@ -92,14 +92,14 @@ test('the crash guard: a task running at two crashes in a row is quarantined at 
     g.started('receiver/poison');
     g.started('receiver/fine');
     g.ended('receiver/fine');
-    await new Promise((r) => setTimeout(r, 50)); // the record is written in the background
+    await g.saved(); // the record is written in the background; a crash comes after it
     // crash 1: no close
     g = await CrashGuard.open(dir, log);
     assert.equal(g.strikes('receiver/poison'), 1);
     assert.equal(g.quarantined('receiver/poison'), false);
     assert.equal(g.strikes('receiver/fine'), 0);
     g.started('receiver/poison');
-    await new Promise((r) => setTimeout(r, 50));
+    await g.saved();
     // crash 2
     g = await CrashGuard.open(dir, log);
     assert.equal(g.quarantined('receiver/poison'), true, 'two crashes in a row while it ran');
@@ -119,16 +119,24 @@ test('one task\'s transitions run one after the other, in call order, even when 
     const spool = new TaskSpool(new Paths(root), 'receiver', RECEIVER_STATES, silentLogger());
     const order: string[] = [];
     let inside = 0;
-    const step = (name: string, ms: number, fail = false) =>
+    let otherRan!: () => void;
+    const otherDone = new Promise<void>((r) => (otherRan = r));
+    /** A transition that takes `ms`, or (`untilOther`) lasts until the other task's has run, 5 s at most. */
+    const step = (name: string, ms: number, { fail = false, untilOther = false } = {}) =>
       spool.withLock('t', async () => {
         inside++;
         assert.equal(inside, 1, 'never two at once');
-        await new Promise((r) => setTimeout(r, ms));
+        await Promise.race([new Promise((r) => setTimeout(r, ms)), ...(untilOther ? [otherDone] : [])]);
         order.push(name);
         inside--;
         if (fail) throw new Error(name);
       });
-    await Promise.allSettled([step('a', 30), step('b', 1, true), step('c', 10), spool.withLock('other', async () => void order.push('other'))]);
+    const steps = [step('a', 5_000, { untilOther: true }), step('b', 1, { fail: true }), step('c', 10)];
+    const other = spool.withLock('other', async () => {
+      order.push('other');
+      otherRan();
+    });
+    await Promise.allSettled([...steps, other]);
     assert.deepEqual(order.filter((x) => x !== 'other'), ['a', 'b', 'c']);
     assert.equal(order[0], 'other', 'another task does not wait');
   } finally {

@@ -4,7 +4,7 @@
 // (no retry loop, no silent hang), keep every byte it wrote and a whole task file, and —
 // once space is back and the `.err` deleted — resume from the bytes on disk (no request
 // asks for a byte it had) and finish verified. (Running short of the disk reserve, bft2
-// waits instead; that is tested in windows-caps-reserve.test.ts.)
+// waits instead; that is tested in caps-reserve.serial.test.ts.)
 // Needs root for mount(8) (CI runs as root); a refused mount fails the test loudly.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
