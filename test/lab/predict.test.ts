@@ -6,7 +6,7 @@
 // over all cinemas and cachers within ±10%. The small scenario's methods are near ties
 // (10 MB each, sources alike), so which one takes the last few megabytes over varies from
 // run to run: its prediction must lie within the measured runs' spread, widened by 10%.
-// (test/lab/lab.test.ts runs the small scenario for real, with --predict.)
+// (test/lab/lab.serial.test.ts runs the small scenario for real, with --predict.)
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';

@@ -19,7 +19,7 @@ const NEEDS_MACHINE_ALONE: [RegExp, string][] = [
   [/['"]u?mount['"]\s*,/, 'mounts a filesystem'],
   [/['"]faketime['"]/, 'runs a process under faketime'],
   [/['"]sysctl['"]\s*,/, 'sets a sysctl'],
-  [/['"]netns['"]|['"]lab['"]\s*,\s*['"]lab['"]|['"](?:\.\/)?lab\/lab['"]/, 'runs the lab (network namespaces)'],
+  [/['"]netns['"]|['"]lab['"]\s*,\s*['"]lab['"]|['"](?:\.\/)?lab\/lab['"]|\brunLab\s*\(/, 'runs the lab (network namespaces)'],
 ];
 
 /** What a unit test must not start. */
@@ -54,6 +54,7 @@ test('the checker finds what it is meant to find', () => {
   assert.deepEqual(misplaced('test/e2e/b.test.ts', "const FAKE = ['faketime', '-f', '@2026-01-05 09:59:30 x5'];").length, 1);
   assert.deepEqual(misplaced('test/lab/c.test.ts', "spawn(path.join(REPO_ROOT, 'lab', 'lab'), ['run'])").length, 1);
   assert.deepEqual(misplaced('test/lab/c.test.ts', "execFileSync('ip', ['netns', 'list'])").length, 1);
+  assert.deepEqual(misplaced('test/lab/c.test.ts', "const run = await runLab('lab/scenarios/mixed.json');").length, 1);
   assert.deepEqual(misplaced('test/unit/d.test.ts', 'const d = await startDaemon({ root, config });').length, 1);
   assert.deepEqual(misplaced('test/unit/e.test.ts', 'const s = await startLoopbackSender(s3);').length, 1);
   assert.deepEqual(misplaced('test/unit/f.serial.test.ts', '').length, 1);
