@@ -20,6 +20,7 @@ import { TaskGenerator } from '../roles/sender/gentask.ts';
 import { createObsPublisher } from '../roles/sender/obs-publisher.ts';
 import { createBtClient, type BtClient } from '../transfer/bt/bt-client.ts';
 import { watchAnnounces } from '../transfer/bt/patches/announce-events.ts';
+import { AnnounceRetry } from '../transfer/bt/announce-retry.ts';
 import { startTracker, type RunningTracker } from '../transfer/bt/tracker.ts';
 import { checkBtLibraries } from '../transfer/bt/patches/versions.ts';
 import { createApiServer, createApiDispatcher } from '../api/server.ts';
@@ -105,6 +106,7 @@ export async function startDaemon(root: string, opts: { console?: boolean } = {}
       (c) => {
         caps.attachBt(c);
         watchAnnounces(c, observe.trackers);
+        watchAnnounces(c, new AnnounceRetry(c));
         return observe.metrics.watchBtClient(c);
       },
       (err: unknown) => {

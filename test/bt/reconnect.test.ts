@@ -11,6 +11,7 @@
 //   a seed killed mid-download and restarted on its port is reached again and the download
 //   completes byte for byte.
 import { test, before, after } from 'node:test';
+import { announceRetryDelay } from '../../src/transfer/bt/announce-retry.ts';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFile, rm } from 'node:fs/promises';
@@ -138,4 +139,8 @@ test('a seed that went away while this side was incomplete is dialled again with
     await client.close();
     await seeder.stop();
   }
+});
+
+test('a failed announce is tried again 30 s later, the delay doubling to 10 minutes (announce-retry)', () => {
+  assert.deepEqual([1, 2, 3, 4, 5, 6, 7, 20].map(announceRetryDelay), [30_000, 60_000, 120_000, 240_000, 480_000, 600_000, 600_000, 600_000]);
 });
