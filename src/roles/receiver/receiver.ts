@@ -488,9 +488,12 @@ export class Receiver implements DownloadProvider {
     const a = this.running.get(task);
     const snapshot = a?.download?.snapshot();
     let bytes: Record<Method, number> = snapshot ? { ...snapshot.bytes } : { bt: 0, obs: 0, cdn: 0 };
+    let savedBill: unknown;
     if (!snapshot) {
-      // Not running (stopped by an error, or about to start): what the part files hold.
-      const onDisk = await this.partStore(t, raw).onDisk();
+      // Not running (stopped by an error, or about to start): what the part files hold, and the bill saved with them.
+      const store = this.partStore(t, raw);
+      savedBill = (await store.savedExtra())?.[LEDGER_KEY];
+      const onDisk = await store.onDisk();
       bytes = { bt: 0, obs: 0, cdn: 0 };
       for (const m of METHODS) for (const f of lists2(m)) bytes[m] += onDisk.get(f) ?? 0;
     }
@@ -502,7 +505,7 @@ export class Receiver implements DownloadProvider {
     const retrying = a?.tries.status() || (error && nextCheck !== undefined ? `retrying: ${error}, next try ${formatLocalTime(new Date(nextCheck))}` : '');
     return {
       ...base,
-      ...(snapshot?.cost ?? taskLedger(raw[LEDGER_KEY], t, () => this.config, this.log, task).progress()),
+      ...(snapshot?.cost ?? taskLedger(savedBill ?? raw[LEDGER_KEY], t, () => this.config, this.log, task).progress()),
       ...downloadingProgress({ t, shares, localBytes, bytes, snapshot, error, retrying, waiting: a ? undefined : this.pipeline.admission.whyWaiting(task), seeding: snapshot?.seeding ?? false }),
       ...(retrying && error ? { desc: retrying } : {}),
     };

@@ -174,11 +174,7 @@ export class PartStore {
    * write and its flush loses only unrecorded bytes).
    */
   async load(): Promise<{ verified: Set<string>; done: Map<string, RangeSet>; extra?: Record<string, unknown> }> {
-    const saved =
-      unsaved.get(this.assembly) ??
-      (await readFile(path.join(this.assembly, RANGES_FILE), 'utf8')
-        .then((t) => JSON.parse(t) as SavedState)
-        .catch(() => undefined));
+    const saved = await this.readSaved();
     this.recorded = saved !== undefined;
     const verified = new Set<string>();
     const done = new Map<string, RangeSet>();
@@ -207,6 +203,20 @@ export class PartStore {
       p.validators = { ...(record.validators ?? {}) };
     }
     return { verified, done, extra: saved?.extra };
+  }
+
+  /** What the download saved beside its ranges (its bill), without looking at the parts: for progress while it is not running. */
+  async savedExtra(): Promise<Record<string, unknown> | undefined> {
+    return (await this.readSaved())?.extra;
+  }
+
+  private async readSaved(): Promise<SavedState | undefined> {
+    return (
+      unsaved.get(this.assembly) ??
+      (await readFile(path.join(this.assembly, RANGES_FILE), 'utf8')
+        .then((t) => JSON.parse(t) as SavedState)
+        .catch(() => undefined))
+    );
   }
 
   /** Bytes of each file on disk (verified, or in recorded ranges of its part), without hashing anything. */
