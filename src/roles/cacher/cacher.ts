@@ -30,7 +30,8 @@ import { formatLocalTime } from '../../util/time.ts';
 import type { DaemonContext } from '../../daemon/context.ts';
 import { btShareFiles, btShareUrl, checkBtShare, isSplitTask } from '../shared/bt-share-check.ts';
 import { readRecord, writeRecord, fingerprint, unchangedOnDisk, seedStartMs, RECORD_KEY, type CacherRecord } from './seed-record.ts';
-import { seedHours, seedLeftMs, seedLeftMinutes } from '../shared/seed-clock.ts';
+import { seedHours, seedEndMs, seedLeftMs, seedLeftMinutes } from '../shared/seed-clock.ts';
+import { SeedTimers } from '../shared/seed-timers.ts';
 import { spaceToStart } from '../shared/disk-space.ts';
 import { TaskPipeline, RECEIVER_SPOOL, Cancelled, type PipelineRun, type CheckPurpose, type RoleHooks } from '../shared/task-pipeline.ts';
 import { cprogressAnswer } from './cprogress.ts';
@@ -51,14 +52,12 @@ interface Fetch extends PipelineRun<Checked> {
   download?: TaskDownload;
 }
 
-/** The longest sleep of a seed-expiry timer: timers measure elapsed time, the clock may jump. */
-const EXPIRY_RECHECK_MS = 60 * 60_000;
 
 export class Cacher implements DownloadProvider {
   readonly pipeline: TaskPipeline<ReceiverState, Checked, Fetch>;
   /** Complete shares being seeded, by task (their task files stay in `downloading`). */
   private readonly seeds = new Map<string, SeedHandle>();
-  private readonly expiry = new Map<string, NodeJS.Timeout>();
+  private readonly seedTimers: SeedTimers;
   private stopping = false;
   private unregisterDownloads?: () => void;
 
@@ -66,6 +65,7 @@ export class Cacher implements DownloadProvider {
     private readonly ctx: DaemonContext,
     private readonly btClient: () => Promise<BtClient>,
   ) {
+    this.seedTimers = new SeedTimers(ctx.log);
     const hooks: RoleHooks<ReceiverState, Checked, Fetch> = {
       ...RECEIVER_SPOOL,
       name: 'cacher',
@@ -130,8 +130,7 @@ export class Cacher implements DownloadProvider {
   async stop(): Promise<void> {
     this.unregisterDownloads?.();
     this.stopping = true;
-    for (const t of this.expiry.values()) clearTimeout(t);
-    this.expiry.clear();
+    this.seedTimers.close();
     await this.pipeline.stop();
     await Promise.allSettled([...this.seeds.values()].map((s) => s.stop()));
   }
@@ -280,31 +279,15 @@ export class Cacher implements DownloadProvider {
 
   /** Arms (or re-arms) the timer that ends the task's seeding when its seed time is over. */
   private armExpiry(task: string): void {
-    this.clearExpiry(task);
-    const tick = async () => {
-      this.expiry.delete(task);
-      if (this.stopping) return;
-      let left: number | undefined;
-      try {
+    this.seedTimers.arm(task, {
+      end: async () => {
         const file = this.spool.file('downloading', task);
-        if (!(await exists(file))) return;
+        if (!(await exists(file))) return undefined;
         const raw = (await readTaskJson(file)).raw as Record<string, unknown>;
-        left = seedLeftMs(seedStartMs(readRecord(raw)), seedHours(validateTask(raw, file), this.config));
-        if (left === undefined) return;
-        if (left === 0) return void (await this.finish(task));
-      } catch (err) {
-        this.log.warn(`${task}: seed clock: ${messageOf(err)}; looking again in a minute`);
-        left = 60_000;
-      }
-      if (this.stopping) return;
-      this.expiry.set(task, setTimeout(() => void tick(), Math.min(left, EXPIRY_RECHECK_MS)));
-    };
-    void tick();
-  }
-
-  private clearExpiry(task: string): void {
-    clearTimeout(this.expiry.get(task));
-    this.expiry.delete(task);
+        return seedEndMs(seedStartMs(readRecord(raw)), seedHours(validateTask(raw, file), this.config));
+      },
+      over: () => this.finish(task),
+    });
   }
 
   /**
@@ -333,7 +316,7 @@ export class Cacher implements DownloadProvider {
 
   /** Stops the share's seed and deletes its data directory and saved torrent. */
   private async removeShare(task: string, c: Checked | undefined): Promise<void> {
-    this.clearExpiry(task);
+    this.seedTimers.clear(task);
     const s = this.seeds.get(task);
     this.seeds.delete(task);
     await s?.stop();
@@ -404,7 +387,7 @@ export class Cacher implements DownloadProvider {
   /** `cancel`: stops the seeding (and the download), deletes the data, files the task in history with `.cancelled`. */
   async cancel(taskfile: string): Promise<string> {
     const task = taskNameOf(path.basename(taskfile)) ?? path.basename(taskfile);
-    this.clearExpiry(task);
+    this.seedTimers.clear(task);
     // A download is stopped by the pipeline; a seeding share goes with its data (discard).
     const answer = await this.pipeline.cancel(task, (s) => s !== 'downloaded' && s !== 'history');
     return answer ?? `no need to cancel, not found task: ${task}.task.json`;

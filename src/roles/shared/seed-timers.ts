@@ -1,9 +1,9 @@
 // When seeds end (SPEC §5): one timer per seeding task of a role, firing when its seed time
 // is over (../shared/seed-clock.ts says when). The end is asked again at every wake-up —
 // a reactive recv may have restarted the clock — and a timer never sleeps longer than
-// `tuning.seedcheck`, since timers measure elapsed time and the wall clock may jump. Used
-// by the sender (its published tasks), the receiver (its stored DCPs) and the cacher (its
-// shares).
+// `tuning.seedcheck`, since timers measure elapsed time and the wall clock may jump. The
+// cacher arms one per share; the sender and the receiver, whose seeds end by the same rule,
+// look over all of theirs every `tuning.seedcheck` instead (a pass over a spool directory).
 // Owns its timers. Must not touch seeds or task files: `onOver` does.
 import { tuning } from '../../config/tuning.ts';
 import { messageOf } from '../../errors/catalogue.ts';
