@@ -189,6 +189,8 @@ const BFT2_FAMILIES = [
   'bft2_download_quiet_seconds',
   'bft2_tracker_announces_total',
   'bft2_tracker_failing_torrents',
+  'bft2_received_bytes_total',
+  'bft2_cost_total',
 ];
 
 let originRoot: string;
