@@ -168,7 +168,7 @@ export async function startDaemon(root: string, opts: { console?: boolean } = {}
   let origin: { close(): Promise<void> } | undefined;
   if (config.httporigin) {
     const o = splitHostPort(config.httporigin);
-    origin = await usingConfigKey('httporigin', config.httporigin, 'cannot listen there', () => startOrigin({ rootDir: paths.map('/data/dcp'), host: o.host, port: o.port }), log);
+    origin = await usingConfigKey('httporigin', config.httporigin, 'cannot listen there', () => startOrigin({ rootDir: paths.map('/data/dcp'), host: o.host, port: o.port, ...(sender ? { onServed: (p: string, n: number) => sender.servedByOrigin(p, n) } : {}) }), log);
     log.info(`http origin serving ${paths.map('/data/dcp')} at http://${config.httporigin}/dcp/`);
   }
 

@@ -5,6 +5,7 @@
 // log lines come from outside (a task file names itself).
 // Owns: the page's markup. Must not touch: anything (a pure function of the snapshot).
 import type { MethodBar, StatusSnapshot, TaskView } from './status-snapshot.ts';
+import { formatBytes } from '../util/format-bytes.ts';
 
 /** Markup made here, passed through `html` unescaped. */
 class Markup {
@@ -32,17 +33,6 @@ function html(strings: TemplateStringsArray, ...values: unknown[]): Markup {
 function bar(kind: string, percent: number, label: string): Markup {
   const p = Math.max(0, Math.min(100, Number.isFinite(percent) ? percent : 0));
   return html`<progress class="${kind}" max="100" value="${p.toFixed(2)}" role="progressbar" aria-valuemin="0" aria-valuemax="100" aria-valuenow="${p.toFixed(3)}" aria-label="${label}" data-method="${kind}"></progress>`;
-}
-
-export function formatBytes(n: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'];
-  let i = 0;
-  let v = Number(n) || 0;
-  while (v >= 1024 && i < units.length - 1) {
-    v /= 1024;
-    i++;
-  }
-  return `${i ? v.toFixed(1) : String(v)} ${units[i]}`;
 }
 
 /** The badge's colour: red for a task stopped or refused, blue while it works, green when done. */
@@ -79,7 +69,7 @@ function waitsForWindows(t: TaskView): boolean {
 
 function taskRow(t: TaskView): Markup {
   const pct = Number.parseFloat(t.percent);
-  const figures = [t.percent, t.rate, t.eta ? `ETA ${t.eta}` : ''].filter(Boolean).join(' · ');
+  const figures = [t.percent, t.rate, t.eta ? `ETA ${t.eta}` : '', t.traffic].filter(Boolean).join(' · ');
   const rowClass = t.failed ? 'failed' : t.stalled ? 'stalled' : '';
   const why = t.stalled ? `stalled: ${t.stalled}${t.reason ? `; ${t.reason}` : ''}` : t.reason;
   return html`<tr class="${rowClass}" data-role="${t.role}" data-task="${t.task}" data-state="${t.state}"${t.failed ? html` data-failed="true"` : ''}${t.stalled ? html` data-stalled="true"` : ''}>

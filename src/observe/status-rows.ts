@@ -13,6 +13,7 @@ import { TaskSpool } from '../spool/task-spool.ts';
 import { silentLogger } from '../log/logger.ts';
 import { isBft2Error } from '../errors/catalogue.ts';
 import type { ApiResponse } from '../api/envelope.ts';
+import { formatBytes } from '../util/format-bytes.ts';
 
 export interface StatusRow {
   /** `sender`, `receiver` or `cacher` (a cacher's tasks live in the receiver spool). */
@@ -37,6 +38,8 @@ export interface StatusRow {
   stalled: string;
   /** Peers connected to its torrent now (the API's `peers`); null when the answer has none. */
   peers: number | null;
+  /** What the task's traffic cost (`cost 1.23 EUR`, a receiver's or cacher's bill) or what it sent (`sent bt 1.2 GiB, cdn 300 MiB`, a sender's); `` when nothing yet. */
+  traffic: string;
   /** Per-method fraction done of that method's share (0..1), for bars. */
   methods: Partial<Record<'bt' | 'obs' | 'cdn', number>>;
   /** The API's return_content as answered; null when the API was not asked or not reached. */
@@ -219,7 +222,7 @@ export async function collectStatus(paths: Paths, config: Config, ask: AskApi, o
 }
 
 function blank(role: StatusRow['role'], task: string, dir: string, taskfile: string): StatusRow {
-  return { role, state: dir, task, dir, taskfile, percent: '', rate: '', etaMinutes: null, reason: '', failed: false, stalled: '', peers: null, methods: {}, answer: null, ok: null };
+  return { role, state: dir, task, dir, taskfile, percent: '', rate: '', etaMinutes: null, reason: '', failed: false, stalled: '', peers: null, traffic: '', methods: {}, answer: null, ok: null };
 }
 
 function queuePosition(byDir: ByDir, task: string, active: string, limitName: string, limit: number): string {
@@ -241,6 +244,7 @@ function receiverRow(row: StatusRow, a: ApiResponse | undefined, byDir: ByDir, c
   }
   row.state = s(c.status) || row.dir;
   row.taskfile = s(c.taskfullpath || c.taskfile) || row.taskfile;
+  row.traffic = trafficOf(c);
   row.percent = s(c.totalpercent ?? c.totoalpercent);
   row.rate = s(c.rate);
   const eta = Number(c.ecompletedtime);
@@ -283,6 +287,7 @@ function senderRow(row: StatusRow, a: ApiResponse | undefined, byDir: ByDir, con
   }
   row.state = s(c.status) || row.dir;
   row.taskfile = s(c.taskfile) || row.taskfile;
+  row.traffic = trafficOf(c);
   const obs = s(c.obsstatus);
   const upl = /^uncompleted (\d+)%$/.exec(obs);
   if (upl) row.methods.obs = Number(upl[1]) / 100;
@@ -326,6 +331,7 @@ function cacherRow(row: StatusRow, a: ApiResponse | undefined): StatusRow {
     return row;
   }
   row.state = status || row.dir;
+  row.traffic = trafficOf(c);
   row.percent = s(c.percent);
   row.rate = s(c.rate);
   if (row.percent) row.methods.bt = pct(row.percent) / 100;
@@ -337,7 +343,19 @@ function cacherRow(row: StatusRow, a: ApiResponse | undefined): StatusRow {
   return row;
 }
 
-/** The plain table: role/state, task, percent, rate, ETA, peers (BitTorrent tasks), reason (a stall first); trailing blanks trimmed. */
+/**
+ * A task's traffic in a few words, from its API answer: the bill of a receiver's or cacher's
+ * task (`totalcost`, `currency`) once it costs something, or the bytes a sender's task sent
+ * per method (`btuploaded`, `obsuploaded`, `cdnuploaded`); `` when there is neither.
+ */
+export function trafficOf(c: Record<string, unknown>): string {
+  const cost = Number(c.totalcost);
+  if (Number.isFinite(cost) && cost > 0) return `cost ${cost.toFixed(2)} ${s(c.currency)}`.trim();
+  const sent = (['bt', 'obs', 'cdn'] as const).map((m) => [m, Number(c[`${m}uploaded`])] as const).filter(([, n]) => Number.isFinite(n) && n > 0);
+  return sent.length ? `sent ${sent.map(([m, n]) => `${m} ${formatBytes(n)}`).join(', ')}` : '';
+}
+
+/** The plain table: role/state, task, percent, rate, ETA, peers (BitTorrent tasks), traffic (cost or bytes sent), reason (a stall first); trailing blanks trimmed. */
 export function formatRows(rows: StatusRow[]): string[] {
   const cells = rows.map((r) => [
     `${r.role}/${r.state}`,
@@ -346,12 +364,13 @@ export function formatRows(rows: StatusRow[]): string[] {
     r.rate,
     formatEta(r.etaMinutes),
     r.peers !== null && r.methods.bt !== undefined ? `${r.peers} peer${r.peers === 1 ? '' : 's'}` : '',
+    r.traffic,
     [r.stalled ? `stalled: ${r.stalled}` : '', r.reason].filter(Boolean).join('; '),
   ]);
-  const widths = [0, 1, 2, 3, 4, 5].map((i) => Math.max(0, ...cells.map((c) => c[i].length)));
+  const widths = [0, 1, 2, 3, 4, 5, 6].map((i) => Math.max(0, ...cells.map((c) => c[i].length)));
   return cells.map((c) => {
-    const parts = [c[0].padEnd(widths[0]), c[1].padEnd(widths[1]), c[2].padStart(widths[2]), c[3].padEnd(widths[3]), c[4].padEnd(widths[4]), c[5].padEnd(widths[5]), c[6]];
+    const parts = [c[0].padEnd(widths[0]), c[1].padEnd(widths[1]), c[2].padStart(widths[2]), c[3].padEnd(widths[3]), c[4].padEnd(widths[4]), c[5].padEnd(widths[5]), c[6].padEnd(widths[6]), c[7]];
     // Empty columns take no room, so a line reads `state task percent rate` when that is all.
-    return parts.filter((p, i) => widths[i] > 0 || i === 6).join('  ').replace(/\s+$/, '');
+    return parts.filter((p, i) => widths[i] > 0 || i === 7).join('  ').replace(/\s+$/, '');
   });
 }

@@ -55,6 +55,8 @@ export interface TaskView {
   stalled: string;
   /** Peers connected to its torrent, or null when the role's answer has none. */
   peers: number | null;
+  /** The task's bill or what it sent (StatusRow.traffic). */
+  traffic: string;
   /** The task's policy (`fulltime`/`priortime`), the config's when it names none; '' when unreadable. */
   policy: string;
   size: number | null;
@@ -202,6 +204,7 @@ async function taskView(row: StatusRow, config: Config): Promise<TaskView> {
     failed: row.failed,
     stalled: row.stalled,
     peers: row.peers,
+    traffic: row.traffic,
     policy,
     size: plan ? plan.size : num(c.totalbytes) || null,
     methods,

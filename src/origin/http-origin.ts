@@ -22,6 +22,8 @@ export interface OriginOptions {
   /** Default '/dcp/'. */
   urlPrefix?: string;
   onRequest?: (info: OriginRequestInfo) => void;
+  /** Bytes of a file sent in one response, once it ended (complete or cut off): what the sender counts as uploaded by CDN. */
+  onServed?: (urlPath: string, bytes: number) => void;
 }
 
 export interface StartedOrigin {
@@ -50,7 +52,7 @@ export function createOriginServer(opts: OriginOptions): http.Server {
   };
 
   const server = http.createServer((req, res) => {
-    handle(req, res, prefix, getRoot, opts.onRequest).catch((err: unknown) => {
+    handle(req, res, prefix, getRoot, opts.onRequest, opts.onServed).catch((err: unknown) => {
       // Only reachable on a bug or an I/O error before headers: never crash the daemon.
       if (!res.headersSent) {
         sendStatus(res, 500);
@@ -97,6 +99,7 @@ async function handle(
   prefix: string,
   getRoot: () => Promise<string>,
   onRequest: OriginOptions['onRequest'],
+  onServed: OriginOptions['onServed'],
 ): Promise<void> {
   const method = req.method ?? 'GET';
   const rawTarget = req.url ?? '/';
@@ -147,7 +150,14 @@ async function handle(
 
     const owned = fh;
     fh = undefined; // ownership passes to serveFile, which always closes it
-    await serveFile(req, res, method, owned, st, rangeHeader);
+    const sent = await serveFile(req, res, method, owned, st, rangeHeader);
+    if (sent > 0 && onServed) {
+      try {
+        onServed(decoded ?? rawPath, sent);
+      } catch {
+        // An observer's bug must not change what the client gets.
+      }
+    }
   } catch (err) {
     if (fh) await fh.close().catch(() => {});
     if (err instanceof NotFound || NOT_FOUND_CODES.has((err as NodeJS.ErrnoException)?.code ?? '')) {
@@ -165,7 +175,7 @@ async function serveFile(
   fh: FileHandle,
   st: Stats,
   rangeHeader: string | undefined,
-): Promise<void> {
+): Promise<number> {
   let streaming = false;
   try {
     const size = st.size;
@@ -185,7 +195,7 @@ async function serveFile(
 
     if (range === 'unsatisfiable') {
       sendStatus(res, 416, { ...headers, 'Content-Range': `bytes */${size}` });
-      return;
+      return 0;
     }
 
     let start = 0;
@@ -203,7 +213,7 @@ async function serveFile(
 
     if (method === 'HEAD' || length === 0) {
       res.end();
-      return;
+      return 0;
     }
 
     streaming = true;
@@ -216,6 +226,7 @@ async function serveFile(
       // Client aborts land here (ERR_STREAM_PREMATURE_CLOSE); pipeline has already
       // destroyed both ends, so the fd is closed and the socket is gone.
     }
+    return stream.bytesRead;
   } finally {
     if (!streaming) await fh.close().catch(() => {});
   }

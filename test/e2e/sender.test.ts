@@ -72,8 +72,8 @@ test('send 1:1:1: uploadprogress reaches ready; OBS holds exactly obslist; the o
   ).catch(async (err: Error) => {
     throw new Error(`${err.message}: last ${JSON.stringify(last)}\n${await readFile(d.paths.log, 'utf8')}`);
   });
-  // The seed's fields, as the seed gives them; bft2's own (peers, bttracker) beside them.
-  const { peers, bttracker, ...seedFields } = up.return_content;
+  // The seed's fields, as the seed gives them; bft2's own (peers, bttracker, bytes sent per method) beside them.
+  const { peers, bttracker, btuploaded, obsuploaded, cdnuploaded, ...seedFields } = up.return_content;
   assert.deepEqual(seedFields, {
     taskfile: path.join(root, 'data/sender/uploaded/cfec-001-feature.task.json'),
     status: 'ready',
@@ -84,6 +84,10 @@ test('send 1:1:1: uploadprogress reaches ready; OBS holds exactly obslist; the o
   });
   assert.equal(peers, 0);
   assert.match(bttracker, /^(tracker answered \d+ seeders?, \d+ leechers? at .*)?$/);
+  const sizeOf = (files: string[]) => files.reduce((n, f) => n + dcp.filelist.find((x) => x.file === f)!.size, 0);
+  assert.equal(btuploaded, 0, 'no peer yet');
+  assert.equal(obsuploaded, sizeOf(task.obslist), 'the OBS share went into the bucket');
+  assert.equal(typeof cdnuploaded, 'number');
   const stored = JSON.parse(await readFile(up.return_content.taskfile, 'utf8'));
   assert.match(stored.sendtime, /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d$/);
 
@@ -127,6 +131,11 @@ test('send 1:1:1: uploadprogress reaches ready; OBS holds exactly obslist; the o
     await new Promise<void>((r) => wt.destroy(() => r()));
   }
   for (const f of task.btlist as string[]) assert.equal(await sha1File(path.join(dl, 'feature-tmp', f)), hashOf(f), `bt ${f}`);
+  // What it sent shows per method: the seed served the BT share, the origin the ranges asked.
+  const after = (await d.api('uploadprogress', { taskfile: 'cfec-001-feature.task.json' })).return_content;
+  assert.ok(after.btuploaded >= sizeOf(task.btlist), `btuploaded ${after.btuploaded} ≥ the BT share ${sizeOf(task.btlist)}`);
+  assert.ok(after.cdnuploaded >= cdnuploaded + 100 * task.cdnlist.length, `cdnuploaded ${after.cdnuploaded} counts the ranges served since ${cdnuploaded}`);
+  assert.equal(after.obsuploaded, sizeOf(task.obslist));
 });
 
 test('send texts: seeding task with reactive false/true, missing file, bad JSON, missing torrent, same task in queues or uploading', async () => {

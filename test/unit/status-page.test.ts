@@ -2,13 +2,13 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { renderStatusPage, escapeHtml } from '../../src/observe/status-page.ts';
-import { formatRows, type StatusRow } from '../../src/observe/status-rows.ts';
+import { formatRows, trafficOf, type StatusRow } from '../../src/observe/status-rows.ts';
 import type { StatusSnapshot, TaskView } from '../../src/observe/status-snapshot.ts';
 
 const template = await readFile(new URL('../../src/observe/status-page.html', import.meta.url), 'utf8');
 
 function task(over: Partial<TaskView>): TaskView {
-  return { role: 'receiver', state: 'downloading', dir: 'downloading', task: 'cfec-001-x', percent: '10.000%', rate: '1 MB/s', eta: '5 min', etaMinutes: 5, reason: '', failed: false, stalled: '', peers: 3, policy: 'fulltime', size: 1000, methods: [], ...over };
+  return { role: 'receiver', state: 'downloading', dir: 'downloading', task: 'cfec-001-x', percent: '10.000%', rate: '1 MB/s', eta: '5 min', etaMinutes: 5, reason: '', failed: false, stalled: '', peers: 3, traffic: '', policy: 'fulltime', size: 1000, methods: [], ...over };
 }
 
 function snapshot(tasks: TaskView[]): StatusSnapshot {
@@ -57,9 +57,19 @@ test('every value from outside is escaped, in text and in attributes; $ patterns
 });
 
 test('bft2 status prints the same peers and stall as the page', () => {
-  const row = (over: Partial<StatusRow>): StatusRow => ({ role: 'receiver', state: 'downloading', task: 'cfec-001-x', dir: 'downloading', taskfile: '', percent: '50.000%', rate: '0 B/s', etaMinutes: null, reason: '', failed: false, stalled: '', peers: 0, methods: {}, answer: {}, ok: true, ...over });
+  const row = (over: Partial<StatusRow>): StatusRow => ({ role: 'receiver', state: 'downloading', task: 'cfec-001-x', dir: 'downloading', taskfile: '', percent: '50.000%', rate: '0 B/s', etaMinutes: null, reason: '', failed: false, stalled: '', peers: 0, traffic: '', methods: {}, answer: {}, ok: true, ...over });
   assert.deepEqual(formatRows([row({ task: 'a', methods: { bt: 0.5 }, peers: 1, stalled: 'no data for 45 s from bt' }), row({ task: 'b', methods: { cdn: 0.5 }, reason: 'cdn waits for its window' })]), [
     'receiver/downloading  a  50.000%  0 B/s  1 peer  stalled: no data for 45 s from bt',
     'receiver/downloading  b  50.000%  0 B/s          cdn waits for its window',
   ]);
+});
+
+test('status and the page show what a task cost or sent: the bill of a download, the bytes a sender sent per method', () => {
+  assert.equal(trafficOf({ totalcost: 1.234, currency: 'EUR', btcost: 0 }), 'cost 1.23 EUR');
+  assert.equal(trafficOf({ totalcost: 0, currency: 'CNY' }), '', 'nothing billed yet: nothing to say');
+  assert.equal(trafficOf({ btuploaded: 3 * 1024 ** 3, obsuploaded: 0, cdnuploaded: 300 * 1024 ** 2 }), 'sent bt 3.0 GiB, cdn 300.0 MiB');
+  const row = (over: Partial<StatusRow>): StatusRow => ({ role: 'receiver', state: 'downloading', task: 'x', dir: 'downloading', taskfile: '', percent: '50.000%', rate: '1 MB/s', etaMinutes: null, reason: '', failed: false, stalled: '', peers: null, traffic: '', methods: {}, answer: {}, ok: true, ...over });
+  assert.deepEqual(formatRows([row({ traffic: 'cost 1.23 EUR', reason: 'bt waits for its window' })]), ['receiver/downloading  x  50.000%  1 MB/s  cost 1.23 EUR  bt waits for its window']);
+  const page = renderStatusPage(template, snapshot([task({ task: 'cfec-001-billed', traffic: 'cost 1.23 EUR' })]));
+  assert.match(page, /<span class="small num figures">10.000% · 1 MB\/s · ETA 5 min · cost 1.23 EUR<\/span>/);
 });

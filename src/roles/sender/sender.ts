@@ -58,6 +58,8 @@ type MethodState = { bt?: 'seeding' | 'noseeding'; obs?: string; cdn?: 'availabl
 export class Sender implements SeedingProvider {
   readonly pipeline: TaskPipeline<SenderState, Task, Upload>;
   private readonly seeds = new Map<string, SeedHandle>();
+  /** Bytes the HTTP origin sent per file path since the daemon started (a finished task's are dropped). */
+  private readonly originServed = new Map<string, number>();
   /** The full torrents of split tasks, seeded beside their shares for rebalancing. */
   private readonly fullSeeds = new Map<string, SeedHandle>();
   private readonly cdnState = new Map<string, 'available' | 'unavailable'>();
@@ -521,6 +523,7 @@ export class Sender implements SeedingProvider {
         if (!this.seedExpired(t)) continue;
         await this.stopSeed(task);
         await this.spool.withLock(task, () => this.spool.move(task, 'uploaded', 'history'));
+        this.servedFor(t, true);
         this.log.info(`${task}: seed time over, moved to history`);
       } catch (err) {
         this.log.warn(`seed expiry of ${task}: ${messageOf(err)}`);
@@ -592,7 +595,34 @@ export class Sender implements SeedingProvider {
       cdnstatus: m.cdn,
       peers: m.bt === 'seeding' ? seeding!.numPeers : 0,
       bttracker: tracker,
+      // What left this node per method since the daemon started: served by the seed, put into the bucket, sent by the origin.
+      btuploaded: seeding?.uploaded ?? 0,
+      obsuploaded: u ? u.obsBytes : m.obs === 'completed' && !hwecs && where.state !== 'history' ? t.filelist.filter((f) => t.obslist.includes(f.file)).reduce((n, f) => n + f.size, 0) : 0,
+      cdnuploaded: this.servedFor(t),
     };
+  }
+
+  /** The origin sent `bytes` of the file at `urlPath` (a CDN fill or a receiver's range): counted for `cdnuploaded`. */
+  servedByOrigin(urlPath: string, bytes: number): void {
+    this.originServed.set(urlPath, (this.originServed.get(urlPath) ?? 0) + bytes);
+  }
+
+  /** Bytes the origin served under the task's CDN URL since the daemon started; `forget` drops them (the task is over). */
+  private servedFor(t: Task, forget = false): number {
+    if (t.cdnlist.length === 0) return 0;
+    let prefix: string;
+    try {
+      prefix = decodeURIComponent(new URL(t.cdn.url).pathname).replace(/\/+$/, '');
+    } catch {
+      return 0;
+    }
+    let n = 0;
+    for (const [p, bytes] of this.originServed) {
+      if (p !== prefix && !p.startsWith(`${prefix}/`)) continue;
+      n += bytes;
+      if (forget) this.originServed.delete(p);
+    }
+    return n;
   }
 
   /** `cancel` of a sender task; undefined when the sender has no task of that name. */
