@@ -19,7 +19,9 @@ test('downloadingnum 1: one task at a time, the others wait in queues and start 
   const base = await makeTempRoot();
   const dcp = await makeDcp(path.join(base, 'origin', 'cfec-001', 'dcps'), 'd', [{ file: 'f.mxf', size: 8 * 1024 * 1024 }]);
   const origin = await startTestOrigin(path.join(base, 'origin'));
-  origin.throttle(1024 * 1024);
+  // Slow until every task is in: the first must still be running when the third arrives,
+  // however long each CLI call takes on a loaded machine.
+  origin.throttle(64 * 1024);
   const root = path.join(base, 'root');
   const d = await startDaemon({ root, config: { downloadingnum: 1 }, tuning: ENV });
   try {
@@ -42,6 +44,7 @@ test('downloadingnum 1: one task at a time, the others wait in queues and start 
     assert.equal(queued.code, 1);
     assert.equal(JSON.parse(queued.stdout).status, 'queues');
     assert.equal(JSON.parse(queued.stdout).desc, 'task in queues, no progress now.');
+    origin.throttle(2 * 1024 * 1024);
     await waitFor(() => stat(path.join(d.paths.downloaded, 'cfec-001-third.task.json')).then(() => true), { timeoutMs: 90_000, what: `third downloaded\n${d.output()}` });
     const log = await readFile(d.paths.log, 'utf8');
     const order = [...log.matchAll(/downloading cfec-001-(\w+):/g)].map((m) => m[1]);
