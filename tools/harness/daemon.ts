@@ -221,7 +221,8 @@ export async function startDaemon(opts: StartDaemonOptions): Promise<Daemon> {
     clearTimeout(timer);
   };
 
-  const timeoutMs = opts.startTimeoutMs ?? 20_000;
+  // Generous: start-up is CPU-bound, and a test machine may be loaded (it measures nothing).
+  const timeoutMs = opts.startTimeoutMs ?? 60_000;
   let startError: string | undefined;
   try {
     const outcome = await waitFor<'up' | 'exited'>(
