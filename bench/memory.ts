@@ -150,7 +150,7 @@ async function receiveRun(label: string, base: string, s3: S3, tasks: Task[], so
     into.ms.push(r.ms);
     into.cpuS.push(r.cpuS);
     into.sourceCpuS.push(srcS);
-    console.log(`  ${label.padEnd(26)}: ${sec(r.ms)} (${mibps(bytes, r.ms)}), peak RSS ${mb(r.peakKb)} (VmHWM ${r.hwmKb ? mb(r.hwmKb) : 'n/a'}, idle before ${mb(r.startKb)}), CPU ${r.cpuS.toFixed(2)} s, source CPU ${srcS.toFixed(2)} s`);
+    console.log(`  ${label.padEnd(26)}: ${sec(r.ms)} (${mibps(bytes, r.ms)}), peak RSS ${mb(r.peakKb)} (VmHWM ${r.hwmKb ? mb(r.hwmKb) : 'n/a'}, idle before ${mb(r.startKb)}; by fifth of the run ${fifthsText(r.fifthsKb)}), CPU ${r.cpuS.toFixed(2)} s, source CPU ${srcS.toFixed(2)} s`);
   } catch (err) {
     into.failed.push((err as Error).message);
     console.log(`  ${label.padEnd(26)}: FAILED: ${(err as Error).message}\n--- last daemon output ---\n${d.output().split('\n').slice(-20).join('\n')}`);
@@ -160,6 +160,8 @@ async function receiveRun(label: string, base: string, s3: S3, tasks: Task[], so
   }
 }
 
+/** "150/171/168/170/173 MB": the peak of each fifth of a run, to tell growth from a spike. */
+const fifthsText = (kbs: number[]): string => `${kbs.map((k) => (k / 1024).toFixed(0)).join('/')} MB`;
 const medianText = (xs: number[], f: (x: number) => string): string => (xs.length ? f(median(xs)!) : 'n/a');
 const cpuText = (s: number): string => `${s.toFixed(2)} s`;
 
@@ -306,7 +308,7 @@ async function seedRun(base: string, s3: S3, dcpCount: number, peers: number, v:
     into.ms.push(ms);
     into.cpuS.push(cpuS);
     console.log(
-      `  ${label.padEnd(26)}: ${sec(ms)} (${mibps(bytes, ms)} served), sender peak RSS ${mb(peakKb)}${reset ? '' : ' (VmHWM could not be reset: samples only)'} (idle before ${mb(idleKb)}), CPU ${cpuS.toFixed(2)} s; VmHWM while publishing ${publishedHwm ? mb(publishedHwm) : 'n/a'}`,
+      `  ${label.padEnd(26)}: ${sec(ms)} (${mibps(bytes, ms)} served), sender peak RSS ${mb(peakKb)}${reset ? '' : ' (VmHWM could not be reset: samples only)'} (idle before ${mb(idleKb)}; by fifth of the run ${fifthsText(r.fifthsKb)}), CPU ${cpuS.toFixed(2)} s; VmHWM while publishing ${publishedHwm ? mb(publishedHwm) : 'n/a'}`,
     );
   } catch (err) {
     into.failed.push((err as Error).message);

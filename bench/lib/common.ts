@@ -120,13 +120,18 @@ export async function rssKb(pid: number): Promise<number> {
 }
 
 /** Samples a process's RSS every 50 ms until stopped; the peak, and VmHWM at the end. */
-export function sampleRss(pid: number): { peakKb: () => number; stop: () => Promise<{ peakKb: number; hwmKb?: number }> } {
+export function sampleRss(pid: number): { peakKb: () => number; stop: () => Promise<{ peakKb: number; hwmKb?: number; fifthsKb: number[] }> } {
   let peak = 0;
   let on = true;
+  const t0 = performance.now();
+  const samples: { ms: number; kb: number }[] = [];
   const loop = (async () => {
     while (on) {
       const kb = await statusKb(pid, 'VmRSS');
-      if (kb !== undefined && kb > peak) peak = kb;
+      if (kb !== undefined) {
+        samples.push({ ms: performance.now() - t0, kb });
+        if (kb > peak) peak = kb;
+      }
       await new Promise((r) => setTimeout(r, 50));
     }
   })();
@@ -137,9 +142,23 @@ export function sampleRss(pid: number): { peakKb: () => number; stop: () => Prom
       await loop;
       const kb = await statusKb(pid, 'VmRSS');
       if (kb !== undefined && kb > peak) peak = kb;
-      return { peakKb: peak, hwmKb: await statusKb(pid, 'VmHWM') };
+      return { peakKb: peak, hwmKb: await statusKb(pid, 'VmHWM'), fifthsKb: peakByFifth(samples, performance.now() - t0) };
     },
   };
+}
+
+/**
+ * The highest sample in each fifth of a run's time: a level that climbs from one fifth to
+ * the next is memory growing with the work, a level that is flat with one high fifth is a
+ * spike.
+ */
+export function peakByFifth(samples: readonly { ms: number; kb: number }[], totalMs: number): number[] {
+  const fifths = [0, 0, 0, 0, 0];
+  for (const { ms, kb } of samples) {
+    const i = Math.min(4, Math.floor((ms / Math.max(totalMs, 1)) * 5));
+    if (kb > fifths[i]) fifths[i] = kb;
+  }
+  return fifths;
 }
 
 /** CPU ticks of the whole machine (all cores), to say how busy it was during a bench. */
@@ -221,6 +240,8 @@ export interface DaemonRun {
   /** The higher of the 50 ms samples' peak and VmHWM. */
   peakKb: number;
   hwmKb?: number;
+  /** The highest 50 ms sample in each fifth of the run (peakByFifth). */
+  fifthsKb: number[];
   /** RSS just before the drop: what the idle daemon held. */
   startKb: number;
   cpuS: number;
@@ -266,7 +287,7 @@ export async function timeTasks(
   const t0 = performance.now();
   for (const d of drops) await rename(d.tmp, d.to);
   const deadline = t0 + timeoutS * 1000;
-  let r: { peakKb: number; hwmKb?: number };
+  let r: { peakKb: number; hwmKb?: number; fifthsKb: number[] };
   let ms: number;
   let cpuS: number;
   try {
@@ -293,7 +314,7 @@ export async function timeTasks(
   }
   // The kernel's high-water mark catches a peak between two samples (a fresh daemon per
   // run, so it covers this run and the idle start-up before it).
-  return { ms, cpuS, peakKb: Math.max(r.peakKb, r.hwmKb ?? 0), hwmKb: r.hwmKb, startKb };
+  return { ms, cpuS, peakKb: Math.max(r.peakKb, r.hwmKb ?? 0), hwmKb: r.hwmKb, fifthsKb: r.fifthsKb, startKb };
 }
 
 /** Resets a process's VmHWM to its RSS now (Linux's clear_refs 5), so a later peak is this phase's; false when refused. */

@@ -1,7 +1,8 @@
-// The memory bench's data (bench/lib/sparse-dcp.ts, bench/lib/loopback.ts placeObjects):
-// sparse DCPs that take no disk yet have a distinct sha1 per file, a published task
-// re-addressed to one method that the task validator accepts, and objects put into a real
-// s3rver's store as hard links that s3rver then serves byte for byte.
+// The memory bench's data and figures (bench/lib/sparse-dcp.ts, bench/lib/loopback.ts
+// placeObjects, common.ts peakByFifth): sparse DCPs that take no disk yet have a distinct
+// sha1 per file, a published task re-addressed to one method that the task validator
+// accepts, objects put into a real s3rver's store as hard links that s3rver then serves
+// byte for byte, and a run's RSS peak by fifth of its time.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtemp, open, rm, stat } from 'node:fs/promises';
@@ -9,6 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { makeSparseDcp, METHODS, STAMP_BYTES, taskForMethod } from '../../bench/lib/sparse-dcp.ts';
 import { placeObjects, type Task } from '../../bench/lib/loopback.ts';
+import { peakByFifth } from '../../bench/lib/common.ts';
 import { makeCdnTask, sha1File } from '../../tools/harness/dcp-fixture.ts';
 import { startS3Server } from '../../tools/harness/s3-server.ts';
 import { validateTask } from '../../src/task/validate-task.ts';
@@ -89,4 +91,13 @@ test('objects placed into s3rver are hard links that it serves whole and by rang
   const notServed = await mkdtemp(path.join(os.tmpdir(), 'bft2-not-s3-'));
   t.after(() => rm(notServed, { recursive: true, force: true }));
   await assert.rejects(placeObjects({ dir: notServed, endpoint: s3.endpoint }, { ...task, obs: { url: 'obs://cfec-001/dcps/other' } } as Task, path.join(dir, 'placed')), /answers 404 .*its filesystem layout is not the one this bench knows/);
+});
+
+test("a run's peak by fifth of its time tells a level that climbs from a single spike", () => {
+  const climbing = Array.from({ length: 100 }, (_, i) => ({ ms: i * 10, kb: 1000 + i }));
+  assert.deepEqual(peakByFifth(climbing, 1000), [1019, 1039, 1059, 1079, 1099]);
+  const spike = Array.from({ length: 100 }, (_, i) => ({ ms: i * 10, kb: i === 42 ? 5000 : 1000 }));
+  assert.deepEqual(peakByFifth(spike, 1000), [1000, 1000, 5000, 1000, 1000]);
+  // A sample taken at or after the end (the one stop() adds) counts in the last fifth; no sample leaves 0.
+  assert.deepEqual(peakByFifth([{ ms: 1200, kb: 7 }], 1000), [0, 0, 0, 0, 7]);
 });
