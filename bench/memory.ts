@@ -16,11 +16,13 @@
 // A receiver's peak is timeTasks' (50 ms samples and VmHWM, from the drop until
 // BENCH_TAIL_MS after the last .finished); a seeding sender's is from the first peer's start
 // until BENCH_TAIL_MS after the last one's exit, its VmHWM reset just before (clear_refs), so
-// publishing does not count. Each figure is the median of BENCH_RUNS (3) runs, with the
-// spread; the source's CPU time (sender or s3rver) is printed to show whether it was the
-// bottleneck. Disk: a receive needs its data's size free (deleted after each run) beyond
-// the receivers' diskreserve (5% of the filesystem), the seed scenario peers x
-// BENCH_SEED_MB; a run without the room is skipped with a message.
+// publishing does not count. Each run also prints its peak in each fifth of its time: a
+// level that climbs is memory growing with the work, one high fifth a spike. Each figure
+// is the median of BENCH_RUNS (3) runs, with the spread; the source's CPU time (sender or
+// s3rver) is printed to show whether it was the bottleneck. Disk: a receive needs its
+// data's size free (deleted after each run) beyond the receivers' diskreserve (5% of the
+// filesystem), the seed scenario peers x BENCH_SEED_MB; a run without the room is skipped
+// with a message.
 // Env: BENCH_SIZE_MB, BENCH_LARGE_MB, BENCH_RUNS, BENCH_SCENARIOS (cdn,obs,bt,tasks,seed),
 // BENCH_TASKS, BENCH_SEED_DCPS, BENCH_PEERS, BENCH_SEED_MB, BENCH_TIMEOUT_S (per run).
 // BENCH_AB_FLAGS (node flags: every run is done without them and with them, alternated,
