@@ -18,12 +18,10 @@
 // of the other two seeded DCPs, so the sender seeds about 2.8 GB), BENCH_RUNS (3),
 // BENCH_SCENARIOS (obs,hybrid,bt,seed), BENCH_HYBRID_MIX (1:1:1: the hybrid's bt:obs:cdn),
 // BENCH_TIMEOUT_S (per run).
-import { spawn, type ChildProcess } from 'node:child_process';
-import { createInterface } from 'node:readline';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import * as path from 'node:path';
 import { makeDcp, type FileEntry } from '../tools/harness/dcp-fixture.ts';
-import { freePort, makeTempRoot, startDaemon, waitFor, type Daemon } from '../tools/harness/daemon.ts';
+import { makeTempRoot, type Daemon } from '../tools/harness/daemon.ts';
 import { startLoopbackSender } from '../tools/harness/sender-config.ts';
 import { objectKey, parseObsUrl } from '../src/transfer/obs/obs-url.ts';
 import {
@@ -38,7 +36,6 @@ import {
   MiB,
   positiveInt,
   ratioText,
-  REPO,
   rssKb,
   runCommand,
   sampleRss,
@@ -47,10 +44,10 @@ import {
   timeTool,
   runBench,
 } from './lib/common.ts';
+import { aria2cArgs, BASESUBDIR, fetchTorrent, publishDcp, startReceiver, startS3, type S3, type Task } from './lib/loopback.ts';
 
 const TARGET_RATIO = 1.15;
 const TARGET_RSS_MB = 150;
-const BASESUBDIR = 'cfec-001';
 const sizeMb = positiveInt(process.env.BENCH_SIZE_MB, 1024);
 const seedMb = positiveInt(process.env.BENCH_SEED_MB, 940);
 const runs = positiveInt(process.env.BENCH_RUNS, 3);
@@ -60,56 +57,18 @@ const timeoutS = positiveInt(process.env.BENCH_TIMEOUT_S, 120 + Math.ceil(sizeMb
 const cleanup = new Cleanup();
 cleanup.trapSignals();
 
-type Task = Record<string, unknown> & { name: string; basesubdir: string; filelist: FileEntry[]; obs: { url: string }; bt: { url: string } };
-
-interface S3 {
-  endpoint: string;
-  ak: string;
-  sk: string;
-  proc: ChildProcess;
-}
-
-/** s3rver in a process of its own (tools/harness/s3rver-child.ts), so its CPU is not the driver's. */
-async function startS3(): Promise<S3> {
-  const proc = spawn(process.execPath, ['--import', 'tsx', path.join(REPO, 'tools/harness/s3rver-child.ts'), 'cfec-001'], { cwd: REPO, stdio: ['pipe', 'pipe', 'inherit'] });
-  const lines = createInterface({ input: proc.stdout! });
-  const ready = await new Promise<string>((resolve, reject) => {
-    lines.on('line', (l) => l.startsWith('READY ') && resolve(l.slice(6)));
-    proc.once('exit', (c) => reject(new Error(`s3rver exited with ${c}`)));
-  });
-  const { endpoint, ak, sk } = JSON.parse(ready) as { endpoint: string; ak: string; sk: string };
-  cleanup.onStop(async () => {
-    proc.stdin!.end();
-    await new Promise((r) => proc.once('exit', r));
-  });
-  return { endpoint, ak, sk, proc };
-}
-
 /** A DCP generated in the sender's store and published with gentask; its uploaded task. */
-async function publish(sender: Daemon, base: string, name: string, totalMb: number, split: string): Promise<Task> {
+async function publish(sender: Daemon, name: string, totalMb: number, split: string): Promise<Task> {
   const dcps = path.join(sender.root, 'data/dcp', BASESUBDIR, 'dcps');
   const t0 = performance.now();
   const made = await makeDcp(dcps, name, dataSet('dcp', totalMb).files);
-  const taskfile = path.join(sender.root, 'data/sender/tmp', `${BASESUBDIR}-${name}.task.json`);
-  const g = await sender.api('gentask', { dcppath: made.dir, taskfile, basesubdir: BASESUBDIR, btobscdn: split, policy: 'fulltime' });
-  if (g.return_status !== 'true') throw new Error(`gentask ${name}: ${JSON.stringify(g)}`);
-  await waitFor(async () => (await sender.api('uploadprogress', { taskfile: `${BASESUBDIR}-${name}.task.json` })).return_content.status === 'ready' || undefined, {
-    timeoutMs: 600_000,
-    intervalMs: 200,
-    what: `sender ready with ${name}`,
-  });
-  const task = JSON.parse(await readFile(path.join(sender.root, 'data/sender/uploaded', `${BASESUBDIR}-${name}.task.json`), 'utf8')) as Task;
+  const task = await publishDcp(sender, name, split);
   console.log(`published ${name} (${(made.size / MiB).toFixed(0)} MiB, ${made.filelist.length} files, ${split}) in ${sec(performance.now() - t0)}; sender RSS now ${mb(await rssKb(sender.proc.pid!))}`);
-  void base;
   return task;
 }
 
 async function receiver(base: string, s3: S3, tag: string): Promise<Daemon> {
-  const root = cleanup.dir(path.join(base, `receiver-${tag}`));
-  // The receiver finds its OBS keys in obsbuckets.txt, as in production.
-  await mkdir(path.join(root, 'etc/bft2'), { recursive: true });
-  await writeFile(path.join(root, 'etc/bft2/obsbuckets.txt'), `# bucket ak sk endpoint\ncfec-001 ${s3.ak} ${s3.sk} ${s3.endpoint}\n`);
-  return startDaemon({ root, config: { obssignature: 'v2', obspathstyle: true } });
+  return startReceiver(cleanup.dir(path.join(base, `receiver-${tag}`)), s3);
 }
 
 interface Outcome {
@@ -178,24 +137,6 @@ function curlTool(out: string, task: Task, urlOf: (f: FileEntry) => string) {
 
 const encodePath = (p: string) => p.split('/').map(encodeURIComponent).join('/');
 
-/** aria2c fetching a torrent from the swarm (the sender's seed), then exiting (no seeding). */
-async function aria2cArgs(dir: string, torrent: string): Promise<string[]> {
-  return [
-    '-q',
-    `--dir=${dir}`,
-    '--seed-time=0',
-    '--enable-dht=false',
-    '--enable-dht6=false',
-    '--bt-enable-lpd=false',
-    '--enable-peer-exchange=false',
-    '--file-allocation=none',
-    '--bt-hash-check-seed=false',
-    '--allow-overwrite=true',
-    `--listen-port=${await freePort()}`,
-    torrent,
-  ];
-}
-
 function aria2cTool(out: string, task: Task, torrent: string) {
   // The torrent's name is the DCP's directory name.
   const outs = task.filelist.map((f) => path.join(out, task.name, f.file));
@@ -211,7 +152,7 @@ async function main(): Promise<void> {
   ensureTool('curl');
   ensureTool('aria2c');
   const base = cleanup.dir(await makeTempRoot());
-  const s3 = await startS3();
+  const s3 = await startS3(cleanup);
   const { sender, origin } = await startLoopbackSender(s3, { root: path.join(base, 'sender'), config: { autosend: true }, tuning: { hashstable: '300ms' } });
   cleanup.onStop(() => sender.stop());
   const senderRss = sampleRss(sender.proc.pid!);
@@ -221,10 +162,10 @@ async function main(): Promise<void> {
   const load = machineLoad();
 
   const wantBt = scenarios.has('bt') || scenarios.has('seed');
-  const obsTask = scenarios.has('obs') ? await publish(sender, base, 'recv-obs', sizeMb, '0:1:0') : undefined;
-  const hybridTask = scenarios.has('hybrid') ? await publish(sender, base, 'recv-hybrid', sizeMb, hybridMix) : undefined;
-  const btTask = wantBt ? await publish(sender, base, 'recv-bt', sizeMb, '1:0:0') : undefined;
-  const seedTasks = scenarios.has('seed') ? [btTask!, await publish(sender, base, 'seed-2', seedMb, '1:0:0'), await publish(sender, base, 'seed-3', seedMb, '1:0:0')] : [];
+  const obsTask = scenarios.has('obs') ? await publish(sender, 'recv-obs', sizeMb, '0:1:0') : undefined;
+  const hybridTask = scenarios.has('hybrid') ? await publish(sender, 'recv-hybrid', sizeMb, hybridMix) : undefined;
+  const btTask = wantBt ? await publish(sender, 'recv-bt', sizeMb, '1:0:0') : undefined;
+  const seedTasks = scenarios.has('seed') ? [btTask!, await publish(sender, 'seed-2', seedMb, '1:0:0'), await publish(sender, 'seed-3', seedMb, '1:0:0')] : [];
   await load.mark();
 
   if (obsTask) {
@@ -238,9 +179,7 @@ async function main(): Promise<void> {
   }
   const torrents = new Map<string, string>();
   for (const t of seedTasks.length ? seedTasks : btTask ? [btTask] : []) {
-    const file = path.join(base, `${t.name}.torrent`);
-    if ((await runCommand('curl', ['-s', '--fail', '-o', file, t.bt.url])) !== 0) throw new Error(`cannot fetch ${t.bt.url}`);
-    torrents.set(t.name, file);
+    torrents.set(t.name, await fetchTorrent(t, path.join(base, `${t.name}.torrent`)));
   }
   if (btTask && scenarios.has('bt')) summary.push(...(await compare('bt 1:0:0', base, s3, btTask, aria2cTool(out, btTask, torrents.get(btTask.name)!))).lines);
 

@@ -1,11 +1,11 @@
-// What the receive benchmarks share (bench/cdn.ts, receive.ts, spool.ts):
+// What the receive benchmarks share (bench/cdn.ts, receive.ts, spool.ts, memory.ts):
 // run a standard tool, drop a task into a receiver daemon and time it to `.finished`,
 // sample a process's RSS and CPU, describe the machine and how busy it was, medians and
 // percentiles, and clean up whatever a run left. A bench is a report, not a gate.
 // Owns the temp roots and daemons it registers; touches nothing else.
 import { execFileSync, spawn } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
-import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rename, rm, stat, statfs, writeFile } from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { Daemon } from '../../tools/harness/daemon.ts';
@@ -109,19 +109,29 @@ export async function cpuSeconds(pid: number): Promise<number> {
   }
 }
 
+/** A process's peak RSS so far, the kernel's VmHWM (kB; undefined when it is gone). */
+export function hwmKb(pid: number): Promise<number | undefined> {
+  return statusKb(pid, 'VmHWM');
+}
+
 /** A process's RSS now (kB; 0 when it is gone). */
 export async function rssKb(pid: number): Promise<number> {
   return (await statusKb(pid, 'VmRSS')) ?? 0;
 }
 
 /** Samples a process's RSS every 50 ms until stopped; the peak, and VmHWM at the end. */
-export function sampleRss(pid: number): { peakKb: () => number; stop: () => Promise<{ peakKb: number; hwmKb?: number }> } {
+export function sampleRss(pid: number): { peakKb: () => number; stop: () => Promise<{ peakKb: number; hwmKb?: number; fifthsKb: number[] }> } {
   let peak = 0;
   let on = true;
+  const t0 = performance.now();
+  const samples: { ms: number; kb: number }[] = [];
   const loop = (async () => {
     while (on) {
       const kb = await statusKb(pid, 'VmRSS');
-      if (kb !== undefined && kb > peak) peak = kb;
+      if (kb !== undefined) {
+        samples.push({ ms: performance.now() - t0, kb });
+        if (kb > peak) peak = kb;
+      }
       await new Promise((r) => setTimeout(r, 50));
     }
   })();
@@ -132,9 +142,23 @@ export function sampleRss(pid: number): { peakKb: () => number; stop: () => Prom
       await loop;
       const kb = await statusKb(pid, 'VmRSS');
       if (kb !== undefined && kb > peak) peak = kb;
-      return { peakKb: peak, hwmKb: await statusKb(pid, 'VmHWM') };
+      return { peakKb: peak, hwmKb: await statusKb(pid, 'VmHWM'), fifthsKb: peakByFifth(samples, performance.now() - t0) };
     },
   };
+}
+
+/**
+ * The highest sample in each fifth of a run's time: a level that climbs from one fifth to
+ * the next is memory growing with the work, a level that is flat with one high fifth is a
+ * spike.
+ */
+export function peakByFifth(samples: readonly { ms: number; kb: number }[], totalMs: number): number[] {
+  const fifths = [0, 0, 0, 0, 0];
+  for (const { ms, kb } of samples) {
+    const i = Math.min(4, Math.floor((ms / Math.max(totalMs, 1)) * 5));
+    if (kb > fifths[i]) fifths[i] = kb;
+  }
+  return fifths;
 }
 
 /** CPU ticks of the whole machine (all cores), to say how busy it was during a bench. */
@@ -183,17 +207,15 @@ function freePageReporting(): boolean {
 
 const SETTLE_MS = positiveInt(process.env.BENCH_SETTLE_MS, 3000);
 /** How long a daemon's RSS is still watched after its task finished (BENCH_TAIL_MS). */
-const TAIL_MS = positiveInt(process.env.BENCH_TAIL_MS, 3000);
+export const TAIL_MS = positiveInt(process.env.BENCH_TAIL_MS, 3000);
 
 /**
  * Waits before a timed run so that every contender starts from the same state of the
- * machine's free memory. Measured on the bench VM, whose balloon reports free pages to the
- * host: writing 1 GiB into the page cache took 0.3 s of system time into memory freed a
- * moment before, and 2.8-3.1 s after 5 s of rest. `timeTool` deletes its output right
- * after a run, so without a pause `curl + sync` wrote into the pages `curl` had just freed,
- * while bft2, timed after its daemon's start-up of several seconds, paid the full price
- * (about 2.5 CPU-seconds per GiB on 2 cores, shared with the origin). BENCH_SETTLE_MS
- * (3000; the kernel reports after 2 s) sets the pause.
+ * machine's free memory: on a VM whose balloon reports free pages to the host, writing into
+ * memory freed a moment before is much cheaper than after a rest, and `timeTool` deletes
+ * its output right after a run, so without a pause `curl + sync` wrote into the pages
+ * `curl` had just freed while bft2, timed after its daemon's start-up, paid in full
+ * (docs/performance.md). BENCH_SETTLE_MS (3000; the kernel reports after 2 s) sets the pause.
  */
 export async function settleMemory(): Promise<void> {
   await new Promise((res) => setTimeout(res, SETTLE_MS));
@@ -218,6 +240,10 @@ export interface DaemonRun {
   /** The higher of the 50 ms samples' peak and VmHWM. */
   peakKb: number;
   hwmKb?: number;
+  /** The highest 50 ms sample in each fifth of the run (peakByFifth). */
+  fifthsKb: number[];
+  /** RSS just before the drop: what the idle daemon held. */
+  startKb: number;
   cpuS: number;
 }
 
@@ -232,27 +258,45 @@ export async function timeTask(
   filelist: { file: string; size: number }[],
   timeoutS: number,
 ): Promise<DaemonRun> {
+  return timeTasks(daemon, [{ task, filelist }], timeoutS);
+}
+
+/**
+ * `timeTask` for several tasks dropped at once (renamed into `queues` one right after the
+ * other): timed until every one has its `.finished`.
+ */
+export async function timeTasks(
+  daemon: Daemon,
+  tasks: { task: Record<string, unknown> & { name: string; basesubdir: string }; filelist: { file: string; size: number }[] }[],
+  timeoutS: number,
+): Promise<DaemonRun> {
   const pid = daemon.proc.pid!;
   await mkdir(daemon.paths.queues, { recursive: true });
-  const taskName = `${task.basesubdir}-${task.name}.task.json`;
-  // A dotfile that does not end in .task.json: the spool ignores it until renamed.
-  const tmpPath = path.join(daemon.paths.queues, `.bench-${taskName}.tmp`);
-  await writeFile(tmpPath, JSON.stringify(task, null, 2));
-  const finished = path.join(daemon.paths.dcp, `${task.name}.finished`);
+  const drops: { tmp: string; to: string; finished: string }[] = [];
+  for (const { task } of tasks) {
+    const taskName = `${task.basesubdir}-${task.name}.task.json`;
+    // A dotfile that does not end in .task.json: the spool ignores it until renamed.
+    const tmp = path.join(daemon.paths.queues, `.bench-${taskName}.tmp`);
+    await writeFile(tmp, JSON.stringify(task, null, 2));
+    drops.push({ tmp, to: path.join(daemon.paths.queues, taskName), finished: path.join(daemon.paths.dcp, `${task.name}.finished`) });
+  }
   await settleMemory();
+  const startKb = await rssKb(pid);
   const rss = sampleRss(pid);
   const cpu0 = await cpuSeconds(pid);
   const t0 = performance.now();
-  await rename(tmpPath, path.join(daemon.paths.queues, taskName));
+  for (const d of drops) await rename(d.tmp, d.to);
   const deadline = t0 + timeoutS * 1000;
-  let r: { peakKb: number; hwmKb?: number };
+  let r: { peakKb: number; hwmKb?: number; fifthsKb: number[] };
   let ms: number;
   let cpuS: number;
   try {
-    while (!(await exists(finished))) {
-      if (daemon.exited()) throw new Error('daemon exited during the run');
-      if (performance.now() > deadline) throw new Error(`no ${finished} after ${timeoutS} s`);
-      await new Promise((res) => setTimeout(res, 10));
+    for (const { finished } of drops) {
+      while (!(await exists(finished))) {
+        if (daemon.exited()) throw new Error('daemon exited during the run');
+        if (performance.now() > deadline) throw new Error(`no ${finished} after ${timeoutS} s`);
+        await new Promise((res) => setTimeout(res, 10));
+      }
     }
   } finally {
     ms = performance.now() - t0;
@@ -262,13 +306,35 @@ export async function timeTask(
     if (!daemon.exited()) await new Promise((res) => setTimeout(res, TAIL_MS));
     r = await rss.stop();
   }
-  for (const f of filelist) {
-    const got = (await stat(path.join(daemon.paths.dcp, task.name, f.file))).size;
-    if (got !== f.size) throw new Error(`bft2 stored ${got} bytes of ${f.file}, expected ${f.size}`);
+  for (const { task, filelist } of tasks) {
+    for (const f of filelist) {
+      const got = (await stat(path.join(daemon.paths.dcp, task.name, f.file))).size;
+      if (got !== f.size) throw new Error(`bft2 stored ${got} bytes of ${task.name}/${f.file}, expected ${f.size}`);
+    }
   }
   // The kernel's high-water mark catches a peak between two samples (a fresh daemon per
   // run, so it covers this run and the idle start-up before it).
-  return { ms, cpuS, peakKb: Math.max(r.peakKb, r.hwmKb ?? 0), hwmKb: r.hwmKb };
+  return { ms, cpuS, peakKb: Math.max(r.peakKb, r.hwmKb ?? 0), hwmKb: r.hwmKb, fifthsKb: r.fifthsKb, startKb };
+}
+
+/** Resets a process's VmHWM to its RSS now (Linux's clear_refs 5), so a later peak is this phase's; false when refused. */
+export async function resetPeakRss(pid: number): Promise<boolean> {
+  return writeFile(`/proc/${pid}/clear_refs`, '5').then(
+    () => true,
+    () => false,
+  );
+}
+
+/** Free space (for a non-root user) and size of the filesystem holding `dir`, in MiB. */
+export async function diskMb(dir: string): Promise<{ free: number; total: number }> {
+  const s = await statfs(dir);
+  return { free: (s.bavail * s.bsize) / MiB, total: (s.blocks * s.bsize) / MiB };
+}
+
+/** "median (min-max, n)" of figures in kB, as MB. */
+export function spreadMb(kbs: number[]): string {
+  if (kbs.length === 0) return 'n/a';
+  return `${mb(median(kbs)!)} (${(Math.min(...kbs) / 1024).toFixed(1)}-${(Math.max(...kbs) / 1024).toFixed(1)}, n=${kbs.length})`;
 }
 
 /** Times a command that writes files, optionally followed by `sync FILES` (coreutils fsyncs each). */

@@ -2,9 +2,8 @@
 // half a second after the last. Every bulk sha1 other than a download's running hash runs
 // here: a stored file's sha1 for the hash table (hashtable/indexer.ts) and a torrent's
 // piece hashes, with its files' sha1s when wanted (transfer/bt/piece-hasher.ts). One pool
-// for both, so a node never has more hashing isolates than cores: the hash watcher's two and
-// make-torrent's two at once took a publishing sender from 126 to 178 MB (issue 10; an
-// isolate that has hashed holds 10-14 MB).
+// for both, so a node never has more hashing isolates than cores: each isolate that has
+// hashed holds several MB (docs/performance.md, hashtable).
 // Owns: the worker threads and their queue. Reads files; writes nothing.
 import { Worker } from 'node:worker_threads';
 import os from 'node:os';
@@ -57,8 +56,8 @@ interface Reply {
 /**
  * The worker's code, run with `eval` so the same source works under tsx and in the build
  * (a .ts worker file is not loaded through tsx's hooks on Node 20). One 1 MiB read buffer
- * for every job: a piece is hashed as it is read, never held whole (4 MiB buffers cost 3 MB
- * more per thread and hashed no faster). A file job reports its stat from before and after,
+ * for every job: a piece is hashed as it is read, never held whole (larger buffers cost
+ * memory per thread and hashed no faster). A file job reports its stat from before and after,
  * so a file that changed while being read is recognised (Syncthing's "file changed during
  * hashing").
  */
@@ -164,8 +163,8 @@ export class HashWorkers implements FileHasher {
   /**
    * `idleMs`: workers end this long after the last job, so a node whose store is quiet does
    * not keep an isolate per core. Half a second is longer than the hash watcher's debounce
-   * (300 ms), so passes that follow each other keep them; starting one again costs ~40 ms.
-   * At 5 s a publishing sender still had them through its OBS upload (157-178 MB against 145).
+   * (300 ms), so passes that follow each other keep them, and short enough that a
+   * publishing sender does not keep them through its OBS upload (docs/performance.md).
    */
   constructor(
     /** Most threads at once. */

@@ -1,6 +1,6 @@
 // Watches one spool directory and reports each task file once it is complete. A task file
 // is complete when it parses as JSON and its size, mtime and inode have not changed for a
-// short settle time (tuning.settle, counted from its mtime): a JSON object cannot parse
+// short settle time (`tuning.settle`, counted from its mtime): a JSON object cannot parse
 // before its last byte is written, so a file written in place by scp is never taken early
 // however slow the writer, and a file renamed into place (rsync) is taken once. The parse
 // is the guard of completeness; the settle time only lets a writer that rewrites a
@@ -8,7 +8,7 @@
 // leaves `queues` within about a tenth of a second (bench/spool.ts measures it).
 // A file that stays unparseable for the grace period is reported as such (the caller
 // writes `.err`). While `<task>.err` exists the file is parked; deleting the `.err`
-// re-arms it. The directory is also listed every tuning.spoolrescan: chokidar 4 was
+// re-arms it. The directory is also listed every `tuning.spoolrescan`: chokidar 4 was
 // seen to miss a file renamed into place from a dotfile (rsync's way) once in a dozen
 // drops, and inotify sees nothing written to a network share by another host; a task
 // must not wait for an event that never comes. When inotify runs out of watches the

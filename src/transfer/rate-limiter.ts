@@ -12,9 +12,8 @@
 // pass a clock of their own.
 
 /** A burst of half a second at the cap: short enough to keep the pace smooth, long enough
- * that timers firing late on a busy node (measured: 10-15% of the cap lost with 0.1 s at a
- * load of 5 on two cores) do not throw tokens away; 64 KiB keeps slow caps from chopping
- * reads into tiny pieces. */
+ * that timers firing late on a busy node do not throw tokens away (docs/performance.md);
+ * 64 KiB keeps slow caps from chopping reads into tiny pieces. */
 const MIN_BURST_BYTES = 64 * 1024;
 const BURST_SECONDS = 0.5;
 

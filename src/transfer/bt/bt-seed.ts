@@ -66,8 +66,8 @@ export async function seed(client: BtClient, opts: SeedOptions): Promise<SeedHan
     deselect: true,
     // No piece cache: a peer's 16 KiB block is read as 16 KiB (from the page cache).
     // webtorrent's cache (cache-chunk-store) reads whole pieces and keeps up to N of them
-    // per torrent — 80 MiB each here — which took a sender seeding three DCPs to 460 MB of
-    // RSS (issue 10; about 200 MB without it, serving as fast: bench/receive.ts).
+    // per torrent, which more than doubled a seeding sender's RSS and served no faster
+    // (docs/performance.md, receive).
     storeCacheSlots: 0,
     // The DCP's files as named in the torrent, read only; blocks read into reused buffers (file-store.ts).
     store: opts.dataDir ? seedStoreAt(opts.dataDir) : SeedStore,

@@ -9,7 +9,7 @@
 // same order, same dictionary, byte for byte (test/bt/make-torrent.test.ts checks it) —
 // but hashed in the process's hashing threads (piece-hasher.ts): create-torrent reads
 // 64 KiB chunks, copies them twice into a piece and hashes one piece at a time on the event
-// loop (1 GiB: 2.3–2.7 s); the threads hash runs of pieces side by side and can hash every
+// loop (docs/performance.md, gentask); the threads hash runs of pieces side by side and can hash every
 // file's sha1 in the same pass (`fileSha1`), which gentask needs for files missing from
 // the hash table.
 import { open, readdir, stat, rm } from 'node:fs/promises';
@@ -21,7 +21,7 @@ import { TEMP_PREFIX } from '../../config/paths.ts';
 import { renameDurable } from '../../spool/durable-fs.ts';
 
 const MiB = 1024 * 1024;
-/** Smallest piece: 4 MiB, create-torrent's own cap and what webtorrent moved 1 GB/9 s with. */
+/** Smallest piece: 4 MiB, create-torrent's own cap (webtorrent moves it at full speed: docs/performance.md). */
 export const MIN_PIECE_LENGTH = 4 * MiB;
 /** Beyond this many pieces the piece length doubles (see pieceLengthFor). */
 export const MAX_PIECES = 40_000;

@@ -294,11 +294,10 @@ class Client implements ObsClient {
 
   async getObjectFrom(bucket: string, key: string, opts: { start: number; end?: number; ifMatch?: string; signal: AbortSignal }): Promise<RangedObject> {
     const what = `${bucket}/${key}`;
-    // A URL signed by the SDK, fetched by undici like the CDN's ranges. The SDK's own GET
-    // (node:http and its wrappers) peaked at 146-158 MB of RSS in bench-receive's OBS case,
-    // this at 119-130 MB, in the same time (both with a 1 MB semi-space). Range and
-    // If-Match are not part of the signature; the URL carries the key id and the
-    // signature, so it never enters a message.
+    // A URL signed by the SDK, fetched by undici like the CDN's ranges: the SDK's own GET
+    // (node:http and its wrappers) held more memory in the same time (docs/performance.md,
+    // receive). Range and If-Match are not part of the signature; the URL carries the key
+    // id and the signature, so it never enters a message.
     const signed = this.raw.createSignedUrlSync({ Method: 'GET', Bucket: bucket, Key: key, Expires: SIGNED_URL_SECONDS });
     const headers: Record<string, string> = { ...signed.ActualSignedRequestHeaders, range: `bytes=${opts.start}-${opts.end === undefined ? '' : opts.end - 1}` };
     if (opts.ifMatch) headers['if-match'] = opts.ifMatch;

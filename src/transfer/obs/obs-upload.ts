@@ -43,9 +43,9 @@ export interface UploadShareJob {
   /** One line per failed try, for the task's error history. */
   onTryFailed?: (file: string, reason: string, nextDelayMs: number | undefined) => void;
   policy?: RetryPolicy;
-  /** Default tuning.obspartsize (16 MiB), raised for huge files to stay under 10000 parts. */
+  /** Default `tuning.obspartsize` (16 MB), raised for huge files to stay under 10000 parts. */
   partSize?: number;
-  /** Parts in flight at once; default BFT2_OBS_PARALLEL_PARTS (4). */
+  /** Parts in flight at once; default `tuning.obsparallelparts` (4). */
   parallelParts?: number;
 }
 

@@ -40,9 +40,9 @@ export async function pump(body: AsyncIterable<unknown>, job: RangeJob, offset: 
   let seen = 0;
   // Chunks wait here while a write is under way, and go to the disk as soon as it is free
   // (up to BLOCK bytes wait before reading pauses): a chunk is garbage sooner than when
-  // every write waited for a whole block (1 GiB: 3.27-3.46 s against 3.44-3.69 s). The
-  // part store writes on the event loop, so a write is usually over before the next chunk;
-  // this overlap is for when its writes go through the pool (a disk that stalled them).
+  // every write waited for a whole block. The part store writes on the event loop, so a
+  // write is usually over before the next chunk; this overlap is for when its writes go
+  // through the pool (a disk that stalled them).
   let block: Buffer[] = [];
   let blockLen = 0;
   let blockAt = at;

@@ -1,6 +1,6 @@
 // The running sha1 of every part file being downloaded, kept in one worker thread per
-// process, so the event loop that parses HTTP and writes never hashes gigabytes (issue 10:
-// hashing on the event loop made a 1 GiB download 1.7x curl + sync). The worker reads the
+// process, so the event loop that parses HTTP and writes never hashes gigabytes (on the
+// loop it made a download far slower than curl + sync: docs/performance.md). The worker reads the
 // bytes back from the part with pread, right after they were written, while they are in
 // the page cache; it is handed no buffer, so nothing downloaded is copied between threads
 // and BitTorrent's pieces (written by webtorrent's store) are hashed the same way.

@@ -26,23 +26,20 @@ import type { FileEntry } from '../../task/schema.ts';
 
 export const RANGES_FILE = `${TEMP_PREFIX}ranges.json`;
 /**
- * The most one write syscall carries. Measured on the bench machine, a VM whose balloon
- * reports free pages to its host: after a few seconds of rest, writing 1 GiB into the page
- * cache cost 3.0-3.2 s of system time in 1 MiB writes against 1.0-1.1 s in 64 KiB writes
- * (0.5 s in 16 KiB ones, but at twice the calls). The kernel sizes page-cache folios by
- * the write, and large folios seem to come from the memory the host has taken back. On
- * bare metal the cost is 16k calls per GiB, a few tens of ms. A response's chunks are at
- * most 64 KiB (one socket read), so most writes are one chunk. BitTorrent's verified
- * pieces are still written whole by fs-chunk-store: cut the same way, they stayed in
- * memory longer and a receive of 1 GiB peaked at 220-245 MB instead of 163-203.
+ * The most one write syscall carries. The kernel sizes page-cache folios by the write, and
+ * on a VM whose balloon reports free pages to its host large folios are slow to get: 1 MiB
+ * writes cost about three times the system time of 64 KiB ones there; on bare metal 64 KiB
+ * costs only a few more calls. A response's chunks are at most 64 KiB (one socket read), so
+ * most writes are one chunk. BitTorrent's verified pieces are still written whole by
+ * fs-chunk-store: cut the same way they stayed in memory longer (docs/performance.md, cdn
+ * and receive).
  */
 export const WRITE_MAX = 64 * 1024;
 /**
  * A write of at most WRITE_MAX into the page cache is done on the event loop: it takes tens
  * of microseconds, less than handing it to libuv's threadpool costs in waking a pool
- * thread and then the loop (1 GiB over HTTP on the bench machine: 2.3-2.5 CPU-s and 2.35-2.58 s,
- * against 2.6-2.9 CPU-s and 2.81-3.11 s through the pool). A few writes in a download take
- * 5-35 ms there (the filesystem's journal, the VM's memory); one that takes longer than
+ * thread and then the loop (docs/performance.md, cdn). A few writes in a download take
+ * tens of ms (the filesystem's journal, the VM's memory); one that takes longer than
  * WRITE_STALL_MS means the kernel is throttling writers whose dirty pages outrun the disk
  * (it pauses them up to 200 ms at a time), or a slow network filesystem: then writes go
  * through the pool for ASYNC_WRITES_MS, so the API and the other tasks are not held.
