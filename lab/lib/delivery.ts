@@ -153,6 +153,7 @@ export async function deliver(lab: Lab, split: string): Promise<DeliveryResult> 
     if ('kill' in e) return [`${e.kill} killed`, lab.killDaemon(e.kill)];
     return [`${e.restart} restarted`, lab.restartDaemon(e.restart)];
   };
+  // Each at its time from t0: handing out to many cinemas can take a while.
   const timers = s.events.map((e) =>
     setTimeout(() => {
       const [what, done] = apply(e);
@@ -164,7 +165,7 @@ export async function deliver(lab: Lab, split: string): Promise<DeliveryResult> 
         },
         (err: Error) => problems.push(`event ${JSON.stringify(e)} (${eventHost(e)}): ${err.message}`),
       );
-    }, e.at * 1000),
+    }, Math.max(0, t0 + e.at * 1000 - Date.now())),
   );
 
   // --- watching ---
