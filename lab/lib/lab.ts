@@ -86,11 +86,11 @@ export class Lab {
     const starting = hosts.filter((h) => h.daemon).map((h) => startDaemon(t, h, hosts, this.dir(h.name), tuning));
     for (const d of await Promise.all(starting)) this.daemons.set(d.host.name, d);
     // Start-up of many daemons on a small machine is CPU-bound: generous bounds, for the
-    // OBS host (which starts beside them) as for the daemons' heartbeats.
+    // OBS host and the CDN edge (which start beside them) as for the daemons' heartbeats.
     const startBound = 60_000 + 5_000 * this.daemons.size;
     const [obs, cdn] = await Promise.all([
       startObsHost(t, this.host('obs'), this.dir('obs'), startBound),
-      startCdnEdge({ ns: t.ns('cdn'), dir: this.dir('cdn'), address: this.host('cdn').data, origin: `${this.host('centre').data}:${ORIGIN_PORT}` }),
+      startCdnEdge({ ns: t.ns('cdn'), dir: this.dir('cdn'), address: this.host('cdn').data, origin: `${this.host('centre').data}:${ORIGIN_PORT}`, timeoutMs: startBound }),
     ]);
     this.obs = obs;
     this.cdn = cdn;

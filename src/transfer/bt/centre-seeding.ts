@@ -8,8 +8,8 @@
 // - initial seeding (initial-seeding.ts, BEP 16 dealt in windows): until a peer holds the
 //   complete data, each cacher is shown only the pieces dealt to it, each piece dealt to one
 //   cacher, so the cachers get the rest from each other.
-// In the lab's city (1 centre, 4 cachers, 40 cinemas) the centre uploaded 3.75 times the
-// DCP before (each cacher took a whole copy); docs/performance.md has the figures after.
+// Without it each cacher took a whole copy from the centre (issue 23; docs/performance.md,
+// "The city").
 // Owns the policy's state per seed. Must not serve, read or write data (webtorrent does),
 // nor touch other torrents.
 import type { Torrent, Wire } from 'webtorrent';
