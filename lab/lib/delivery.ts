@@ -153,7 +153,8 @@ export async function deliver(lab: Lab, split: string): Promise<DeliveryResult> 
     if ('kill' in e) return [`${e.kill} killed`, lab.killDaemon(e.kill)];
     return [`${e.restart} restarted`, lab.restartDaemon(e.restart)];
   };
-  // Each at its time from t0: handing out to many cinemas can take a while.
+  // Timed from the end of the hand-out (which on a busy machine can take half a minute for
+  // 40 cinemas), so that a cut lasts as long as the scenario says.
   const timers = s.events.map((e) =>
     setTimeout(() => {
       const [what, done] = apply(e);
@@ -165,7 +166,7 @@ export async function deliver(lab: Lab, split: string): Promise<DeliveryResult> 
         },
         (err: Error) => problems.push(`event ${JSON.stringify(e)} (${eventHost(e)}): ${err.message}`),
       );
-    }, Math.max(0, t0 + e.at * 1000 - Date.now())),
+    }, e.at * 1000),
   );
 
   // --- watching ---
@@ -191,8 +192,9 @@ export async function deliver(lab: Lab, split: string): Promise<DeliveryResult> 
     if (sampleNow) lastPoll = Date.now();
     for (const d of pending()) {
       const o = outcomes.get(d.host.name)!;
-      // Killed by an event: its restart is on its way.
-      if (lab.down.has(d.host.name)) continue;
+      // Killed by an event: its restart is on its way; or restarted since this round began
+      // (`d` is then the killed process, the new one is polled next round).
+      if (lab.down.has(d.host.name) || lab.daemons.get(d.host.name) !== d) continue;
       if (d.proc.hasExited()) {
         o.result = 'failed: the daemon exited';
         problems.push(`${d.host.name}: the daemon exited; see ${path.join(d.root, 'daemon.out')}`);
