@@ -171,7 +171,7 @@ test('last-resort: the last-resort seed is asked only for pieces the other seed 
   assert.ok(sa.handle.uploaded >= half - 100 && sa.handle.uploaded < half - 100 + 32 * 64, `the last resort sent ${sa.handle.uploaded} bytes; the half it alone offers is ${half - 100}`);
 });
 
-test('last-resort: another peer offers a piece only while it does not choke us and is not a last resort itself', () => {
+test('last-resort: another peer offers a piece only while it does not choke us, is an alternative and not a last resort itself', () => {
   const wire = (pieces: number[], choking = false) => ({ peerChoking: choking, peerPieces: { get: (i: number) => pieces.includes(i) } });
   const lastResort = wire([0, 1, 2]);
   const other = wire([1]);
@@ -182,6 +182,9 @@ test('last-resort: another peer offers a piece only while it does not choke us a
   assert.equal(offeredElsewhere(t, lastResort, 1, isLast), true);
   assert.equal(offeredElsewhere(t, lastResort, 2, isLast), false, 'a choking peer does not count');
   assert.equal(offeredElsewhere(t, lastResort, 0, isLast), false, 'another last resort does not count');
+  // A peer that is no alternative (a cinema, for a cacher) does not count either.
+  assert.equal(offeredElsewhere(t, lastResort, 1, isLast, (w) => w !== other), false, 'a peer that is no alternative does not count');
+  assert.equal(offeredElsewhere(t, lastResort, 1, isLast, (w) => w === other), true);
 });
 
 const esc = (hex: string) => hex.replace(/../g, (b) => `%${b}`);

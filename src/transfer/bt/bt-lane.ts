@@ -62,7 +62,7 @@ export interface BtLaneOptions {
    */
   serveWhilePaused?: boolean;
   /**
-   * A cacher: the sender is asked only for pieces no other peer offers, so cachers take
+   * A cacher: the sender is asked only for pieces no other cacher offers, so cachers take
    * what another cacher holds from it, not from the centre (patches/last-resort.ts).
    */
   senderLastResort?: boolean;
@@ -272,7 +272,7 @@ export class BtLane {
       bitfield: a.bitfield ?? this.bitfieldFromDisk(a.info),
     });
     a.torrent = torrent;
-    if (this.o.senderLastResort) askLastResort(torrent, (w) => roleOfPeer((w as Wire).peerId) === 'sender');
+    if (this.o.senderLastResort) askLastResort(torrent, (w) => roleOfPeer((w as Wire).peerId) === 'sender', (w) => roleOfPeer((w as Wire).peerId) === 'cacher');
     this.o.log.info(`${this.o.task}: bt: ${a.info.name} (${a.info.infoHash}) added`);
     // Every listener is guarded: an exception in one fails this torrent's ranges, never the process.
     torrent.on('wire', this.guarded(a, 'a new peer', (wire: Wire) => capPipeline(wire, this.pipeline, (err) => this.failRanges(a, err))));
