@@ -67,7 +67,7 @@ export interface CdnEdge {
   accessLog(): Promise<string>;
 }
 
-export async function startCdnEdge(opts: { ns: string; dir: string; address: string; origin: string }): Promise<CdnEdge> {
+export async function startCdnEdge(opts: { ns: string; dir: string; address: string; origin: string; timeoutMs?: number }): Promise<CdnEdge> {
   const d = opts.dir;
   for (const sub of ['cache', 'tmp/client', 'tmp/proxy', 'tmp/fastcgi', 'tmp/uwsgi', 'tmp/scgi']) await mkdir(path.join(d, sub), { recursive: true });
   const conf = path.join(d, 'nginx.conf');
@@ -84,7 +84,7 @@ export async function startCdnEdge(opts: { ns: string; dir: string; address: str
       const r = await inNs(opts.ns, 'curl', ['-s', '-o', '/dev/null', '-w', '%{http_code}', `${url}/`], { allowFailure: true, timeoutMs: 5000 });
       return r.code === 0 ? true : undefined;
     },
-    { timeoutMs: 15_000, what: 'the CDN edge (nginx) to listen' },
+    { timeoutMs: opts.timeoutMs ?? 15_000, what: 'the CDN edge (nginx) to listen' },
   );
   return { url, proc, accessLog: () => readFile(path.join(d, 'access.log'), 'utf8').catch(() => '') };
 }

@@ -16,6 +16,8 @@ export interface Snapshot {
   link: Record<string, { rx: number; tx: number }>;
   /** Per host: nft counter name → bytes. */
   nft: Record<string, Record<string, number>>;
+  /** Per host: nft counter name → packets (the connection counters count packets). */
+  nftPackets: Record<string, Record<string, number>>;
 }
 
 interface IpLink {
@@ -28,6 +30,7 @@ export async function snapshot(t: Topology, hosts: HostPlan[]): Promise<Snapshot
   const ports = new Map((JSON.parse(stdout) as IpLink[]).map((l) => [l.ifname, l]));
   const link: Snapshot['link'] = {};
   const nft: Snapshot['nft'] = {};
+  const nftPackets: Snapshot['nftPackets'] = {};
   await Promise.all(
     hosts.map(async (h) => {
       const p = ports.get(t.port(h.name));
@@ -35,22 +38,29 @@ export async function snapshot(t: Topology, hosts: HostPlan[]): Promise<Snapshot
       link[h.name] = { rx: p.stats64.tx.bytes, tx: p.stats64.rx.bytes };
       const r = await inNs(t.ns(h.name), 'nft', ['-j', 'list', 'counters', 'table', 'inet', 'lab']);
       const counters: Record<string, number> = {};
-      for (const item of JSON.parse(r.stdout).nftables as { counter?: { name: string; bytes: number } }[]) {
-        if (item.counter) counters[item.counter.name] = item.counter.bytes;
+      const packets: Record<string, number> = {};
+      for (const item of JSON.parse(r.stdout).nftables as { counter?: { name: string; bytes: number; packets: number } }[]) {
+        if (!item.counter) continue;
+        counters[item.counter.name] = item.counter.bytes;
+        packets[item.counter.name] = item.counter.packets;
       }
       nft[h.name] = counters;
+      nftPackets[h.name] = packets;
     }),
   );
-  return { link, nft };
+  return { link, nft, nftPackets };
 }
 
 export function diff(after: Snapshot, before: Snapshot): Snapshot {
   const link: Snapshot['link'] = {};
-  const nft: Snapshot['nft'] = {};
   for (const [h, v] of Object.entries(after.link)) link[h] = { rx: v.rx - (before.link[h]?.rx ?? 0), tx: v.tx - (before.link[h]?.tx ?? 0) };
-  for (const [h, c] of Object.entries(after.nft)) {
-    nft[h] = {};
-    for (const [k, v] of Object.entries(c)) nft[h][k] = v - (before.nft[h]?.[k] ?? 0);
-  }
-  return { link, nft };
+  const sub = (a: Snapshot['nft'], b: Snapshot['nft']) => {
+    const out: Snapshot['nft'] = {};
+    for (const [h, c] of Object.entries(a)) {
+      out[h] = {};
+      for (const [k, v] of Object.entries(c)) out[h][k] = v - (b[h]?.[k] ?? 0);
+    }
+    return out;
+  };
+  return { link, nft: sub(after.nft, before.nft), nftPackets: sub(after.nftPackets ?? {}, before.nftPackets ?? {}) };
 }

@@ -155,7 +155,7 @@ export async function waitHeartbeat(d: Daemon, timeoutMs: number): Promise<void>
 }
 
 /** s3rver on the OBS host (obs-host.ts), with the task's bucket; resolves once it listens. */
-export async function startObsHost(t: Topology, h: HostPlan, dir: string): Promise<{ proc: LongProcess; endpoint: string }> {
+export async function startObsHost(t: Topology, h: HostPlan, dir: string, timeoutMs = 30_000): Promise<{ proc: LongProcess; endpoint: string }> {
   await mkdir(path.join(dir, 'store'), { recursive: true });
   const logFile = path.join(dir, 'obs-host.out');
   const proc = startLong(
@@ -170,7 +170,7 @@ export async function startObsHost(t: Topology, h: HostPlan, dir: string): Promi
       if (proc.hasExited()) throw new Fatal(`the OBS host exited during start-up; see ${logFile}`);
       return (await readFile(logFile, 'utf8')).includes('ready ') ? true : undefined;
     },
-    { timeoutMs: 30_000, intervalMs: 200, what: 'the OBS host (s3rver) to listen' },
+    { timeoutMs, intervalMs: 200, what: 'the OBS host (s3rver) to listen' },
   );
   return { proc, endpoint };
 }

@@ -19,6 +19,8 @@ import { sleep, waitFor, Fatal } from './sh.ts';
 import { snapshot, diff, type Snapshot } from './counters.ts';
 import { warmCdnEdge } from './cdn-edge.ts';
 import { setLinkCut } from './topology.ts';
+import { ResourceMonitor, type ResourceSummary } from './resources.ts';
+import { eventHost, type ScenarioEvent } from '../../src/plan/scenario.ts';
 import { BASESUBDIR, TRACKER_PORT, type Daemon } from './daemons.ts';
 import { makeCtorrent, ctorrentFileOrder } from '../../tools/harness/ctorrent.ts';
 import type { Lab } from './lab.ts';
@@ -64,8 +66,11 @@ export interface DeliveryResult {
   receivers: ReceiverOutcome[];
   /** Seconds the cachers were handed the task before the cinemas (the scenario's cacherLeadS; 0 without cachers). */
   cacherLeadS: number;
-  events: { at: number; link: string; cut: boolean; appliedAtS: number }[];
+  /** The scenario's events as they happened: `what` names the host and the event ("cinema7 link cut", "cacher2 killed"). */
+  events: { at: number; what: string; appliedAtS: number }[];
   counters: Snapshot;
+  /** Memory and CPU of the daemons, and the machine's load, during the delivery. */
+  resources: ResourceSummary;
   problems: string[];
 }
 
@@ -130,6 +135,9 @@ export async function deliver(lab: Lab, split: string): Promise<DeliveryResult> 
   }
 
   // --- hand-out ---
+  const monitor = new ResourceMonitor(() => lab.pids());
+  await monitor.sampleIdle();
+  await monitor.start();
   const before = await snapshot(lab.t, lab.hosts);
   const outcomes = new Map<string, ReceiverOutcome>();
   const startedAt = new Map<string, number>();
@@ -163,15 +171,23 @@ export async function deliver(lab: Lab, split: string): Promise<DeliveryResult> 
 
   // --- events ---
   const events: DeliveryResult['events'] = [];
+  const apply = (e: ScenarioEvent): [string, Promise<void>] => {
+    if ('link' in e) return [`${e.link} link ${e.cut ? 'cut' : 'restored'}`, setLinkCut(lab.t, e.link, e.cut)];
+    if ('kill' in e) return [`${e.kill} killed`, lab.killDaemon(e.kill)];
+    return [`${e.restart} restarted`, lab.restartDaemon(e.restart)];
+  };
+  // Timed from the end of the hand-out (which on a busy machine can take half a minute for
+  // 40 cinemas), so that a cut lasts as long as the scenario says.
   const timers = s.events.map((e) =>
     setTimeout(() => {
-      setLinkCut(lab.t, e.link, e.cut).then(
+      const [what, done] = apply(e);
+      done.then(
         () => {
           const appliedAtS = (Date.now() - t0) / 1000;
-          events.push({ ...e, appliedAtS });
-          log(`t+${appliedAtS.toFixed(1)} s: ${e.link} link ${e.cut ? 'cut' : 'restored'}`);
+          events.push({ at: e.at, what, appliedAtS });
+          log(`t+${appliedAtS.toFixed(1)} s: ${what}`);
         },
-        (err: Error) => problems.push(`event ${JSON.stringify(e)}: ${err.message}`),
+        (err: Error) => problems.push(`event ${JSON.stringify(e)} (${eventHost(e)}): ${err.message}`),
       );
     }, e.at * 1000),
   );
@@ -204,6 +220,9 @@ export async function deliver(lab: Lab, split: string): Promise<DeliveryResult> 
     if (sampleNow) lastPoll = Date.now();
     for (const d of pending()) {
       const o = outcomes.get(d.host.name)!;
+      // Killed by an event: its restart is on its way; or restarted since this round began
+      // (`d` is then the killed process, the new one is polled next round).
+      if (lab.down.has(d.host.name) || lab.daemons.get(d.host.name) !== d) continue;
       if (d.proc.hasExited()) {
         o.result = 'failed: the daemon exited';
         problems.push(`${d.host.name}: the daemon exited; see ${path.join(d.root, 'daemon.out')}`);
@@ -268,6 +287,7 @@ export async function deliver(lab: Lab, split: string): Promise<DeliveryResult> 
   }
   for (const tm of timers) clearTimeout(tm);
   const after = await snapshot(lab.t, lab.hosts);
+  const resources = await monitor.stop();
   for (const host of [...lab.cinemas, ...lab.foreign].map((x) => x.host.name)) {
     if (!isOpen(host)) continue;
     outcomes.get(host)!.result = 'failed: timed out';
@@ -316,6 +336,7 @@ export async function deliver(lab: Lab, split: string): Promise<DeliveryResult> 
     cacherLeadS: lab.cachers.length ? s.cacherLeadS : 0,
     events,
     counters: diff(after, before),
+    resources,
     problems,
   };
 }

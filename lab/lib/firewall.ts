@@ -9,7 +9,10 @@
 //   cinema listed in the scenario's `inbound`, to its BitTorrent port;
 // - counters of the data link by peer (`rx_<peer>`, `tx_<peer>`: IP bytes, headers
 //   included) and of BitTorrent traffic (`bt_rx`, `bt_tx`: TCP port 6881 at either end,
-//   so both connections it accepted and connections it opened are counted).
+//   so both connections it accepted and connections it opened are counted), and the
+//   BitTorrent connections the host opened: `bt_dials` (SYNs it sent to port 6881, a
+//   retransmitted SYN counted again) and `bt_opened` (SYN-ACKs it received from port 6881:
+//   connections a peer answered).
 // Switch table `bridge lab` (in the switch namespace): drops lossPct of the frames a
 // lossy host sends or receives, as a lossy wire would (the sender's TCP sees a loss,
 // not a local send error as a drop in its own output hook would give it).
@@ -35,17 +38,21 @@ export function hostRuleset(h: HostPlan, all: HostPlan[]): string {
     `iifname "eth0" counter name ip saddr map ${map('rx')}`,
     `iifname "eth0" tcp sport ${BT_PORT} counter name "bt_rx"`,
     `iifname "eth0" tcp dport ${BT_PORT} counter name "bt_rx"`,
+    `iifname "eth0" tcp sport ${BT_PORT} tcp flags & (syn | ack) == syn | ack counter name "bt_opened"`,
   );
   const output = [
     `oifname "eth0" counter name ip daddr map ${map('tx')}`,
     `oifname "eth0" tcp sport ${BT_PORT} counter name "bt_tx"`,
     `oifname "eth0" tcp dport ${BT_PORT} counter name "bt_tx"`,
+    `oifname "eth0" tcp dport ${BT_PORT} tcp flags & (syn | ack) == syn counter name "bt_dials"`,
   ];
   return [
     'table inet lab {',
     ...counters,
     '  counter bt_rx { }',
     '  counter bt_tx { }',
+    '  counter bt_dials { }',
+    '  counter bt_opened { }',
     '  chain input {',
     '    type filter hook input priority filter; policy accept;',
     ...input.map((l) => `    ${l}`),

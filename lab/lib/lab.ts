@@ -37,6 +37,8 @@ export class Lab {
   tracker?: LongProcess;
   cdn?: CdnEdge;
   obs?: { proc: LongProcess; endpoint: string };
+  /** Daemons killed by a scenario event and not restarted yet. */
+  readonly down = new Set<string>();
   private torn?: Promise<void>;
 
   constructor(
@@ -93,14 +95,16 @@ export class Lab {
     const wiring = { tracker: this.scenario.tracker };
     const starting = hosts.filter((h) => h.daemon).map((h) => startDaemon(t, h, hosts, this.dir(h.name), tuning, wiring));
     for (const d of await Promise.all(starting)) this.daemons.set(d.host.name, d);
+    // Start-up of many daemons on a small machine is CPU-bound: generous bounds, for the
+    // OBS host and the CDN edge (which start beside them) as for the daemons' heartbeats.
+    const startBound = 60_000 + 5_000 * this.daemons.size;
     const [obs, cdn] = await Promise.all([
-      startObsHost(t, this.host('obs'), this.dir('obs')),
-      startCdnEdge({ ns: t.ns('cdn'), dir: this.dir('cdn'), address: this.host('cdn').data, origin: `${this.host('centre').data}:${ORIGIN_PORT}` }),
+      startObsHost(t, this.host('obs'), this.dir('obs'), startBound),
+      startCdnEdge({ ns: t.ns('cdn'), dir: this.dir('cdn'), address: this.host('cdn').data, origin: `${this.host('centre').data}:${ORIGIN_PORT}`, timeoutMs: startBound }),
     ]);
     this.obs = obs;
     this.cdn = cdn;
-    // Start-up of many daemons on a small machine is CPU-bound: a generous bound.
-    await Promise.all([...this.daemons.values()].map((d) => waitHeartbeat(d, 60_000 + 5_000 * this.daemons.size)));
+    await Promise.all([...this.daemons.values()].map((d) => waitHeartbeat(d, startBound)));
     for (const h of hosts.filter((x) => x.role === 'cinema' && x.client !== 'bft2')) this.foreign.push(foreignCinema(t, h, this.dir(h.name)));
     await Promise.all(this.foreign.map(startForeign));
     const others = this.foreign.map((f) => `${f.host.client} on ${f.host.name}`);
@@ -143,6 +147,31 @@ export class Lab {
       },
       { timeoutMs: 20_000, intervalMs: 200, what: 'opentracker on the centre to answer' },
     );
+  }
+
+  /** Each daemon's process id now, by host. */
+  pids(): Map<string, number> {
+    const out = new Map<string, number>();
+    for (const [name, d] of this.daemons) if (!d.proc.hasExited() && d.proc.proc.pid !== undefined) out.set(name, d.proc.proc.pid);
+    return out;
+  }
+
+  /** A scenario's kill event: SIGKILL, as a crash or a power cut would end it (no shutdown). */
+  async killDaemon(name: string): Promise<void> {
+    const d = this.daemons.get(name);
+    if (!d) throw new Error(`no daemon on ${name}`);
+    this.down.add(name);
+    await d.proc.stop('SIGKILL', 0);
+  }
+
+  /** A scenario's restart event: the daemon starts again on its root; resolves when its API answers. */
+  async restartDaemon(name: string): Promise<void> {
+    const old = this.daemons.get(name);
+    if (!old) throw new Error(`no daemon on ${name}`);
+    const d = await startDaemon(this.t, old.host, this.hosts, old.root, this.scenario.tuning);
+    this.daemons.set(name, d);
+    await waitHeartbeat(d, 60_000);
+    this.down.delete(name);
   }
 
   teardown(): Promise<void> {

@@ -25,6 +25,14 @@ export interface HostRow {
   from: { centre: number; cachers: number; cinemas: number; obs: number; cdn: number };
   btRx: number;
   btTx: number;
+  /** BitTorrent connections the host opened (SYN-ACKs it received from port 6881), and its dials (SYNs it sent, retries counted). */
+  btOpened: number;
+  btDials: number;
+  /**
+   * A cinema's physical limit, seconds: the larger of its DCP ÷ its downlink and all the
+   * cinemas' bytes ÷ the sources' total uplink (null when a link it needs is unshaped).
+   */
+  limitS?: number | null;
   /** bft2's view (progress); only for receivers that reported while downloading. */
   bft2?: { bt: number; obs: number; cdn: number };
   /** Progress `rebalancedbytes` / `rebalanced` of a cinema (the last sample while downloading). */
@@ -58,6 +66,13 @@ export interface Summary {
   /** Bytes the edge fetched from the centre during the delivery (cache misses). */
   cdnFillBytes: number;
   rebalancedBytes: number;
+  /** The slowest cinema's time ÷ its physical limit (HostRow.limitS), and the largest such ratio of any cinema. */
+  slowestOverLimit: number | null;
+  worstOverLimit: number | null;
+  /** The sources' total uplink in bytes/s (centre, cachers, and OBS and CDN when they carry a share); null if one is unshaped. */
+  sourcesUplinkBps: number | null;
+  /** BitTorrent connections each cinema opened (answered) and dialled: min, median, max. */
+  cinemaConnections: { opened: [number, number, number]; dials: [number, number, number] } | null;
 }
 
 export interface RunReport {
@@ -75,6 +90,7 @@ export interface RunReport {
   events: DeliveryResult['events'];
   rows: HostRow[];
   summary: Summary;
+  resources?: DeliveryResult['resources'];
   ok: boolean;
   problems: string[];
 }
@@ -83,6 +99,14 @@ export function makeReport(scenario: string, runId: string, hosts: HostPlan[], d
   const c = d.counters;
   const byRole = (role: HostPlan['role']) => hosts.filter((h) => h.role === role).map((h) => h.name);
   const sumFrom = (host: string, peers: string[]) => peers.reduce((s, p) => s + (c.nft[host]?.[`rx_${p}`] ?? 0), 0);
+  const size = d.dcp.size;
+  const cinemaHosts = hosts.filter((h) => h.role === 'cinema');
+  const sources = hosts.filter((h) => h.role === 'centre' || h.role === 'cacher' || (h.role === 'obs' && d.shares.obs > 0) || (h.role === 'cdn' && d.shares.cdn > 0));
+  const sourcesUplinkBps = sources.every((h) => h.shape.upBps !== null) ? sources.reduce((n, h) => n + h.shape.upBps!, 0) : null;
+  const limitOf = (h: HostPlan): number | null => {
+    if (h.shape.downBps === null || sourcesUplinkBps === null) return null;
+    return Math.max(size / h.shape.downBps, (cinemaHosts.length * size) / sourcesUplinkBps);
+  };
   const rows: HostRow[] = hosts.map((h) => {
     const o = d.receivers.find((r) => r.host === h.name);
     return {
@@ -103,6 +127,9 @@ export function makeReport(scenario: string, runId: string, hosts: HostPlan[], d
       },
       btRx: c.nft[h.name]?.bt_rx ?? 0,
       btTx: c.nft[h.name]?.bt_tx ?? 0,
+      btOpened: c.nftPackets?.[h.name]?.bt_opened ?? 0,
+      btDials: c.nftPackets?.[h.name]?.bt_dials ?? 0,
+      ...(h.role === 'cinema' ? { limitS: limitOf(h) } : {}),
       bft2: o?.bft2,
       rebalanced: o?.rebalanced,
       rebalancedText: o?.rebalancedText,
@@ -112,7 +139,12 @@ export function makeReport(scenario: string, runId: string, hosts: HostPlan[], d
   const cinemaRows = rows.filter((r) => r.role === 'cinema');
   const times = cinemaRows.map((r) => r.timeS).filter((t): t is number => t !== null);
   const fromFirst = d.receivers.filter((o) => o.role === 'cinema').map((o) => o.fromFirstS).filter((t): t is number => t !== undefined);
-  const size = d.dcp.size;
+  const ratios = cinemaRows.map((r) => (r.timeS !== null && r.limitS ? r.timeS / r.limitS : null));
+  const slowestRow = times.length === cinemaRows.length && times.length ? cinemaRows.find((r) => r.timeS === Math.max(...times)) : undefined;
+  const spread = (xs: number[]): [number, number, number] => {
+    const v = [...xs].sort((a, b) => a - b);
+    return [v[0], v[Math.floor((v.length - 1) / 2)], v[v.length - 1]];
+  };
   const centre = rows.find((r) => r.role === 'centre')!;
   const summary: Summary = {
     dcpBytes: size,
@@ -130,6 +162,10 @@ export function makeReport(scenario: string, runId: string, hosts: HostPlan[], d
     cdnUplinkBytes: rows.find((r) => r.role === 'cdn')!.tx,
     cdnFillBytes: rows.find((r) => r.role === 'cdn')!.from.centre,
     rebalancedBytes: rows.reduce((s, r) => s + (r.rebalanced ?? 0), 0),
+    slowestOverLimit: slowestRow?.limitS ? slowestRow.timeS! / slowestRow.limitS : null,
+    worstOverLimit: ratios.every((x) => x !== null) && ratios.length ? Math.max(...(ratios as number[])) : null,
+    sourcesUplinkBps,
+    cinemaConnections: cinemaRows.length ? { opened: spread(cinemaRows.map((r) => r.btOpened)), dials: spread(cinemaRows.map((r) => r.btDials)) } : null,
   };
   return {
     scenario,
@@ -144,9 +180,25 @@ export function makeReport(scenario: string, runId: string, hosts: HostPlan[], d
     events: d.events,
     rows,
     summary,
+    resources: d.resources,
     ok: d.problems.length === 0 && summary.verifiedCinemas === summary.cinemas,
     problems: d.problems,
   };
+}
+
+/** The run's memory and CPU, in three lines. */
+export function formatResources(x: NonNullable<RunReport['resources']>): string {
+  const m = (v: number | null) => (v === null ? '-' : v.toFixed(0));
+  const byRole = (prefix: string) => x.daemons.filter((d) => d.host.startsWith(prefix));
+  const range = (ds: typeof x.daemons, f: (d: (typeof x.daemons)[number]) => number | null) => {
+    const v = ds.map(f).filter((n): n is number => n !== null);
+    return v.length ? `${m(Math.min(...v))}-${m(Math.max(...v))}` : '-';
+  };
+  const roles = ['centre', 'cacher', 'cinema'].filter((p) => byRole(p).length);
+  return [
+    `memory (RSS, MB): idle ${roles.map((p) => `${p} ${range(byRole(p), (d) => d.idleRssMB)}`).join(', ')}; peak ${roles.map((p) => `${p} ${range(byRole(p), (d) => d.peakRssMB)}`).join(', ')}; all ${x.daemons.length} daemons: ${m(x.idleTotalRssMB)} idle, ${m(x.peakTotalRssMB)} at the peak`,
+    `CPU: the daemons used ${x.daemonCpuS.toFixed(0)} s in ${x.wallS.toFixed(0)} s (${x.daemonCores.toFixed(2)} of ${x.cores} cores); the machine was ${(x.machineBusy * 100).toFixed(0)}% busy (every process, also others'); load average ${x.loadAverage.start[0].toFixed(1)} -> ${x.loadAverage.end[0].toFixed(1)}`,
+  ].join('\n');
 }
 
 const mb = (b: number | undefined) => (b === undefined ? '-' : (b / 1e6).toFixed(1));
@@ -177,7 +229,7 @@ export function formatReport(r: RunReport): string {
     h.link,
   ]);
   out.push(formatTable(headers, rows, [0, 2, 13]));
-  if (r.events.length) out.push(`events: ${r.events.map((e) => `t+${e.appliedAtS.toFixed(1)} s ${e.link} ${e.cut ? 'cut' : 'restored'}`).join('; ')}`);
+  if (r.events.length) out.push(`events: ${r.events.map((e) => `t+${e.appliedAtS.toFixed(1)} s ${e.what}`).join('; ')}`);
   if (r.cacherLeadS > 0) {
     out.push(
       `the cachers were handed the task ${r.cacherLeadS} s before the cinemas (cacherLeadS): each time is from that node's own recv; the slowest cinema finished ${secs(s.slowestCinemaFromFirstS)} s after the first hand-out; the byte counts include the lead`,
@@ -193,11 +245,17 @@ export function formatReport(r: RunReport): string {
     });
     out.push(`mixed fleet: cinemas verified by client: ${per.join(', ')}`);
   }
+  const limit = s.slowestOverLimit === null ? '' : `; slowest ÷ its physical limit ${s.slowestOverLimit.toFixed(2)} (worst cinema ${s.worstOverLimit?.toFixed(2) ?? '-'}; limit = max(DCP ÷ its downlink, cinemas' bytes ÷ sources' uplink ${mb(s.sourcesUplinkBps ?? 0)} MB/s))`;
   out.push(
-    `cinemas verified ${s.verifiedCinemas}/${s.cinemas}; slowest ${secs(s.slowestCinemaS)} s, mean ${secs(s.meanCinemaS)} s`,
+    `cinemas verified ${s.verifiedCinemas}/${s.cinemas}; slowest ${secs(s.slowestCinemaS)} s, mean ${secs(s.meanCinemaS)} s${limit}`,
     `centre uplink ${mb(s.centreUplinkBytes)} MB = ${s.centreUplinkPerDcp.toFixed(2)} x DCP, ${mb(s.centreUplinkPerCinema)} MB per cinema; centre BitTorrent upload ${mb(s.centreBtBytes)} MB = ${s.centreBtPerDcp.toFixed(2)} x DCP`,
     `obs uplink ${mb(s.obsUplinkBytes)} MB; cdn uplink ${mb(s.cdnUplinkBytes)} MB, edge fill from the centre ${mb(s.cdnFillBytes)} MB; rebalanced (bft2 view) ${mb(s.rebalancedBytes)} MB`,
   );
+  if (s.cinemaConnections) {
+    const [o, d] = [s.cinemaConnections.opened, s.cinemaConnections.dials];
+    out.push(`BitTorrent connections per cinema: opened (answered) min ${o[0]}, median ${o[1]}, max ${o[2]}; dials (SYNs, retries counted) min ${d[0]}, median ${d[1]}, max ${d[2]}`);
+  }
+  if (r.resources) out.push(formatResources(r.resources));
   if (r.problems.length) out.push('problems:', ...r.problems.map((p) => `  ${p}`));
   out.push(r.ok ? 'RESULT: ok' : 'RESULT: FAILED');
   return out.join('\n');

@@ -1,6 +1,6 @@
 // The CLI's side of the API: one POST in the seed's envelope, or one GET, to the daemon
 // on this root. A daemon that cannot be reached is API_UNREACHABLE (exit status 2).
-import { request } from 'undici';
+import { loadUndici } from '../util/lazy-undici.ts';
 import { errors } from '../errors/catalogue.ts';
 import type { ApiResponse } from '../api/envelope.ts';
 
@@ -8,6 +8,7 @@ export async function callApi(apilisten: string, method: string, params: Record<
   const body = JSON.stringify({ message_id: String(Date.now()), message_type: 'request', message_source: 'bft2-cli', method_name: method, method_params: params });
   let text: string;
   try {
+    const { request } = await loadUndici();
     const res = await request(`http://${apilisten}/${method}`, { method: 'POST', body, headers: { 'content-type': 'application/json' }, headersTimeout: 30_000 });
     text = await res.body.text();
   } catch (err) {
@@ -31,6 +32,7 @@ export async function getApi(apilisten: string, urlPath: string): Promise<GetAns
   let status: number;
   let body: string;
   try {
+    const { request } = await loadUndici();
     const res = await request(`http://${apilisten}${urlPath}`, { method: 'GET', headersTimeout: 30_000 });
     status = res.statusCode;
     body = await res.body.text();

@@ -98,8 +98,10 @@ export async function startDaemon(root: string, opts: { console?: boolean } = {}
   const hashStore = new HashTableStore(paths, hashLog);
   const hashWatcher = new HashWatcher(paths.basedata(config), () => config, hashStore, hashWorkers, hashLog);
   // One BitTorrent client for the node: the sender seeds with it, the receiver downloads
-  // and seeds. Made at start on nodes that are BitTorrent peers anyway (below), else on
-  // first use; a failed start (port in use) is tried again at the next use.
+  // and seeds. Made at start on a sender (it seeds what it publishes), else at first use
+  // (a download, or a stored DCP or cacher share to seed again at start): an idle receiver
+  // or cacher does not carry webtorrent (docs/performance.md, "An idle daemon"). A failed
+  // start (port in use) is tried again at the next use.
   let btClient: Promise<BtClient> | undefined;
   const bt = () =>
     (btClient ??= createBtClient({ port: config.btport, log, role: config.servertype }).then(
@@ -124,9 +126,10 @@ export async function startDaemon(root: string, opts: { console?: boolean } = {}
     // heard only of the centre learns of the cachers soon after they join (SPEC §5).
     tracker = await usingConfigKey('embeddedtracker', config.embeddedtracker, 'cannot listen there', () => startTracker({ host: t.host, port: t.port, log, intervalMs: 60_000 }), log);
   }
-  const btInBackground = cacher !== undefined || (receiver !== undefined && config.receiverseed);
-  // Receivers and cachers start their client in the background (below): its port is tried first.
-  if (btInBackground && config.servertype !== 'sender' && config.btport > 0) await usingConfigKey('btport', String(config.btport), 'cannot listen on it', () => probeTcpPort(config.btport), log);
+  // A receiver that seeds and a cacher make their client later: its port is tried now, so
+  // that a port in use is a start-up error naming the key, as on a sender.
+  const btLater = cacher !== undefined || (receiver !== undefined && config.receiverseed);
+  if (btLater && config.servertype !== 'sender' && config.btport > 0) await usingConfigKey('btport', String(config.btport), 'cannot listen on it', () => probeTcpPort(config.btport), log);
   const sender = config.servertype === 'sender' ? new Sender(ctx, hashStore, await usingConfigKey('btport', String(config.btport), 'cannot listen on it', bt, log), createObsPublisher(ctx)) : undefined;
 
   // reloadconf: the keys marked `reload: 'restart'` in config-keys.ts keep their running
@@ -175,11 +178,6 @@ export async function startDaemon(root: string, opts: { console?: boolean } = {}
   await hashWatcher.start();
   await receiver?.start();
   await cacher?.start();
-  // A cacher, and a receiver that seeds what it receives (receiverseed, the default), listen
-  // for peers from their start, as a BitTorrent client does; and a task's BitTorrent share
-  // then starts with its other methods: loading webtorrent took 0.4-0.9 s at the first task,
-  // which in the lab's hybrid bench was BitTorrent starting that much after OBS and the CDN.
-  if (btInBackground) bt().catch((err) => log.error(`bt: ${messageOf(err)}`));
   await sender?.start();
   log.info(`bft2 ${ctx.version} started: ${config.servertype} on root ${paths.root}, api ${config.apilisten}`);
 

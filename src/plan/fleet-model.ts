@@ -12,7 +12,7 @@ import { METHODS, type Method } from '../task/schema.ts';
 import { parseWindows, type Window } from '../schedule/windows.ts';
 import { parseRateSpec, type RateSpec } from '../schedule/rate.ts';
 import { configDefault } from '../config/config-keys.ts';
-import { dcpFiles, resolveHosts, ScenarioError, type HostSpec, type Scenario } from './scenario.ts';
+import { dcpFiles, eventHost, resolveHosts, ScenarioError, type HostSpec, type Scenario } from './scenario.ts';
 import type { Calibration } from './calibration.ts';
 
 export type Policy = 'fulltime' | 'priortime';
@@ -105,13 +105,17 @@ export function splitShares(files: readonly SizedFile[], split: string): Record<
   return allocate(files, parseRatio(split), { ctfilesorder: true }).sizes;
 }
 
-/** Cut intervals of a host from the scenario's events. */
+/**
+ * Cut intervals of a host from the scenario's events. A killed daemon counts as a cut link
+ * until it is restarted (its data stays; its start-up time is not modelled).
+ */
 function cutsOf(s: Scenario, host: string): Cut[] {
   const cuts: Cut[] = [];
   let from: number | undefined;
-  for (const e of [...s.events].filter((e) => e.link === host).sort((a, b) => a.at - b.at)) {
-    if (e.cut && from === undefined) from = e.at;
-    else if (!e.cut && from !== undefined) {
+  for (const e of [...s.events].filter((e) => eventHost(e) === host).sort((a, b) => a.at - b.at)) {
+    const down = 'link' in e ? e.cut : 'kill' in e;
+    if (down && from === undefined) from = e.at;
+    else if (!down && from !== undefined) {
       cuts.push([from, e.at]);
       from = undefined;
     }

@@ -54,15 +54,38 @@ const shapeSchema = z
   })
   .strict();
 
-const eventSchema = z
+/** Seconds after the task is handed to the cinemas. */
+const at = z.number().min(0);
+const linkEventSchema = z
   .object({
-    /** Seconds after the task is handed to the cinemas. */
-    at: z.number().min(0),
+    at,
     /** A host name: its link is cut (`true`) or restored (`false`). */
     link: z.string(),
     cut: z.boolean(),
   })
   .strict();
+const killEventSchema = z
+  .object({
+    at,
+    /** A cacher or cinema whose daemon is killed (SIGKILL: no shutdown, as a crash or a power cut). */
+    kill: z.string(),
+  })
+  .strict();
+const restartEventSchema = z
+  .object({
+    at,
+    /** A cacher or cinema killed earlier whose daemon starts again on the same root. */
+    restart: z.string(),
+  })
+  .strict();
+const eventSchema = z.union([linkEventSchema, killEventSchema, restartEventSchema]);
+export type LinkEvent = z.output<typeof linkEventSchema>;
+export type ScenarioEvent = z.output<typeof eventSchema>;
+
+/** The host an event is about. */
+export function eventHost(e: ScenarioEvent): string {
+  return 'link' in e ? e.link : 'kill' in e ? e.kill : e.restart;
+}
 
 /** "YYYY-MM-DD HH:MM" in local time. */
 const LOCAL_MINUTE_RE = /^(\d{4})-(\d\d)-(\d\d) (\d\d):(\d\d)$/;
@@ -182,10 +205,24 @@ export const scenarioSchema = z
         if (LAB_CONFIG_KEYS.includes(k)) ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['config', key, k], message: 'set by the lab (it wires the hosts together)' });
       }
     }
-    s.events.forEach((e, i) => {
-      if (!named.has(e.link)) ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['events', i, 'link'], message: `no such host "${e.link}"; this scenario has ${hostList(names)}` });
-      if (e.at > s.timeoutS) ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['events', i, 'at'], message: `after the scenario's timeoutS (${s.timeoutS})` });
-    });
+    const killed = new Set<string>();
+    [...s.events.entries()]
+      .sort(([, a], [, b]) => a.at - b.at)
+      .forEach(([i, e]) => {
+        if ('link' in e) {
+          if (!named.has(e.link)) ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['events', i, 'link'], message: `no such host "${e.link}"; this scenario has ${hostList(names)}` });
+        } else {
+          const key = 'kill' in e ? 'kill' : 'restart';
+          const host = eventHost(e);
+          const receivers = names.filter((n) => /^(cacher|cinema)\d+$/.test(n));
+          if (!receivers.includes(host)) ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['events', i, key], message: `no cacher or cinema "${host}" (only their daemons can be killed and restarted); this scenario has ${hostList(receivers)}` });
+          else if ('kill' in e && killed.has(host)) ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['events', i, key], message: `${host} is killed already at that time (restart it first)` });
+          else if ('restart' in e && !killed.has(host)) ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['events', i, key], message: `${host} is not killed at that time (a restart follows a kill)` });
+          if ('kill' in e) killed.add(host);
+          else killed.delete(host);
+        }
+        if (e.at > s.timeoutS) ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['events', i, 'at'], message: `after the scenario's timeoutS (${s.timeoutS})` });
+      });
   });
 
 export type Scenario = z.output<typeof scenarioSchema> & { name: string; file: string };

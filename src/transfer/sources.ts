@@ -66,6 +66,7 @@ export function makeSources(c: SourceContext): Source[] {
         doneRanges: (file) => c.doneRanges(file),
         strategy: c.swarmFeeder ? 'rarest' : 'sequential',
         serveWhilePaused: c.swarmFeeder,
+        senderLastResort: c.swarmFeeder,
         parallel: c.swarmFeeder ? 64 : 4,
         randomStart: !c.swarmFeeder,
       }),

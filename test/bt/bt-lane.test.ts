@@ -3,8 +3,11 @@
 // download's own callback, called from webtorrent's 'verified' event) fails the ranges it
 // belongs to with an error that names it, never the process; the lane then goes on (the
 // next range downloads); a cancelled range ends its wait at once; a torrent that is not
-// whole is BT_TORRENT_INVALID, unrecoverable.
+// whole is BT_TORRENT_INVALID, unrecoverable; a lane that gets nothing asks its tracker
+// again 3 s after its fresh wait, then after twice as long each time (QUIET_FIRST_MS).
 import { test, before, after } from 'node:test';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import assert from 'node:assert/strict';
 import { rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -15,7 +18,7 @@ import { startTracker, type RunningTracker } from '../../src/transfer/bt/tracker
 import { createBtClient, type BtClient } from '../../src/transfer/bt/bt-client.ts';
 import { seed } from '../../src/transfer/bt/bt-seed.ts';
 import { makeTorrent } from '../../src/transfer/bt/make-torrent.ts';
-import { BtLane } from '../../src/transfer/bt/bt-lane.ts';
+import { BtLane, QUIET_FIRST_MS } from '../../src/transfer/bt/bt-lane.ts';
 import { bencode } from '../../src/transfer/bt/bencode.ts';
 import { isBft2Error } from '../../src/errors/catalogue.ts';
 import { silentLogger } from '../../src/log/logger.ts';
@@ -48,7 +51,7 @@ after(async () => {
   await rm(tmp, { recursive: true, force: true });
 });
 
-function lane(url: string, onDone: (file: string, start: number, end: number) => void): BtLane {
+function lane(url: string, onDone: (file: string, start: number, end: number) => void, stallMs = 30_000): BtLane {
   return new BtLane({
     task: 'lane-test',
     client: async () => client,
@@ -61,7 +64,7 @@ function lane(url: string, onDone: (file: string, start: number, end: number) =>
     assembly: path.join(tmp, 'assembly', String(Math.random())),
     onDone,
     doneRanges: () => [],
-    stallMs: 30_000,
+    stallMs,
   });
 }
 
@@ -105,5 +108,34 @@ test('a torrent that is not whole is BT_TORRENT_INVALID (unrecoverable), named w
     });
   } finally {
     await l.close();
+  }
+});
+
+test('a lane that gets nothing asks the tracker again after 3 s, then twice as long each time', { timeout: 60_000 }, async () => {
+  // A tracker that knows no peer and records when it is asked.
+  const asked: number[] = [];
+  const quiet = http.createServer((_req, res) => {
+    asked.push(Date.now());
+    res.end(bencode({ interval: 600, peers: new Uint8Array(0) }));
+  });
+  await new Promise<void>((resolve) => quiet.listen(0, '127.0.0.1', resolve));
+  const dcps = path.join(tmp, 'store', 'cfec', 'dcps');
+  await makeTorrent({ dir: dcp.dir, tracker: `http://127.0.0.1:${(quiet.address() as AddressInfo).port}/announce`, outFile: path.join(dcps, 'alone.torrent') });
+  const l = lane(`${origin.url}/dcp/cfec/dcps/alone.torrent`, () => {}, 120_000);
+  const ac = new AbortController();
+  const waiting = l.fetch('reel.mxf', 0, MiB, ac.signal).catch(() => undefined);
+  try {
+    const t0 = Date.now();
+    while (asked.length < 4 && Date.now() - t0 < 40_000) await new Promise((r) => setTimeout(r, 200));
+    const gaps = asked.slice(1, 4).map((t, i) => (t - asked[i]) / 1000);
+    assert.equal(gaps.length, 3, `the tracker was asked ${asked.length} times in 40 s`);
+    // The first announce is webtorrent's own, at the add; then 3, 6 and 12 s.
+    const expected = [1, 2, 4].map((k) => (k * QUIET_FIRST_MS) / 1000);
+    gaps.forEach((g, i) => assert.ok(Math.abs(g - expected[i]) < 1.5, `announce gaps ${gaps.join(', ')} s, expected ${expected.join(', ')} s`));
+  } finally {
+    ac.abort(new Error('the test is done'));
+    await waiting;
+    await l.close();
+    quiet.close();
   }
 });

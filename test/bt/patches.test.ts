@@ -10,7 +10,8 @@
 //   record is a loud error; reannounce: the tracker hears an update; a torrent without
 //   discovery internals is a loud error;
 // - the fence: no file of src/ outside patches/ imports a patched class.
-// reconnect.ts is tested in reconnect.test.ts, tracker-answer.ts in tracker.test.ts.
+// reconnect.ts is tested in reconnect.test.ts, tracker-answer.ts in tracker.test.ts,
+// shown-pieces.ts, last-resort.ts and tracker-peers.ts in seeding-patches.test.ts.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { cp, mkdir, readFile, rm, symlink, writeFile, readdir } from 'node:fs/promises';

@@ -222,9 +222,11 @@ test('a plan B cinema started after the sender handed over gets its BitTorrent s
   const senderBt = (await metric(sender, 'bft2_transfer_bytes_total', { method: 'bt', direction: 'up' })) - senderBtBefore;
   console.log(`# plan B cinema stored in ${took.toFixed(1)} s: bt down ${btDown}, obs ${obsDown}, cdn ${cdnDown} (bt share ${btShare}); cacher served ${served}; sender: share seed ${sentAfter - sentBefore}, bt up in all ${senderBt}`);
   assert.ok(btDown >= btShare, `the cinema received ${btDown} bytes over BitTorrent, its share is ${btShare}`);
-  assert.ok(served >= btDown, `the cacher served ${served} bytes, the cinema received ${btDown} over BitTorrent`);
-  // Not a single block of data: in about one run in four the sender's share seed is seen to
-  // send one short block (153 bytes, while the restarted cacher reconnects), never more.
+  // The sender keeps the cinema's connection open and shows it no piece (centre-seeding.ts):
+  // what it sends on it is the protocol's own messages (handshakes, an empty bitfield,
+  // keep-alives; the byte counts are of everything sent), the data all came from the cacher.
+  assert.ok(served + senderBt >= btDown, `the cacher served ${served} bytes and the sender ${senderBt}, the cinema received ${btDown} over BitTorrent`);
+  // Not a single block of data.
   assert.ok(sentAfter - sentBefore < 16 * 1024, `the sender served ${sentAfter - sentBefore} bytes of the share meanwhile`);
   assert.ok(senderBt < 16 * 1024, `the sender uploaded ${senderBt} BitTorrent bytes in all meanwhile`);
 });

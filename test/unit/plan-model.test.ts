@@ -76,6 +76,18 @@ test('caps and link cuts: a cap is the rate; a cut stops the transfer for its le
   near(run(capped, '0:0:1').lastCinemaS, bytes / (5 * 1024 * 1024), 0.01, 'cdnlimit 5MB/s (binary, as the config counts)');
   const cut = scenario({ split: '0:0:1', cdnPrewarm: true, links: { cdn: { rate: '10MB/s' } }, events: [{ at: 5, link: 'cdn', cut: true }, { at: 15, link: 'cdn', cut: false }] });
   near(run(cut, '0:0:1').lastCinemaS, bytes / (10 * MB) + 10, 0.01, 'a 10 s cut adds 10 s');
+  // A cinema's daemon killed and restarted 10 s later counts as its link cut meanwhile.
+  const killed = scenario({ split: '0:0:1', cdnPrewarm: true, links: { cdn: { rate: '10MB/s' } }, events: [{ at: 5, kill: 'cinema1' }, { at: 15, restart: 'cinema1' }] });
+  near(run(killed, '0:0:1').lastCinemaS, bytes / (10 * MB) + 10, 0.01, 'a kill and a restart 10 s later add 10 s');
+});
+
+test('kill and restart events: only a cacher or a cinema, a restart follows a kill, each named in its error', () => {
+  const bad = (events: unknown[]) => () => parseScenario({ cachers: 1, cinemas: 2, dcp: { reels: 1, reelMB: 10 }, split: '1:0:0', events }, 'events.json');
+  assert.throws(bad([{ at: 1, kill: 'centre' }]), /events\.0\.kill: no cacher or cinema "centre" \(only their daemons can be killed and restarted\); this scenario has cacher1, cinema1, cinema2/);
+  assert.throws(bad([{ at: 1, restart: 'cinema2' }]), /events\.0\.restart: cinema2 is not killed at that time \(a restart follows a kill\)/);
+  // In time order, whatever the order in the file.
+  assert.throws(bad([{ at: 9, kill: 'cacher1' }, { at: 2, kill: 'cacher1' }, { at: 5, restart: 'cacher1' }, { at: 3, kill: 'cacher1' }]), /events\.3\.kill: cacher1 is killed already at that time \(restart it first\)/);
+  assert.doesNotThrow(bad([{ at: 9, restart: 'cacher1' }, { at: 2, kill: 'cacher1' }, { at: 1, link: 'cinema1', cut: true }]));
 });
 
 test('idle rebalancing: a method done with its share takes over from a slow one; off: it stops', () => {

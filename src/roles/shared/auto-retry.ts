@@ -8,7 +8,7 @@
 // Owns: the `autoretry:` line of `.err` files in one active state directory, and its
 // timer. Must not touch the task file or other markers.
 import { readFile, rm } from 'node:fs/promises';
-import { request } from 'undici';
+import { loadUndici } from '../../util/lazy-undici.ts';
 import type { TaskSpool } from '../../spool/task-spool.ts';
 import type { Logger } from '../../log/logger.ts';
 import { formatLocalTime } from '../../util/time.ts';
@@ -31,6 +31,7 @@ export function autoRetryLine(intervalMs: number, now = Date.now()): string {
 /** Whether an HTTP(S) URL answers (any status below 500, except 429). */
 export async function urlAnswers(url: string): Promise<boolean> {
   try {
+    const { request } = await loadUndici();
     const res = await request(url, { method: 'HEAD', headersTimeout: PROBE_TIMEOUT_MS, bodyTimeout: PROBE_TIMEOUT_MS, signal: AbortSignal.timeout(PROBE_TIMEOUT_MS) });
     await res.body.dump().catch(() => undefined);
     return res.statusCode < 500 && res.statusCode !== 429;

@@ -11,13 +11,13 @@
 // only in 3.x) and bft2's peers speak TCP. PEX (ut_pex) stays on: it only tells peers
 // about other peers of the same swarm, all found through the tracker in the first place.
 import path from 'node:path';
-import { randomBytes } from 'node:crypto';
 import type WebTorrent from 'webtorrent';
 import type { AddOptions, Torrent } from 'webtorrent';
 import type { Logger } from '../../log/logger.ts';
 import { installBtPatches } from './patches/index.ts';
 import { clientTorrent, readTorrent, type ReadTorrent } from './torrent-file.ts';
 import { fileStore } from './file-store.ts';
+import { peerIdFor, type PeerRole } from './peer-role.ts';
 
 export interface BtClient {
   /** The webtorrent client, for bt-seed.ts and bt-method.ts. */
@@ -35,24 +35,7 @@ export interface BtClient {
   close(): Promise<void>;
 }
 
-/** The node's role, carried in its BitTorrent peer id, so a sender can tell its cachers from cinemas. */
-export type PeerRole = 'sender' | 'receiver' | 'cacher';
-const ROLE_LETTER: Record<PeerRole, string> = { sender: 'S', receiver: 'R', cacher: 'C' };
-
-/**
- * A peer id in the Azureus style `-B2<role>000-` plus 12 random bytes, as webtorrent wants it
- * (40 hex digits). Only the role letter means anything to bft2.
- */
-export function peerIdFor(role: PeerRole): string {
-  return Buffer.concat([Buffer.from(`-B2${ROLE_LETTER[role]}000-`, 'latin1'), randomBytes(12)]).toString('hex');
-}
-
-/** The role a remote peer id announces, when it is a bft2 node. */
-export function roleOfPeer(peerIdHex: string | null | undefined): PeerRole | undefined {
-  if (!peerIdHex) return undefined;
-  const m = /^-B2([SRC])000-/.exec(Buffer.from(peerIdHex.slice(0, 16), 'hex').toString('latin1'));
-  return m ? (Object.entries(ROLE_LETTER).find(([, l]) => l === m[1])![0] as PeerRole) : undefined;
-}
+export { peerIdFor, roleOfPeer, type PeerRole } from './peer-role.ts';
 
 export interface BtClientOptions {
   /** TCP listen port; 0 lets the OS choose (tests). */
@@ -109,7 +92,7 @@ export async function createBtClient(opts: BtClientOptions): Promise<BtClient> {
     log,
     add(torrent, addOpts) {
       const read = torrent instanceof Uint8Array ? readTorrent(torrent) : torrent;
-      return wt.add(clientTorrent(read), { store: PlainLayoutStore, ...addOpts });
+      return wt.add(clientTorrent(read), { store: PlainLayoutStore, uploads: EVERY_PEER, ...addOpts });
     },
     close() {
       closing ??= new Promise<void>((resolve) => {
@@ -123,6 +106,17 @@ export async function createBtClient(opts: BtClientOptions): Promise<BtClient> {
     },
   };
 }
+
+/**
+ * Upload slots of every torrent (webtorrent's `uploads`, default 10): every interested peer
+ * is served, and TCP shares the uplink among them. With webtorrent's 10 slots and its
+ * rechoke (the peers we get the most from first) a cacher with 40 cinemas served about ten
+ * at a time, and a cinema left choked for 5 s dropped the connection and dialled again:
+ * the cinemas of the lab's city finished one group after another instead of together, at
+ * the pace of the last group's downlinks. bft2's peers are its own fleet: there is no
+ * one to reward or punish with a slot.
+ */
+const EVERY_PEER = Number.MAX_SAFE_INTEGER;
 
 /** The store of a torrent added without one: its files under the add's `path`, as named in the torrent. */
 const PlainLayoutStore = fileStore({ writable: true, pathOf: (rel, dir, name) => path.join(dir, name, ...rel.split('/')) });

@@ -20,14 +20,17 @@ import { fetchTorrent, checkTorrent } from './torrent-fetch.ts';
 import { btErrors, describe } from './bt-errors.ts';
 import { capPipeline } from './patches/pipeline-cap.ts';
 import { reannounce } from './patches/reannounce.ts';
+import { askLastResort } from './patches/last-resort.ts';
+import { roleOfPeer } from './peer-role.ts';
 import { TEMP_PREFIX } from '../../config/paths.ts';
 import { partPathOf } from '../segments/part-store.ts';
 import type { FileEntry } from '../../task/schema.ts';
 import type { Logger } from '../../log/logger.ts';
 import { tuning } from '../../config/tuning.ts';
 
-/** A lane that gets nothing from peers this long asks the tracker for peers again. */
-const QUIET_REANNOUNCE_MS = 15_000;
+/** A lane that gets nothing from peers this long asks the tracker for peers again; then twice as long each time, up to QUIET_LONGEST_MS. */
+export const QUIET_FIRST_MS = 3000;
+export const QUIET_LONGEST_MS = 5 * 60_000;
 
 export interface BtLaneOptions {
   task: string;
@@ -58,6 +61,11 @@ export interface BtLaneOptions {
    * serving what is verified (a cacher: its seeding never stops). Otherwise they go.
    */
   serveWhilePaused?: boolean;
+  /**
+   * A cacher: the sender is asked only for pieces no other cacher offers, so cachers take
+   * what another cacher holds from it, not from the centre (patches/last-resort.ts).
+   */
+  senderLastResort?: boolean;
 }
 
 interface Wanted {
@@ -88,6 +96,11 @@ export class BtLane {
   private readonly pipeline = 128;
   private stallTimer?: NodeJS.Timeout;
   private quietTimer?: NodeJS.Timeout;
+  /** The last block from a peer, or the last fresh wait (a range wanted). */
+  private lastDataAt = 0;
+  /** Where the quiet wait counts from: the last block, fresh wait or re-announce. */
+  private quietFrom = 0;
+  private quietWaitMs = QUIET_FIRST_MS;
   private closed = false;
 
   constructor(private readonly o: BtLaneOptions) {
@@ -174,8 +187,7 @@ export class BtLane {
 
   /** Stops every torrent (a closed window, a cancel, the end): data and piece maps stay. */
   async pause(reason: unknown = new Error('paused'), serving = this.o.serveWhilePaused === true && !this.closed): Promise<void> {
-    clearTimeout(this.stallTimer);
-    clearTimeout(this.quietTimer);
+    this.clearWatch();
     for (const a of this.torrents.values()) {
       for (const w of a.wanted) w.reject(reason);
       a.wanted.clear();
@@ -260,11 +272,12 @@ export class BtLane {
       bitfield: a.bitfield ?? this.bitfieldFromDisk(a.info),
     });
     a.torrent = torrent;
+    if (this.o.senderLastResort) askLastResort(torrent, (w) => roleOfPeer((w as Wire).peerId) === 'sender', (w) => roleOfPeer((w as Wire).peerId) === 'cacher');
     this.o.log.info(`${this.o.task}: bt: ${a.info.name} (${a.info.infoHash}) added`);
     // Every listener is guarded: an exception in one fails this torrent's ranges, never the process.
     torrent.on('wire', this.guarded(a, 'a new peer', (wire: Wire) => capPipeline(wire, this.pipeline, (err) => this.failRanges(a, err))));
     torrent.on('verified', this.guarded(a, 'a verified piece', (piece: number) => this.onVerified(a, piece)));
-    torrent.on('download', this.guarded(a, 'data from a peer', () => this.armStall()));
+    torrent.on('download', this.guarded(a, 'data from a peer', () => this.armStall(true)));
     torrent.on('warning', (err: Error) => this.o.log.debug(`${this.o.task}: bt: ${err.message}`));
     torrent.on('error', this.guarded(a, 'a torrent error', (err: Error) => {
       // A store write that failed (a full disk) or a broken torrent: the ranges fail, the next fetch adds it again.
@@ -309,10 +322,7 @@ export class BtLane {
       w.resolve();
     }
     this.syncSelection(a);
-    if ([...this.torrents.values()].every((x) => x.wanted.size === 0)) {
-      clearTimeout(this.stallTimer);
-      clearTimeout(this.quietTimer);
-    }
+    if (!this.wanting()) this.clearWatch();
   }
 
   private recordPiece(a: Added, piece: number): void {
@@ -346,31 +356,73 @@ export class BtLane {
 
   /**
    * No byte from any peer for stallMs while ranges are wanted: every wanted range fails (the
-   * retry policy decides). Well before that, a quiet lane asks the tracker again for peers:
-   * a cinema that first heard only of the centre, which now leaves it to the cachers, learns
-   * of the cachers this way (it cannot be reached by them through its firewall).
+   * retry policy decides). Well before that, a quiet lane asks the tracker again for peers,
+   * QUIET_FIRST_MS after its last byte, then again after twice as long each time while it
+   * stays quiet (up to QUIET_LONGEST_MS): a cinema that first heard only of the centre,
+   * which leaves it to the cachers, learns of the cachers this way (they cannot reach it
+   * through its firewall). Called when a range is wanted (a fresh wait) and for every block
+   * received (`data`); the timers look at the time of the last block when they fire, so a
+   * block costs no timer.
    */
-  private armStall(): void {
-    clearTimeout(this.quietTimer);
-    this.quietTimer = setTimeout(
-      this.guarded(undefined, 'asking the tracker for peers', () => {
-        for (const a of this.torrents.values()) {
-          if (a.wanted.size === 0 || !a.torrent || a.torrent.destroyed || !a.torrent.ready) continue;
-          reannounce(a.torrent);
-        }
-      }),
-      Math.min(QUIET_REANNOUNCE_MS, this.stallMs / 2),
-    );
-    this.quietTimer.unref();
+  private armStall(data = false): void {
+    const now = Date.now();
+    this.lastDataAt = now;
+    this.quietFrom = now;
+    if (data) {
+      this.quietWaitMs = QUIET_FIRST_MS;
+      if ((this.stallTimer && this.quietTimer) || !this.wanting()) return;
+    }
+    this.clearWatch();
+    this.quietTimer = this.timer('asking the tracker for peers', Math.min(this.quietWaitMs, this.stallMs / 2), () => this.onQuiet());
+    this.stallTimer = this.timer('the stall timer', this.stallMs, () => this.onStall());
+  }
+
+  private onQuiet(): void {
+    this.quietTimer = undefined;
+    if (!this.wanting()) return;
+    const idle = Date.now() - this.quietFrom;
+    const wait = Math.min(this.quietWaitMs, this.stallMs / 2);
+    if (idle < wait) {
+      this.quietTimer = this.timer('asking the tracker for peers', wait - idle, () => this.onQuiet());
+      return;
+    }
+    for (const a of this.torrents.values()) {
+      if (a.wanted.size === 0 || !a.torrent || a.torrent.destroyed || !a.torrent.ready) continue;
+      reannounce(a.torrent);
+    }
+    this.quietWaitMs = Math.min(this.quietWaitMs * 2, QUIET_LONGEST_MS);
+    // The next one counts from now; data meanwhile resets the wait.
+    this.quietFrom = Date.now();
+    this.quietTimer = this.timer('asking the tracker for peers', Math.min(this.quietWaitMs, this.stallMs / 2), () => this.onQuiet());
+  }
+
+  private onStall(): void {
+    const idle = Date.now() - this.lastDataAt;
+    if (idle < this.stallMs) {
+      this.stallTimer = this.timer('the stall timer', this.stallMs - idle, () => this.onStall());
+      return;
+    }
+    this.clearWatch();
+    const err = new Error(`no data from peers for ${Math.round(this.stallMs / 1000)} s (${this.stats().peers} peers connected)`);
+    for (const a of this.torrents.values()) this.failRanges(a, err);
+  }
+
+  private wanting(): boolean {
+    for (const a of this.torrents.values()) if (a.wanted.size > 0) return true;
+    return false;
+  }
+
+  private clearWatch(): void {
     clearTimeout(this.stallTimer);
-    this.stallTimer = setTimeout(
-      this.guarded(undefined, 'the stall timer', () => {
-        const err = new Error(`no data from peers for ${Math.round(this.stallMs / 1000)} s (${this.stats().peers} peers connected)`);
-        for (const a of this.torrents.values()) this.failRanges(a, err);
-      }),
-      this.stallMs,
-    );
-    this.stallTimer.unref();
+    clearTimeout(this.quietTimer);
+    this.stallTimer = undefined;
+    this.quietTimer = undefined;
+  }
+
+  private timer(what: string, ms: number, fn: () => void): NodeJS.Timeout {
+    const t = setTimeout(this.guarded(undefined, what, fn), Math.max(0, ms));
+    t.unref();
+    return t;
   }
 
   /**

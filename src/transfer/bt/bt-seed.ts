@@ -5,8 +5,9 @@
 // and never delete it (stop() closes the store, it does not destroy it).
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import type { Torrent, Wire } from 'webtorrent';
-import { roleOfPeer, whenReady, type BtClient } from './bt-client.ts';
+import type { Torrent } from 'webtorrent';
+import { whenReady, type BtClient } from './bt-client.ts';
+import { applyCentrePolicy, type CentrePolicy } from './centre-seeding.ts';
 import { readTorrent } from './torrent-file.ts';
 import { SeedStore, fileStore } from './file-store.ts';
 
@@ -24,10 +25,11 @@ export interface SeedOptions {
    */
   trusted: boolean;
   /**
-   * A sender's seed: while a cacher is connected, the centre serves the cachers only and
-   * leaves the other peers (cinemas) to them, so its upload for a delivery to N cinemas
-   * stays near C shares (C cachers), not N (SPEC §5). It serves every peer while no cacher
-   * is connected.
+   * A sender's seed (centre-seeding.ts): while a cacher is connected, the centre serves the
+   * cachers only and leaves the other peers (cinemas) to them; until a peer holds the
+   * complete data it deals each cacher its own pieces (initial seeding), so its upload for
+   * a delivery to N cinemas through C cachers stays near one share, not C or N (SPEC §5).
+   * It serves every peer while no cacher is connected.
    */
   deferToCachers?: boolean;
 }
@@ -39,6 +41,8 @@ export interface SeedHandle {
   readonly numPeers: number;
   /** Cinemas are left to the connected cachers (deferToCachers). */
   readonly handedOver: boolean;
+  /** Cachers are dealt pieces one window at a time (deferToCachers; until a peer holds the complete data). */
+  readonly initialSeeding: boolean;
   /** Bytes sent to peers since the seed started. */
   readonly uploaded: number;
   /** Share of the data this seed can serve, 0..1; below 1 after verification means data is missing or changed. */
@@ -81,8 +85,8 @@ export async function seed(client: BtClient, opts: SeedOptions): Promise<SeedHan
     log.warn(`bt seed ${info.name}: only ${(torrent.progress * 100).toFixed(1)}% of the data matches the torrent; seeding that part`);
   }
   log.info(`bt: seeding ${info.name} (${info.infoHash})${opts.trusted ? ' without re-reading the data' : ''}`);
-  const handedOver = opts.deferToCachers ? deferToCachers(torrent, info.name, log) : () => false;
-  return handle(torrent, info.infoHash, info.name, handedOver);
+  const policy = opts.deferToCachers ? applyCentrePolicy(torrent, info.name, log) : undefined;
+  return handle(torrent, info.infoHash, info.name, policy);
 }
 
 /** The seed store with every file of the torrent at `<dataDir>/<path in the torrent>`, whatever the torrent's name. */
@@ -90,56 +94,16 @@ function seedStoreAt(dataDir: string) {
   return fileStore({ writable: false, pathOf: (rel) => path.join(dataDir, ...rel.split('/')) });
 }
 
-const HANDOVER_CHECK_MS = 2000;
-
-/**
- * Watches the seed's peers; returns whether cinemas are left to the cachers now. Serving
- * cinemas until a cacher was complete cost the centre 3.1-3.9 times the DCP in the lab's
- * swarm (1 centre, 2 cachers, 8 cinemas): the centre's uplink went to ten peers at once.
- */
-function deferToCachers(torrent: Torrent, name: string, log: BtClient['log']): () => boolean {
-  let handedOver = false;
-  const isCacher = (w: Wire) => roleOfPeer(w.peerId) === 'cacher';
-  // Listener and timer bodies must not throw into the process: a failure is logged, and the
-  // seed goes on serving every peer.
-  const guarded =
-    <A extends unknown[]>(fn: (...args: A) => void) =>
-    (...args: A) => {
-      try {
-        fn(...args);
-      } catch (err) {
-        handedOver = false;
-        log.error(`bt seed ${name}: handing cinemas over to cachers failed: ${(err as Error).message}`);
-      }
-    };
-  const check = guarded(() => {
-    if (torrent.destroyed) return;
-    const cachers = torrent.wires.filter(isCacher).length;
-    if ((cachers > 0) !== handedOver) {
-      handedOver = cachers > 0;
-      log.info(handedOver ? `bt seed ${name}: a cacher is connected; the centre serves the cachers, cinemas are left to them` : `bt seed ${name}: no cacher connected; serving every peer`);
-    }
-    if (handedOver) for (const w of [...torrent.wires]) if (!isCacher(w)) w.destroy();
-  });
-  torrent.on(
-    'wire',
-    guarded((w: Wire) => {
-      if (handedOver && !isCacher(w)) w.destroy();
-    }),
-  );
-  const timer = setInterval(check, HANDOVER_CHECK_MS);
-  timer.unref();
-  torrent.once('close', () => clearInterval(timer));
-  return () => handedOver;
-}
-
-function handle(torrent: Torrent, infoHash: string, name: string, handedOver: () => boolean): SeedHandle {
+function handle(torrent: Torrent, infoHash: string, name: string, policy: CentrePolicy | undefined): SeedHandle {
   let stopping: Promise<void> | undefined;
   return {
     infoHash,
     name,
     get handedOver() {
-      return !torrent.destroyed && handedOver();
+      return !torrent.destroyed && policy?.handedOver() === true;
+    },
+    get initialSeeding() {
+      return !torrent.destroyed && policy?.initialSeeding() === true;
     },
     get numPeers() {
       return torrent.destroyed ? 0 : torrent.numPeers;

@@ -9,6 +9,7 @@ import type { FileEntry } from '../../task/schema.ts';
 import { MAX_TORRENT_BYTES, type TorrentInfo } from './torrent-file.ts';
 import { btErrors } from './bt-errors.ts';
 import { requestFollowing, statusError } from '../cdn/http-request.ts';
+import { loadUndici } from '../../util/lazy-undici.ts';
 
 /**
  * Every share file is in the torrent with the task's size; the torrent stays in its
@@ -47,6 +48,9 @@ export function checkTorrent(url: string, files: readonly FileEntry[], info: Tor
  * the URL, like any other.
  */
 export async function fetchTorrent(url: string, signal: AbortSignal, timeoutMs = 60_000): Promise<Buffer> {
+  // The limit is the server's: loading the HTTP client (at a node's first request, which on
+  // a busy machine can take seconds) is not counted in it.
+  await loadUndici();
   const limit = AbortSignal.timeout(timeoutMs);
   const both = AbortSignal.any([signal, limit]);
   const failed = (err: unknown) => {

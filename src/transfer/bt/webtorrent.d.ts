@@ -62,6 +62,14 @@ declare module 'webtorrent' {
     readonly peerId: string | null;
     readonly peerPieces: BitField;
     readonly remoteAddress?: string;
+    readonly destroyed: boolean;
+    /** Payload bytes received from / sent to the peer on this connection. */
+    readonly downloaded: number;
+    readonly uploaded: number;
+    /** The peer chokes us: it serves no request. */
+    readonly peerChoking: boolean;
+    /** Announces a piece to the peer (BEP 3 `have`). */
+    have(index: number): void;
     destroy(): void;
   }
 

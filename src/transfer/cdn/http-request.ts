@@ -4,8 +4,9 @@
 // before any connection; statuses that more tries will not cure (401, 403, 404, 410, ...)
 // become HTTP_FAILED, which the retry policy gives up on quickly.
 // Owns no state; the caller owns and must consume or dump the returned body.
-import { request, type Dispatcher } from 'undici';
+import type { Dispatcher } from 'undici';
 import { errors } from '../../errors/catalogue.ts';
+import { loadUndici } from '../../util/lazy-undici.ts';
 
 export const MAX_REDIRECTS = 5;
 
@@ -38,6 +39,7 @@ export function httpUrl(url: string): URL {
  */
 export async function requestFollowing(url: string, opts: RequestOptions): Promise<{ res: Dispatcher.ResponseData; finalUrl: string }> {
   let current = httpUrl(url);
+  const { request } = await loadUndici();
   for (let hops = 0; ; hops++) {
     const res = await request(current, { method: 'GET', ...opts });
     const location = res.headers.location;

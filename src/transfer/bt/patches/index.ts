@@ -11,6 +11,10 @@ import { patchPieceState } from './piece-state.ts';
 import { patchUtMetadata } from './ut-metadata.ts';
 import { patchReconnect } from './reconnect.ts';
 import { patchTrackerAnswer } from './tracker-answer.ts';
+import { patchShownPieces } from './shown-pieces.ts';
+import { patchLastResort } from './last-resort.ts';
+import { patchTrackerPeers } from './tracker-peers.ts';
+import { acceptsConnections } from '../peer-role.ts';
 import { pieceBuffers } from '../buffer-pool.ts';
 
 export { checkBtLibraries } from './versions.ts';
@@ -33,6 +37,9 @@ export function installBtPatches(): Promise<void> {
     patchPieceBuffer(Piece.prototype, pieceBuffers);
     patchPieceState(Torrent.prototype, Piece as never);
     patchReconnect(Torrent.prototype);
+    patchShownPieces(Torrent.prototype, Wire.prototype);
+    // Outside piece-state's wrapper of the same function: a request refused here makes no Piece.
+    patchLastResort(Torrent.prototype);
   })();
   return installing;
 }
@@ -45,6 +52,9 @@ export function installTrackerPatches(): Promise<void> {
     checkBtLibraries();
     const { Server } = await import('bittorrent-tracker');
     patchTrackerAnswer(Server.prototype);
+    const Swarm = (Server as unknown as { Swarm?: { prototype: object } }).Swarm;
+    if (!Swarm?.prototype) throw new Error('bittorrent-tracker: Server.Swarm is missing');
+    patchTrackerPeers(Swarm.prototype, acceptsConnections);
   })();
   return installingTracker;
 }
