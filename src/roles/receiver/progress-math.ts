@@ -52,8 +52,8 @@ export function etaWithWindows(lanes: { remaining: number; rate: number; windows
  * Each burst's bytes are spread over the time since the one before (they arrived
  * meanwhile), and the window ends at the last burst while the quiet since then is no
  * longer than the quiet spells between bursts before it; after that it ends now, so a flow
- * that stopped decays to 0. Counting a burst as if it came in an instant showed a 1 MB/s
- * BitTorrent download at 1.5-4 MB/s (issue 22). `start` and `stop` say when transfers run:
+ * that stopped decays to 0. Counting a burst as if it came in an instant overstated a
+ * capped BitTorrent download several times (issue 22). `start` and `stop` say when transfers run:
  * the first burst after a start arrived since that start, a stopped meter reads 0, and a
  * stop of more than a second (a closed window, a back-off) begins a new window.
  */

@@ -3,10 +3,9 @@
 // a receiver's download (pieces go straight into the task's part files), a seed (the DCP,
 // read only), a cacher's share (webtorrent's own layout).
 // Why not fs-chunk-store, webtorrent's default: it builds a list of file spans for every
-// piece when the store is made (260 bytes a piece: 137 MB for a torrent of 524,288 pieces,
-// issue 20), and gives every block a peer asks for a fresh buffer that waits in its read
-// queue long enough to reach V8's old generation (a sender seeding 3 DCPs peaked at
-// 178-197 MB, issue 10). Here a piece's spans are found when it is read or written (a
+// piece when the store is made (hundreds of bytes a piece, issue 20), and gives every block
+// a peer asks for a fresh buffer that waits in its read queue long enough to reach V8's old
+// generation (a seeding sender's peak grew with it, issue 10; docs/performance.md). Here a piece's spans are found when it is read or written (a
 // binary search over the files), and blocks are read into pooled buffers, at most
 // READS_AT_ONCE at a time for the whole process, then copied out: the copy lives only from
 // there to the socket's write, and dies young.

@@ -7,7 +7,7 @@
 // 2^20 pieces and 10,000 files. Which files and sizes a task needs is torrent-fetch.ts's.
 // Also builds what the BitTorrent client is given instead of the raw bytes: the parsed
 // torrent, with its piece hashes left as the torrent's own bytes (webtorrent's own parser
-// turned them into 480-byte strings each: 250 MB for 524,288 pieces).
+// turned them into strings of hundreds of bytes each; docs/performance.md).
 // Owns the torrent's reading and its limits. Reads no files and touches no library internals.
 import { createHash } from 'node:crypto';
 import path from 'node:path';

@@ -6,7 +6,7 @@
 // from one of them only while another connected peer that does not choke us, and that the
 // torrent counts as an alternative, offers it. A cacher counts only other cachers: a cinema
 // that holds a piece is no alternative to the centre, its uplink is narrow (in the lab's
-// city the cachers took 20-41 MB each from 1 MB/s cinemas while the centre's uplink idled).
+// city the cachers took much of their share from cinemas while the centre's uplink idled).
 // Owns the wrapper of Torrent#_request and the predicates. Must not change which pieces are
 // wanted, nor requests to other peers.
 

@@ -1,9 +1,10 @@
 // Patch of webtorrent 2.8.5's Torrent: what it keeps per piece (issue 20: a torrent of
-// 524,288 pieces took a receiver from 84 to 756 MB). webtorrent kept, for every piece,
+// half a million pieces cost hundreds of MB; docs/performance.md has the figures).
+// webtorrent kept, for every piece,
 // - its sha1 as a hex string (`_hashes`; parse-torrent builds each by 20 concatenations,
-//   ~480 bytes of cons-strings: 250 MB for that torrent),
-// - a torrent-piece Piece (~110 bytes: 58 MB), even for pieces nobody asked for yet,
-// - an empty array of reservations (~40 bytes: 21 MB).
+//   hundreds of bytes of cons-strings),
+// - a torrent-piece Piece, even for pieces nobody asked for yet,
+// - an empty array of reservations.
 // Here the hashes stay the torrent's own 20 bytes per piece (pieceHashList: a hash's hex is
 // made when the piece is verified), every piece nobody has asked for shares one frozen
 // "pristine" Piece of its length (a real one is made by _request, the only place webtorrent

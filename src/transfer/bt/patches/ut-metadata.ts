@@ -1,8 +1,8 @@
 // Patch of ut_metadata 4.0.3 as webtorrent 2.8.5 uses it (BEP 9: a peer that has only a
 // magnet link asks for the torrent's info dictionary). webtorrent gives every connection
 // its own ut_metadata extension with the whole .torrent, and each one decodes it, re-encodes
-// the info dictionary (a copy it keeps), hashes it and encodes it once more: for a 10 MB
-// torrent that is 10 MB kept and 30 MB of garbage per peer, and tens of milliseconds of CPU.
+// the info dictionary (a copy it keeps), hashes it and encodes it once more: per peer a
+// copy of the torrent kept and three times its size in garbage (docs/performance.md).
 // bft2 always has the torrent file (SPEC §7) and so do its peers, so a connection whose
 // torrent has its metadata keeps none: it does not offer metadata (no metadata_size in its
 // handshake) and refuses a request for it, as BEP 9 allows. Fetching metadata (a torrent
