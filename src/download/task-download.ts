@@ -44,6 +44,8 @@ const HASH_STEP = 8 * MiB;
 
 /** A method that has brought nothing this long gets its source's account in the notes. */
 const NOTE_AFTER_MS = 5000;
+/** Billing every chunk as it lands cost a tenth of a receive's event-loop time; a bill a quarter-second late is as true. */
+const BILL_EVERY_MS = 250;
 
 export interface TaskDownloadOptions {
   task: string;
@@ -163,6 +165,9 @@ export class TaskDownload {
   ledger?: CostLedger;
   /** When the task last landed a byte (or its run began). */
   private lastByteAt = Date.now();
+  /** Bytes landed but not billed nor counted in the metrics yet (billed every BILL_EVERY_MS, at each snapshot and save). */
+  private readonly unbilled: Record<Method, number> = { bt: 0, obs: 0, cdn: 0 };
+  private billedAt = 0;
   /** Since when some method should be moving (undefined while every method waits for a window, is done or failed). */
   private expectedSince?: number;
   /** The stall last logged, without its seconds ('' while bytes flow). */
@@ -261,6 +266,7 @@ export class TaskDownload {
   }
 
   snapshot(): DownloadSnapshot {
+    this.bill();
     const s = {
       bytes: {} as Record<Method, number>,
       rates: {} as Record<Method, number>,
@@ -586,11 +592,24 @@ export class TaskDownload {
       lane.runBytes += added;
       lane.openSince ??= this.o.scheduler.now();
       this.o.tries.progressed(m);
-      const billed = this.ledger?.record(m, added, new Date(this.o.scheduler.now()));
-      if (billed) this.o.onBilled?.(billed);
-      this.o.onBytes(m, added);
+      this.unbilled[m] += added;
+      if (this.lastByteAt - this.billedAt >= BILL_EVERY_MS) this.bill();
     }
     this.scheduleVerify(file);
+  }
+
+  /** Bills the bytes landed since the last call and counts them in the metrics. */
+  private bill(): void {
+    this.billedAt = Date.now();
+    const at = new Date(this.o.scheduler.now());
+    for (const m of METHODS) {
+      const n = this.unbilled[m];
+      if (n === 0) continue;
+      this.unbilled[m] = 0;
+      const billed = this.ledger?.record(m, n, at);
+      if (billed) this.o.onBilled?.(billed);
+      this.o.onBytes(m, n);
+    }
   }
 
   private laneFailed(lane: Lane, file: string, err: unknown): void {
@@ -703,6 +722,7 @@ export class TaskDownload {
 
   private async save(): Promise<void> {
     if (!this.plan) return;
+    this.bill();
     const ledger = this.ledger;
     await this.parts.save((file) => this.plan.doneRanges(file), ledger ? () => ({ accounting: ledger.toJSON() }) : undefined).catch((err) => {
       if (isDiskFull(err)) this.setFatal(err);
