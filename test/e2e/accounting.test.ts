@@ -4,7 +4,7 @@
 // `progress` and /metrics. A real daemon, a real origin, prices in the config.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFile, rm, writeFile } from 'node:fs/promises';
+import { readFile, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { makeDcp, makeCdnTask } from '../../tools/harness/dcp-fixture.ts';
 import { startTestOrigin } from '../helpers/test-origin.ts';
@@ -70,4 +70,25 @@ test('a CDN download is billed at the config\'s price per GB, the bill survives 
   const received = Number(/^bft2_received_bytes_total\{method="cdn",period="00:00"\} (\d+)$/m.exec(metrics)?.[1]);
   assert.ok(received > 0 && received <= done.cdninwindowbytes, `bft2_received_bytes_total ${received}:\n${metrics.split("\n").filter((l) => /received|cost/.test(l)).join("\n")}`);
   assert.match(metrics, /^bft2_cost_total\{method="cdn"\} [0-9.]+$/m);
+});
+
+test('a download stopped by an error keeps showing what it was billed (progress reads the saved bill, not the task file)', async () => {
+  const originRoot = await makeTempRoot();
+  cleanups.push(() => rm(originRoot, { recursive: true, force: true }));
+  const dcp = await makeDcp(path.join(originRoot, 'cfec-001', 'dcps'), 'halted', [{ file: 'reel.mxf', size: 8 * MB }, { file: 'CPL.xml', size: 3000 }]);
+  // The second file is gone from the origin: a 404, hopeless, ends the task with its .err after reel.mxf is in.
+  await rm(path.join(dcp.dir, 'CPL.xml'));
+  const origin = await startTestOrigin(originRoot);
+  cleanups.push(() => origin.close());
+  const root = await makeTempRoot();
+  const d = await startDaemon({ root, config: { cdnprice: '00:00,0.5', currency: 'EUR', cdntime: '00:00-24:00' }, tuning: { retrydelay: '200ms' } });
+  cleanups.push(() => d.stop());
+  await writeFile(path.join(d.paths.queues, 'cfec-001-halted.task.json'), JSON.stringify(makeCdnTask({ name: 'halted', basesubdir: 'cfec-001', cdnUrl: `${origin.url}/dcp/cfec-001/dcps/halted`, filelist: dcp.filelist })));
+  await waitFor(() => stat(path.join(d.paths.downloading, 'cfec-001-halted.err')).then(() => true), { timeoutMs: 60_000, what: 'the .err of the 404' });
+  const p = (await d.api('progress', { taskfile: 'cfec-001-halted.task.json' })).return_content;
+  assert.equal(p.status, 'downloaderror', JSON.stringify(p));
+  assert.ok(p.downloaded >= 8 * MB, `reel.mxf is on disk: ${p.downloaded}`);
+  assert.ok(p.cdninwindowbytes >= 8 * MB && p.cdninwindowbytes <= 8 * MB + 3000, `billed ${p.cdninwindowbytes} bytes for what it fetched`);
+  assert.equal(p.cdncost, Math.round((p.cdninwindowbytes / GB) * 0.5 * 100) / 100);
+  assert.equal(p.currency, 'EUR');
 });
