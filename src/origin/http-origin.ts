@@ -22,7 +22,11 @@ export interface OriginOptions {
   /** Default '/dcp/'. */
   urlPrefix?: string;
   onRequest?: (info: OriginRequestInfo) => void;
-  /** Bytes of a file sent in one response, once it ended (complete or cut off): what the sender counts as uploaded by CDN. */
+  /**
+   * Bytes of a file sent in one response, once it ended: what the sender counts as uploaded by
+   * CDN. A response the client cut off counts what was read for it (up to one read, 1 MiB,
+   * more than reached the client).
+   */
   onServed?: (urlPath: string, bytes: number) => void;
 }
 
