@@ -151,6 +151,12 @@ test('piece-state, ut-metadata, pipeline-cap, reannounce on a real transfer betw
     storeCacheSlots: 0,
     store: fileStore({ writable: true, pathOf: (rel, d, name) => path.join(d, name, rel) }),
   }) as Internals;
+  // Listened for at once: the announces below tell the leecher of the seed, and it may dial before addPeer.
+  const wires: Wire[] = [];
+  t.on('wire', (w: Wire) => {
+    wires.push(w);
+    capPipeline(w, 8, (err) => assert.fail(String(err)));
+  });
   await new Promise<void>((resolve) => t.once('ready', () => resolve()));
   const pristine = t.pieces[0];
   assert.ok(pristine && Object.isFrozen(pristine), 'a frozen pristine piece');
@@ -168,11 +174,6 @@ test('piece-state, ut-metadata, pipeline-cap, reannounce on a real transfer betw
 
   // The first half only: the other half's pieces are never made.
   const half = Math.floor(n / 2);
-  const wires: Wire[] = [];
-  t.on('wire', (w: Wire) => {
-    wires.push(w);
-    capPipeline(w, 8, (err) => assert.fail(String(err)));
-  });
   t.addPeer(`127.0.0.1:${seeder.port}`);
   t.select(0, half - 1);
   await waitFor(() => Array.from({ length: half }, (_, i) => t.bitfield!.get(i)).every(Boolean), 'the first half');
@@ -184,6 +185,7 @@ test('piece-state, ut-metadata, pipeline-cap, reannounce on a real transfer betw
   const reelDone = half * 16 * KiB - 3000;
   assert.ok(got.subarray(0, reelDone).equals(want.subarray(0, reelDone)), 'the first half byte for byte');
 
+  assert.ok(wires.length > 0, 'a connection to the seed');
   const wire = wires[0] as Wire & { ut_metadata: { metadata: unknown }; extendedHandshake: Record<string, unknown>; peerExtendedHandshake: Record<string, unknown> };
   assert.equal(wire.ut_metadata.metadata, null, 'the connection holds no copy of the metadata');
   assert.equal(wire.extendedHandshake.metadata_size, undefined, 'nor offers it');
