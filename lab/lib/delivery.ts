@@ -23,6 +23,7 @@ import { ResourceMonitor, type ResourceSummary } from './resources.ts';
 import { eventHost, type ScenarioEvent } from '../../src/plan/scenario.ts';
 import { BASESUBDIR, TRACKER_PORT, type Daemon } from './daemons.ts';
 import { makeCtorrent, ctorrentFileOrder } from '../../tools/harness/ctorrent.ts';
+import { makeTorrent } from '../../src/transfer/bt/make-torrent.ts';
 import type { Lab } from './lab.ts';
 import type { ForeignCinema } from './foreign.ts';
 
@@ -94,13 +95,22 @@ export async function deliver(lab: Lab, split: string): Promise<DeliveryResult> 
   const t0Publish = Date.now();
   const tmpTask = path.join(centre.root, 'data', 'sender', 'tmp', taskFile);
   const params: Record<string, string> = { dcppath: made.dir, taskfile: tmpTask, basesubdir: BASESUBDIR, btobscdn: split, policy: LAB_POLICY, seedtime: String(s.seedtimeH) };
+  const pieceLength = s.dcp.pieceKB === undefined ? undefined : s.dcp.pieceKB * 1024;
+  const announce = `http://${lab.host('centre').data}:${TRACKER_PORT}/announce`;
   if (s.torrent === 'ctorrent') {
     // The old system's torrent of the DCP, files in directory order; gentask adopts it.
     const old = path.join(centre.root, 'oldsystem', `${name}.torrent`);
     await mkdir(path.dirname(old), { recursive: true });
-    await makeCtorrent(made.dir, `http://${lab.host('centre').data}:${TRACKER_PORT}/announce`, old);
+    await makeCtorrent(made.dir, announce, old, pieceLength);
     params.usetorrent = old;
     log(`dcp: its torrent made by ctorrent -t (files in directory order: ${(await ctorrentFileOrder(old)).join(', ')}), adopted by gentask`);
+  } else if (pieceLength !== undefined) {
+    // bft2's own torrent, with the scenario's piece length; gentask adopts it as it would an old one.
+    const own = path.join(centre.root, 'pieces', `${name}.torrent`);
+    await mkdir(path.dirname(own), { recursive: true });
+    const t = await makeTorrent({ dir: made.dir, tracker: announce, outFile: own, pieceLength });
+    params.usetorrent = own;
+    log(`dcp: its torrent made with ${s.dcp.pieceKB} KiB pieces (${t.pieceCount} pieces), adopted by gentask`);
   }
   const g = await centre.api('gentask', params);
   if (g.return_status !== 'true') throw new Error(`gentask refused: ${JSON.stringify(g.return_content)}`);
@@ -194,7 +204,6 @@ export async function deliver(lab: Lab, split: string): Promise<DeliveryResult> 
 
   // --- watching ---
   const spool = (d: Daemon, state: string, file = taskFile) => path.join(d.root, 'data', 'receiver', state, file);
-  const exists = (p: string) => stat(p).then(() => true, () => false);
   const lastSample = new Map<string, { bytes: Record<Method, number>; rebalanced: number; rebalancedText: string }>();
   const timelines = new Map<string, { t: number; bt: number; obs: number; cdn: number }[]>();
   // Progress is sampled every 250 ms per cinema or so: finer for a few cinemas (the hybrid bench), coarser for many.
@@ -235,9 +244,13 @@ export async function deliver(lab: Lab, split: string): Promise<DeliveryResult> 
         continue;
       }
       if (d.host.role === 'cinema') {
-        if (await exists(spool(d, 'downloaded'))) {
-          o.timeS = (Date.now() - startedAt.get(d.host.name)!) / 1000;
-          o.fromFirstS = (Date.now() - firstHandOut) / 1000;
+        const stored = await stat(spool(d, 'downloaded')).catch(() => undefined);
+        if (stored) {
+          // When the daemon wrote the finished task file, not when this round of polling came
+          // to it (a round over 40 cinemas takes seconds; the daemons share this machine's clock).
+          const at = Math.min(Date.now(), stored.mtimeMs);
+          o.timeS = (at - startedAt.get(d.host.name)!) / 1000;
+          o.fromFirstS = (at - firstHandOut) / 1000;
           o.result = 'stored';
           log(`${d.host.name}: DCP stored after ${o.timeS.toFixed(1)} s`);
         } else if (sampleNow) {

@@ -56,6 +56,7 @@ export const KEY_DOCS: Record<string, KeyDoc> = {
   obssignature: doc('OBS request signing: `obs` (Huawei OBS), `v2` or `v4` (S3-compatible servers)', ['sender', 'receiver']),
   obspathstyle: doc('path-style bucket addressing (`http://host/bucket/key`), for S3-compatible test servers', ['sender', 'receiver']),
   receiverseed: doc('a receiver keeps seeding its BT share from the store for the task\'s seed time; its BitTorrent client then listens on btport from the start', ['receiver']),
+  btatstart: doc('the BitTorrent client is made when the daemon starts (as on a sender), not at the first task that needs it: the first task does not wait for the libraries to load (about 1 CPU-s; 30 s when dozens of daemons share two cores, as in the lab), for about 27 MB more while idle', ['receiver', 'cacher'], 'restart'),
   btlimit: doc('cap on BitTorrent download rate, e.g. `20MB/s`, or a timetable `08:00,5MB/s 18:00,off`; `""`/`off` = no cap', ALL),
   obslimit: doc('cap on OBS download rate, as `btlimit`', ['sender', 'receiver']),
   cdnlimit: doc('cap on CDN download rate, as `btlimit`', ['sender', 'receiver']),

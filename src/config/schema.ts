@@ -94,6 +94,7 @@ export const configSchema = z
     obssignature: z.enum(['obs', 'v2', 'v4']).default('obs'),
     obspathstyle: boolish.default(false),
     receiverseed: boolish.default(true),
+    btatstart: boolish.default(false),
     btlimit: rateSpec.default(''),
     obslimit: rateSpec.default(''),
     cdnlimit: rateSpec.default(''),

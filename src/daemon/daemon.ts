@@ -98,9 +98,9 @@ export async function startDaemon(root: string, opts: { console?: boolean } = {}
   const hashStore = new HashTableStore(paths, hashLog);
   const hashWatcher = new HashWatcher(paths.basedata(config), () => config, hashStore, hashWorkers, hashLog);
   // One BitTorrent client for the node: the sender seeds with it, the receiver downloads
-  // and seeds. Made at start on a sender (it seeds what it publishes), else at first use
-  // (a download, or a stored DCP or cacher share to seed again at start): an idle receiver
-  // or cacher does not carry webtorrent (docs/performance.md, "An idle daemon"). A failed
+  // and seeds. Made at start on a sender (it seeds what it publishes) or with `btatstart`,
+  // else at first use (a download, or a stored DCP or cacher share to seed again at start):
+  // an idle receiver or cacher does not carry webtorrent (docs/performance.md, "An idle daemon"). A failed
   // start (port in use) is tried again at the next use.
   let btClient: Promise<BtClient> | undefined;
   const bt = () =>
@@ -126,10 +126,11 @@ export async function startDaemon(root: string, opts: { console?: boolean } = {}
     // heard only of the centre learns of the cachers soon after they join (SPEC §5).
     tracker = await usingConfigKey('embeddedtracker', config.embeddedtracker, 'cannot listen there', () => startTracker({ host: t.host, port: t.port, log, intervalMs: 60_000 }), log);
   }
-  // A receiver that seeds and a cacher make their client later: its port is tried now, so
-  // that a port in use is a start-up error naming the key, as on a sender.
+  // A receiver that seeds and a cacher make their client later (unless `btatstart`): its
+  // port is tried now, so that a port in use is a start-up error naming the key, as on a sender.
   const btLater = cacher !== undefined || (receiver !== undefined && config.receiverseed);
-  if (btLater && config.servertype !== 'sender' && config.btport > 0) await usingConfigKey('btport', String(config.btport), 'cannot listen on it', () => probeTcpPort(config.btport), log);
+  if (config.servertype !== 'sender' && config.btatstart) await usingConfigKey('btport', String(config.btport), 'cannot listen on it', bt, log);
+  else if (btLater && config.servertype !== 'sender' && config.btport > 0) await usingConfigKey('btport', String(config.btport), 'cannot listen on it', () => probeTcpPort(config.btport), log);
   const sender = config.servertype === 'sender' ? new Sender(ctx, hashStore, await usingConfigKey('btport', String(config.btport), 'cannot listen on it', bt, log), createObsPublisher(ctx)) : undefined;
 
   // reloadconf: the keys marked `reload: 'restart'` in config-keys.ts keep their running

@@ -332,6 +332,8 @@ test('daemon start-up failures caused by config.json name the key and exit 78, w
       ['apilisten', { apilisten: `127.0.0.1:${held.port}` }, 'cannot listen there'],
       ['metricslisten', { metricslisten: `127.0.0.1:${held.port}` }, 'cannot listen there'],
       ['btport', { btport: held.port }, 'cannot listen on it'],
+      // Without receiverseed only btatstart makes the client at start: its port is taken then.
+      ['btport', { btport: held.port, receiverseed: false, btatstart: true }, 'cannot listen on it'],
       ['httporigin', { servertype: 'sender', httporigin: `127.0.0.1:${held.port}` }, 'cannot listen there'],
       ['embeddedtracker', { servertype: 'cacher', embeddedtracker: `127.0.0.1:${held.port}` }, 'cannot listen there'],
     ] as const) {

@@ -30,8 +30,8 @@ test('reloadconf applies the live keys; the restart keys keep their running valu
 
 test('every key marked restart in config-keys.ts is held back, every live one applied', () => {
   const restart = Object.keys(KEY_DOCS).filter((k) => KEY_DOCS[k].reload === 'restart');
-  assert.deepEqual(restart.sort(), ['apilisten', 'basedatapath', 'btport', 'embeddedtracker', 'httporigin', 'machinetype', 'metricslisten', 'receiverstoreplan', 'servertype']);
-  const next = parseConfig({ servertype: 'sender', machinetype: 'hwecs', basedatapath: '/srv/dcp', receiverstoreplan: 'B', apilisten: '127.0.0.1:9191', btport: 7000, httporigin: '127.0.0.1:9292', embeddedtracker: '127.0.0.1:9393', metricslisten: '127.0.0.1:9494', downloadingnum: 7 }, 'c');
+  assert.deepEqual(restart.sort(), ['apilisten', 'basedatapath', 'btatstart', 'btport', 'embeddedtracker', 'httporigin', 'machinetype', 'metricslisten', 'receiverstoreplan', 'servertype']);
+  const next = parseConfig({ servertype: 'sender', machinetype: 'hwecs', basedatapath: '/srv/dcp', receiverstoreplan: 'B', apilisten: '127.0.0.1:9191', btatstart: true, btport: 7000, httporigin: '127.0.0.1:9292', embeddedtracker: '127.0.0.1:9393', metricslisten: '127.0.0.1:9494', downloadingnum: 7 }, 'c');
   const p = planReload(running, next);
   for (const k of restart) assert.deepEqual(p.config[k as keyof typeof p.config], running[k as keyof typeof running], k);
   assert.deepEqual(p.waiting.map((w) => w.key).sort(), restart.sort());
