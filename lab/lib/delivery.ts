@@ -23,7 +23,6 @@ import { ResourceMonitor, type ResourceSummary } from './resources.ts';
 import { eventHost, type ScenarioEvent } from '../../src/plan/scenario.ts';
 import { BASESUBDIR, TRACKER_PORT, type Daemon } from './daemons.ts';
 import { makeCtorrent, ctorrentFileOrder } from '../../tools/harness/ctorrent.ts';
-import { makeTorrent } from '../../src/transfer/bt/make-torrent.ts';
 import type { Lab } from './lab.ts';
 import type { ForeignCinema } from './foreign.ts';
 
@@ -95,22 +94,13 @@ export async function deliver(lab: Lab, split: string): Promise<DeliveryResult> 
   const t0Publish = Date.now();
   const tmpTask = path.join(centre.root, 'data', 'sender', 'tmp', taskFile);
   const params: Record<string, string> = { dcppath: made.dir, taskfile: tmpTask, basesubdir: BASESUBDIR, btobscdn: split, policy: LAB_POLICY, seedtime: String(s.seedtimeH) };
-  const pieceLength = s.dcp.pieceKB === undefined ? undefined : s.dcp.pieceKB * 1024;
-  const announce = `http://${lab.host('centre').data}:${TRACKER_PORT}/announce`;
   if (s.torrent === 'ctorrent') {
     // The old system's torrent of the DCP, files in directory order; gentask adopts it.
     const old = path.join(centre.root, 'oldsystem', `${name}.torrent`);
     await mkdir(path.dirname(old), { recursive: true });
-    await makeCtorrent(made.dir, announce, old, pieceLength);
+    await makeCtorrent(made.dir, `http://${lab.host('centre').data}:${TRACKER_PORT}/announce`, old);
     params.usetorrent = old;
     log(`dcp: its torrent made by ctorrent -t (files in directory order: ${(await ctorrentFileOrder(old)).join(', ')}), adopted by gentask`);
-  } else if (pieceLength !== undefined) {
-    // bft2's own torrent, with the scenario's piece length; gentask adopts it as it would an old one.
-    const own = path.join(centre.root, 'pieces', `${name}.torrent`);
-    await mkdir(path.dirname(own), { recursive: true });
-    const t = await makeTorrent({ dir: made.dir, tracker: announce, outFile: own, pieceLength });
-    params.usetorrent = own;
-    log(`dcp: its torrent made with ${s.dcp.pieceKB} KiB pieces (${t.pieceCount} pieces), adopted by gentask`);
   }
   const g = await centre.api('gentask', params);
   if (g.return_status !== 'true') throw new Error(`gentask refused: ${JSON.stringify(g.return_content)}`);

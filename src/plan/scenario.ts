@@ -128,18 +128,6 @@ export const scenarioSchema = z
         reelMB: z.number().positive().max(1_000_000),
         /** Sound essence of each reel, MB; 0 = no sound files. */
         soundMB: z.number().min(0).max(1_000_000).default(0),
-        /**
-         * Piece length of the DCP's torrent, KiB (a power of two, 16 KiB-64 MiB); absent: gentask's
-         * own (at least 4 MiB). A DCP scaled down for the lab keeps a real one's piece count this
-         * way: 40 MB in 4 MiB pieces is 10 pieces, where a 100 GB DCP has 23,842.
-         */
-        pieceKB: z
-          .number()
-          .int()
-          .min(16)
-          .max(65_536)
-          .refine((kb) => Number.isInteger(Math.log2(kb)), 'a power of two')
-          .optional(),
       })
       .strict(),
     /** bt:obs:cdn of the task. */
