@@ -101,12 +101,18 @@ function labConfig(h: HostPlan, all: HostPlan[], wiring: LabWiring): Record<stri
     avoidrepeat: false,
     receiverstoreplan: 'A',
     downloadingnum: 2,
-    // Every daemon here gets the task at the same instant on 2 shared cores: loading the
-    // BitTorrent libraries then (about 1 CPU-s each) held every node's first byte back by
-    // 27-30 s in the city (45 daemons), a wait no fleet of machines pays; loaded at start instead.
-    btatstart: true,
+    ...LAB_RECEIVER_KEYS,
   };
 }
+
+/**
+ * Keys of every lab cacher and cinema that a scenario's `config` may still override (the
+ * prediction models them too). btatstart: every daemon here gets the task at the same
+ * instant on 2 shared cores; loading the BitTorrent libraries then (about 1 CPU-s each) held
+ * every node's first byte back by 27-30 s in the city (45 daemons), a wait no fleet of
+ * machines pays.
+ */
+export const LAB_RECEIVER_KEYS = { btatstart: true } as const;
 
 /** Where the centre's opentracker keeps its whitelist (its chroot) and PID file, under the centre's root. */
 export const OPENTRACKER_DIR = 'etc/opentracker';

@@ -14,6 +14,7 @@ import { CALIBRATION, type Calibration } from '../../src/plan/calibration.ts';
 import { FREE } from '../../src/cost/cost-math.ts';
 import { formatTable } from '../../src/util/text-table.ts';
 import { LAB_POLICY } from './delivery.ts';
+import { LAB_RECEIVER_KEYS } from './daemons.ts';
 import type { Scenario } from './scenario.ts';
 import type { RunReport } from './report.ts';
 
@@ -48,8 +49,10 @@ export interface Comparison {
 }
 
 /** The model's prediction for the lab's run of `split` (handed out now). */
-export function predict(s: Scenario, split: string, cal: Calibration = CALIBRATION): Outcome {
-  return runDelivery(fleetModel(s, split, cal), { policy: LAB_POLICY, start: new Date(), prices: FREE, calibration: cal });
+/** `receiverKeys`: the lab's own keys of its cachers and cinemas (those of today's lab, or those a recorded run was made with); they sit under the scenario's, as in their config.json. */
+export function predict(s: Scenario, split: string, cal: Calibration = CALIBRATION, receiverKeys: Record<string, unknown> = LAB_RECEIVER_KEYS): Outcome {
+  const asRun: Scenario = { ...s, config: { ...s.config, default: { ...receiverKeys, ...s.config.default } } };
+  return runDelivery(fleetModel(asRun, split, cal), { policy: LAB_POLICY, start: new Date(), prices: FREE, calibration: cal });
 }
 
 const relError = (predicted: number | null, measured: number | null) => (predicted === null || measured === null || measured === 0 ? null : (predicted - measured) / measured);

@@ -10,8 +10,10 @@
 export interface Calibration {
   /** Seconds from a node's `recv` to its first byte by HTTP or OBS: spool pickup, task checks, the lanes' start. */
   startS: number;
-  /** Seconds more before its first BitTorrent byte: the client, the torrent's fetch, the tracker, the first peers. */
+  /** Seconds more before its first BitTorrent byte: the client made at first use, the torrent's fetch, the tracker, the first peers. */
   btStartS: number;
+  /** The same for a node whose client runs from its start (`btatstart`): the torrent's fetch, the tracker, the first peers. */
+  btWarmStartS: number;
   /** Seconds from a cinema's last byte to its DCP stored: the last file's hash, the store merge. */
   endS: number;
   /** Seconds from a cacher's last byte to its share seeding at 100%. */
@@ -45,6 +47,7 @@ export interface Calibration {
 export const CALIBRATION: Calibration = Object.freeze({
   startS: 0.5,
   btStartS: 1.7,
+  btWarmStartS: 0.3,
   endS: 0.7,
   cacherEndS: 0.5,
   btEfficiency: { cinema: 0.95, cacher: 0.7 },

@@ -162,8 +162,8 @@ export function runDelivery(model: FleetModel, opts: RunOptions): Outcome {
   const cost = { bt: 0, obs: 0, cdn: 0 };
   let centreUpBytes = 0;
   const startAt = (st: ClassState) => st.spec.handOutS + cal.startS;
-  /** BitTorrent starts later: the client, the torrent, the tracker, the first peers. */
-  const btStartAt = (st: ClassState) => startAt(st) + cal.btStartS;
+  /** BitTorrent starts later: the client (unless it runs from the start), the torrent, the tracker, the first peers. */
+  const btStartAt = (st: ClassState) => startAt(st) + (st.spec.btAtStart ? cal.btWarmStartS : cal.btStartS);
   // The centre leaves the cinemas to the cachers once one is there (bt-seed.ts, deferToCachers).
   const hasCachers = states.some((st) => st.spec.role === 'cacher');
   const needs = (st: ClassState) => st.left.bt + st.left.obs + st.left.cdn > EPS_BYTES;

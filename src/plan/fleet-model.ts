@@ -40,6 +40,8 @@ export interface NodeClass {
   caps: Record<Method, RateSpec>;
   upCap: RateSpec;
   rebalance: RebalanceMode;
+  /** Its BitTorrent client runs from the daemon's start (`btatstart`), not from its first task. */
+  btAtStart: boolean;
   /** Seconds of its hand-out from the cinemas' (cachers: minus cacherLeadS). */
   handOutS: number;
 }
@@ -132,7 +134,7 @@ export function fleetModel(s: Scenario, split: string, cal: Calibration, sources
 /** The scenario's fleet: sources, classes of identical nodes, windows. */
 export function fleetOf(s: Scenario, cal: Calibration, sources: ModelSources = {}): Fleet {
   const hosts = resolveHosts(s);
-  const defaults = Object.fromEntries(['btlimit', 'obslimit', 'cdnlimit', 'btuploadlimit', 'rebalance'].map((k) => [k, String(configDefault(k) ?? '')]));
+  const defaults = Object.fromEntries(['btlimit', 'obslimit', 'cdnlimit', 'btuploadlimit', 'rebalance', 'btatstart'].map((k) => [k, String(configDefault(k) ?? '')]));
   const rateSpec = memo(parseRateSpec);
   const keyOf = (h: HostSpec, k: string) => str(h.config[k]) ?? defaults[k];
   const rate = (bps: number | null) => bps ?? cal.unshapedBps;
@@ -158,11 +160,12 @@ export function fleetOf(s: Scenario, cal: Calibration, sources: ModelSources = {
     const upCap = checked(`${where}.btuploadlimit`, () => rateSpec(keyOf(h, 'btuploadlimit')));
     const rebalance = keyOf(h, 'rebalance');
     if (!['off', 'failed', 'idle'].includes(rebalance)) throw new ScenarioError(`${where}.rebalance: must be off, failed or idle, not ${rebalance}`);
+    const btAtStart = ['true', '1'].includes(keyOf(h, 'btatstart').toLowerCase());
     const cuts = cutsOf(s, h.name);
     const handOutS = h.role === 'cacher' ? -s.cacherLeadS : 0;
-    const node: NodeClass = { role: h.role, hosts: [h.name], up: rate(h.shape.upBps), down: rate(h.shape.downBps), cuts, caps, upCap, rebalance: rebalance as RebalanceMode, handOutS };
+    const node: NodeClass = { role: h.role, hosts: [h.name], up: rate(h.shape.upBps), down: rate(h.shape.downBps), cuts, caps, upCap, rebalance: rebalance as RebalanceMode, btAtStart, handOutS };
     // A host with link events of its own is a class of its own.
-    const id = JSON.stringify([h.role, node.up, node.down, caps, upCap, rebalance, handOutS, cuts.length ? h.name : '']);
+    const id = JSON.stringify([h.role, node.up, node.down, caps, upCap, rebalance, btAtStart, handOutS, cuts.length ? h.name : '']);
     const same = classes.get(id);
     if (same) same.hosts.push(h.name);
     else classes.set(id, node);

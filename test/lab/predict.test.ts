@@ -14,6 +14,7 @@ import path from 'node:path';
 import { REPO_ROOT } from '../../tools/harness/daemon.ts';
 import { loadScenario } from '../../src/plan/scenario.ts';
 import { predict, compare, TIME_TARGET, type Comparison } from '../../lab/lib/predict.ts';
+import { CALIBRATION } from '../../src/plan/calibration.ts';
 import type { RunReport } from '../../lab/lib/report.ts';
 
 type Method = 'bt' | 'obs' | 'cdn';
@@ -21,6 +22,8 @@ interface RecordedRun {
   run: string;
   scenario: string;
   split: string;
+  /** The lab's own keys of its cachers and cinemas when the run was made (absent: none, the lab of before btatstart). */
+  receiverKeys?: Record<string, unknown>;
   rows: RunReport['rows'];
 }
 
@@ -28,7 +31,7 @@ const fixture = async () => JSON.parse(await readFile(path.join(import.meta.dirn
 
 async function compared(r: RecordedRun): Promise<Comparison> {
   const s = await loadScenario(path.join(REPO_ROOT, r.scenario));
-  return compare(predict(s, r.split), { split: r.split, rows: r.rows } as RunReport);
+  return compare(predict(s, r.split, CALIBRATION, r.receiverKeys ?? {}), { split: r.split, rows: r.rows } as RunReport);
 }
 
 const show = (c: Comparison) =>
