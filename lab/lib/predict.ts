@@ -48,8 +48,11 @@ export interface Comparison {
   bytesWithin: boolean;
 }
 
-/** The model's prediction for the lab's run of `split` (handed out now). */
-/** `receiverKeys`: the lab's own keys of its cachers and cinemas (those of today's lab, or those a recorded run was made with); they sit under the scenario's, as in their config.json. */
+/**
+ * The model's prediction for the lab's run of `split` (handed out now). `receiverKeys`: the
+ * lab's own config keys of its cachers and cinemas (today's, or those a recorded run was made
+ * with); they sit under the scenario's, as in the daemons' config.json.
+ */
 export function predict(s: Scenario, split: string, cal: Calibration = CALIBRATION, receiverKeys: Record<string, unknown> = LAB_RECEIVER_KEYS): Outcome {
   const asRun: Scenario = { ...s, config: { ...s.config, default: { ...receiverKeys, ...s.config.default } } };
   return runDelivery(fleetModel(asRun, split, cal), { policy: LAB_POLICY, start: new Date(), prices: FREE, calibration: cal });

@@ -100,8 +100,8 @@ export async function startDaemon(root: string, opts: { console?: boolean } = {}
   // One BitTorrent client for the node: the sender seeds with it, the receiver downloads
   // and seeds. Made at start on a sender (it seeds what it publishes) or with `btatstart`,
   // else at first use (a download, or a stored DCP or cacher share to seed again at start):
-  // an idle receiver or cacher does not carry webtorrent (docs/performance.md, "An idle daemon"). A failed
-  // start (port in use) is tried again at the next use.
+  // an idle receiver or cacher does not carry webtorrent (docs/performance.md, "An idle
+  // daemon"). A failed start (port in use) is tried again at the next use.
   let btClient: Promise<BtClient> | undefined;
   const bt = () =>
     (btClient ??= createBtClient({ port: config.btport, log, role: config.servertype }).then(

@@ -160,10 +160,11 @@ export function fleetOf(s: Scenario, cal: Calibration, sources: ModelSources = {
     const upCap = checked(`${where}.btuploadlimit`, () => rateSpec(keyOf(h, 'btuploadlimit')));
     const rebalance = keyOf(h, 'rebalance');
     if (!['off', 'failed', 'idle'].includes(rebalance)) throw new ScenarioError(`${where}.rebalance: must be off, failed or idle, not ${rebalance}`);
-    const btAtStart = ['true', '1'].includes(keyOf(h, 'btatstart').toLowerCase());
+    const btAtStart = keyOf(h, 'btatstart');
+    if (btAtStart !== 'true' && btAtStart !== 'false') throw new ScenarioError(`${where}.btatstart: must be true or false, not ${btAtStart}`);
     const cuts = cutsOf(s, h.name);
     const handOutS = h.role === 'cacher' ? -s.cacherLeadS : 0;
-    const node: NodeClass = { role: h.role, hosts: [h.name], up: rate(h.shape.upBps), down: rate(h.shape.downBps), cuts, caps, upCap, rebalance: rebalance as RebalanceMode, btAtStart, handOutS };
+    const node: NodeClass = { role: h.role, hosts: [h.name], up: rate(h.shape.upBps), down: rate(h.shape.downBps), cuts, caps, upCap, rebalance: rebalance as RebalanceMode, btAtStart: btAtStart === 'true', handOutS };
     // A host with link events of its own is a class of its own.
     const id = JSON.stringify([h.role, node.up, node.down, caps, upCap, rebalance, btAtStart, handOutS, cuts.length ? h.name : '']);
     const same = classes.get(id);

@@ -20,7 +20,7 @@ import { FREE, priceList } from '../../src/cost/cost-math.ts';
 const MB = 1e6;
 const GB = 1024 ** 3;
 /** No start or end cost and lossless links: the arithmetic can be checked by hand. */
-const IDEAL: Calibration = { ...CALIBRATION, startS: 0, btStartS: 0, endS: 0, cacherEndS: 0, btEfficiency: { cinema: 1, cacher: 1 }, quietReannounceS: 0, httpEfficiency: 1 };
+const IDEAL: Calibration = { ...CALIBRATION, startS: 0, btStartS: 0, btWarmStartS: 0, endS: 0, cacherEndS: 0, btEfficiency: { cinema: 1, cacher: 1 }, quietReannounceS: 0, httpEfficiency: 1 };
 const START = new Date(2026, 2, 2, 20, 0);
 const scenario = (raw: Record<string, unknown>) => parseScenario({ cachers: 0, cinemas: 1, dcp: { reels: 4, reelMB: 100 }, split: '1:1:1', ...raw }, 'test.json');
 const run = (s: Scenario, split: string, opts: { policy?: 'fulltime' | 'priortime'; cal?: Calibration; prices?: ReturnType<typeof priceList>; start?: Date } = {}) =>
@@ -51,6 +51,15 @@ test('one method alone: its bytes over its link, plus the start and end of the n
   // The cinema's downlink is the limit when it is the narrower.
   const slowLine = scenario({ split: '0:0:1', cdnPrewarm: true, links: { cdn: { rate: '50MB/s' }, cinemas: { down: '10MB/s' } } });
   near(run(slowLine, '0:0:1').lastCinemaS, dcp / (10 * MB), 0.01, 'CDN through a 10 MB/s line');
+});
+
+test('BitTorrent alone: it starts btStartS after the node, btWarmStartS when the client runs from the start (btatstart)', () => {
+  const links = { centre: { rate: '20MB/s' }, cinemas: { down: '100MB/s' } };
+  const dcp = 400 * MB + 9678;
+  const cal = { ...IDEAL, btStartS: 1.7, btWarmStartS: 0.3 };
+  near(run(scenario({ split: '1:0:0', links }), '1:0:0', { cal }).lastCinemaS, 1.7 + dcp / (20 * MB), 0.01, 'client made at the first task');
+  near(run(scenario({ split: '1:0:0', links, config: { cinemas: { btatstart: true } } }), '1:0:0', { cal }).lastCinemaS, 0.3 + dcp / (20 * MB), 0.01, 'client from the start');
+  assert.throws(() => run(scenario({ split: '1:0:0', links, config: { cinemas: { btatstart: 'yes' } } }), '1:0:0', { cal }), /btatstart: must be true or false, not yes/);
 });
 
 test('priortime: a method waits for its window and its bytes are priced at the hour they arrive', () => {
