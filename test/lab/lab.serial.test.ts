@@ -2,14 +2,18 @@
 // a CDN edge, one cacher and two cinemas behind closed firewalls, each a network namespace
 // with shaped links — delivers a 1:1:1 task end to end through the API; every cinema's DCP
 // is verified against the sender's sha1s, the report's byte counters are sane, the
-// planner's model is reported beside the run (--predict), and the run leaves nothing behind. Needs root and network namespaces: where they are missing the
+// planner's model is reported beside the run (--predict), and the run leaves nothing behind (also not its raised ARP table limit). Needs root and network namespaces: where they are missing the
 // test fails and says so (CI runs as root), it never skips.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
 import { requireLab, runLab } from '../../tools/harness/lab-run.ts';
 
 test('lab: small scenario — 1 centre, 1 cacher, 2 cinemas on shaped links; every cinema DCP verified; figures sane; nothing left behind', { timeout: 170_000 }, async () => {
   requireLab();
+  // The lab raises the kernel's ARP table limit for a run (lab/lab) and must put it back.
+  const arpLimits = () => Promise.all(['gc_thresh2', 'gc_thresh3'].map((k) => readFile(`/proc/sys/net/ipv4/neigh/default/${k}`, 'utf8')));
+  const limitsBefore = await arpLimits();
   // The scenario's own bound is 90 s of delivery; this one bounds the whole run.
   const { code, output, report, leftovers } = await runLab('lab/scenarios/small.json', 150_000, ['--predict']);
   assert.equal(code, 0, `lab/lab run failed (exit ${code}):\n${output}`);
@@ -57,4 +61,6 @@ test('lab: small scenario — 1 centre, 1 cacher, 2 cinemas on shaped links; eve
 
   // Nothing of the run is left: namespaces, work directory.
   assert.deepEqual(await leftovers(), { namespaces: [], workDir: false }, 'the run removed its namespaces and its work directory');
+  assert.deepEqual(await arpLimits(), limitsBefore, "the kernel's ARP table limits are the machine's again");
+  if (Number(limitsBefore[1]) < 32768) assert.match(output, /ARP table limit raised from \d+ to 32768/, 'the run said it raised the limit');
 });
