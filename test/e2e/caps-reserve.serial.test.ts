@@ -121,9 +121,16 @@ test('diskreserve on a small filesystem: a task that would cross it waits in que
       const p = await progress();
       return /waiting for disk space/.test(p.waiting ?? '') ? p : undefined;
     }, { timeoutMs: 30_000, what: 'the running task pauses' });
-    await new Promise((r) => setTimeout(r, 1500));
-    const still = await progress();
-    assert.equal(still.downloaded, (await progress()).downloaded);
+    // Ranges already under way may still land (at 0.5 MB/s, slower on a loaded machine);
+    // then nothing moves: two looks 1.5 s apart agree, well before the 20 s bound.
+    let still = await progress();
+    await waitFor(async () => {
+      await new Promise((r) => setTimeout(r, 1500));
+      const now = await progress();
+      const stopped = now.downloaded === still.downloaded;
+      still = now;
+      return stopped ? true : undefined;
+    }, { timeoutMs: 20_000, what: 'the paused task stops writing' });
     assert.equal(still.status, 'downloading', 'a pause, not an error');
     const free = (await statfs(root)).bavail * (await statfs(root)).bsize;
     assert.ok(free >= reserve - 2 * 2 * MB, `the reserve held: ${free} bytes free (two 2 MiB ranges may have been under way)`);
