@@ -15,6 +15,7 @@ import { constants, read } from 'node:fs';
 import { mkdir, open, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { BufferPool, pieceBuffers } from './buffer-pool.ts';
+import { pieceWrites } from './write-backlog.ts';
 
 /** Block reads under way at once, process-wide: libuv has 4 threads to read with. */
 export const READS_AT_ONCE = 64;
@@ -205,6 +206,8 @@ export function fileStore(o: FileStoreOptions) {
       if (size < 0) return queueMicrotask(() => cb(new Error(`there is no piece ${index}`)));
       if (buf.length !== size) return queueMicrotask(() => cb(new Error(`piece ${index} must be ${size} bytes, not ${buf.length}`)));
       this.begin();
+      // Counted until written: while too many bytes wait, no new piece starts (write-backlog.ts).
+      pieceWrites.begin(size);
       const writes = this.spans(index, 0, size).map(async (s) => {
         const fh = await this.handle(s.file);
         let done = 0;
@@ -212,6 +215,7 @@ export function fileStore(o: FileStoreOptions) {
       });
       void Promise.allSettled(writes).then((results) => {
         this.end();
+        pieceWrites.end(size);
         const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
         // The piece's buffer goes back to the pool once written (piece-buffer.ts took it).
         if (!failed) pieceBuffers.give(buf);

@@ -11,7 +11,7 @@ import { errors } from '../../../errors/catalogue.ts';
 
 /** Each patched package, its exact version, and who loads it (the package whose copy we must patch). */
 export const PATCHED_PACKAGES: readonly { name: string; version: string; loadedBy: string; why: string }[] = [
-  { name: 'webtorrent', version: '2.8.5', loadedBy: '', why: 'Torrent: piece state, reconnects' },
+  { name: 'webtorrent', version: '2.8.5', loadedBy: '', why: 'Torrent: piece state, reconnects, requests (last resort, disk backlog)' },
   { name: 'bittorrent-protocol', version: '4.1.21', loadedBy: 'webtorrent', why: 'Wire: framer, extensions, handshake record' },
   { name: 'torrent-piece', version: '3.0.2', loadedBy: 'webtorrent', why: 'Piece: block assembly' },
   { name: 'ut_metadata', version: '4.0.3', loadedBy: 'webtorrent', why: 'metadata extension per wire' },
