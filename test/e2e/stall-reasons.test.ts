@@ -85,8 +85,11 @@ test('the CDN fails for good and nobody seeds yet: progress, status, the page, t
     assert.match(page, /stalled: no data for \d+ s from bt \(no peers/);
     const metrics = (await receiver.get('/metrics')).body;
     assert.ok(metric(metrics, 'bft2_download_quiet_seconds', { task: 'cfec-001-stuck' }) >= 3);
-    const log = await readFile(receiver.paths.log, 'utf8');
-    assert.match(log, /warn.*cfec-001-stuck: stalled: no data for \d+ s from bt \(no peers/);
+    // The log file is written after the state progress reads (the logger's stream): wait for the line.
+    await waitFor(async () => /warn.*cfec-001-stuck: stalled: no data for \d+ s from bt \(no peers/.test(await readFile(receiver.paths.log, 'utf8')), {
+      timeoutMs: 10_000,
+      what: 'the stall in the log',
+    });
 
     // The sender sends it: its seed appears, the receiver's next announce finds it.
     assert.equal((await sender.api('send', { taskfile: file, reactive: 'false' })).return_status, 'true');
