@@ -69,6 +69,7 @@ test('a Piece copies each block as it is set: the caller may reuse its buffer; f
   const piece = new (Piece as unknown as new (n: number) => {
     reserve(): number;
     set(i: number, d: Uint8Array, src: unknown): boolean;
+    get(i: number): Uint8Array | null | undefined;
     flush(): Buffer | null;
     missing: number;
   })(length);
@@ -82,6 +83,8 @@ test('a Piece copies each block as it is set: the caller may reuse its buffer; f
     const done = piece.set(i, scratch.subarray(0, block.length), 'peer');
     scratch.fill(0xee); // the wire's buffer is someone else's once set returns
     assert.equal(done, n === order.length - 1);
+    assert.ok(Buffer.from(piece.get(i)!).equals(block), `get(${i}) gives the block set`);
+    if (n < order.length - 1) assert.equal(piece.get(order[order.length - 1]), undefined, 'a block not yet set');
   });
   assert.equal(piece.missing, 0);
   const out = piece.flush()!;

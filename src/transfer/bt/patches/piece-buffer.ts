@@ -3,8 +3,12 @@
 // joined them into the piece: another fresh buffer, another copy, and the views kept their
 // socket buffers alive meanwhile. Here a piece takes one whole-piece buffer from the pool
 // (buffer-pool.ts) when its first block is reserved and copies each block into it on
-// arrival; the store gives the buffer back once the piece is written (file-store.ts).
-// Owns Piece#init, #set and #flush. Must not change what a piece delivers or when it is
+// arrival; the store gives the buffer back once the piece is written (file-store.ts). A
+// block held is marked with a flag, not a view of the piece: 256 views a piece lived until
+// it was complete, long enough to reach V8's old generation, which grew by about 1 MB/s in a
+// receive until its next full collection (docs/performance.md, memory); `get` makes its view
+// when asked (nobody in webtorrent 2.8.5 asks).
+// Owns Piece#init, #set, #get and #flush. Must not change what a piece delivers or when it is
 // complete; the other methods (reserve, cancel, ...) stay the original's.
 import type { BufferPool } from '../buffer-pool.ts';
 
@@ -17,16 +21,16 @@ interface PieceInternals {
   sources: unknown[] | null;
   _chunks: number;
   _buffered: number;
-  _buffer: (Uint8Array | undefined)[] | null;
+  _buffer: (true | undefined)[] | null;
   _cancellations: number[] | null;
   _flushed: boolean;
   _bytes?: Buffer | null;
 }
 
-/** Replaces init, set and flush on `Piece.prototype`; blocks go into buffers taken from `pool`. */
+/** Replaces init, set, get and flush on `Piece.prototype`; blocks go into buffers taken from `pool`. */
 export function patchPieceBuffer(PieceProto: object, pool: BufferPool): void {
   const proto = PieceProto as Record<string, unknown>;
-  for (const m of ['init', 'set', 'flush', 'reserve', 'cancel']) {
+  for (const m of ['init', 'set', 'get', 'flush', 'reserve', 'cancel']) {
     if (typeof proto[m] !== 'function') throw new Error(`torrent-piece: Piece#${m} is missing`);
   }
   if ((proto.init as { name: string }).name === 'pooledInit') return;
@@ -45,14 +49,20 @@ export function patchPieceBuffer(PieceProto: object, pool: BufferPool): void {
     for (let j = 0; j < blocks; j++) {
       if (this._buffer![i + j]) continue;
       const at = (i + j) * BLOCK_LENGTH;
-      const block = data.subarray(j * BLOCK_LENGTH, (j + 1) * BLOCK_LENGTH);
+      const block = blocks === 1 ? data : data.subarray(j * BLOCK_LENGTH, (j + 1) * BLOCK_LENGTH);
       this._bytes!.set(block, at);
-      this._buffer![i + j] = this._bytes!.subarray(at, at + block.length);
+      this._buffer![i + j] = true;
       this._buffered++;
       this.missing -= block.length;
       if (!this.sources!.includes(source)) this.sources!.push(source);
     }
     return this._buffered === this._chunks;
+  };
+  proto.get = function (this: PieceInternals & { init(): boolean }, i: number): Uint8Array | null | undefined {
+    if (!this.init()) return null;
+    if (!this._buffer![i]) return undefined;
+    const at = i * BLOCK_LENGTH;
+    return this._bytes!.subarray(at, Math.min(at + BLOCK_LENGTH, this.length));
   };
   proto.flush = function (this: PieceInternals): Buffer | null {
     if (!this._buffer || this._chunks !== this._buffered) return null;
