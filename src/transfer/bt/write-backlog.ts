@@ -1,5 +1,5 @@
 // How many bytes of verified pieces wait for the disk, process-wide: the store counts each
-// piece from the moment it is handed a piece until its write is over (file-store.ts), and
+// piece from the moment it is handed over until its write is over (file-store.ts), and
 // BitTorrent starts no new piece while the count is at its limit (patches/hold-new-pieces.ts).
 // Without it nothing slowed the requests when writes lagged behind the network, and whole
 // pieces piled up in memory (docs/performance.md, memory).

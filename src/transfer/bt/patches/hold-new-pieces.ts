@@ -1,8 +1,8 @@
 // Patch of webtorrent 2.8.5's Torrent: no new piece while the disk is behind. webtorrent
 // hands each verified piece to its store and goes on requesting; nothing slowed the
 // requests when the writes lagged (the kernel throttling page-cache writers, a slow disk),
-// so whole pieces piled up in memory: 4 GiB receives alike held 2 pieces of 4 MiB in one
-// run and 15-18 in another (docs/performance.md, memory). Here Torrent#_request, the one
+// so whole pieces piled up in memory: of 4 GiB receives alike, most held 5-7 pieces of
+// 4 MiB and one 15-18 (docs/performance.md, memory). Here Torrent#_request, the one
 // place a block is requested, starts a piece only while the backlog of pieces waiting for
 // their write (write-backlog.ts) is below its limit; blocks of a piece already started are
 // still asked for, so no started piece is left half done. A torrent refused updates its

@@ -5,9 +5,9 @@
 // (buffer-pool.ts) when its first block is reserved and copies each block into it on
 // arrival; the store gives the buffer back once the piece is written (file-store.ts). A
 // block held is marked with a flag, not a view of the piece: 256 views a piece lived until
-// it was complete, long enough to reach V8's old generation, which grew by about 1 MB/s in a
-// receive until its next full collection (docs/performance.md, memory); `get` makes its view
-// when asked (nobody in webtorrent 2.8.5 asks).
+// it was complete, long enough to reach V8's old generation, which grew by 0.8 MB/s in a
+// receive between full collections, about half that without them (docs/performance.md,
+// memory); `get` makes its view when asked (nobody in webtorrent 2.8.5 asks).
 // Owns Piece#init, #set, #get and #flush. Must not change what a piece delivers or when it is
 // complete; the other methods (reserve, cancel, ...) stay the original's.
 import type { BufferPool } from '../buffer-pool.ts';
