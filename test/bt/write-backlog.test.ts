@@ -1,5 +1,5 @@
 // The disk backlog (src/transfer/bt/write-backlog.ts) and its patch of webtorrent's
-// Torrent#_request (patches/hold-new-pieces.ts): pieces waiting for their write are bounded
+// Torrent#_updateWireWrapper (patches/wait-for-disk.ts): pieces waiting for their write are bounded
 // whatever the disk's pace, on a real transfer between two clients.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -15,7 +15,7 @@ import { readTorrent } from '../../src/transfer/bt/torrent-file.ts';
 import { fileStore } from '../../src/transfer/bt/file-store.ts';
 import { capPipeline } from '../../src/transfer/bt/patches/pipeline-cap.ts';
 import { pieceWrites, WriteBacklog } from '../../src/transfer/bt/write-backlog.ts';
-import { patchHoldNewPieces } from '../../src/transfer/bt/patches/hold-new-pieces.ts';
+import { patchWaitForDisk } from '../../src/transfer/bt/patches/wait-for-disk.ts';
 import { silentLogger } from '../../src/log/logger.ts';
 
 const KiB = 1024;
@@ -106,14 +106,14 @@ async function download(dir: string): Promise<number> {
   return most;
 }
 
-test('a slow disk: no new piece starts while 2 pieces wait for it; the download completes byte for byte', async () => {
+test('a slow disk: nothing is requested while 2 pieces wait for it; the download completes byte for byte', async () => {
   const limit = pieceWrites.limit;
   try {
     pieceWrites.limit = 2 * PIECE;
     const heldBefore = pieceWrites.held;
     const held = await download(path.join(tmp, 'held'));
-    assert.ok(pieceWrites.held > heldBefore, 'new pieces were held back');
-    // The limit, plus the pieces under way when it was reached: 16 blocks in flight span 5
+    assert.ok(pieceWrites.held > heldBefore, 'requests were held back');
+    // The limit, plus the pieces the blocks already asked for complete: 16 blocks in flight span 5
     // pieces of 4 blocks (the last blocks of some, the first of another), 6 with a block late.
     assert.ok(held <= 2 + 6, `at most 8 pieces waited at once, not ${held}`);
 
@@ -127,7 +127,7 @@ test('a slow disk: no new piece starts while 2 pieces wait for it; the download 
   }
 });
 
-test('hold-new-pieces fails loudly on a Torrent without the internals it wraps', () => {
-  assert.throws(() => patchHoldNewPieces({}, new WriteBacklog()), /Torrent#_request is missing/);
-  assert.throws(() => patchHoldNewPieces({ _request: () => true }, new WriteBacklog()), /Torrent#_update is missing/);
+test('wait-for-disk fails loudly on a Torrent without the internals it wraps', () => {
+  assert.throws(() => patchWaitForDisk({}, new WriteBacklog()), /Torrent#_updateWireWrapper is missing/);
+  assert.throws(() => patchWaitForDisk({ _updateWireWrapper: () => undefined }, new WriteBacklog()), /Torrent#_update is missing/);
 });

@@ -206,7 +206,7 @@ export function fileStore(o: FileStoreOptions) {
       if (size < 0) return queueMicrotask(() => cb(new Error(`there is no piece ${index}`)));
       if (buf.length !== size) return queueMicrotask(() => cb(new Error(`piece ${index} must be ${size} bytes, not ${buf.length}`)));
       this.begin();
-      // Counted until written: while too many bytes wait, no new piece starts (write-backlog.ts).
+      // Counted until written: while too many bytes wait, BitTorrent requests nothing (write-backlog.ts).
       pieceWrites.begin(size);
       const writes = this.spans(index, 0, size).map(async (s) => {
         const fh = await this.handle(s.file);

@@ -14,7 +14,7 @@ import { patchTrackerAnswer } from './tracker-answer.ts';
 import { patchShownPieces } from './shown-pieces.ts';
 import { patchLastResort } from './last-resort.ts';
 import { patchTrackerPeers } from './tracker-peers.ts';
-import { patchHoldNewPieces } from './hold-new-pieces.ts';
+import { patchWaitForDisk } from './wait-for-disk.ts';
 import { acceptsConnections } from '../peer-role.ts';
 import { pieceBuffers } from '../buffer-pool.ts';
 import { pieceWrites } from '../write-backlog.ts';
@@ -42,8 +42,7 @@ export function installBtPatches(): Promise<void> {
     patchShownPieces(Torrent.prototype, Wire.prototype);
     // Outside piece-state's wrapper of the same function: a request refused here makes no Piece.
     patchLastResort(Torrent.prototype);
-    // Outermost: a new piece held back for the disk is not even considered by the others.
-    patchHoldNewPieces(Torrent.prototype, pieceWrites);
+    patchWaitForDisk(Torrent.prototype, pieceWrites);
   })();
   return installing;
 }
