@@ -62,6 +62,17 @@ test('BufferPool: a given-back buffer is reused; foreign or twice-given buffers 
   assert.equal(pool.freeCount, 0);
 });
 
+test('the piece pool keeps every buffer given back while pieces flow: no piece buffer is left to the collector for want of room', () => {
+  const length = 3 * BLOCK + 7; // a length no other test takes
+  const before = pieceBuffers.allocated;
+  const burst = Array.from({ length: 9 }, () => pieceBuffers.take(length));
+  for (const b of burst) pieceBuffers.give(b);
+  const again = Array.from({ length: 9 }, () => pieceBuffers.take(length));
+  assert.equal(pieceBuffers.allocated - before, 9, 'the second burst reused the first one\'s buffers');
+  assert.deepEqual(new Set(again), new Set(burst));
+  for (const b of again) pieceBuffers.give(b);
+});
+
 test('a Piece copies each block as it is set: the caller may reuse its buffer; flush gives the whole piece, whatever the order', async () => {
   const { default: Piece } = await import('torrent-piece');
   const length = 5 * BLOCK + 123;

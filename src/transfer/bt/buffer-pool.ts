@@ -71,8 +71,13 @@ export class BufferPool {
 
 /**
  * The process's whole-piece buffers: every torrent's incoming pieces take from it (bt-lane's
- * store gives back what it wrote). Free ones go after 1 s without a take (a receive takes
- * one every ~20 ms): once a hybrid's BitTorrent share is in, its 4 free pieces (16 MiB)
- * should not stay through the HTTP lanes' last seconds or the idle daemon after.
+ * store gives back what it wrote). While pieces flow, every buffer given back is kept: a
+ * piece buffer lives long enough to reach V8's old generation, so one dropped for want of
+ * room stays resident until a full collection, and its successor is a fresh 4 MiB mapping
+ * (with a limit of 4, a 20 GiB receive made 13 for 6 ever lent at once, and its RSS climbed
+ * with them; docs/performance.md, memory). So the pool holds as many as were lent at once,
+ * no more. Free ones go after 1 s without a take (a receive takes one every ~20 ms): once a
+ * hybrid's BitTorrent share is in, they should not stay through the HTTP lanes' last
+ * seconds or the idle daemon after.
  */
-export const pieceBuffers = new BufferPool(4, 1000);
+export const pieceBuffers = new BufferPool(Number.POSITIVE_INFINITY, 1000);
