@@ -33,7 +33,7 @@ import { readRecord, writeRecord, fingerprint, unchangedOnDisk, seedStartMs, REC
 import { seedHours, seedEndMs, seedLeftMs, seedLeftMinutes } from '../shared/seed-clock.ts';
 import { SeedTimers } from '../shared/seed-timers.ts';
 import { spaceToStart } from '../shared/disk-space.ts';
-import { TaskPipeline, RECEIVER_SPOOL, Cancelled, type PipelineRun, type CheckPurpose, type RoleHooks } from '../shared/task-pipeline.ts';
+import { TaskPipeline, receiverSpoolHooks, Cancelled, type PipelineRun, type CheckPurpose, type RoleHooks } from '../shared/task-pipeline.ts';
 import { cprogressAnswer } from './cprogress.ts';
 import { taskLedger, LEDGER_KEY } from '../shared/task-ledger.ts';
 import { readTorrentFiles } from '../../transfer/bt/make-torrent.ts';
@@ -67,9 +67,8 @@ export class Cacher implements DownloadProvider {
   ) {
     this.seedTimers = new SeedTimers(ctx.log);
     const hooks: RoleHooks<ReceiverState, Checked, Fetch> = {
-      ...RECEIVER_SPOOL,
+      ...receiverSpoolHooks(() => this.config),
       name: 'cacher',
-      limit: () => this.config.downloadingnum,
       check: (raw, at, purpose) => this.check(raw, at, purpose),
       keyOf: (c) => c.dataDir,
       canStart: (c) => spaceToStart(this.config, [this.btParent(c.t)], c.share.reduce((n, f) => n + f.size, 0)),

@@ -37,7 +37,7 @@ import { ReceiverSeeds } from './receiver-seeds.ts';
 import { taskLedger, LEDGER_KEY } from '../shared/task-ledger.ts';
 import { describePeers } from '../../observe/tracker-reports.ts';
 import type { DownloadFigures, DownloadProvider } from '../../observe/downloads.ts';
-import { TaskPipeline, RECEIVER_SPOOL, Cancelled, type PipelineRun, type CheckPurpose, type RoleHooks } from '../shared/task-pipeline.ts';
+import { TaskPipeline, receiverSpoolHooks, Cancelled, type PipelineRun, type CheckPurpose, type RoleHooks } from '../shared/task-pipeline.ts';
 import type { ScheduledTask } from '../../schedule/showschedules.ts';
 import { tuning } from '../../config/tuning.ts';
 
@@ -65,7 +65,6 @@ const ALL_LOCAL_WAIT_MS = 20_000;
 export class Receiver implements DownloadProvider {
   readonly pipeline: TaskPipeline<ReceiverState, Checked, Download>;
   private readonly seeds?: ReceiverSeeds;
-  private seedTimer?: NodeJS.Timeout;
   private unregisterDownloads?: () => void;
 
   constructor(
@@ -75,9 +74,8 @@ export class Receiver implements DownloadProvider {
   ) {
     if (btClient) this.seeds = new ReceiverSeeds(ctx, hashes, btClient);
     const hooks: RoleHooks<ReceiverState, Checked, Download> = {
-      ...RECEIVER_SPOOL,
+      ...receiverSpoolHooks(() => this.config),
       name: 'receiver',
-      limit: () => this.config.downloadingnum,
       check: (raw, at, purpose) => this.check(raw, at, purpose),
       keyOf: (c) => c.storeDir,
       canStart: (c) => spaceToStart(this.config, [this.ctx.paths.transferDir, this.ctx.paths.storeParent(this.config, c.t.basesubdir)], c.t.size),
@@ -114,14 +112,12 @@ export class Receiver implements DownloadProvider {
     await this.pipeline.start({ resumeLog: 'start downloading taskfiles' });
     // Stored DCPs whose seed time is not over are seeded again.
     for (const task of await this.spool.list('downloaded')) await this.resumeSeed(task);
-    this.seedTimer = setInterval(() => void this.seeds?.expire(), tuning().seedcheck);
-    this.seedTimer.unref();
+    this.pipeline.every(tuning().seedcheck, () => void this.seeds?.expire());
     this.unregisterDownloads = this.ctx.metrics.registerDownloads(this);
   }
 
   async stop(): Promise<void> {
     this.unregisterDownloads?.();
-    clearInterval(this.seedTimer);
     await this.pipeline.stop();
     await this.seeds?.close();
   }

@@ -69,7 +69,6 @@ export class Sender implements SeedingProvider {
   private readonly autosent = new Set<string>();
   /** Tasks whose sendtime send or autosend stamped: their publication does not stamp it again. */
   private readonly stamped = new Set<string>();
-  private expiryTimer?: NodeJS.Timeout;
   private unregisterSeeding?: () => void;
 
   constructor(
@@ -132,14 +131,12 @@ export class Sender implements SeedingProvider {
       { reexamineChanged: true },
     );
     await this.pipeline.start({ extraWatchers: [autosend], resumeLog: 'start uploading taskfiles' });
-    this.expiryTimer = setInterval(() => void this.expireSeeds(), tuning().seedcheck);
-    this.expiryTimer.unref();
+    this.pipeline.every(tuning().seedcheck, () => void this.expireSeeds());
     this.unregisterSeeding = this.ctx.metrics.registerSeeding(this);
   }
 
   async stop(): Promise<void> {
     this.unregisterSeeding?.();
-    clearInterval(this.expiryTimer);
     await this.pipeline.stop();
     for (const s of [...this.seeds.values(), ...this.fullSeeds.values()]) await s.stop().catch(() => {});
   }

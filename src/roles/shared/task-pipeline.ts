@@ -12,7 +12,8 @@
 // - a file dropped into the queue while the same task runs is filed away in history with
 //   its reason (`<task>.task.json.duplicate-<time>` and `.why`), never left with a marker;
 // - a dropped file written again after its `.err` is examined afresh;
-// - a task running at two crashes of the daemon in a row is set aside (crash-guard.ts).
+// - a task running at two crashes of the daemon in a row is set aside (crash-guard.ts);
+// - a role's periodic job (its seeds' expiry) stops with the pipeline (`every`).
 // Owns: the role's spool directories and its runs. Must not know what a run does.
 import path from 'node:path';
 import { TaskSpool } from '../../spool/task-spool.ts';
@@ -71,6 +72,11 @@ export const RECEIVER_SPOOL: SpoolLayout<ReceiverState> = {
   doneWord: 'downloaded',
 };
 
+/** The hooks every role of the receiver spool shares: its layout, and `downloadingnum` tasks at once. */
+export function receiverSpoolHooks(config: () => { downloadingnum: number }): SpoolLayout<ReceiverState> & { limit(): number } {
+  return { ...RECEIVER_SPOOL, limit: () => config().downloadingnum };
+}
+
 export const SENDER_SPOOL: SpoolLayout<SenderState> = {
   spoolRole: 'sender',
   states: { tmp: 'tmp', queue: 'queues', active: 'uploading', done: 'uploaded', history: 'history' },
@@ -124,6 +130,7 @@ export class TaskPipeline<S extends string, C, R extends PipelineRun<C>> {
   readonly admission: Admission<S, C, R>;
   readonly autoRetry: AutoRetry<S>;
   private watchers: SpoolWatcher[] = [];
+  private timers: NodeJS.Timeout[] = [];
   private stopping = false;
   /** Tasks an API call (recv, send) is taking in now: a second call for one of them is refused at once. */
   private readonly entering = new Set<string>();
@@ -233,8 +240,17 @@ export class TaskPipeline<S extends string, C, R extends PipelineRun<C>> {
     for (const w of this.watchers) await w.start();
   }
 
+  /** Runs `job` every `ms` until stop() (a role's seed expiry); it never keeps the process up. */
+  every(ms: number, job: () => void): void {
+    const timer = setInterval(job, ms);
+    timer.unref();
+    this.timers.push(timer);
+  }
+
   async stop(): Promise<void> {
     this.stopping = true;
+    for (const t of this.timers) clearInterval(t);
+    this.timers = [];
     this.admission.stop();
     this.autoRetry.close();
     for (const w of this.watchers) await w.close();
