@@ -22,8 +22,8 @@ import { Server } from 'bittorrent-tracker';
 import type { Torrent, Wire } from 'webtorrent';
 import { makeDcp, type MadeDcp } from '../../tools/harness/dcp-fixture.ts';
 import { makeTempRoot, REPO_ROOT } from '../../tools/harness/daemon.ts';
-import { createBtClient, type BtClient } from '../../src/transfer/bt/bt-client.ts';
-import { seed } from '../../src/transfer/bt/bt-seed.ts';
+import type { BtClient } from '../../src/transfer/bt/bt-client.ts';
+import { startBtPair, type BtPair } from '../helpers/bt-pair.ts';
 import { makeTorrent } from '../../src/transfer/bt/make-torrent.ts';
 import { readTorrent } from '../../src/transfer/bt/torrent-file.ts';
 import { fileStore } from '../../src/transfer/bt/file-store.ts';
@@ -31,7 +31,6 @@ import { libraryProblems, checkBtLibraries, PATCHED_PACKAGES } from '../../src/t
 import { capPipeline } from '../../src/transfer/bt/patches/pipeline-cap.ts';
 import { reannounce } from '../../src/transfer/bt/patches/reannounce.ts';
 import { isBft2Error } from '../../src/errors/catalogue.ts';
-import { silentLogger } from '../../src/log/logger.ts';
 
 const KiB = 1024;
 let tmp: string;
@@ -40,6 +39,7 @@ let torrentFile: string;
 let tracker: InstanceType<typeof Server>;
 let announceUrl: string;
 const announces: string[] = [];
+let pair: BtPair | undefined;
 let seeder: BtClient;
 let leecher: BtClient;
 
@@ -55,14 +55,12 @@ before(async () => {
   ]);
   torrentFile = path.join(tmp, 'pieces.torrent');
   await makeTorrent({ dir: dcp.dir, tracker: announceUrl, outFile: torrentFile, pieceLength: 16 * KiB });
-  seeder = await createBtClient({ port: 0, log: silentLogger() });
-  leecher = await createBtClient({ port: 0, log: silentLogger() });
-  await seed(seeder, { torrentFile, parentDir: path.dirname(dcp.dir), trusted: true });
+  pair = await startBtPair(torrentFile, dcp.dir);
+  ({ seeder, leecher } = pair);
 });
 
 after(async () => {
-  await leecher?.close();
-  await seeder?.close();
+  await pair?.close();
   await new Promise<void>((resolve) => tracker.close(() => resolve()));
   await rm(tmp, { recursive: true, force: true });
 });

@@ -8,15 +8,14 @@ import path from 'node:path';
 import type { Wire } from 'webtorrent';
 import { makeDcp, type MadeDcp } from '../../tools/harness/dcp-fixture.ts';
 import { makeTempRoot } from '../../tools/harness/daemon.ts';
-import { createBtClient, type BtClient } from '../../src/transfer/bt/bt-client.ts';
-import { seed } from '../../src/transfer/bt/bt-seed.ts';
+import type { BtClient } from '../../src/transfer/bt/bt-client.ts';
+import { startBtPair, type BtPair } from '../helpers/bt-pair.ts';
 import { makeTorrent } from '../../src/transfer/bt/make-torrent.ts';
 import { readTorrent } from '../../src/transfer/bt/torrent-file.ts';
 import { fileStore } from '../../src/transfer/bt/file-store.ts';
 import { capPipeline } from '../../src/transfer/bt/patches/pipeline-cap.ts';
 import { pieceWrites, WriteBacklog } from '../../src/transfer/bt/write-backlog.ts';
 import { patchWaitForDisk } from '../../src/transfer/bt/patches/wait-for-disk.ts';
-import { silentLogger } from '../../src/log/logger.ts';
 
 const KiB = 1024;
 const PIECE = 64 * KiB;
@@ -25,6 +24,7 @@ const SLOW_MS = 40;
 let tmp: string;
 let dcp: MadeDcp;
 let torrentFile: string;
+let pair: BtPair | undefined;
 let seeder: BtClient;
 let leecher: BtClient;
 
@@ -33,14 +33,12 @@ before(async () => {
   dcp = await makeDcp(path.join(tmp, 'seed'), 'backlog', [{ file: 'reel.mxf', size: 64 * PIECE }]);
   torrentFile = path.join(tmp, 'backlog.torrent');
   await makeTorrent({ dir: dcp.dir, tracker: 'http://127.0.0.1:9/announce', outFile: torrentFile, pieceLength: PIECE });
-  seeder = await createBtClient({ port: 0, log: silentLogger() });
-  leecher = await createBtClient({ port: 0, log: silentLogger() });
-  await seed(seeder, { torrentFile, parentDir: path.dirname(dcp.dir), trusted: true });
+  pair = await startBtPair(torrentFile, dcp.dir);
+  ({ seeder, leecher } = pair);
 });
 
 after(async () => {
-  await leecher?.close();
-  await seeder?.close();
+  await pair?.close();
   await rm(tmp, { recursive: true, force: true });
 });
 
