@@ -180,7 +180,7 @@ for (const m of METHODS) {
     assert.equal(snap.bytes[m], dcp.size);
     for (const other of METHODS) if (other !== m) assert.equal(snap.bytes[other], 0);
     if (m === 'bt') {
-      // webtorrent assembled its pieces in pooled buffers (block-buffers.ts), and every one
+      // webtorrent assembled its pieces in pooled buffers (patches/piece-buffer.ts), and every one
       // came back once written.
       const taken = pieceBuffers.taken - pool.taken;
       assert.ok(taken > 0, 'pieces assembled in pooled buffers');

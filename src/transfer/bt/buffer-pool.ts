@@ -1,6 +1,6 @@
 // Buffers the BitTorrent client reuses instead of leaving to the garbage collector: whole
-// pieces being received (block-buffers.ts), and blocks being
-// read for a peer (seed-store.ts).
+// pieces being received (patches/piece-buffer.ts), and blocks being read for a peer
+// (file-store.ts, blockReader).
 // A buffer that lives for more than a few young-generation collections is moved to V8's
 // old generation, and an old buffer is freed only when ~64 MB of them have piled up — more
 // than the daemon's whole budget (issue 10). A reused buffer is never garbage.
