@@ -149,6 +149,8 @@ interface Lane {
 export class TaskDownload {
   private readonly parts: PartStore;
   private plan!: WorkPlan;
+  /** The saved record is read: the plan, lanes and bill hold what was done before. */
+  private loaded = false;
   private readonly lanes = new Map<Method, Lane>();
   private sources: Source[] = [];
   private readonly entries: Map<string, FileEntry>;
@@ -236,6 +238,7 @@ export class TaskDownload {
         unbilled -= short;
       }
     }
+    this.loaded = true;
     if (o.rebalance === 'idle') for (const source of this.sources) source.warmUp?.();
     const onAbort = () => this.stopAll(o.signal.reason);
     o.signal.addEventListener('abort', onAbort, { once: true });
@@ -265,7 +268,9 @@ export class TaskDownload {
     }
   }
 
-  snapshot(): DownloadSnapshot {
+  /** What the download has done so far; none until it has read its saved record (progress then reads the disk). */
+  snapshot(): DownloadSnapshot | undefined {
+    if (!this.loaded) return undefined;
     this.bill();
     const s = {
       bytes: {} as Record<Method, number>,

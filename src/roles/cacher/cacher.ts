@@ -25,7 +25,7 @@ import type { BtClient } from '../../transfer/bt/bt-client.ts';
 import { seed, type SeedHandle } from '../../transfer/bt/bt-seed.ts';
 import { isDiskFull, diskFullError } from '../../transfer/disk-full.ts';
 import { TaskDownload } from '../../download/task-download.ts';
-import { removeTempEntries } from '../../transfer/segments/part-store.ts';
+import { PartStore, removeTempEntries } from '../../transfer/segments/part-store.ts';
 import { formatLocalTime } from '../../util/time.ts';
 import type { DaemonContext } from '../../daemon/context.ts';
 import { btShareFiles, btShareUrl, checkBtShare, isSplitTask } from '../shared/bt-share-check.ts';
@@ -154,7 +154,7 @@ export class Cacher implements DownloadProvider {
 
   private async failure(f: Fetch, err: unknown) {
     if (!isDiskFull(err)) return errors.DOWNLOAD_FAILED('bt', path.basename(f.checked.dataDir), messageOf(err));
-    const have = f.download?.snapshot().bytes.bt ?? 0;
+    const have = f.download?.snapshot()?.bytes.bt ?? 0;
     return diskFullError(path.dirname(f.checked.dataDir), f.checked.share.reduce((n, x) => n + x.size, 0) - have);
   }
 
@@ -425,8 +425,11 @@ export class Cacher implements DownloadProvider {
     if (seeding && !seeding.stopped) share = { servable: true, verifiedBytes: Math.round(total * seeding.progress), totalBytes: total, uploaded: seeding.uploaded, peers: seeding.numPeers };
     // While the download runs its last bytes are still being checked: 100% is the complete share, seeded.
     else if (snap) share = { servable: snap.seeding && snap.bytes.bt > 0, verifiedBytes: Math.min(snap.bytes.bt, total - 1), totalBytes: total, uploaded: snap.uploaded, peers: snap.peers };
-    const cost = snap?.cost ?? taskLedger(raw[LEDGER_KEY], t, () => this.config, this.log, task).progress();
-    const download = snap ? { rate: snap.rates.bt, notes: snap.notes.bt, stalled: snap.stalled } : undefined;
+    // Not running (stopped by an error, or about to start): the bill saved with the share's ranges.
+    const savedBill = !snap && state === 'downloading' ? (await new PartStore(this.dataDir(t), btShareFiles(t)).savedExtra())?.[LEDGER_KEY] : undefined;
+    const cost = snap?.cost ?? taskLedger(savedBill ?? raw[LEDGER_KEY], t, () => this.config, this.log, task).progress();
+    // Running but not yet fetching (checking the share, reading its record): nothing comes in yet.
+    const download = run ? { rate: snap?.rates.bt ?? 0, notes: snap?.notes.bt ?? '', stalled: snap?.stalled ?? '' } : undefined;
     return { ...cprogressAnswer({ state, taskfile: where.file, dataDir: this.dataDir(t), err, cancelled, share, download, seedleftMinutes: seedLeftMinutes(seedStartMs(rec), seedHours(t, this.config)) }), ...cost };
   }
 }
