@@ -14,6 +14,7 @@
 // a slow one (idle). A full disk stops the whole task (DISK_FULL).
 // Owns: the task's lanes, its part store, its sources. Must not touch the spool, the store,
 // or other tasks' files.
+import { anySignal } from 'any-signal';
 import { errors, isBft2Error, messageOf, type Bft2Error } from '../errors/catalogue.ts';
 import { WorkPlan, type Assignment, type Moved, type RebalanceMode } from '../transfer/segments/work-plan.ts';
 import { PartStore } from '../transfer/segments/part-store.ts';
@@ -464,7 +465,7 @@ export class TaskDownload {
       if (this.fatal || this.stop.signal.aborted || this.o.signal.aborted || lane.failed) break;
       if (this.allVerified()) break;
       if (!lane.open || Date.now() < lane.backoffUntil) {
-        await this.waitChange(inflight, Math.max(50, Math.min(5000, lane.backoffUntil - Date.now())));
+        await this.waitChange(Math.max(50, Math.min(5000, lane.backoffUntil - Date.now())));
         continue;
       }
       if (inflight.size < lane.parallel) {
@@ -472,7 +473,7 @@ export class TaskDownload {
         if (space) {
           if (lane.waiting !== space) this.o.log.warn(`${this.o.task}: ${lane.m} ${space}`);
           lane.waiting = space;
-          await this.waitChange(inflight, 5000);
+          await this.waitChange(5000);
           continue;
         }
         if (lane.waiting.startsWith('waiting for disk')) lane.waiting = '';
@@ -480,11 +481,15 @@ export class TaskDownload {
           const a = this.plan.next(lane.m, { steal: Date.now() >= lane.helpCooldownUntil });
           if (!a) break;
           if (a.from) this.o.log.info(`${this.o.task}: rebalance: ${lane.m} takes ${a.file} bytes ${a.start}-${a.end} from ${a.from}`);
-          const p: Promise<void> = this.runAssignment(lane, a).finally(() => inflight.delete(p));
+          // Out of the set before anyone is woken: a waking lane sees the room it made.
+          const p: Promise<void> = this.runAssignment(lane, a).finally(() => {
+            inflight.delete(p);
+            this.notify();
+          });
           inflight.add(p);
         }
       }
-      await this.waitChange(inflight, 1000);
+      await this.waitChange(1000);
     }
     await Promise.allSettled([...inflight]);
   }
@@ -497,7 +502,9 @@ export class TaskDownload {
   private async runAssignment(lane: Lane, a: Assignment): Promise<void> {
     const before = lane.bytes;
     const help = new AbortController();
-    const signal = AbortSignal.any([lane.period.signal, this.stop.signal, this.o.signal, help.signal]);
+    // Not AbortSignal.any: on Node 20 every call stays referenced from the long-lived signals
+    // (about 1 KB a range, for the task's life); anySignal's listeners go in `finally`.
+    const signal = anySignal([lane.period.signal, this.stop.signal, this.o.signal, help.signal]);
     if (lane.inflight === 0) {
       lane.meter.start();
       lane.activeSince = Date.now();
@@ -550,11 +557,11 @@ export class TaskDownload {
       if (delay === undefined) this.laneFailed(lane, a.file, err);
       else lane.backoffUntil = Math.max(lane.backoffUntil, Date.now() + delay);
     } finally {
+      signal.clear();
       clearInterval(watchdog);
       lane.inflight -= 1;
       if (lane.inflight === 0) lane.meter.stop();
       this.plan.release(a.id);
-      this.notify();
     }
   }
 
@@ -698,10 +705,10 @@ export class TaskDownload {
     w();
   }
 
-  /** Until an in-flight range ends, the plan changes, or `ms` pass. */
-  private async waitChange(inflight: Set<Promise<void>>, ms: number): Promise<void> {
+  /** Until an in-flight range ends or the plan changes (both notify), or `ms` pass. */
+  private async waitChange(ms: number): Promise<void> {
     let timer: NodeJS.Timeout | undefined;
-    await Promise.race([this.woken, ...inflight, new Promise<void>((r) => (timer = setTimeout(r, ms)))]);
+    await Promise.race([this.woken, new Promise<void>((r) => (timer = setTimeout(r, ms)))]);
     clearTimeout(timer);
   }
 

@@ -4,6 +4,7 @@
 // threads too). When every file's sha1 is wanted as well, one run reads everything in
 // order and hashes each byte twice (for its piece and for its file): one read of the DCP,
 // off the event loop. Reads only.
+import { anySignal } from 'any-signal';
 import { hashWorkers, type HashWorkers } from '../../hashing/hash-workers.ts';
 
 export interface PieceSource {
@@ -35,7 +36,8 @@ export async function hashPieces(
   };
   // One run failing (a file shrank) must not leave the others reading: they are aborted too.
   const stop = new AbortController();
-  const signal = opts.signal ? AbortSignal.any([opts.signal, stop.signal]) : stop.signal;
+  // anySignal, not AbortSignal.any: its listeners on the caller's signal go in `finally` (download/task-download.ts says why).
+  const signal = anySignal([opts.signal, stop.signal]);
   try {
     const parts = await Promise.all(
       Array.from({ length: runs }, (_, r) => {
@@ -48,5 +50,7 @@ export async function hashPieces(
   } catch (err) {
     stop.abort(err);
     throw opts.signal?.aborted ? opts.signal.reason : err;
+  } finally {
+    signal.clear();
   }
 }

@@ -5,6 +5,7 @@
 // gives BitTorrent, with their sizes (exactly them, for a `-tmp` share torrent: the seed's
 // recv check). That a torrent is whole is torrent-file.ts's check.
 // Owns nothing on disk.
+import { anySignal } from 'any-signal';
 import type { FileEntry } from '../../task/schema.ts';
 import { MAX_TORRENT_BYTES, type TorrentInfo } from './torrent-file.ts';
 import { btErrors } from './bt-errors.ts';
@@ -52,34 +53,38 @@ export async function fetchTorrent(url: string, signal: AbortSignal, timeoutMs =
   // a busy machine can take seconds) is not counted in it.
   await loadUndici();
   const limit = AbortSignal.timeout(timeoutMs);
-  const both = AbortSignal.any([signal, limit]);
+  const both = anySignal([signal, limit]); // not AbortSignal.any (download/task-download.ts says why)
   const failed = (err: unknown) => {
     if (signal.aborted) return signal.reason;
     return btErrors.BT_TORRENT_FETCH(url, limit.aborted ? new Error(`no answer within ${Math.round(timeoutMs / 1000)} s`) : err);
   };
-  let res;
   try {
-    ({ res } = await requestFollowing(url, { signal: both, headersTimeout: timeoutMs, bodyTimeout: timeoutMs }));
-  } catch (err) {
-    throw failed(err);
-  }
-  if (res.statusCode !== 200) {
-    await res.body.dump().catch(() => undefined);
-    throw btErrors.BT_TORRENT_FETCH(url, statusError(url, res.statusCode));
-  }
-  const chunks: Buffer[] = [];
-  let size = 0;
-  try {
-    for await (const chunk of res.body) {
-      size += (chunk as Buffer).length;
-      if (size > MAX_TORRENT_BYTES) {
-        res.body.destroy();
-        throw new Error(`more than ${MAX_TORRENT_BYTES} bytes`);
-      }
-      chunks.push(chunk as Buffer);
+    let res;
+    try {
+      ({ res } = await requestFollowing(url, { signal: both, headersTimeout: timeoutMs, bodyTimeout: timeoutMs }));
+    } catch (err) {
+      throw failed(err);
     }
-  } catch (err) {
-    throw failed(err);
+    if (res.statusCode !== 200) {
+      await res.body.dump().catch(() => undefined);
+      throw btErrors.BT_TORRENT_FETCH(url, statusError(url, res.statusCode));
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    try {
+      for await (const chunk of res.body) {
+        size += (chunk as Buffer).length;
+        if (size > MAX_TORRENT_BYTES) {
+          res.body.destroy();
+          throw new Error(`more than ${MAX_TORRENT_BYTES} bytes`);
+        }
+        chunks.push(chunk as Buffer);
+      }
+    } catch (err) {
+      throw failed(err);
+    }
+    return Buffer.concat(chunks);
+  } finally {
+    both.clear();
   }
-  return Buffer.concat(chunks);
 }
