@@ -47,10 +47,12 @@ test('a CDN download is billed at the config\'s price per GB, the bill survives 
   await d.kill('SIGKILL');
   d = await startDaemon({ root, config: d.config });
   cleanups.push(() => d.stop());
-  // Every answer from the restart on, also while the download is reading its record back.
+  // Every answer from the restart on, also while the download is reading its record back:
+  // neither the bill nor the bytes received drop back.
   for (const until = Date.now() + 3000; Date.now() < until; ) {
     const resumed = await progress();
     assert.ok(resumed.cdninwindowbytes >= billedBefore - 4 * MB, `the bill after the restart (${resumed.cdninwindowbytes}, ${resumed.status}) kept what was saved before it (${billedBefore})`);
+    assert.ok(resumed.downloaded >= before.downloaded - 4 * MB, `downloaded after the restart (${resumed.downloaded}, ${resumed.status}) kept what was on disk before it (${before.downloaded})`);
   }
   origin.throttle(null);
   await waitFor(async () => (await progress()).status === 'downloaded' || undefined, { timeoutMs: 60_000, what: 'downloaded' });
